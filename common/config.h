@@ -1,0 +1,93 @@
+// jaild's configuration: one TOML file (default /etc/jaild/jaild.toml), every key optional with a default.
+// Loaded once at start-up by jaild (and read by jailctl/gateway for the socket path); parse errors throw
+// ConfigError whose message names the key and the line.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jaild {
+
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// One set of run limits. [limits.default] and [limits.max] in the file.
+struct LimitSet {
+    std::uint32_t cpu_ms = 5'000;
+    std::uint32_t wall_ms = 10'000;
+    std::uint64_t memory_kb = 256 * 1024;
+    std::uint64_t fsize_kb = 10 * 1024;
+    std::uint32_t nofile = 64;
+    std::uint32_t nproc = 64;
+    std::uint64_t output_bytes = 1024 * 1024;
+    std::uint64_t tmp_kb = 64 * 1024;
+    std::uint64_t code_bytes = 50 * 1024;
+    std::uint64_t stack_kb = 8 * 1024;
+
+    bool operator==(const LimitSet&) const = default;
+};
+
+LimitSet default_limit_maxima();  // the "hard max" column of DESIGN.md
+
+struct ServerConfig {
+    std::string socket = "/run/jaild/jaild.sock";
+    std::string socket_group = "jaild";       // group owning the socket; empty = root's group
+    std::uint32_t socket_mode = 0660;
+    std::vector<std::uint32_t> allowed_uids;  // besides root, which is always allowed
+    std::vector<std::uint32_t> allowed_gids;  // peers whose primary gid is listed; socket_group is added
+    std::uint64_t max_frame_bytes = 16 * 1024 * 1024;
+    std::uint32_t max_jobs = 64;              // concurrent runs; more get RESOURCE_EXHAUSTED
+    std::uint32_t request_timeout_ms = 10'000;  // time a client has to send its first frame
+
+    bool operator==(const ServerConfig&) const = default;
+};
+
+struct LogConfig {
+    std::string level = "info";  // trace, debug, info, warn, error, critical, off
+    bool json = false;           // format = "json": one JSON object per line
+
+    bool operator==(const LogConfig&) const = default;
+};
+
+struct SandboxConfig {
+    std::uint32_t uid_base = 60'000;  // sandbox uids/gids: [uid_base, uid_base + uid_count)
+    std::uint32_t uid_count = 1'000;
+    std::string hostname = "jaild";
+    std::string run_dir = "/run/jaild";
+    std::string rootfs;  // empty: the host's runtime directories, read-only
+    std::vector<std::string> ro_binds = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
+    std::vector<std::string> etc_files = {
+        "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+        "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/matplotlibrc",
+        "/etc/python3", "/etc/python3.11", "/etc/perl", "/etc/os-release", "/etc/debian_version"};
+    bool allow_network = false;
+    bool allow_degraded = false;  // serve even when an optional isolation feature is missing
+    std::string cgroup_root;      // empty: beneath jaild's own cgroup
+    std::uint32_t cpu_quota_percent = 0;  // per-job cpu.max / cfs quota; 0 = no quota
+
+    bool operator==(const SandboxConfig&) const = default;
+};
+
+struct Config {
+    ServerConfig server;
+    LogConfig log;
+    SandboxConfig sandbox;
+    LimitSet limits_default;
+    LimitSet limits_max = default_limit_maxima();
+
+    bool operator==(const Config&) const = default;
+};
+
+// Parses TOML text. `source` names the file in error messages. Throws ConfigError on an unknown key, a value
+// of the wrong type or out of range, or a default above its maximum.
+Config parse_config(std::string_view text, std::string_view source);
+
+// Loads a file. A missing file gives the built-in defaults when `missing_ok`, else ConfigError.
+Config load_config(const std::filesystem::path& path, bool missing_ok);
+
+}  // namespace jaild

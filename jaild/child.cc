@@ -1,0 +1,192 @@
+#include "jaild/child.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/linux_compat.h"
+#include "jaild/caps.h"
+#include "jaild/credentials.h"
+#include "jaild/seccomp_policy.h"
+
+namespace jaild {
+
+namespace {
+
+constexpr int kReportFd = 3;  // where the report pipe sits after the stdio shuffle
+
+void send_report(int fd, const ChildReport& report) noexcept {
+    // A pipe write of fewer than PIPE_BUF bytes is atomic: the parent reads whole records.
+    while (::write(fd, &report, sizeof report) < 0 && errno == EINTR) {
+    }
+}
+
+[[noreturn]] void fail(int fd, Stage stage, int err, int detail = 0) noexcept {
+    send_report(fd, ChildReport{ChildReport::failed, stage, err, detail, 0});
+    ::_exit(127);
+}
+
+void step(int fd, Stage stage, int err, int detail = 0) noexcept {
+    if (err != 0) fail(fd, stage, err, detail);
+}
+
+int errno_of(int rc) noexcept { return rc == 0 ? 0 : errno; }
+
+int write_zero(int fd) noexcept { return ::write(fd, "0", 1) == 1 ? 0 : errno; }
+
+// v1 (and v2 without CLONE_INTO_CGROUP): writing "0" to cgroup.procs moves the writer. The new cgroup
+// namespace comes after, so that it is rooted at the job's cgroup and /proc/self/cgroup shows "/".
+int join_cgroup(const ChildSpec& s, int* which) noexcept {
+    for (int i = 0; i < s.cgroup.procs_count; ++i) {
+        if (int err = write_zero(s.cgroup.procs_fds[static_cast<std::size_t>(i)])) {
+            *which = i;
+            return err;
+        }
+    }
+    return 0;
+}
+
+// Stdio onto the pipes, the report pipe onto fd 3 (close-on-exec, so a successful execve closes it), then
+// every other descriptor closed: another thread of jaild may have had pipes of another run open when we
+// were cloned.
+int setup_fds(const ChildSpec& s) noexcept {
+    if (::dup2(s.stdin_fd, 0) < 0 || ::dup2(s.stdout_fd, 1) < 0 || ::dup2(s.stderr_fd, 2) < 0) return errno;
+    if (s.report_fd == kReportFd) {
+        if (::fcntl(kReportFd, F_SETFD, FD_CLOEXEC) != 0) return errno;
+    } else if (::dup3(s.report_fd, kReportFd, O_CLOEXEC) < 0) {
+        return errno;
+    }
+    return errno_of(sys::close_range(kReportFd + 1, ~0U, 0));
+}
+
+int bring_up_loopback() noexcept {
+    const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return errno;
+    ifreq request{};
+    std::memcpy(request.ifr_name, "lo", 3);
+    int err = errno_of(::ioctl(sock, SIOCGIFFLAGS, &request));
+    if (err == 0) {
+        request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
+        err = errno_of(::ioctl(sock, SIOCSIFFLAGS, &request));
+    }
+    ::close(sock);
+    return err;
+}
+
+// jaild ignores SIGPIPE and may block signals in its threads; the program must start with defaults.
+void reset_signals() noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+[[noreturn]] void exec_program(const ChildSpec& s) noexcept {
+    int first_error = ENOENT;
+    for (std::size_t i = 0; i < s.exec_path_count; ++i) {
+        ::execve(s.exec_paths[i], s.argv, s.envp);
+        // Like execvp: a missing candidate lets the next one try; any other error is the answer.
+        if (errno != ENOENT && errno != ENOTDIR) {
+            first_error = errno;
+            break;
+        }
+    }
+    fail(kReportFd, Stage::exec, first_error);
+}
+
+// PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
+// kernel kill everything the program left behind (pid_namespaces(7)).
+[[noreturn]] void reap(pid_t program) noexcept {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    for (;;) {
+        int status = 0;
+        const pid_t pid = ::waitpid(-1, &status, __WALL);
+        if (pid == program) {
+            send_report(kReportFd, ChildReport{ChildReport::exited, Stage::none, 0, 0, status});
+            ::_exit(0);
+        }
+        if (pid < 0 && errno == ECHILD) ::_exit(0);
+    }
+}
+
+}  // namespace
+
+[[noreturn]] void run_child(const ChildSpec& s) noexcept {
+    int fd = s.report_fd;
+    int detail = 0;
+    if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
+    if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
+    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    step(fd, Stage::file_descriptors, setup_fds(s));
+    fd = kReportFd;
+
+    step(fd, Stage::mount_private, mounts::make_private());
+    std::size_t failed_mount = 0;
+    step(fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount),
+         static_cast<int>(failed_mount));
+    step(fd, Stage::pivot_root, mounts::pivot(s.new_root));
+    step(fd, Stage::root_readonly, mounts::make_root_readonly());
+    step(fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
+    if (s.loopback_up) step(fd, Stage::loopback, bring_up_loopback());
+
+    step(fd, Stage::rlimits, rlimits::apply(s.rlimits, s.rlimit_count, &detail), detail);
+    step(fd, Stage::securebits, caps::lock_securebits());
+    step(fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
+    step(fd, Stage::credentials, credentials::apply(s.uid, s.gid));
+    // A uid change clears the parent-death signal (prctl(2)); set it again for the rest of the run.
+    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    step(fd, Stage::capabilities, caps::clear(s.empty_caps));
+    step(fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
+    step(fd, Stage::cwd, errno_of(::chdir(s.cwd)));
+    reset_signals();
+    step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
+
+    const pid_t program = sys::raw_fork();
+    if (program < 0) fail(fd, Stage::fork, errno);
+    if (program == 0) exec_program(s);
+    reap(program);
+}
+
+std::string_view stage_name(Stage stage) noexcept {
+    switch (stage) {
+        case Stage::none: return "none";
+        case Stage::cgroup_attach: return "cgroup attach";
+        case Stage::cgroup_namespace: return "cgroup namespace";
+        case Stage::parent_death: return "parent-death signal";
+        case Stage::file_descriptors: return "file descriptors";
+        case Stage::mount_private: return "private mounts";
+        case Stage::mounts: return "mounts";
+        case Stage::pivot_root: return "pivot_root";
+        case Stage::root_readonly: return "read-only root";
+        case Stage::hostname: return "hostname";
+        case Stage::loopback: return "loopback";
+        case Stage::rlimits: return "rlimits";
+        case Stage::securebits: return "securebits";
+        case Stage::bounding_set: return "capability bounding set";
+        case Stage::credentials: return "credentials";
+        case Stage::capabilities: return "capabilities";
+        case Stage::no_new_privs: return "no_new_privs";
+        case Stage::cwd: return "working directory";
+        case Stage::seccomp: return "seccomp";
+        case Stage::fork: return "fork";
+        case Stage::exec: return "exec";
+    }
+    return "unknown";
+}
+
+}  // namespace jaild

@@ -1,0 +1,95 @@
+// The sandboxed side of one run: what the child executes between clone() and execve(), and the record it
+// sends back. The parent prepares a ChildSpec (spawn.cc); the child only reads it. Everything here is
+// async-signal-safe: no allocation, no locks, no exceptions, no logging (jaild is multi-threaded, and a
+// cloned child of a multi-threaded process may only make such calls).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <sys/resource.h>
+
+#include "jaild/cgroup.h"
+#include "jaild/mounts.h"
+#include "jaild/rlimits.h"
+
+namespace jaild {
+
+// The setup steps in the order the child runs them. docs/security.md describes each, one for one.
+enum class Stage : std::int32_t {
+    none = 0,
+    cgroup_attach,    // join the job's cgroup(s) (v1: write to cgroup.procs)
+    cgroup_namespace, // new cgroup namespace rooted at the job's cgroup
+    parent_death,     // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
+    file_descriptors, // stdio onto the pipes, every other inherited fd closed
+    mount_private,    // stop mount propagation to and from the host
+    mounts,           // build the new root (detail = index of the failing mount)
+    pivot_root,       // switch to it and detach the old root
+    root_readonly,    // remount the new root read-only
+    hostname,
+    loopback,         // bring up lo inside the empty network namespace
+    rlimits,          // detail = resource number
+    securebits,       // lock the capability rules before leaving root
+    bounding_set,     // drop every capability from the bounding set
+    credentials,      // setgroups/setresgid/setresuid to the job's uid
+    capabilities,     // clear permitted/effective/inheritable/ambient
+    no_new_privs,
+    cwd,
+    seccomp,
+    fork,             // the reaper forks the program
+    exec,             // execve of the program (exec failures are the program's, exit code 127)
+};
+std::string_view stage_name(Stage stage) noexcept;
+
+// One fixed-size record on the report pipe. kind failed: {stage, err, detail}; kind exited: the program's
+// wait status. EOF without a record means the child died before it could report (killed by jaild).
+struct ChildReport {
+    enum Kind : std::int32_t { failed = 1, exited = 2 };
+    std::int32_t kind = 0;
+    Stage stage = Stage::none;
+    std::int32_t err = 0;
+    std::int32_t detail = 0;
+    std::int32_t wait_status = 0;
+};
+
+struct ChildSpec {
+    int stdin_fd = -1;
+    int stdout_fd = -1;
+    int stderr_fd = -1;
+    int report_fd = -1;
+    cgroup::AttachFds cgroup;
+    bool join_cgroup_by_write = false;  // v1, or v2 without CLONE_INTO_CGROUP
+    bool new_cgroup_namespace = false;  // unshare after joining (when clone could not do it)
+
+    const mounts::Op* mount_ops = nullptr;
+    std::size_t mount_count = 0;
+    const char* new_root = nullptr;
+
+    const char* hostname = nullptr;
+    std::size_t hostname_len = 0;
+    bool loopback_up = true;
+
+    const rlimits::Entry* rlimits = nullptr;
+    std::size_t rlimit_count = 0;
+
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    int last_cap = 0;
+    const void* empty_caps = nullptr;  // a cap_t with every set empty, built by the parent
+
+    const char* cwd = nullptr;
+    const sock_fprog* seccomp = nullptr;
+
+    const char* const* exec_paths = nullptr;  // candidates for argv[0] (PATH resolved in the parent)
+    std::size_t exec_path_count = 0;
+    char* const* argv = nullptr;
+    char* const* envp = nullptr;
+};
+
+// Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits
+// when the program does. Never returns.
+[[noreturn]] void run_child(const ChildSpec& spec) noexcept;
+
+}  // namespace jaild

@@ -1,0 +1,232 @@
+#include "jaild/connection.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/framing.h"
+#include "jaild.pb.h"
+#include "jaild/job.h"
+#include "jaild/probe.h"
+#include "jaild/supervisor.h"
+
+namespace jaild {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using Socket = asio::local::stream_protocol::socket;
+
+namespace {
+
+constexpr std::size_t kMaxRequestId = 128;
+constexpr std::size_t kOutQueue = 32;  // frames waiting for a slow client before producers wait too
+
+bool valid_request_id(const std::string& id) {
+    return id.size() <= kMaxRequestId &&
+           std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::vector<std::uint32_t> peer_groups(int fd, gid_t primary) {
+    std::vector<std::uint32_t> groups{primary};
+    std::vector<gid_t> list(64);
+    socklen_t len = static_cast<socklen_t>(list.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, list.data(), &len) == 0)
+        groups.insert(groups.end(), list.begin(), list.begin() + len / sizeof(gid_t));
+    return groups;
+}
+
+class Connection {
+public:
+    Connection(Supervisor& supervisor, Socket socket)
+        : supervisor_(supervisor), socket_(std::move(socket)), out_(socket_.get_executor(), kOutQueue) {}
+
+    asio::awaitable<void> serve() {
+        co_await (write_loop() && handle_then_finish());
+        boost::system::error_code ignored;
+        socket_.shutdown(Socket::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+
+private:
+    asio::awaitable<void> send(const v1::ServerMessage& message) {
+        co_await out_.async_send(boost::system::error_code{}, framing::encode(message),
+                                 asio::as_tuple(asio::use_awaitable));
+    }
+
+    asio::awaitable<void> send_error(int code, std::string message, std::string field = {}) {
+        spdlog::warn("request {}: {}{}", request_id_, message, field.empty() ? "" : " (field " + field + ")");
+        v1::ServerMessage reply;
+        reply.mutable_error()->set_code(static_cast<v1::ErrorCode>(code));
+        reply.mutable_error()->set_message(std::move(message));
+        reply.mutable_error()->set_field(std::move(field));
+        co_await send(reply);
+    }
+
+    // The only writer of the socket: frames from every producer go through out_, in order. After a write
+    // error (the client left) frames are drained and dropped so producers never block.
+    asio::awaitable<void> write_loop() {
+        for (;;) {
+            auto [ec, frame] = co_await out_.async_receive(asio::as_tuple(asio::use_awaitable));
+            if (ec || frame.empty()) co_return;  // an empty frame is the end marker
+            if (broken_) continue;
+            auto [wec, n] = co_await asio::async_write(socket_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+            if (wec) broken_ = true;
+        }
+    }
+
+    asio::awaitable<void> handle_then_finish() {
+        co_await handle();
+        co_await out_.async_send(boost::system::error_code{}, std::string{}, asio::as_tuple(asio::use_awaitable));
+    }
+
+    bool authorize() {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+        const bool ok = peer_allowed(cred.uid, peer_groups(socket_.native_handle(), cred.gid),
+                                     supervisor_.config().server.allowed_uids, supervisor_.allowed_gids());
+        if (!ok) spdlog::warn("refused peer pid {} uid {} gid {}", cred.pid, cred.uid, cred.gid);
+        return ok;
+    }
+
+    // The first frame, within the configured time.
+    asio::awaitable<std::error_code> read_request(std::string& payload) {
+        asio::steady_timer deadline(socket_.get_executor());
+        deadline.expires_after(std::chrono::milliseconds(supervisor_.config().server.request_timeout_ms));
+        auto result = co_await (framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload) ||
+                                deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (result.index() == 1) co_return std::make_error_code(std::errc::timed_out);
+        co_return std::get<0>(result);
+    }
+
+    asio::awaitable<void> handle() {
+        if (!authorize()) {
+            co_await send_error(v1::ERROR_CODE_PERMISSION_DENIED, "this user is not allowed to use jaild");
+            co_return;
+        }
+        std::string payload;
+        if (std::error_code ec = co_await read_request(payload)) {
+            if (framing::is_eof(ec)) co_return;  // connected and left: nothing to answer
+            co_await send_error(v1::ERROR_CODE_PROTOCOL,
+                                ec == std::errc::timed_out ? "no request received in time" : "bad frame: " + ec.message());
+            co_return;
+        }
+        v1::ClientMessage request;
+        if (!framing::decode(payload, request)) {
+            co_await send_error(v1::ERROR_CODE_PROTOCOL, "frame is not a valid ClientMessage");
+            co_return;
+        }
+        if (!valid_request_id(request.request_id())) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, "request_id must be at most 128 printable ASCII characters",
+                                "request_id");
+            co_return;
+        }
+        request_id_ = request.request_id().empty() ? "-" : request.request_id();
+        co_await dispatch(request);
+    }
+
+    asio::awaitable<void> dispatch(const v1::ClientMessage& request) {
+        using K = v1::ClientMessage::KindCase;
+        switch (request.kind_case()) {
+            case K::kRun:
+                co_await run(request.run());
+                co_return;
+            case K::kCheck: {
+                v1::ServerMessage reply;
+                *reply.mutable_check() = to_proto(probe_host(supervisor_.config(), supervisor_.cgroups(), &supervisor_.spawner()));
+                co_await send(reply);
+                co_return;
+            }
+            case K::kStdin:
+            case K::kCancel:
+            case K::KIND_NOT_SET:
+                co_await send_error(v1::ERROR_CODE_PROTOCOL, "the first message must be a request");
+                co_return;
+            default:
+                co_await send_error(v1::ERROR_CODE_UNIMPLEMENTED, "this jaild does not serve " +
+                                    request.GetDescriptor()->FindFieldByNumber(static_cast<int>(request.kind_case()))->name() +
+                                    " requests yet");
+                co_return;
+        }
+    }
+
+    asio::awaitable<void> run(const v1::RunRequest& request) {
+        const Config& config = supervisor_.config();
+        auto planned = make_run_plan(request, config.limits_default, config.limits_max);
+        if (auto* error = std::get_if<PlanError>(&planned)) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, error->message, error->field);
+            co_return;
+        }
+        RunPlan plan = std::move(std::get<RunPlan>(planned));
+        plan.request_id = request_id_;
+        StartError start_error;
+        std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error);
+        if (!job) {
+            co_await send_error(start_error.code, start_error.message);
+            co_return;
+        }
+        v1::ServerMessage started;
+        started.mutable_started()->set_job_id(job->id());
+        started.mutable_started()->set_uid(job->uid());
+        co_await send(started);
+
+        Job::Sink sink = [this](v1::ServerMessage message) -> asio::awaitable<void> { co_await send(message); };
+        auto result = co_await (job->run(std::move(sink)) || watch_client(job));
+        v1::ServerMessage reply;
+        *reply.mutable_exit() = std::move(std::get<0>(result));
+        spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_,
+                     v1::Status_Name(reply.exit().status()), reply.exit().wall_ms());
+        co_await send(reply);
+    }
+
+    // During a run: stdin chunks and Cancel from the client; its leaving (EOF, reset, garbage) cancels the
+    // run. Ends only when cancelled, which happens when the run is over.
+    asio::awaitable<void> watch_client(std::shared_ptr<Job> job) {
+        for (;;) {
+            std::string payload;
+            const std::error_code ec =
+                co_await framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload);
+            if (framing::is_cancelled(ec)) co_return;
+            v1::ClientMessage message;
+            if (ec || !framing::decode(payload, message) || !(message.has_stdin() || message.has_cancel())) {
+                spdlog::info("job {}: client left or broke the protocol ({}); killing the run", job->id(),
+                             ec ? ec.message() : "unexpected message");
+                job->kill(KillReason::client_gone);
+                break;
+            }
+            if (message.has_cancel()) job->kill(KillReason::cancelled);
+            if (message.has_stdin()) job->feed_stdin(message.stdin().data(), message.stdin().eof());
+        }
+        asio::steady_timer forever(socket_.get_executor(), asio::steady_timer::time_point::max());
+        co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+
+    Supervisor& supervisor_;
+    Socket socket_;
+    asio::experimental::channel<void(boost::system::error_code, std::string)> out_;
+    std::string request_id_ = "-";
+    bool broken_ = false;
+};
+
+}  // namespace
+
+bool peer_allowed(std::uint32_t uid, const std::vector<std::uint32_t>& groups, const std::vector<std::uint32_t>& uids,
+                  const std::vector<std::uint32_t>& gids) {
+    if (uid == 0 || std::find(uids.begin(), uids.end(), uid) != uids.end()) return true;
+    return std::any_of(groups.begin(), groups.end(),
+                       [&](std::uint32_t g) { return std::find(gids.begin(), gids.end(), g) != gids.end(); });
+}
+
+asio::awaitable<void> serve_connection(Supervisor& supervisor, Socket socket) {
+    Connection connection(supervisor, std::move(socket));
+    co_await connection.serve();
+}
+
+}  // namespace jaild

@@ -1,0 +1,18 @@
+#include "jaild/credentials.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace jaild::credentials {
+
+int apply(std::uint32_t uid, std::uint32_t gid) noexcept {
+    // Groups first: after setresuid we no longer have CAP_SETGID.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) return errno;
+    if (::syscall(SYS_setresgid, gid, gid, gid) != 0) return errno;
+    if (::syscall(SYS_setresuid, uid, uid, uid) != 0) return errno;
+    return 0;
+}
+
+}  // namespace jaild::credentials

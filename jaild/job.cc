@@ -1,0 +1,250 @@
+#include "jaild/job.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <thread>
+
+#include "common/linux_compat.h"
+#include "jaild/supervisor.h"
+
+namespace jaild {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+std::string signal_name(int sig) {
+    const char* abbrev = ::sigabbrev_np(sig);
+    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::uint64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<milliseconds>(b - a).count());
+}
+
+unsigned online_cpus() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+}
+
+}  // namespace
+
+Job::Job(Supervisor& supervisor, RunPlan plan, std::string id, std::uint32_t uid,
+         std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned)
+    : supervisor_(supervisor),
+      plan_(std::move(plan)),
+      id_(std::move(id)),
+      uid_(uid),
+      cgroup_(std::move(cgroup)),
+      spawned_(std::move(spawned)),
+      pidfd_(supervisor.executor(), spawned_.pidfd.release()),
+      stdout_(supervisor.executor(), spawned_.stdout_r.release()),
+      stderr_(supervisor.executor(), spawned_.stderr_r.release()),
+      stdin_(supervisor.executor(), spawned_.stdin_w.release()),
+      wall_timer_(supervisor.executor()),
+      cpu_timer_(supervisor.executor()),
+      stdin_ready_(supervisor.executor()),
+      started_(std::chrono::steady_clock::now()) {}
+
+Job::~Job() { supervisor_.forget(id_); }
+
+void Job::kill(KillReason reason) {
+    if (exited_) return;
+    if (reason_ == KillReason::none) reason_ = reason;
+    // The reaper is PID 1 of the sandbox's PID namespace: when it dies the kernel kills every process in
+    // the namespace, which no process inside can leave. The cgroup kill at cleanup is the second net.
+    if (sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) != 0 && errno != ESRCH)
+        spdlog::error("job {}: pidfd_send_signal: {}", id_, std::strerror(errno));
+}
+
+void Job::feed_stdin(std::string data, bool eof) {
+    if (!data.empty()) stdin_queue_.push_back(std::move(data));
+    stdin_eof_ = stdin_eof_ || eof;
+    stdin_ready_.cancel();
+}
+
+asio::awaitable<void> Job::write_stdin() {
+    auto self = shared_from_this();
+    for (;;) {
+        while (!stdin_queue_.empty()) {
+            auto [ec, n] = co_await asio::async_write(stdin_, asio::buffer(stdin_queue_.front()),
+                                                       asio::as_tuple(asio::use_awaitable));
+            if (ec) {  // EPIPE: the program closed its stdin; the rest is not wanted
+                stdin_queue_.clear();
+                stdin_eof_ = true;
+                break;
+            }
+            stdin_queue_.pop_front();
+        }
+        if (stdin_eof_ || exited_) break;
+        stdin_ready_.expires_at(asio::steady_timer::time_point::max());
+        co_await stdin_ready_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    boost::system::error_code ignored;
+    stdin_.close(ignored);
+}
+
+asio::awaitable<void> Job::pump(asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink) {
+    std::string buffer(kReadChunk, '\0');
+    const std::uint64_t cap = plan_.limits.output_bytes;
+    std::uint64_t& used = output_bytes_[stream];
+    for (;;) {
+        auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+        if (ec) break;  // EOF: every process holding the pipe is gone
+        const std::uint64_t keep = std::min<std::uint64_t>(n, cap - std::min(cap, used));
+        used += n;
+        if (keep > 0) {
+            v1::ServerMessage message;
+            message.mutable_output()->set_stream(stream);
+            message.mutable_output()->set_data(buffer.data(), keep);
+            co_await sink(std::move(message));
+        }
+        if (used > cap && !truncated_[stream]) {
+            truncated_[stream] = true;
+            kill(KillReason::output_limit);
+        }
+    }
+}
+
+asio::awaitable<void> Job::wait_exit() {
+    co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, asio::as_tuple(asio::use_awaitable));
+    // The reaper has exited; by now the kernel has also killed and reaped the rest of its namespace.
+    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.native_handle()), &reaper_, WEXITED) != 0)
+        spdlog::error("job {}: waitid: {}", id_, std::strerror(errno));
+    ended_ = std::chrono::steady_clock::now();
+    exited_ = true;
+    wall_timer_.cancel();
+    cpu_timer_.cancel();
+    stdin_ready_.cancel();
+    read_reports();
+}
+
+void Job::read_reports() {
+    // Every writer is gone, so this read ends at EOF without blocking.
+    ChildReport report;
+    while (::read(spawned_.report_r.get(), &report, sizeof report) == sizeof report) reports_.push_back(report);
+}
+
+void Job::arm_cpu_watch(milliseconds delay) {
+    // The cgroup's CPU usage cannot grow faster than (online CPUs) × wall time, so checking after
+    // remaining / CPUs is early enough and costs nothing for runs that end before.
+    cpu_timer_.expires_after(delay);
+    cpu_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->exited_ || !self->cgroup_) return;
+        const std::uint64_t used_ms = self->cgroup_->stats().cpu_usec / 1000;
+        const std::uint64_t limit_ms = self->plan_.limits.cpu_ms;
+        if (used_ms >= limit_ms) {
+            self->kill(KillReason::cpu_timeout);
+            return;
+        }
+        self->arm_cpu_watch(milliseconds(std::max<std::uint64_t>(5, (limit_ms - used_ms) / online_cpus())));
+    });
+}
+
+asio::awaitable<v1::Exit> Job::run(Sink sink) {
+    auto self = shared_from_this();
+    auto executor = co_await asio::this_coro::executor;
+    wall_timer_.expires_after(milliseconds(plan_.limits.wall_ms));
+    wall_timer_.async_wait([self](boost::system::error_code ec) {
+        if (!ec) self->kill(KillReason::wall_timeout);
+    });
+    arm_cpu_watch(milliseconds(std::max<std::uint64_t>(5, plan_.limits.cpu_ms / online_cpus())));
+    if (!plan_.stdin_data.empty()) feed_stdin(std::move(plan_.stdin_data), false);
+    if (!plan_.stdin_stream) feed_stdin({}, true);
+    asio::co_spawn(executor, write_stdin(), asio::detached);
+
+    co_await (pump(stdout_, v1::STREAM_STDOUT, sink) && pump(stderr_, v1::STREAM_STDERR, sink) && wait_exit());
+
+    cgroup::JobStats stats;
+    if (cgroup_) stats = cgroup_->stats();
+    v1::Exit exit = classify(stats);
+    co_await supervisor_.retire(uid_, std::move(cgroup_), id_);
+    co_return exit;
+}
+
+v1::Exit Job::classify(const cgroup::JobStats& stats) const {
+    v1::Exit exit;
+    exit.set_wall_ms(ms_between(started_, ended_));
+    exit.set_cpu_ms(stats.cpu_usec / 1000);
+    exit.set_memory_kb(stats.memory_peak_bytes / 1024);
+    exit.set_stdout_truncated(truncated_[v1::STREAM_STDOUT]);
+    exit.set_stderr_truncated(truncated_[v1::STREAM_STDERR]);
+
+    const ChildReport* failure = nullptr;
+    const ChildReport* exited = nullptr;
+    for (const ChildReport& r : reports_) {
+        if (r.kind == ChildReport::failed && !failure) failure = &r;
+        if (r.kind == ChildReport::exited) exited = &r;
+    }
+    if (exited) {
+        const int status = exited->wait_status;
+        if (WIFEXITED(status)) {
+            exit.set_exit_code(WEXITSTATUS(status));
+        } else if (WIFSIGNALED(status)) {
+            exit.set_signal(WTERMSIG(status));
+            exit.set_signal_name(signal_name(WTERMSIG(status)));
+            exit.set_exit_code(128 + WTERMSIG(status));
+        }
+    } else if (reason_ != KillReason::none) {
+        // jaild killed the reaper itself: report it as the program's death by SIGKILL.
+        exit.set_signal(SIGKILL);
+        exit.set_signal_name("SIGKILL");
+        exit.set_exit_code(128 + SIGKILL);
+    }
+
+    auto set = [&exit](v1::Status status, std::string error) {
+        exit.set_status(status);
+        exit.set_error(std::move(error));
+    };
+    const bool cpu_signal = exit.signal() == SIGXCPU ||
+                            (exit.signal() == SIGKILL && exit.cpu_ms() >= plan_.limits.cpu_ms);
+    if (failure && failure->stage != Stage::exec && failure->stage != Stage::cwd) {
+        set(v1::STATUS_INTERNAL_ERROR, "sandbox setup failed at " + supervisor_.spawner().describe_failure(*failure, spawned_));
+        exit.set_exit_code(-1);
+    } else if (failure) {
+        const std::string what = failure->stage == Stage::exec ? "cannot execute \"" + plan_.argv.front() + "\""
+                                                               : "cannot change directory to \"" + plan_.cwd + "\"";
+        set(v1::STATUS_RUNTIME_ERROR, what + ": " + std::strerror(failure->err));
+        exit.set_exit_code(127);
+    } else if (reason_ == KillReason::wall_timeout) {
+        set(v1::STATUS_TIMEOUT, "wall-clock time limit of " + std::to_string(plan_.limits.wall_ms) + " ms exceeded");
+        exit.set_timeout_kind("wall");
+    } else if (reason_ == KillReason::cpu_timeout || (reason_ == KillReason::none && cpu_signal)) {
+        set(v1::STATUS_TIMEOUT, "CPU time limit of " + std::to_string(plan_.limits.cpu_ms) + " ms exceeded");
+        exit.set_timeout_kind("cpu");
+    } else if (reason_ == KillReason::output_limit) {
+        set(v1::STATUS_OUTPUT_LIMIT, "output limit of " + std::to_string(plan_.limits.output_bytes) + " bytes per stream exceeded");
+    } else if (reason_ == KillReason::cancelled || reason_ == KillReason::client_gone) {
+        set(v1::STATUS_CANCELLED, "cancelled by the client");
+    } else if (reason_ == KillReason::shutdown) {
+        set(v1::STATUS_INTERNAL_ERROR, "jaild is shutting down");
+    } else if (stats.oom_killed) {
+        set(v1::STATUS_MEMORY_LIMIT, "memory limit of " + std::to_string(plan_.limits.memory_bytes / 1024) + " KiB exceeded");
+    } else if (!exited) {
+        set(v1::STATUS_INTERNAL_ERROR, "the sandbox ended without reporting the program's exit");
+    } else if (exit.signal() != 0) {
+        set(v1::STATUS_RUNTIME_ERROR, "killed by " + exit.signal_name());
+    } else if (exit.exit_code() != 0) {
+        set(v1::STATUS_RUNTIME_ERROR, "exited with code " + std::to_string(exit.exit_code()));
+    } else {
+        exit.set_status(v1::STATUS_OK);
+    }
+    return exit;
+}
+
+}  // namespace jaild

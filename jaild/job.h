@@ -1,0 +1,73 @@
+// One run, from clone to cleanup, on jaild's event loop: streams the program's output as it comes, feeds
+// its stdin, enforces the wall-clock, CPU and output limits, classifies how it ended, and leaves nothing
+// behind.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jaild.pb.h"
+#include "jaild/child.h"
+#include "jaild/spawn.h"
+
+namespace jaild {
+
+class Supervisor;
+
+enum class KillReason { none, wall_timeout, cpu_timeout, output_limit, cancelled, client_gone, shutdown };
+
+class Job : public std::enable_shared_from_this<Job> {
+public:
+    using Sink = std::function<boost::asio::awaitable<void>(v1::ServerMessage)>;
+
+    Job(Supervisor& supervisor, RunPlan plan, std::string id, std::uint32_t uid,
+        std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
+    ~Job();
+
+    // Runs to the end: output goes to `sink` as it is produced; returns the Exit (already cleaned up).
+    boost::asio::awaitable<v1::Exit> run(Sink sink);
+
+    // Kills the whole sandbox; the first reason given is the one reported.
+    void kill(KillReason reason);
+    // More standard input from the client; eof closes the program's stdin.
+    void feed_stdin(std::string data, bool eof);
+
+    const std::string& id() const { return id_; }
+    std::uint32_t uid() const { return uid_; }
+
+private:
+    boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink);
+    boost::asio::awaitable<void> wait_exit();
+    boost::asio::awaitable<void> write_stdin();
+    void arm_cpu_watch(std::chrono::milliseconds delay);
+    void read_reports();
+    v1::Exit classify(const cgroup::JobStats& stats) const;
+
+    Supervisor& supervisor_;
+    RunPlan plan_;
+    std::string id_;
+    std::uint32_t uid_;
+    std::unique_ptr<cgroup::JobCgroup> cgroup_;
+    Spawned spawned_;
+    boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_;
+    boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_;
+    std::chrono::steady_clock::time_point started_, ended_;
+
+    KillReason reason_ = KillReason::none;
+    bool exited_ = false;
+    siginfo_t reaper_{};
+    std::vector<ChildReport> reports_;
+    std::uint64_t output_bytes_[3] = {0, 0, 0};
+    bool truncated_[3] = {false, false, false};
+    std::deque<std::string> stdin_queue_;
+    bool stdin_eof_ = false;
+};
+
+}  // namespace jaild

@@ -1,0 +1,131 @@
+// jaild: the privileged daemon. Parses its command line, loads the config, probes the host, cleans what a
+// crashed predecessor left, and serves the socket until SIGTERM.
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "common/check_format.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "jaild.pb.h"
+#include "jaild/probe.h"
+#include "jaild/server.h"
+#include "jaild/supervisor.h"
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/jaild/jaild.toml";
+
+// Pipes and sockets jaild creates must never land on 0-2: the child's dup2 onto stdio relies on it.
+void ensure_stdio_open() {
+    for (int fd = 0; fd < 3; ++fd) {
+        if (::fcntl(fd, F_GETFD) < 0 && ::open("/dev/null", O_RDWR) < 0) std::exit(1);
+    }
+}
+
+struct Options {
+    std::string config_path = kDefaultConfig;
+    std::string socket;
+    bool check = false;
+};
+
+// Stops accepting, kills running jobs, waits (bounded) for their cleanup, then stops the loop.
+asio::awaitable<void> shut_down(asio::io_context& io, jaild::Server& server, jaild::Supervisor& supervisor) {
+    spdlog::info("shutting down: {} running job(s)", supervisor.active());
+    server.stop();
+    supervisor.shutdown();
+    asio::steady_timer tick(io);
+    for (int i = 0; i < 1000 && (supervisor.active() > 0 || supervisor.uids().in_use() > 0); ++i) {
+        tick.expires_after(std::chrono::milliseconds(10));
+        co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    io.stop();
+}
+
+int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> cgroups,
+          std::unique_ptr<jaild::Spawner> spawner) {
+    asio::io_context io(1);
+    jaild::Supervisor supervisor(io.get_executor(), config, std::move(cgroups), std::move(spawner));
+    jaild::Server server(io, supervisor, config.server.socket);
+    server.start();
+    asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        spdlog::info("received signal {}", sig);
+        asio::co_spawn(io, shut_down(io, server, supervisor), asio::detached);
+    });
+    io.run();
+    spdlog::info("stopped");
+    return 0;
+}
+
+int run(const Options& options) {
+    const bool explicit_config = options.config_path != kDefaultConfig;
+    jaild::Config config = jaild::load_config(options.config_path, !explicit_config);
+    if (!options.socket.empty()) config.server.socket = options.socket;
+    jaild::init_logging("jaild", config.log);
+
+    std::unique_ptr<jaild::cgroup::Manager> cgroups;
+    std::unique_ptr<jaild::Spawner> spawner;
+    std::string setup_error;
+    try {
+        cgroups = jaild::cgroup::detect(config.sandbox.cgroup_root);
+        if (const int stale = cgroups->cleanup_stale()) spdlog::warn("removed {} job cgroup(s) left by a previous jaild", stale);
+    } catch (const std::exception& e) {
+        setup_error = e.what();
+    }
+    try {
+        spawner = std::make_unique<jaild::Spawner>(config);
+    } catch (const std::exception& e) {
+        setup_error += (setup_error.empty() ? "" : "; ") + std::string(e.what());
+    }
+    const jaild::ProbeReport report = jaild::probe_host(config, cgroups.get(), spawner.get(), setup_error);
+    if (options.check) {
+        std::cout << jaild::format_check(jaild::to_proto(report));
+        return report.usable ? 0 : jaild::check_failed_exit;
+    }
+    if (!report.usable) {
+        for (const auto& item : report.items) {
+            if (!item.ok && item.required) spdlog::critical("missing: {}: {} (fix: {})", item.name, item.detail, item.fix);
+        }
+        spdlog::critical("this host cannot run sandboxes; `jaild --check` shows what to enable");
+        return jaild::check_failed_exit;
+    }
+    return serve(config, std::move(cgroups), std::move(spawner));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ensure_stdio_open();
+    ::signal(SIGPIPE, SIG_IGN);  // a client that leaves must give EPIPE, not kill the daemon
+    Options options;
+    CLI::App app{"jaild: runs untrusted code in sandboxes"};
+    app.add_option("--config", options.config_path, "configuration file")->capture_default_str();
+    app.add_option("--socket", options.socket, "Unix socket to listen on (overrides server.socket)");
+    app.add_flag("--check", options.check, "probe which isolation features this host allows, print them and exit");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        return run(options);
+    } catch (const jaild::ConfigError& e) {
+        std::fprintf(stderr, "jaild: %s\n", e.what());
+        return jaild::check_failed_exit;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jaild: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,106 @@
+#include "jaild/mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/linux_compat.h"
+
+namespace jaild::mounts {
+
+namespace {
+
+int errno_of(int rc) noexcept { return rc == 0 ? 0 : errno; }
+
+int write_all(int fd, const char* data, std::size_t len) noexcept {
+    while (len > 0) {
+        const ssize_t n = ::write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        data += n;
+        len -= static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+int create_file(const Op& op) noexcept {
+    // O_EXCL|O_NOFOLLOW: the new root is a fresh tmpfs, so anything already there is a bug, never followed.
+    const int fd = ::open(op.target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, op.mode);
+    if (fd < 0) return errno;
+    int err = write_all(fd, op.content, op.content_len);
+    if (err == 0 && (op.uid != 0 || op.gid != 0) && ::fchown(fd, op.uid, op.gid) != 0) err = errno;
+    // The umask could have narrowed the mode; executables must stay executable.
+    if (err == 0 && ::fchmod(fd, op.mode) != 0) err = errno;
+    ::close(fd);
+    return err;
+}
+
+// A bind mount takes its flags only on a second, remounting call (mount(2): MS_REMOUNT|MS_BIND).
+int bind(const Op& op) noexcept {
+    if (::mount(op.source, op.target, nullptr, MS_BIND, nullptr) != 0) return errno;
+    return errno_of(::mount(nullptr, op.target, nullptr, MS_BIND | MS_REMOUNT | op.flags, nullptr));
+}
+
+int apply_one(const Op& op) noexcept {
+    using K = Op::Kind;
+    switch (op.kind) {
+        case K::mkdir:
+            return (::mkdir(op.target, op.mode) == 0 || errno == EEXIST) ? 0 : errno;
+        case K::touch:
+            return create_file(op);
+        case K::symlink:
+            return errno_of(::symlink(op.source, op.target));
+        case K::tmpfs:
+            return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, op.data));
+        case K::bind:
+            return bind(op);
+        case K::proc:
+            return errno_of(::mount("proc", op.target, "proc", op.flags, op.data));
+        case K::mask_dir:
+            return errno_of(::mount("tmpfs", op.target, "tmpfs", MS_RDONLY | op.flags, "size=0,mode=0555"));
+        case K::readonly: {
+            Op self = op;
+            self.source = op.target;
+            return bind(self);
+        }
+        case K::write_file:
+            return create_file(op);
+        case K::chown:
+            return errno_of(::chown(op.target, op.uid, op.gid));
+    }
+    return EINVAL;
+}
+
+}  // namespace
+
+int make_private() noexcept { return errno_of(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr)); }
+
+int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept {
+    for (std::size_t i = 0; i < count; ++i) {
+        const int err = apply_one(ops[i]);
+        if (err == 0 || (err == ENOENT && ops[i].optional)) continue;
+        *failed = i;
+        return err;
+    }
+    return 0;
+}
+
+int pivot(const char* new_root) noexcept {
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, so no
+    // directory for the old root is needed (pivot_root(2), NOTES).
+    if (::chdir(new_root) != 0) return errno;
+    if (sys::pivot_root(".", ".") != 0) return errno;
+    if (::umount2(".", MNT_DETACH) != 0) return errno;
+    return errno_of(::chdir("/"));
+}
+
+int make_root_readonly() noexcept {
+    return errno_of(::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr));
+}
+
+}  // namespace jaild::mounts

@@ -1,0 +1,49 @@
+// The mount operations that build a sandbox's root. rootfs.cc prepares the list in the parent (once at
+// start for the fixed part, per run for sizes and synthesized files); the child applies it with apply().
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace jaild::mounts {
+
+struct Op {
+    enum class Kind : std::uint8_t {
+        mkdir,       // target, mode
+        touch,       // an empty file to bind a file onto
+        symlink,     // source = link text, target = link path
+        tmpfs,       // target, data = "size=..,mode=..", flags
+        bind,        // source onto target, then remount with flags (MS_RDONLY etc.)
+        proc,        // a fresh procfs at target
+        mask_dir,    // an empty read-only tmpfs over target
+        readonly,    // bind target onto itself read-only
+        write_file,  // content/content_len into target, mode, owner uid/gid
+        chown,       // target to uid/gid
+    };
+    Kind kind;
+    const char* source = nullptr;
+    const char* target = nullptr;
+    const char* data = nullptr;
+    unsigned long flags = 0;
+    mode_t mode = 0;
+    bool optional = false;  // ENOENT on the target is not an error (masks of /proc entries a kernel lacks)
+    const char* content = nullptr;
+    std::size_t content_len = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+};
+
+// Child: makes every mount private to this namespace (systemd makes / shared; pivot_root refuses shared
+// mounts and a shared mount would leak ours to the host).
+int make_private() noexcept;
+
+// Child: applies ops in order. Returns 0, or errno with *failed set to the index of the failing op.
+int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept;
+
+// Child: pivot_root into new_root, detach the old root, and make the new root read-only.
+int pivot(const char* new_root) noexcept;
+int make_root_readonly() noexcept;
+
+}  // namespace jaild::mounts

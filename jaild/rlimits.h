@@ -1,0 +1,35 @@
+// Resource limits (setrlimit) of one run. The parent builds the table from the plan; the child applies it.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace jaild::rlimits {
+
+struct Entry {
+    int resource;
+    rlim_t soft;
+    rlim_t hard;
+};
+
+struct Request {
+    std::uint32_t cpu_ms;
+    std::uint64_t fsize_bytes;
+    std::uint32_t nofile;
+    std::uint32_t nproc;
+    std::uint64_t stack_bytes;
+};
+
+inline constexpr std::size_t table_size = 7;
+using Table = std::array<Entry, table_size>;
+
+// Parent: the table for one run.
+Table prepare(const Request& request) noexcept;
+
+// Child: applies every entry; on failure returns errno and sets *failed to the resource.
+int apply(const Entry* entries, std::size_t count, int* failed) noexcept;
+
+}  // namespace jaild::rlimits

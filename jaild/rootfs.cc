@@ -1,0 +1,180 @@
+#include "jaild/rootfs.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+namespace jaild {
+
+namespace {
+
+using K = mounts::Op::Kind;
+namespace fs = std::filesystem;
+
+constexpr unsigned long kReadOnly = MS_RDONLY | MS_NOSUID | MS_NODEV;
+constexpr unsigned long kScratch = MS_NOSUID | MS_NODEV;
+
+// Device nodes every program expects. Bound from the host (mknod would need CAP_MKNOD and a devices
+// cgroup); the mount stays rw so /dev/null can be written, nosuid and noexec.
+constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom"};
+constexpr std::pair<const char*, const char*> kDevLinks[] = {
+    {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+
+// /proc entries that expose the host kernel (as runc and Docker mask them). Missing ones are skipped.
+constexpr const char* kProcMaskedFiles[] = {"kcore",      "keys",      "key-users",  "timer_list", "sched_debug",
+                                            "latency_stats", "kallsyms", "kmsg",     "kpagecount", "kpageflags",
+                                            "kpagecgroup", "sysrq-trigger", "vmallocinfo", "config.gz"};
+constexpr const char* kProcMaskedDirs[] = {"acpi", "scsi", "asound", "driver", "tty"};
+constexpr const char* kProcReadOnly[] = {"sys", "bus", "fs", "irq"};
+
+// Files jaild writes itself; an etc_files entry of the same name is ignored.
+const std::set<std::string> kSynthesized = {"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname"};
+
+std::string tmpfs_data(std::uint64_t bytes, const char* mode) {
+    // nr_inodes bounds the files a run can create (one inode per KiB of space, at least 1024).
+    const std::uint64_t inodes = std::max<std::uint64_t>(1024, bytes / 1024);
+    return "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) + ",mode=" + mode;
+}
+
+void add_parents(MountList& list, const std::string& root, const fs::path& path) {
+    fs::path partial;
+    for (auto it = path.begin(); it != std::prev(path.end()); ++it) {
+        partial /= *it;
+        if (partial == "/") continue;
+        list.add({K::mkdir, nullptr, list.keep(root + partial.string()), nullptr, 0, 0755});
+    }
+}
+
+// One host path made visible at the same path inside: a directory or file bound read-only, a symlink
+// recreated (merged-/usr systems have /bin -> usr/bin).
+void add_host_path(MountList& list, const std::string& root, const std::string& rootfs, const std::string& path) {
+    const std::string source = rootfs + path;
+    struct stat st {};
+    if (::lstat(source.c_str(), &st) != 0) return;  // absent on this host: nothing to show
+    add_parents(list, root, path);
+    const char* target = list.keep(root + path);
+    if (S_ISLNK(st.st_mode)) {
+        std::error_code ec;
+        const fs::path text = fs::read_symlink(source, ec);
+        if (ec) throw std::runtime_error("cannot read symlink " + source + ": " + ec.message());
+        list.add({K::symlink, list.keep(text.string()), target});
+        return;
+    }
+    list.add({S_ISDIR(st.st_mode) ? K::mkdir : K::touch, nullptr, target, nullptr, 0, 0755});
+    list.add({K::bind, list.keep(source), target, nullptr, kReadOnly});
+}
+
+std::string check_absolute(const std::string& path, const char* key) {
+    if (path.empty() || path.front() != '/') throw std::runtime_error(std::string(key) + ": not an absolute path: " + path);
+    return fs::path(path).lexically_normal().string();
+}
+
+}  // namespace
+
+const char* MountList::keep(std::string text) { return strings_.emplace_back(std::move(text)).c_str(); }
+
+std::string MountList::describe(std::size_t index, const std::string& new_root) const {
+    if (index >= ops_.size()) return "mount #" + std::to_string(index);
+    const mounts::Op& op = ops_[index];
+    std::string target = op.target ? op.target : "";
+    if (target.rfind(new_root, 0) == 0) target = target.substr(new_root.size());
+    static constexpr const char* kNames[] = {"mkdir", "create", "symlink", "tmpfs", "bind",
+                                             "proc", "mask", "read-only", "write", "chown"};
+    std::string text = std::string(kNames[static_cast<int>(op.kind)]) + " " + (target.empty() ? "/" : target);
+    if (op.kind == K::bind && op.source) text += " (from " + std::string(op.source) + ")";
+    return text;
+}
+
+Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
+    new_root_ = check_absolute(config.run_dir, "sandbox.run_dir") + "/root";
+    std::error_code ec;
+    fs::create_directories(new_root_, ec);
+    if (ec) throw std::runtime_error("cannot create " + new_root_ + ": " + ec.message());
+    const std::string rootfs = config.rootfs.empty() ? "" : check_absolute(config.rootfs, "sandbox.rootfs");
+    const std::string& r = new_root_;
+
+    // The root itself: a small tmpfs holding only mount points and synthesized files, read-only after
+    // pivot_root.
+    before_.add({K::tmpfs, nullptr, before_.keep(r), "size=1m,nr_inodes=4096,mode=0755", kScratch});
+    for (const std::string& dir : config.ro_binds) add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
+    before_.add({K::mkdir, nullptr, before_.keep(r + "/etc"), nullptr, 0, 0755});
+    for (const std::string& entry : config.etc_files) {
+        const std::string path = check_absolute(entry, "sandbox.etc_files");
+        if (path.rfind("/etc/", 0) != 0) throw std::runtime_error("sandbox.etc_files: not under /etc: " + path);
+        if (!kSynthesized.count(path)) add_host_path(before_, r, rootfs, path);
+    }
+
+    before_.add({K::mkdir, nullptr, before_.keep(r + "/dev"), nullptr, 0, 0755});
+    before_.add({K::tmpfs, nullptr, before_.keep(r + "/dev"), "size=64k,nr_inodes=64,mode=0755", MS_NOSUID | MS_NOEXEC});
+    for (const char* dev : kDevices) {
+        const char* target = before_.keep(r + "/dev/" + dev);
+        before_.add({K::touch, nullptr, target, nullptr, 0, 0666});
+        before_.add({K::bind, before_.keep(std::string("/dev/") + dev), target, nullptr, MS_NOSUID | MS_NOEXEC});
+    }
+    for (const auto& [text, name] : kDevLinks)
+        before_.add({K::symlink, text, before_.keep(r + "/dev/" + name)});
+    before_.add({K::mkdir, nullptr, before_.keep(r + "/dev/shm"), nullptr, 0, 01777});
+
+    before_.add({K::mkdir, nullptr, before_.keep(r + "/proc"), nullptr, 0, 0555});
+    before_.add({K::proc, nullptr, before_.keep(r + "/proc"), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC});
+    for (const char* name : kProcMaskedFiles)
+        before_.add({K::bind, "/dev/null", before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
+    for (const char* name : kProcMaskedDirs)
+        before_.add({K::mask_dir, nullptr, before_.keep(r + "/proc/" + name), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, true});
+    for (const char* name : kProcReadOnly)
+        before_.add({K::readonly, nullptr, before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
+    before_.add({K::mkdir, nullptr, before_.keep(r + "/tmp"), nullptr, 0, 01777});
+    before_.add({K::mkdir, nullptr, before_.keep(r + workspace_dir), nullptr, 0, 0755});
+
+    after_.add({K::readonly, nullptr, after_.keep(r + "/dev"), nullptr, MS_RDONLY | MS_NOSUID | MS_NOEXEC});
+}
+
+MountList Rootfs::for_job(const JobFilesystem& job) const {
+    MountList list;
+    list.append(before_.ops());
+    const std::string& r = new_root_;
+    list.add({K::tmpfs, nullptr, list.keep(r + "/tmp"), list.keep(tmpfs_data(job.tmp_bytes, "1777")), kScratch});
+    list.add({K::tmpfs, nullptr, list.keep(r + "/dev/shm"), list.keep(tmpfs_data(job.tmp_bytes, "1777")),
+              kScratch | MS_NOEXEC});
+    const char* workspace = list.keep(r + workspace_dir);
+    list.add({K::tmpfs, nullptr, workspace, list.keep(tmpfs_data(job.tmp_bytes, "0755")), kScratch});
+    list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
+
+    const std::string uid = std::to_string(job.uid), gid = std::to_string(job.gid);
+    const std::pair<const char*, std::string> synthesized[] = {
+        {"/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + uid + ":" + gid +
+                            ":sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+        {"/etc/group", "root:x:0:\nsandbox:x:" + gid + ":\nnogroup:x:65534:\n"},
+        {"/etc/hosts", "127.0.0.1\tlocalhost " + hostname_ + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+        {"/etc/hostname", hostname_ + "\n"},
+    };
+    for (const auto& [path, content] : synthesized) {
+        const char* text = list.keep(content);
+        list.add({K::write_file, nullptr, list.keep(r + path), nullptr, 0, 0644, false, text, content.size()});
+    }
+    if (job.files) {
+        for (const PlanFile& file : *job.files) {
+            const fs::path relative(file.path);
+            fs::path partial = fs::path(r + workspace_dir);
+            for (auto it = relative.begin(); it != std::prev(relative.end()); ++it) {
+                partial /= *it;
+                const char* dir = list.keep(partial.string());
+                list.add({K::mkdir, nullptr, dir, nullptr, 0, 0755});
+                list.add({K::chown, nullptr, dir, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
+            }
+            list.add({K::write_file, nullptr, list.keep(r + workspace_dir + "/" + file.path), nullptr, 0,
+                      static_cast<mode_t>(file.executable ? 0755 : 0644), false, file.content.data(),
+                      file.content.size(), job.uid, job.gid});
+        }
+    }
+    list.append(after_.ops());
+    return list;
+}
+
+}  // namespace jaild

@@ -1,0 +1,62 @@
+// The recipe of a sandbox's filesystem. Resolved once at start from the config (which runtime directories
+// exist, which /etc entries are files, directories or symlinks); per run only the sizes, the synthesized
+// /etc/passwd and the request's files are added.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "jaild/mounts.h"
+#include "jaild/run_plan.h"
+
+namespace jaild {
+
+// The mount operations of one run, with the strings they point into.
+class MountList {
+public:
+    MountList() = default;
+    MountList(MountList&&) = default;  // moving a deque keeps its elements in place
+    MountList& operator=(MountList&&) = default;
+    MountList(const MountList&) = delete;  // a copy's ops would point into the original's strings
+
+    const char* keep(std::string text);
+    void add(mounts::Op op) { ops_.push_back(op); }
+    void append(const std::vector<mounts::Op>& ops) { ops_.insert(ops_.end(), ops.begin(), ops.end()); }
+    const std::vector<mounts::Op>& ops() const { return ops_; }
+    // "bind /usr → /usr" style text for the op at index (error messages).
+    std::string describe(std::size_t index, const std::string& new_root) const;
+
+private:
+    std::deque<std::string> strings_;  // a deque never moves its elements: c_str() pointers stay valid
+    std::vector<mounts::Op> ops_;
+};
+
+struct JobFilesystem {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::uint64_t tmp_bytes = 0;
+    const std::vector<PlanFile>* files = nullptr;
+};
+
+class Rootfs {
+public:
+    // At start. Creates the mount point <run_dir>/root. Throws std::runtime_error when a path is unusable.
+    explicit Rootfs(const SandboxConfig& config);
+    Rootfs(const Rootfs&) = delete;
+
+    // Parent, per run: the complete list in the order the child applies it.
+    MountList for_job(const JobFilesystem& job) const;
+    const std::string& new_root() const { return new_root_; }
+    const std::string& hostname() const { return hostname_; }
+
+private:
+    std::string new_root_;
+    std::string hostname_;
+    MountList before_;  // root tmpfs, runtime dirs, /etc entries, /dev, /proc and its masks
+    MountList after_;   // read-only /dev once it is complete
+};
+
+}  // namespace jaild

@@ -1,0 +1,63 @@
+// A validated, immutable description of one run. jaild turns every request into a RunPlan first and
+// re-checks everything the request says (even from our own gateway): nothing below the plan sees protobuf.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/config.h"
+
+namespace jaild {
+
+namespace v1 {
+class RunRequest;
+}
+
+struct ResolvedLimits {
+    std::uint32_t cpu_ms = 0;
+    std::uint32_t wall_ms = 0;
+    std::uint64_t memory_bytes = 0;
+    std::uint64_t fsize_bytes = 0;
+    std::uint32_t nofile = 0;
+    std::uint32_t nproc = 0;
+    std::uint64_t output_bytes = 0;
+    std::uint64_t tmp_bytes = 0;
+    std::uint64_t stack_bytes = 0;
+};
+
+struct PlanFile {
+    std::string path;  // relative to /workspace, normalized, never escaping it
+    std::string content;
+    bool executable = false;
+};
+
+struct RunPlan {
+    std::string request_id;
+    std::vector<std::string> argv;
+    std::vector<std::string> env;  // "KEY=value", defaults merged under the request's
+    std::string cwd;
+    ResolvedLimits limits;
+    std::string stdin_data;
+    bool stdin_stream = false;
+    std::vector<PlanFile> files;
+};
+
+struct PlanError {
+    std::string field;
+    std::string message;
+};
+
+inline constexpr const char* sandbox_path_env = "/usr/local/bin:/usr/bin:/bin";
+inline constexpr const char* workspace_dir = "/workspace";
+
+// Validates a request against the configured defaults and maxima.
+std::variant<RunPlan, PlanError> make_run_plan(const v1::RunRequest& request, const LimitSet& defaults,
+                                               const LimitSet& maxima);
+
+// Checks a path relative to /workspace: no empty, "." or ".." component, no NUL, not absolute, bounded.
+// Returns an error message or an empty string. Exposed for tests and the sessions code.
+std::string check_relative_path(const std::string& path);
+
+}  // namespace jaild

@@ -1,0 +1,47 @@
+// The seccomp policy of every sandbox: one table, a reason beside each rule. Compiled once at start in
+// jaild with libseccomp and exported as BPF; the child only installs it (the last step before it forks the
+// program), so no run pays for compilation.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jaild::seccomp {
+
+struct Rule {
+    enum class Action { deny, enosys, deny_flags, deny_ioctl, deny_personality };
+    const char* syscall;
+    Action action;
+    const char* why;
+};
+
+std::span<const Rule> rules();
+
+class Filter {
+public:
+    // Parent, at start. Throws std::runtime_error when libseccomp fails.
+    static Filter compile();
+    const sock_fprog* program() const { return &fprog_; }
+    std::size_t instructions() const { return code_.size(); }
+    // Syscalls of the table this architecture does not have (reported by jaild --check).
+    const std::vector<std::string>& skipped() const { return skipped_; }
+
+    Filter(Filter&& other) noexcept;
+    Filter& operator=(Filter&&) = delete;
+    Filter(const Filter&) = delete;
+
+private:
+    Filter() = default;
+    std::vector<sock_filter> code_;
+    sock_fprog fprog_{};
+    std::vector<std::string> skipped_;
+};
+
+// Child, after no_new_privs: installs the filter. Returns errno.
+int apply(const sock_fprog* program) noexcept;
+
+}  // namespace jaild::seccomp

@@ -1,0 +1,151 @@
+#include "jaild/spawn.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/linux_compat.h"
+#include "jaild/caps.h"
+
+namespace jaild {
+
+namespace {
+
+struct Pipe {
+    unique_fd read, write;
+};
+
+std::error_code make_pipe(Pipe& pipe) {
+    int fds[2];
+    // CLOEXEC: no other run's child may keep these across its execve.
+    if (::pipe2(fds, O_CLOEXEC) != 0) return {errno, std::system_category()};
+    pipe.read.reset(fds[0]);
+    pipe.write.reset(fds[1]);
+    return {};
+}
+
+// execve needs char* arrays; they point into the plan, which outlives the clone.
+std::vector<char*> c_array(const std::vector<std::string>& strings) {
+    std::vector<char*> out;
+    out.reserve(strings.size() + 1);
+    for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+// argv[0] without a slash is looked up in the sandbox's PATH, as execvp would, by the child itself (only it
+// sees the sandbox's filesystem); here we only build the candidate paths.
+std::vector<std::string> exec_candidates(const RunPlan& plan) {
+    const std::string& program = plan.argv.front();
+    if (program.find('/') != std::string::npos) return {program};
+    std::string path = sandbox_path_env;
+    for (const std::string& entry : plan.env) {
+        if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);
+    }
+    std::vector<std::string> candidates;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        const std::size_t end = std::min(path.find(':', start), path.size());
+        const std::string dir = path.substr(start, end - start);
+        candidates.push_back((dir.empty() ? "." : dir) + "/" + program);
+        start = end + 1;
+    }
+    return candidates;
+}
+
+}  // namespace
+
+Spawner::Spawner(const Config& config)
+    : config_(config),
+      rootfs_(config.sandbox),
+      filter_(seccomp::Filter::compile()),
+      last_cap_(caps::last_cap()),
+      empty_caps_(caps::empty_state()) {}
+
+Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
+                       std::error_code& ec) const {
+    Spawned out;
+    Pipe in, stdout_pipe, stderr_pipe, report;
+    for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe, &report}) {
+        if ((ec = make_pipe(*p))) return out;
+    }
+    out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files});
+    const rlimits::Table limits = rlimits::prepare({plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile,
+                                                    plan.limits.nproc, plan.limits.stack_bytes});
+    const std::vector<std::string> candidates = exec_candidates(plan);
+    std::vector<const char*> exec_paths;
+    for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
+    const std::vector<char*> argv = c_array(plan.argv);
+    const std::vector<char*> envp = c_array(plan.env);
+
+    ChildSpec spec;
+    spec.stdin_fd = in.read.get();
+    spec.stdout_fd = stdout_pipe.write.get();
+    spec.stderr_fd = stderr_pipe.write.get();
+    spec.report_fd = report.write.get();
+    spec.mount_ops = out.mounts.ops().data();
+    spec.mount_count = out.mounts.ops().size();
+    spec.new_root = rootfs_.new_root().c_str();
+    spec.hostname = rootfs_.hostname().c_str();
+    spec.hostname_len = rootfs_.hostname().size();
+    spec.loopback_up = !config_.sandbox.allow_network;
+    spec.rlimits = limits.data();
+    spec.rlimit_count = limits.size();
+    spec.uid = uid;
+    spec.gid = uid;
+    spec.last_cap = last_cap_;
+    spec.empty_caps = empty_caps_;
+    spec.cwd = plan.cwd.c_str();
+    spec.seccomp = filter_.program();
+    spec.exec_paths = exec_paths.data();
+    spec.exec_path_count = exec_paths.size();
+    spec.argv = argv.data();
+    spec.envp = envp.data();
+
+    std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+    if (!config_.sandbox.allow_network) flags |= CLONE_NEWNET;
+    if (cgroup) {
+        spec.cgroup = cgroup->attach();
+        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0) {
+            // Born in its cgroup: accounted and limited from its first instruction.
+            flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+        } else {
+            spec.join_cgroup_by_write = true;
+            spec.new_cgroup_namespace = true;
+        }
+    }
+
+    int pidfd = -1;
+    clone_args args{};
+    args.flags = flags;
+    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    if (flags & CLONE_INTO_CGROUP) args.cgroup = static_cast<std::uint64_t>(spec.cgroup.clone_into_fd);
+
+    const long pid = sys::clone3(&args);
+    if (pid == 0) run_child(spec);
+    if (pid < 0) {
+        ec = {errno, std::system_category()};
+        return out;
+    }
+    out.pid = static_cast<pid_t>(pid);
+    out.pidfd.reset(pidfd);
+    out.stdin_w = std::move(in.write);
+    out.stdout_r = std::move(stdout_pipe.read);
+    out.stderr_r = std::move(stderr_pipe.read);
+    out.report_r = std::move(report.read);
+    return out;
+}
+
+std::string Spawner::describe_failure(const ChildReport& report, const Spawned& spawned) const {
+    std::string text(stage_name(report.stage));
+    if (report.stage == Stage::mounts) text += ": " + spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root());
+    if (report.stage == Stage::rlimits) text += " (resource " + std::to_string(report.detail) + ")";
+    return text + ": " + std::strerror(report.err);
+}
+
+}  // namespace jaild

@@ -1,0 +1,55 @@
+// The parent side of one sandbox: everything the child needs is built here, before clone(), and the child
+// is cloned into its namespaces (and on cgroup v2 straight into its cgroup).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <system_error>
+
+#include "common/config.h"
+#include "common/unique_fd.h"
+#include "jaild/cgroup.h"
+#include "jaild/child.h"
+#include "jaild/rootfs.h"
+#include "jaild/run_plan.h"
+#include "jaild/seccomp_policy.h"
+
+namespace jaild {
+
+struct Spawned {
+    pid_t pid = -1;
+    unique_fd pidfd;
+    unique_fd stdin_w;   // the program's standard input
+    unique_fd stdout_r;
+    unique_fd stderr_r;
+    unique_fd report_r;  // ChildReport records; see child.h
+    MountList mounts;    // kept to name a failing mount in the error
+};
+
+// Owns what every run shares and that is resolved once at start: the rootfs recipe, the compiled seccomp
+// filter, the empty capability state.
+class Spawner {
+public:
+    explicit Spawner(const Config& config);
+
+    // jaild's event loop: clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the
+    // start-up probe. On failure sets ec (the errno of the failing parent-side call).
+    Spawned spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
+                  std::error_code& ec) const;
+
+    // Text for a child's failure report: "mounts: bind /usr (from /usr): Permission denied".
+    std::string describe_failure(const ChildReport& report, const Spawned& spawned) const;
+
+    const seccomp::Filter& filter() const { return filter_; }
+    const Rootfs& rootfs() const { return rootfs_; }
+
+private:
+    const Config& config_;
+    Rootfs rootfs_;
+    seccomp::Filter filter_;
+    int last_cap_;
+    const void* empty_caps_;
+};
+
+}  // namespace jaild

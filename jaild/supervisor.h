@@ -1,0 +1,69 @@
+// What jaild's runs share: the config, the uid pool, the cgroup manager, the spawner, and the set of running
+// jobs (for shutdown). Lives on jaild's event loop thread; nothing here is called from elsewhere.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "jaild/cgroup.h"
+#include "jaild/spawn.h"
+#include "jaild/uid_pool.h"
+
+namespace jaild {
+
+class Job;
+
+struct StartError {
+    int code = 0;  // v1::ErrorCode
+    std::string message;
+};
+
+class Supervisor {
+public:
+    Supervisor(boost::asio::any_io_executor executor, const Config& config, std::unique_ptr<cgroup::Manager> cgroups,
+               std::unique_ptr<Spawner> spawner);
+
+    // Takes a uid and a cgroup and clones the sandbox. On failure returns null and fills `error`; nothing
+    // is held.
+    std::shared_ptr<Job> start(RunPlan plan, StartError& error);
+
+    // Called by a Job when its processes are gone: removes the cgroup (retrying while the kernel still
+    // counts exiting tasks) and only then returns the uid to the pool.
+    boost::asio::awaitable<void> retire(std::uint32_t uid, std::unique_ptr<cgroup::JobCgroup> cgroup,
+                                        std::string job_id);
+
+    // SIGTERM: kills every running job; they finish, clean up and report through their connections.
+    void shutdown();
+    bool shutting_down() const { return shutting_down_; }
+    std::size_t active() const { return jobs_.size(); }
+    void forget(const std::string& job_id) { jobs_.erase(job_id); }
+
+    const Config& config() const { return config_; }
+    const Spawner& spawner() const { return *spawner_; }
+    cgroup::Manager* cgroups() const { return cgroups_.get(); }
+    UidPool& uids() { return uids_; }
+    // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
+    const std::vector<std::uint32_t>& allowed_gids() const { return allowed_gids_; }
+    void set_allowed_gids(std::vector<std::uint32_t> gids) { allowed_gids_ = std::move(gids); }
+    boost::asio::any_io_executor executor() const { return executor_; }
+
+private:
+    boost::asio::any_io_executor executor_;
+    const Config& config_;
+    std::unique_ptr<cgroup::Manager> cgroups_;
+    std::unique_ptr<Spawner> spawner_;
+    UidPool uids_;
+    std::map<std::string, std::weak_ptr<Job>> jobs_;
+    std::uint64_t next_job_ = 0;
+    std::uint64_t instance_;  // random per jaild start, so job ids never repeat across restarts
+    bool shutting_down_ = false;
+    std::vector<std::uint32_t> allowed_gids_;
+};
+
+}  // namespace jaild
