@@ -40,9 +40,11 @@ int create_file(const Op& op) noexcept {
     return err;
 }
 
-// A bind mount takes its flags only on a second, remounting call (mount(2): MS_REMOUNT|MS_BIND).
-int bind(const Op& op) noexcept {
-    if (::mount(op.source, op.target, nullptr, MS_BIND, nullptr) != 0) return errno;
+// A bind mount takes its flags only on a second, remounting call (mount(2): MS_REMOUNT|MS_BIND). MS_REC
+// keeps mounts beneath the source visible (a non-recursive self-bind of /dev would hide /dev/null), while
+// the flags apply to the top mount only.
+int bind(const Op& op, unsigned long extra = 0) noexcept {
+    if (::mount(op.source, op.target, nullptr, MS_BIND | extra, nullptr) != 0) return errno;
     return errno_of(::mount(nullptr, op.target, nullptr, MS_BIND | MS_REMOUNT | op.flags, nullptr));
 }
 
@@ -66,7 +68,7 @@ int apply_one(const Op& op) noexcept {
         case K::readonly: {
             Op self = op;
             self.source = op.target;
-            return bind(self);
+            return bind(self, MS_REC);
         }
         case K::write_file:
             return create_file(op);
