@@ -1,0 +1,248 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/framing.h"
+#include "jaild/cgroup.h"
+
+namespace jaild::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string bin(const std::string& name) { return std::string(JAILD_BIN_DIR) + "/" + name; }
+
+TempDir::TempDir() {
+    char pattern[] = "/tmp/jaild-test-XXXXXX";
+    if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+    ::chmod(path_.c_str(), 0755);  // tests connect as other users, who must reach the socket
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // remove_all does not follow symlinks
+}
+
+Daemon::Daemon(const std::string& extra_toml, const std::string& server_extra) {
+    socket_ = dir_.path() + "/jaild.sock";
+    run_dir_ = dir_.path() + "/run";
+    log_path_ = dir_.path() + "/jaild.log";
+    const std::string config_path = dir_.path() + "/jaild.toml";
+    std::ofstream(config_path) << "[server]\nsocket = \"" << socket_ << "\"\nsocket_group = \"\"\n"
+                               << server_extra << "\n[sandbox]\nuid_base = " << kUidBase
+                               << "\nuid_count = " << kUidCount << "\nrun_dir = \"" << run_dir_ << "\"\n"
+                               << extra_toml << "\n";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(log, 2);
+        const std::string jaild = bin("jaild");
+        ::execl(jaild.c_str(), jaild.c_str(), "--config", config_path.c_str(), nullptr);
+        ::_exit(127);
+    }
+    const bool up = wait_until(
+        [&] {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                throw std::runtime_error("jaild exited at start:\n" + log());
+            }
+            Connection probe(socket_);
+            return probe.fd() >= 0;
+        },
+        10s);
+    if (!up) throw std::runtime_error("jaild did not start listening:\n" + log());
+}
+
+Daemon::~Daemon() {
+    if (pid_ > 0) terminate();
+}
+
+int Daemon::terminate() {
+    int status = -1;
+    if (pid_ <= 0) return status;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+}
+
+void Daemon::kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+}
+
+std::string Daemon::log() const {
+    std::ifstream in(log_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+Connection::Connection(const std::string& socket) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) close();
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+void Connection::send_raw(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+void Connection::send(const v1::ClientMessage& message) { send_raw(framing::encode(message)); }
+
+namespace {
+
+bool read_exact(int fd, char* data, std::size_t size, std::chrono::steady_clock::time_point deadline) {
+    std::size_t done = 0;
+    while (done < size) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd pfd{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) != 1) return false;
+        const ssize_t n = ::read(fd, data + done, size - done);
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+bool Connection::receive(v1::ServerMessage& message, std::chrono::milliseconds timeout) {
+    if (fd_ < 0) return false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::array<unsigned char, framing::header_bytes> header{};
+    if (!read_exact(fd_, reinterpret_cast<char*>(header.data()), header.size(), deadline)) return false;
+    std::string payload(framing::decode_header(header), '\0');
+    if (!read_exact(fd_, payload.data(), payload.size(), deadline)) return false;
+    return message.ParseFromString(payload);
+}
+
+v1::ClientMessage run_message(const std::vector<std::string>& argv, const v1::Limits& limits) {
+    v1::ClientMessage message;
+    message.set_request_id("test");
+    for (const std::string& arg : argv) message.mutable_run()->add_argv(arg);
+    *message.mutable_run()->mutable_limits() = limits;
+    return message;
+}
+
+v1::ClientMessage shell(const std::string& script, const v1::Limits& limits) {
+    return run_message({"/bin/sh", "-c", script}, limits);
+}
+
+RunResult run(const std::string& socket, const v1::ClientMessage& request) {
+    RunResult result;
+    Connection connection(socket);
+    REQUIRE(connection.fd() >= 0);
+    connection.send(request);
+    v1::ServerMessage message;
+    while (connection.receive(message, 90s)) {
+        result.events.push_back({std::chrono::steady_clock::now(), message});
+        if (message.has_started()) {
+            result.job_id = message.started().job_id();
+            result.uid = message.started().uid();
+        } else if (message.has_output()) {
+            (message.output().stream() == v1::STREAM_STDERR ? result.err : result.out) += message.output().data();
+        } else if (message.has_exit()) {
+            result.has_exit = true;
+            result.exit = message.exit();
+            break;
+        } else if (message.has_error()) {
+            result.has_error = true;
+            result.error = message.error();
+            break;
+        }
+    }
+    return result;
+}
+
+RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits) {
+    return run(socket, shell(script, limits));
+}
+
+std::vector<pid_t> sandbox_processes() {
+    std::vector<pid_t> found;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream status(entry.path() / "status");
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.rfind("Uid:", 0) != 0) continue;
+            std::istringstream fields(line.substr(4));
+            std::uint32_t uid = 0;
+            while (fields >> uid) {
+                if (uid >= kUidBase && uid < kUidBase + kUidCount) {
+                    found.push_back(std::stoi(name));
+                    break;
+                }
+            }
+            break;
+        }
+    }
+    return found;
+}
+
+std::vector<std::string> job_cgroups() { return cgroup::detect("")->list_jobs(); }
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+void check_nothing_left(const std::string& run_dir) {
+    wait_until([] { return sandbox_processes().empty() && job_cgroups().empty(); }, 3s);
+    CHECK(sandbox_processes().empty());
+    CHECK(job_cgroups().empty());
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mountinfo, line)) CHECK(line.find(run_dir) == std::string::npos);
+    std::error_code ec;
+    if (fs::exists(run_dir + "/root", ec)) CHECK(fs::is_empty(run_dir + "/root", ec));
+}
+
+v1::Limits limits(std::uint32_t wall_ms, std::uint32_t cpu_ms, std::uint64_t memory_kb) {
+    v1::Limits l;
+    l.set_wall_ms(wall_ms);
+    l.set_cpu_ms(cpu_ms);
+    l.set_memory_kb(memory_kb);
+    return l;
+}
+
+}  // namespace jaild::test

@@ -1,0 +1,105 @@
+// Test support for integration tests: a real jaild started on a scratch socket, run directory and uid range,
+// a client that collects a run's events, and the checks that nothing was left behind on the host.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jaild.pb.h"
+
+namespace jaild::test {
+
+inline constexpr std::uint32_t kUidBase = 61000;  // distinct from the default pool: a dev jaild may be running
+inline constexpr std::uint32_t kUidCount = 100;
+
+std::string bin(const std::string& name);  // path of a built binary (build/bin/NAME)
+
+// A scratch directory removed (recursively, without following symlinks) at destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+class Daemon {
+public:
+    // Starts build/bin/jaild with a config holding the scratch paths plus `extra_toml` (whole TOML sections,
+    // e.g. "[limits.default]\nwall_ms = 2000\n"), and waits until its socket accepts connections.
+    explicit Daemon(const std::string& extra_toml = "", const std::string& server_extra = "");
+    ~Daemon();  // SIGTERM and wait, if still running
+    Daemon(const Daemon&) = delete;
+
+    const std::string& socket() const { return socket_; }
+    const std::string& run_dir() const { return run_dir_; }
+    pid_t pid() const { return pid_; }
+    // SIGTERM, wait for exit; returns the exit status as waitpid gives it.
+    int terminate();
+    void kill9();
+    std::string log() const;  // what jaild wrote to stderr
+
+private:
+    TempDir dir_;
+    std::string socket_, run_dir_, log_path_;
+    pid_t pid_ = -1;
+};
+
+struct Event {
+    std::chrono::steady_clock::time_point at;
+    v1::ServerMessage message;
+};
+
+struct RunResult {
+    bool has_exit = false;
+    v1::Exit exit;
+    bool has_error = false;
+    v1::Error error;
+    std::string job_id;
+    std::uint32_t uid = 0;
+    std::string out, err;
+    std::vector<Event> events;
+};
+
+// A ClientMessage running argv with the given limits (0 = default).
+v1::ClientMessage run_message(const std::vector<std::string>& argv, const v1::Limits& limits = {});
+v1::ClientMessage shell(const std::string& script, const v1::Limits& limits = {});  // /bin/sh -c script
+
+// Sends the request on a new connection and collects every event until Exit or Error.
+RunResult run(const std::string& socket, const v1::ClientMessage& request);
+RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits = {});
+
+// A connection kept open by the test (to drop it mid-run, or send raw bytes).
+class Connection {
+public:
+    explicit Connection(const std::string& socket);
+    ~Connection();
+    int fd() const { return fd_; }
+    void send(const v1::ClientMessage& message);
+    void send_raw(const std::string& bytes);
+    // Next message, or false on EOF/error/timeout.
+    bool receive(v1::ServerMessage& message, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    void close();
+
+private:
+    int fd_ = -1;
+};
+
+// Host checks.
+std::vector<pid_t> sandbox_processes();    // live processes whose uid is in the test pool
+std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+// Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left.
+void check_nothing_left(const std::string& run_dir);
+
+v1::Limits limits(std::uint32_t wall_ms = 0, std::uint32_t cpu_ms = 0, std::uint64_t memory_kb = 0);
+
+}  // namespace jaild::test
