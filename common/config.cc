@@ -198,7 +198,6 @@ constexpr Field<SandboxConfig> sandbox_fields[] = {
     {"ro_binds", &SandboxConfig::ro_binds},
     {"etc_files", &SandboxConfig::etc_files},
     {"allow_network", &SandboxConfig::allow_network},
-    {"allow_degraded", &SandboxConfig::allow_degraded},
     {"cgroup_root", &SandboxConfig::cgroup_root},
     {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
 };

@@ -39,7 +39,7 @@ struct ServerConfig {
     std::string socket_group = "jaild";       // group owning the socket; empty = root's group
     std::uint32_t socket_mode = 0660;
     std::vector<std::uint32_t> allowed_uids;  // besides root, which is always allowed
-    std::vector<std::uint32_t> allowed_gids;  // peers whose primary gid is listed; socket_group is added
+    std::vector<std::uint32_t> allowed_gids;  // peers in a listed group (primary or supplementary); socket_group is added
     std::uint64_t max_frame_bytes = 16 * 1024 * 1024;
     std::uint32_t max_jobs = 64;              // concurrent runs; more get RESOURCE_EXHAUSTED
     std::uint32_t request_timeout_ms = 10'000;  // time a client has to send its first frame
@@ -66,7 +66,6 @@ struct SandboxConfig {
         "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/matplotlibrc",
         "/etc/python3", "/etc/python3.11", "/etc/perl", "/etc/os-release", "/etc/debian_version"};
     bool allow_network = false;
-    bool allow_degraded = false;  // serve even when an optional isolation feature is missing
     std::string cgroup_root;      // empty: beneath jaild's own cgroup
     std::uint32_t cpu_quota_percent = 0;  // per-job cpu.max / cfs quota; 0 = no quota
 

@@ -105,8 +105,9 @@ Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
     for (const std::string& dir : config.ro_binds) add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
     before_.add({K::mkdir, nullptr, before_.keep(r + "/etc"), nullptr, 0, 0755});
     for (const std::string& entry : config.etc_files) {
-        const std::string path = check_absolute(entry, "sandbox.etc_files");
-        if (path.rfind("/etc/", 0) != 0) throw std::runtime_error("sandbox.etc_files: not under /etc: " + path);
+        std::string path = check_absolute(entry, "sandbox.etc_files");
+        while (path.size() > 1 && path.back() == '/') path.pop_back();  // "/etc/." normalizes to "/etc/"
+        if (path.rfind("/etc/", 0) != 0) throw std::runtime_error("sandbox.etc_files: not an entry under /etc: " + entry);
         if (!kSynthesized.count(path)) add_host_path(before_, r, rootfs, path);
     }
 

@@ -14,7 +14,8 @@ namespace {
 constexpr std::size_t kMaxArgs = 4096;
 constexpr std::size_t kMaxEnv = 1024;
 constexpr std::size_t kMaxArgvEnvBytes = 1024 * 1024;  // below the kernel's ARG_MAX for our stack limit
-constexpr std::size_t kMaxPath = 4096;
+// Well below PATH_MAX: the child writes files at <run_dir>/root/workspace/<path>.
+constexpr std::size_t kMaxPath = 2048;
 constexpr std::size_t kMaxName = 255;
 constexpr std::size_t kMaxFiles = 1024;
 
@@ -132,7 +133,9 @@ std::optional<PlanError> check_files(const v1::RunRequest& request, std::uint64_
                 return PlanError{"files", "file \"" + path.substr(0, slash) + "\" is also a directory of \"" + path + "\""};
         }
     }
-    if (total > tmp_bytes) return PlanError{"files", "files total " + std::to_string(total) + " bytes, more than the workspace size"};
+    if (total > tmp_bytes)
+        return PlanError{"files", "files total " + std::to_string(total) + " bytes, more than the workspace size of " +
+                                      std::to_string(tmp_bytes) + " bytes"};
     return std::nullopt;
 }
 

@@ -162,13 +162,10 @@ v1::ClientMessage shell(const std::string& script, const v1::Limits& limits) {
     return run_message({"/bin/sh", "-c", script}, limits);
 }
 
-RunResult run(const std::string& socket, const v1::ClientMessage& request) {
+RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout) {
     RunResult result;
-    Connection connection(socket);
-    REQUIRE(connection.fd() >= 0);
-    connection.send(request);
     v1::ServerMessage message;
-    while (connection.receive(message, 90s)) {
+    while (connection.receive(message, timeout)) {
         result.events.push_back({std::chrono::steady_clock::now(), message});
         if (message.has_started()) {
             result.job_id = message.started().job_id();
@@ -186,6 +183,13 @@ RunResult run(const std::string& socket, const v1::ClientMessage& request) {
         }
     }
     return result;
+}
+
+RunResult run(const std::string& socket, const v1::ClientMessage& request) {
+    Connection connection(socket);
+    REQUIRE(connection.fd() >= 0);
+    connection.send(request);
+    return receive_run(connection);
 }
 
 RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits) {

@@ -93,6 +93,9 @@ private:
     int fd_ = -1;
 };
 
+// Collects the events of a request already sent on `connection` until Exit or Error (or EOF/timeout).
+RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout = std::chrono::seconds(90));
+
 // Host checks.
 std::vector<pid_t> sandbox_processes();    // live processes whose uid is in the test pool
 std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base

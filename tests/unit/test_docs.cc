@@ -1,0 +1,50 @@
+// The documentation names what the code does, one for one: a new isolation step or seccomp rule without
+// its line in docs/security.md fails here.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "jaild.pb.h"
+#include "jaild/child.h"
+#include "jaild/seccomp_policy.h"
+
+namespace {
+
+std::string read_doc(const std::string& name) {
+    const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+    std::ifstream in(root / "docs" / name);
+    REQUIRE(in.good());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("docs/security.md names every set-up step as the error text does", "[unit][docs]") {
+    const std::string doc = read_doc("security.md");
+    for (int s = static_cast<int>(jaild::Stage::cgroup_attach); s <= static_cast<int>(jaild::Stage::exec); ++s) {
+        const std::string name(jaild::stage_name(static_cast<jaild::Stage>(s)));
+        INFO(name);
+        CHECK(doc.find("| `" + name + "` |") != std::string::npos);
+    }
+}
+
+TEST_CASE("docs/security.md lists every seccomp rule", "[unit][docs]") {
+    const std::string doc = read_doc("security.md");
+    for (const jaild::seccomp::Rule& rule : jaild::seccomp::rules()) {
+        INFO(rule.syscall);
+        CHECK(doc.find("| `" + std::string(rule.syscall) + "` |") != std::string::npos);
+    }
+}
+
+TEST_CASE("docs/protocol.md names every exit status", "[unit][docs]") {
+    const std::string doc = read_doc("protocol.md");
+    const auto* statuses = jaild::v1::Status_descriptor();
+    for (int i = 1; i < statuses->value_count(); ++i) {
+        const std::string name = statuses->value(i)->name().substr(std::string("STATUS_").size());
+        INFO(name);
+        CHECK(doc.find("`" + name + "`") != std::string::npos);
+    }
+}
