@@ -190,16 +190,11 @@ constexpr Field<LogConfig> log_fields[] = {
 };
 
 constexpr Field<SandboxConfig> sandbox_fields[] = {
-    {"uid_base", &SandboxConfig::uid_base},
-    {"uid_count", &SandboxConfig::uid_count},
-    {"hostname", &SandboxConfig::hostname},
-    {"run_dir", &SandboxConfig::run_dir},
-    {"rootfs", &SandboxConfig::rootfs},
-    {"ro_binds", &SandboxConfig::ro_binds},
-    {"etc_files", &SandboxConfig::etc_files},
-    {"allow_network", &SandboxConfig::allow_network},
-    {"cgroup_root", &SandboxConfig::cgroup_root},
-    {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
+    {"uid_base", &SandboxConfig::uid_base},       {"uid_count", &SandboxConfig::uid_count},
+    {"hostname", &SandboxConfig::hostname},       {"run_dir", &SandboxConfig::run_dir},
+    {"rootfs", &SandboxConfig::rootfs},           {"ro_binds", &SandboxConfig::ro_binds},
+    {"etc_files", &SandboxConfig::etc_files},     {"allow_network", &SandboxConfig::allow_network},
+    {"cgroup_root", &SandboxConfig::cgroup_root}, {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
 };
 
 // Also drives the default-against-maximum check, so a new limit needs only a line here.
@@ -244,7 +239,9 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"server.max_frame_bytes", c.server.max_frame_bytes, 1024, 1024ULL * 1024 * 1024},
         // Below 1000 the sandbox ids could collide with system accounts.
         {"sandbox.uid_base", c.sandbox.uid_base, 1000, u32_max},
-        {"sandbox.uid_count", c.sandbox.uid_count, 1, u32_max},
+        // The last uid of the range is reserved for the host probe, so runs need at least one more.
+        {"sandbox.uid_count", c.sandbox.uid_count, 2, u32_max},
+        {"server.request_timeout_ms", c.server.request_timeout_ms, 1, 3'600'000},
         {"sandbox.cpu_quota_percent", c.sandbox.cpu_quota_percent, 0, 100'000},
     };
     for (const auto& r : ranges) {

@@ -36,12 +36,13 @@ LimitSet default_limit_maxima();  // the "hard max" column of DESIGN.md
 
 struct ServerConfig {
     std::string socket = "/run/jaild/jaild.sock";
-    std::string socket_group = "jaild";       // group owning the socket; empty = root's group
+    std::string socket_group = "jaild";  // group owning the socket; empty = root's group
     std::uint32_t socket_mode = 0660;
     std::vector<std::uint32_t> allowed_uids;  // besides root, which is always allowed
-    std::vector<std::uint32_t> allowed_gids;  // peers in a listed group (primary or supplementary); socket_group is added
+    std::vector<std::uint32_t>
+        allowed_gids;  // peers in a listed group (primary or supplementary); socket_group is added
     std::uint64_t max_frame_bytes = 16 * 1024 * 1024;
-    std::uint32_t max_jobs = 64;              // concurrent runs; more get RESOURCE_EXHAUSTED
+    std::uint32_t max_jobs = 64;                // concurrent runs; more get RESOURCE_EXHAUSTED
     std::uint32_t request_timeout_ms = 10'000;  // time a client has to send its first frame
 
     bool operator==(const ServerConfig&) const = default;
@@ -61,12 +62,13 @@ struct SandboxConfig {
     std::string run_dir = "/run/jaild";
     std::string rootfs;  // empty: the host's runtime directories, read-only
     std::vector<std::string> ro_binds = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
-    std::vector<std::string> etc_files = {
-        "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-        "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/matplotlibrc",
-        "/etc/python3", "/etc/python3.11", "/etc/perl", "/etc/os-release", "/etc/debian_version"};
+    std::vector<std::string> etc_files = {"/etc/alternatives", "/etc/ld.so.cache",     "/etc/ld.so.conf",
+                                          "/etc/ld.so.conf.d", "/etc/localtime",       "/etc/nsswitch.conf",
+                                          "/etc/ssl",          "/etc/ca-certificates", "/etc/mime.types",
+                                          "/etc/matplotlibrc", "/etc/python3",         "/etc/python3.11",
+                                          "/etc/perl",         "/etc/os-release",      "/etc/debian_version"};
     bool allow_network = false;
-    std::string cgroup_root;      // empty: beneath jaild's own cgroup
+    std::string cgroup_root;              // empty: beneath jaild's own cgroup
     std::uint32_t cpu_quota_percent = 0;  // per-job cpu.max / cfs quota; 0 = no quota
 
     bool operator==(const SandboxConfig&) const = default;

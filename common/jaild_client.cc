@@ -17,9 +17,7 @@ std::error_code JaildClient::connect(const std::string& socket_path) {
     return ec;
 }
 
-std::error_code JaildClient::send(const v1::ClientMessage& message) {
-    return framing::write_frame(socket_, message);
-}
+std::error_code JaildClient::send(const v1::ClientMessage& message) { return framing::write_frame(socket_, message); }
 
 std::error_code JaildClient::receive(v1::ServerMessage& message) {
     if (auto ec = framing::read_frame(socket_, client_max_frame_bytes, buffer_)) return ec;
@@ -28,8 +26,8 @@ std::error_code JaildClient::receive(v1::ServerMessage& message) {
 }
 
 asio::awaitable<std::error_code> JaildClient::async_connect(const std::string& socket_path) {
-    auto [ec] = co_await socket_.async_connect(stream_protocol::endpoint(socket_path),
-                                               asio::as_tuple(asio::use_awaitable));
+    auto [ec] =
+        co_await socket_.async_connect(stream_protocol::endpoint(socket_path), asio::as_tuple(asio::use_awaitable));
     co_return ec;
 }
 

@@ -24,8 +24,7 @@ int lock_securebits() noexcept {
     // NOROOT: uid 0 and setuid-root binaries get no capabilities. KEEP_CAPS locked off: setresuid clears
     // the permitted set. NO_CAP_AMBIENT_RAISE: ambient capabilities cannot come back.
     const unsigned bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
-                          SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
-                          SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+                          SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
     return cap_set_secbits(bits) == 0 ? 0 : errno;
 }
 

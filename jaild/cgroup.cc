@@ -38,12 +38,11 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
 std::string unescape_octal(std::string_view field) {
     std::string out;
     for (std::size_t i = 0; i < field.size(); ++i) {
-        const bool octal = field[i] == '\\' && i + 3 < field.size() &&
-                           std::all_of(field.begin() + i + 1, field.begin() + i + 4,
-                                       [](char c) { return c >= '0' && c <= '7'; });
+        const bool octal =
+            field[i] == '\\' && i + 3 < field.size() &&
+            std::all_of(field.begin() + i + 1, field.begin() + i + 4, [](char c) { return c >= '0' && c <= '7'; });
         if (octal) {
-            out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                     (field[i + 3] - '0'));
+            out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
             i += 3;
         } else {
             out += field[i];
@@ -78,13 +77,11 @@ std::string lookup(const std::map<std::string, std::string>& own, const std::str
 
 // v1 base of one controller: the first mount carrying it as a super option that shows jaild's cgroup.
 std::optional<std::filesystem::path> v1_base(const std::vector<CgroupMount>& mounts,
-                                             const std::map<std::string, std::string>& own,
-                                             std::string_view controller,
+                                             const std::map<std::string, std::string>& own, std::string_view controller,
                                              const std::string& configured_root) {
     for (const auto& m : mounts) {
         if (m.fstype != "cgroup") continue;
-        if (std::find(m.super_options.begin(), m.super_options.end(), controller) == m.super_options.end())
-            continue;
+        if (std::find(m.super_options.begin(), m.super_options.end(), controller) == m.super_options.end()) continue;
         if (!configured_root.empty()) return join(m.mount_point, configured_root);
         const auto rel = relative_to_mount(lookup(own, std::string(controller)), m.root);
         if (rel) return join(m.mount_point, *rel) / "jaild";
@@ -108,12 +105,12 @@ std::string joined(const std::vector<std::string>& words) {
                                  v2_root.string() + ": set Delegate=yes in jaild.service (or enable " +
                                  "+memory +pids in the parent's cgroup.subtree_control, or set cgroup_root)");
     if (!any_v1)
-        throw std::runtime_error("no cgroup filesystem is mounted: mount cgroup2 on /sys/fs/cgroup and "
-                                 "set Delegate=yes in jaild.service");
+        throw std::runtime_error(
+            "no cgroup filesystem is mounted: mount cgroup2 on /sys/fs/cgroup and "
+            "set Delegate=yes in jaild.service");
     throw std::runtime_error("cgroup v1 controller(s) " + joined(v1_missing) + " not mounted (jaild needs " +
                              "memory, pids and cpuacct, e.g. at /sys/fs/cgroup/<name>): mount them, or " +
-                             "boot with systemd.unified_cgroup_hierarchy=1 and set Delegate=yes in " +
-                             "jaild.service");
+                             "boot with systemd.unified_cgroup_hierarchy=1 and set Delegate=yes in " + "jaild.service");
 }
 
 }  // namespace
@@ -155,8 +152,7 @@ std::filesystem::path v2_root_candidate(const std::vector<CgroupMount>& mounts,
     for (const auto& m : mounts) {
         if (m.fstype != "cgroup2") continue;
         if (!configured_root.empty())
-            return configured_root.front() == '/' ? std::filesystem::path(configured_root)
-                                                  : join(m.mount_point, configured_root);
+            return join(m.mount_point, configured_root);  // a cgroup path, as /proc/self/cgroup shows it
         const auto it = own.find("");
         if (it == own.end()) continue;
         if (const auto rel = relative_to_mount(it->second, m.root)) return join(m.mount_point, *rel);
@@ -164,9 +160,8 @@ std::filesystem::path v2_root_candidate(const std::vector<CgroupMount>& mounts,
     return {};
 }
 
-Hierarchy choose_hierarchy(const std::vector<CgroupMount>& mounts,
-                           const std::map<std::string, std::string>& own, std::string_view v2_controllers,
-                           const std::string& configured_root) {
+Hierarchy choose_hierarchy(const std::vector<CgroupMount>& mounts, const std::map<std::string, std::string>& own,
+                           std::string_view v2_controllers, const std::string& configured_root) {
     const auto v2_root = v2_root_candidate(mounts, own, configured_root);
     if (!v2_root.empty() && has_word(v2_controllers, "memory") && has_word(v2_controllers, "pids"))
         return Hierarchy{true, v2_root, {}};
@@ -204,8 +199,8 @@ std::optional<std::uint64_t> keyed_value(std::string_view text, std::string_view
 bool valid_job_name(std::string_view name) {
     if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-               c == '-' || c == '.';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+               c == '.';
     });
 }
 
@@ -296,8 +291,7 @@ std::error_code kill_listed(const std::vector<int>& dirfds, bool frozen) {
 
 int cleanup_jobs(const std::vector<std::unique_ptr<JobCgroup>>& jobs) {
     for (const auto& job : jobs)
-        if (const auto ec = job->kill_all())
-            spdlog::warn("cgroup: killing a stale job failed: {}", ec.message());
+        if (const auto ec = job->kill_all()) spdlog::warn("cgroup: killing a stale job failed: {}", ec.message());
     // Killed processes leave the cgroup only once they have exited; give them a bounded moment.
     for (int waited = 0; waited < 1000; waited += 10) {
         if (std::all_of(jobs.begin(), jobs.end(), [](const auto& job) { return job->empty(); })) break;
@@ -319,8 +313,7 @@ std::vector<std::string> list_job_dirs(const std::filesystem::path& dir) {
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
         const auto name = entry.path().filename().string();
         // symlink_status: a job-* symlink is not ours and must not lead us elsewhere.
-        if (name.starts_with("job-") &&
-            entry.symlink_status(ec).type() == std::filesystem::file_type::directory)
+        if (name.starts_with("job-") && entry.symlink_status(ec).type() == std::filesystem::file_type::directory)
             names.push_back(name);
     }
     std::sort(names.begin(), names.end());

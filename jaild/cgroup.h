@@ -17,9 +17,9 @@
 namespace jaild::cgroup {
 
 struct JobLimits {
-    std::uint64_t memory_bytes = 0;      // memory.max / memory.limit_in_bytes; swap is always 0
-    std::uint32_t pids_max = 0;          // pids.max
-    std::uint32_t cpu_quota_percent = 0; // cpu.max / cfs_quota_us; 0 = none (100 = one full CPU)
+    std::uint64_t memory_bytes = 0;       // memory.max / memory.limit_in_bytes; swap is always 0
+    std::uint32_t pids_max = 0;           // pids.max
+    std::uint32_t cpu_quota_percent = 0;  // cpu.max / cfs_quota_us; 0 = none (100 = one full CPU)
 };
 
 struct JobStats {
@@ -56,8 +56,7 @@ public:
     virtual std::string_view version() const = 0;  // "v1" or "v2"
     // Creates the cgroup(s) for one job, named job-<name>, with its limits applied. On failure returns
     // nullptr and sets ec; nothing is left behind.
-    virtual std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits,
-                                              std::error_code& ec) = 0;
+    virtual std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits, std::error_code& ec) = 0;
     // Kills the processes of, and removes, every job-* cgroup a previous jaild left behind. Returns how
     // many were removed.
     virtual int cleanup_stale() = 0;
@@ -80,8 +79,9 @@ std::unique_ptr<Manager> make_v2(const std::filesystem::path& root, bool move_se
 std::unique_ptr<Manager> make_v1(const std::map<std::string, std::filesystem::path>& roots);
 
 // Detects the host's hierarchy from /proc/self/mountinfo and /proc/self/cgroup and builds the manager
-// beneath jaild's own cgroup (or `configured_root` when not empty: for v2 a directory, for v1 a path
-// relative to each controller's mount). Throws std::runtime_error naming what is missing.
+// beneath jaild's own cgroup (or `configured_root` when not empty: a cgroup path such as "/jaild.slice",
+// taken within the v2 hierarchy or within each v1 controller's hierarchy). Throws std::runtime_error naming what is
+// missing.
 std::unique_ptr<Manager> detect(const std::string& configured_root);
 
 }  // namespace jaild::cgroup

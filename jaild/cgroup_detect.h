@@ -65,9 +65,8 @@ struct Hierarchy {
 // The decision of detect(): v2 when `v2_controllers` (the text of the candidate's cgroup.controllers) has
 // memory and pids, else v1 from the separately mounted controllers. Throws std::runtime_error saying what
 // is missing and how to fix it.
-Hierarchy choose_hierarchy(const std::vector<CgroupMount>& mounts,
-                           const std::map<std::string, std::string>& own, std::string_view v2_controllers,
-                           const std::string& configured_root);
+Hierarchy choose_hierarchy(const std::vector<CgroupMount>& mounts, const std::map<std::string, std::string>& own,
+                           std::string_view v2_controllers, const std::string& configured_root);
 
 // True when the space-separated `list` (cgroup.controllers, subtree_control) contains `name`.
 bool has_word(std::string_view list, std::string_view name);

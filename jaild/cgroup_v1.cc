@@ -45,8 +45,7 @@ public:
     // to, which moves it (v1 has no CLONE_INTO_CGROUP).
     std::error_code open_attach() {
         for (const auto& d : dirs_) {
-            unique_fd fd(
-                ::openat(d.fd.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC | O_CREAT | O_NOFOLLOW, 0644));
+            unique_fd fd(::openat(d.fd.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC | O_CREAT | O_NOFOLLOW, 0644));
             if (!fd) return last_error();
             if (attach_.procs_count == static_cast<int>(attach_.procs_fds.size()))
                 return std::make_error_code(std::errc::too_many_files_open);
@@ -64,8 +63,7 @@ public:
         if (empty()) return {};  // nothing to kill: spare the freeze/thaw round trip
         const int freezer = fd_of("freezer");
         const bool frozen = freezer >= 0 && freeze(freezer);
-        if (freezer >= 0 && !frozen)
-            write_at(freezer, "freezer.state", "THAWED");  // fall back to a kill loop
+        if (freezer >= 0 && !frozen) write_at(freezer, "freezer.state", "THAWED");  // fall back to a kill loop
         const auto ec = kill_listed(dir_fds(), frozen);
         if (frozen) write_at(freezer, "freezer.state", "THAWED");
         return ec;
@@ -83,15 +81,14 @@ public:
         } else {
             // Before 4.13 there is no oom_kill count: a failed charge while at the limit is the best sign.
             const auto limit = read_number_at(memory, "memory.limit_in_bytes");
-            s.oom_killed = read_number_at(memory, "memory.failcnt").value_or(0) > 0 && limit &&
-                           s.memory_peak_bytes >= *limit;
+            s.oom_killed =
+                read_number_at(memory, "memory.failcnt").value_or(0) > 0 && limit && s.memory_peak_bytes >= *limit;
         }
         return s;
     }
 
     bool empty() const override {
-        return std::all_of(dirs_.begin(), dirs_.end(),
-                           [](const JobDir& d) { return read_pids(d.fd.get()).empty(); });
+        return std::all_of(dirs_.begin(), dirs_.end(), [](const JobDir& d) { return read_pids(d.fd.get()).empty(); });
     }
 
     std::error_code remove() override {
@@ -156,18 +153,16 @@ std::vector<LimitFile> limit_files(const JobLimits& limits, bool cpu, std::uint6
         {"pids", "pids.max", limits.pids_max == 0 ? "max" : std::to_string(limits.pids_max), Need::required});
     if (limits.cpu_quota_percent > 0 && cpu) {
         files.push_back({"cpu", "cpu.cfs_period_us", std::to_string(kCpuPeriodUsec), Need::required});
-        files.push_back({"cpu", "cpu.cfs_quota_us",
-                         std::to_string(limits.cpu_quota_percent * kCpuPeriodUsec / 100), Need::required});
+        files.push_back({"cpu", "cpu.cfs_quota_us", std::to_string(limits.cpu_quota_percent * kCpuPeriodUsec / 100),
+                         Need::required});
     }
     return files;
 }
 
 std::error_code write_limit(int fd, const LimitFile& f) {
     switch (f.need) {
-        case Need::required:
-            return write_at(fd, f.name, f.value);
-        case Need::optional:
-            return write_optional_at(fd, f.name, f.value);
+        case Need::required: return write_at(fd, f.name, f.value);
+        case Need::optional: return write_optional_at(fd, f.name, f.value);
         case Need::best_effort: {
             // swappiness: EINVAL in some hierarchies, EACCES when absent; the job runs fine without it.
             const auto ec = write_at(fd, f.name, f.value);
@@ -190,8 +185,7 @@ public:
     std::string_view version() const override { return "v1"; }
 
     // Runs in jaild before spawning a job.
-    std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits,
-                                      std::error_code& ec) override {
+    std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits, std::error_code& ec) override {
         ec.clear();
         if (!valid_job_name(name)) {
             ec = std::make_error_code(std::errc::invalid_argument);
@@ -242,8 +236,7 @@ public:
 private:
     const Mounted* find(std::string_view controller) const {
         for (const auto& h : hierarchies_)
-            if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end())
-                return &h;
+            if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return &h;
         return nullptr;
     }
 
@@ -305,22 +298,21 @@ std::unique_ptr<Manager> make_v1(const std::map<std::string, std::filesystem::pa
         const auto it = roots.find(c.name);
         if (it == roots.end()) {
             if (c.required)
-                throw std::runtime_error(std::string("cgroup v1 ") + c.name + " controller is not mounted: " +
-                                         "mount it at /sys/fs/cgroup/" + c.name +
+                throw std::runtime_error(std::string("cgroup v1 ") + c.name +
+                                         " controller is not mounted: " + "mount it at /sys/fs/cgroup/" + c.name +
                                          " or use cgroup v2 with Delegate=yes");
             continue;
         }
         const auto base = it->second.lexically_normal();
         // Controllers mounted together ("cpu,cpuacct") share one directory: make and remove it once.
-        const auto same = std::find_if(hierarchies.begin(), hierarchies.end(),
-                                       [&](const Mounted& h) { return h.base == base; });
+        const auto same =
+            std::find_if(hierarchies.begin(), hierarchies.end(), [&](const Mounted& h) { return h.base == base; });
         if (same != hierarchies.end()) {
             same->controllers.emplace_back(c.name);
             continue;
         }
         if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST)
-            throw std::runtime_error("cgroup v1: cannot create " + base.string() + ": " +
-                                     std::strerror(errno));
+            throw std::runtime_error("cgroup v1: cannot create " + base.string() + ": " + std::strerror(errno));
         hierarchies.push_back({base, {c.name}});
     }
     return std::make_unique<ManagerV1>(std::move(hierarchies));

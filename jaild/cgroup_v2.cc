@@ -32,8 +32,7 @@ public:
     // Runs in jaild after create(): the directory fd doubles as the CLONE_INTO_CGROUP fd; cgroup.procs is
     // the fallback for kernels without clone3 (before 5.7), where the child writes "0" to it.
     std::error_code open_attach() {
-        procs_fd_.reset(
-            ::openat(dir_fd_.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC | O_CREAT | O_NOFOLLOW, 0644));
+        procs_fd_.reset(::openat(dir_fd_.get(), "cgroup.procs", O_WRONLY | O_CLOEXEC | O_CREAT | O_NOFOLLOW, 0644));
         if (!procs_fd_) return last_error();
         attach_.clone_into_fd = dir_fd_.get();
         attach_.procs_fds[0] = procs_fd_.get();
@@ -64,8 +63,8 @@ public:
         s.cpu_usec = keyed_value(read_at(fd, "cpu.stat").value_or(""), "usage_usec").value_or(0);
         s.memory_peak_bytes = read_number_at(fd, "memory.peak").value_or(0);  // memory.peak: 5.19+
         const auto events = read_at(fd, "memory.events").value_or("");
-        s.oom_killed = keyed_value(events, "oom_kill").value_or(0) > 0 ||
-                       keyed_value(events, "oom_group_kill").value_or(0) > 0;
+        s.oom_killed =
+            keyed_value(events, "oom_kill").value_or(0) > 0 || keyed_value(events, "oom_group_kill").value_or(0) > 0;
         return s;
     }
 
@@ -121,8 +120,7 @@ public:
     std::string_view version() const override { return "v2"; }
 
     // Runs in jaild before spawning a job.
-    std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits,
-                                      std::error_code& ec) override {
+    std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits, std::error_code& ec) override {
         ec.clear();
         if (!valid_job_name(name)) {
             ec = std::make_error_code(std::errc::invalid_argument);
@@ -177,8 +175,7 @@ private:
             return nullptr;
         }
         for (const auto& f : limit_files(limits, cpu_)) {
-            ec = f.optional ? write_optional_at(fd.get(), f.name, f.value)
-                            : write_at(fd.get(), f.name, f.value);
+            ec = f.optional ? write_optional_at(fd.get(), f.name, f.value) : write_at(fd.get(), f.name, f.value);
             if (ec) {
                 spdlog::error("cgroup: write {}/{} = {}: {}", dir.string(), f.name, f.value, ec.message());
                 return nullptr;
@@ -205,8 +202,7 @@ void move_into_supervisor(const std::filesystem::path& root, int root_fd) {
     for (const pid_t pid : pids) {
         const auto ec = write_at(sup.get(), "cgroup.procs", std::to_string(pid));
         if (ec && ec.value() != ESRCH)  // ESRCH: it exited meanwhile
-            throw start_error("cannot move pid " + std::to_string(pid) + " into", root / "supervisor",
-                              ec.value());
+            throw start_error("cannot move pid " + std::to_string(pid) + " into", root / "supervisor", ec.value());
     }
 }
 
@@ -220,8 +216,8 @@ std::unique_ptr<Manager> make_v2(const std::filesystem::path& root, bool move_se
     const auto controllers = read_at(fd.get(), "cgroup.controllers").value_or("");
     for (const auto* c : {"memory", "pids"})
         if (!has_word(controllers, c))
-            throw std::runtime_error(std::string("cgroup v2 ") + c + " controller not delegated to " +
-                                     root.string() + ": set Delegate=yes in jaild.service");
+            throw std::runtime_error(std::string("cgroup v2 ") + c + " controller not delegated to " + root.string() +
+                                     ": set Delegate=yes in jaild.service");
     bool cpu = has_word(controllers, "cpu");
     auto ec = write_at(fd.get(), "cgroup.subtree_control", cpu ? "+memory +pids +cpu" : "+memory +pids");
     if (ec && cpu) {

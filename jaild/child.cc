@@ -137,8 +137,7 @@ void reset_signals() noexcept {
 
     step(fd, Stage::mount_private, mounts::make_private());
     std::size_t failed_mount = 0;
-    step(fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount),
-         static_cast<int>(failed_mount));
+    step(fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount), static_cast<int>(failed_mount));
     step(fd, Stage::pivot_root, mounts::pivot(s.new_root));
     step(fd, Stage::root_readonly, mounts::make_root_readonly());
     step(fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));

@@ -6,10 +6,10 @@
 
 #include <linux/filter.h>
 
+#include <sys/resource.h>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <sys/resource.h>
 
 #include "jaild/cgroup.h"
 #include "jaild/mounts.h"
@@ -20,26 +20,26 @@ namespace jaild {
 // The setup steps in the order the child runs them. docs/security.md describes each, one for one.
 enum class Stage : std::int32_t {
     none = 0,
-    cgroup_attach,    // join the job's cgroup(s) (v1: write to cgroup.procs)
-    cgroup_namespace, // new cgroup namespace rooted at the job's cgroup
-    parent_death,     // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
-    file_descriptors, // stdio onto the pipes, every other inherited fd closed
-    mount_private,    // stop mount propagation to and from the host
-    mounts,           // build the new root (detail = index of the failing mount)
-    pivot_root,       // switch to it and detach the old root
-    root_readonly,    // remount the new root read-only
+    cgroup_attach,     // join the job's cgroup(s) (v1: write to cgroup.procs)
+    cgroup_namespace,  // new cgroup namespace rooted at the job's cgroup
+    parent_death,      // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
+    file_descriptors,  // stdio onto the pipes, every other inherited fd closed
+    mount_private,     // stop mount propagation to and from the host
+    mounts,            // build the new root (detail = index of the failing mount)
+    pivot_root,        // switch to it and detach the old root
+    root_readonly,     // remount the new root read-only
     hostname,
-    loopback,         // bring up lo inside the empty network namespace
-    rlimits,          // detail = resource number
-    securebits,       // lock the capability rules before leaving root
-    bounding_set,     // drop every capability from the bounding set
-    credentials,      // setgroups/setresgid/setresuid to the job's uid
-    capabilities,     // clear permitted/effective/inheritable/ambient
+    loopback,      // bring up lo inside the empty network namespace
+    rlimits,       // detail = resource number
+    securebits,    // lock the capability rules before leaving root
+    bounding_set,  // drop every capability from the bounding set
+    credentials,   // setgroups/setresgid/setresuid to the job's uid
+    capabilities,  // clear permitted/effective/inheritable/ambient
     no_new_privs,
     cwd,
     seccomp,
-    fork,             // the reaper forks the program
-    exec,             // execve of the program (exec failures are the program's, exit code 127)
+    fork,  // the reaper forks the program
+    exec,  // execve of the program (exec failures are the program's, exit code 127)
 };
 std::string_view stage_name(Stage stage) noexcept;
 

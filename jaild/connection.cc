@@ -60,12 +60,14 @@ private:
                                  asio::as_tuple(asio::use_awaitable));
     }
 
-    asio::awaitable<void> send_error(int code, std::string message, std::string field = {}) {
-        spdlog::warn("request {}: {}{}", request_id_, message, field.empty() ? "" : " (field " + field + ")");
+    // Views, not strings: GCC 12 mishandles std::string temporaries inside co_await expressions (see
+    // handle()), so callers pass literals or named strings and the copies are made here.
+    asio::awaitable<void> send_error(int code, std::string_view message, std::string_view field = {}) {
+        spdlog::warn("request {}: {}{}{}", request_id_, message, field.empty() ? "" : " field ", field);
         v1::ServerMessage reply;
         reply.mutable_error()->set_code(static_cast<v1::ErrorCode>(code));
-        reply.mutable_error()->set_message(std::move(message));
-        reply.mutable_error()->set_field(std::move(field));
+        reply.mutable_error()->set_message(std::string(message));
+        reply.mutable_error()->set_field(std::string(field));
         co_await send(reply);
     }
 
@@ -76,7 +78,8 @@ private:
             auto [ec, frame] = co_await out_.async_receive(asio::as_tuple(asio::use_awaitable));
             if (ec || frame.empty()) co_return;  // an empty frame is the end marker
             if (broken_) continue;
-            auto [wec, n] = co_await asio::async_write(socket_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+            auto [wec, n] =
+                co_await asio::async_write(socket_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
             if (wec) broken_ = true;
         }
     }
@@ -100,8 +103,9 @@ private:
     asio::awaitable<std::error_code> read_request(std::string& payload) {
         asio::steady_timer deadline(socket_.get_executor());
         deadline.expires_after(std::chrono::milliseconds(supervisor_.config().server.request_timeout_ms));
-        auto result = co_await (framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload) ||
-                                deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+        auto result =
+            co_await (framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload) ||
+                      deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
         if (result.index() == 1) co_return std::make_error_code(std::errc::timed_out);
         co_return std::get<0>(result);
     }
@@ -114,8 +118,11 @@ private:
         std::string payload;
         if (std::error_code ec = co_await read_request(payload)) {
             if (framing::is_eof(ec)) co_return;  // connected and left: nothing to answer
-            co_await send_error(v1::ERROR_CODE_PROTOCOL,
-                                ec == std::errc::timed_out ? "no request received in time" : "bad frame: " + ec.message());
+            // Built before the co_await: GCC 12 destroys a conditional operator's std::string temporary twice
+            // when it sits in a co_await expression (a double free that took jaild down on every bad frame).
+            const std::string message =
+                ec == std::errc::timed_out ? "no request received in time" : "bad frame: " + ec.message();
+            co_await send_error(v1::ERROR_CODE_PROTOCOL, message);
             co_return;
         }
         v1::ClientMessage request;
@@ -124,8 +131,8 @@ private:
             co_return;
         }
         if (!valid_request_id(request.request_id())) {
-            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, "request_id must be at most 128 printable ASCII characters",
-                                "request_id");
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                "request_id must be at most 128 printable ASCII characters", "request_id");
             co_return;
         }
         request_id_ = request.request_id().empty() ? "-" : request.request_id();
@@ -135,12 +142,11 @@ private:
     asio::awaitable<void> dispatch(const v1::ClientMessage& request) {
         using K = v1::ClientMessage::KindCase;
         switch (request.kind_case()) {
-            case K::kRun:
-                co_await run(request.run());
-                co_return;
+            case K::kRun: co_await run(request.run()); co_return;
             case K::kCheck: {
                 v1::ServerMessage reply;
-                *reply.mutable_check() = to_proto(probe_host(supervisor_.config(), supervisor_.cgroups(), &supervisor_.spawner()));
+                *reply.mutable_check() =
+                    to_proto(probe_host(supervisor_.config(), supervisor_.cgroups(), &supervisor_.spawner()));
                 co_await send(reply);
                 co_return;
             }
@@ -149,11 +155,12 @@ private:
             case K::KIND_NOT_SET:
                 co_await send_error(v1::ERROR_CODE_PROTOCOL, "the first message must be a request");
                 co_return;
-            default:
-                co_await send_error(v1::ERROR_CODE_UNIMPLEMENTED, "this jaild does not serve " +
-                                    request.GetDescriptor()->FindFieldByNumber(static_cast<int>(request.kind_case()))->name() +
-                                    " requests yet");
+            default: {
+                const auto* field = request.GetDescriptor()->FindFieldByNumber(static_cast<int>(request.kind_case()));
+                const std::string message = "this jaild does not serve " + field->name() + " requests yet";
+                co_await send_error(v1::ERROR_CODE_UNIMPLEMENTED, message);
                 co_return;
+            }
         }
     }
 
@@ -183,6 +190,7 @@ private:
         *reply.mutable_exit() = std::move(std::get<0>(result));
         spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_,
                      v1::Status_Name(reply.exit().status()), reply.exit().wall_ms());
+        job.reset();  // its run slot is free before the client can see the Exit and ask for another
         co_await send(reply);
     }
 
@@ -225,6 +233,11 @@ bool peer_allowed(std::uint32_t uid, const std::vector<std::uint32_t>& groups, c
 }
 
 asio::awaitable<void> serve_connection(Supervisor& supervisor, Socket socket) {
+    supervisor.connection_opened();
+    struct Closed {
+        Supervisor& supervisor;
+        ~Closed() { supervisor.connection_closed(); }
+    } closed{supervisor};
     Connection connection(supervisor, std::move(socket));
     co_await connection.serve();
 }

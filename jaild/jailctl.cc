@@ -108,6 +108,10 @@ int exit_code_of(const jaild::v1::Exit& exit) {
     };
     if (auto it = kMessages.find(exit.status()); it != kMessages.end())
         std::fprintf(stderr, "jailctl: %s: %s\n", it->second, exit.error().c_str());
+    // The program could not be started (not found, not executable, bad --cwd): say why, as a shell would.
+    if (exit.status() == jaild::v1::STATUS_RUNTIME_ERROR && exit.exit_code() == 127 && exit.signal() == 0 &&
+        exit.error().rfind("cannot ", 0) == 0)
+        std::fprintf(stderr, "jailctl: %s\n", exit.error().c_str());
     if (exit.status() == jaild::v1::STATUS_INTERNAL_ERROR) return kJailctlError;
     return exit.exit_code() & 0xff;
 }
@@ -166,14 +170,20 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--nofile", run.nofile, "open files per process");
     run_cmd->add_option("--nproc", run.nproc, "processes and threads");
     run_cmd->add_option("--output", run.output_bytes, "bytes kept per output stream");
-    run_cmd->add_option("--env", run.env, "KEY=VALUE, repeatable")->take_all();
+    // One value per --env, so the command after it is never taken for more KEY=VALUE pairs.
+    run_cmd->add_option("--env", run.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
     run_cmd->add_option("--cwd", run.cwd, "working directory inside the sandbox (default /workspace)");
     run_cmd->add_flag("--no-stdin", run.no_stdin, "give the program an empty stdin");
     run_cmd->add_option("command", run.command, "the command and its arguments, after --")->required();
     run_cmd->positionals_at_end();
 
     CLI::App* check_cmd = app.add_subcommand("check", "show which isolation features the host allows");
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help is a "parse error" that exits 0; a real usage error is jailctl's failure, not the program's.
+        return app.exit(e) == 0 ? 0 : kJailctlError;
+    }
     if (run_cmd->parsed()) return run_command(socket_path, run);
     if (check_cmd->parsed()) return check_command(socket_path);
     return kJailctlError;

@@ -83,7 +83,7 @@ asio::awaitable<void> Job::write_stdin() {
     for (;;) {
         while (!stdin_queue_.empty()) {
             auto [ec, n] = co_await asio::async_write(stdin_, asio::buffer(stdin_queue_.front()),
-                                                       asio::as_tuple(asio::use_awaitable));
+                                                      asio::as_tuple(asio::use_awaitable));
             if (ec) {  // EPIPE: the program closed its stdin; the rest is not wanted
                 stdin_queue_.clear();
                 stdin_eof_ = true;
@@ -211,10 +211,11 @@ v1::Exit Job::classify(const cgroup::JobStats& stats) const {
         exit.set_status(status);
         exit.set_error(std::move(error));
     };
-    const bool cpu_signal = exit.signal() == SIGXCPU ||
-                            (exit.signal() == SIGKILL && exit.cpu_ms() >= plan_.limits.cpu_ms);
+    const bool cpu_signal =
+        exit.signal() == SIGXCPU || (exit.signal() == SIGKILL && exit.cpu_ms() >= plan_.limits.cpu_ms);
     if (failure && failure->stage != Stage::exec && failure->stage != Stage::cwd) {
-        set(v1::STATUS_INTERNAL_ERROR, "sandbox setup failed at " + supervisor_.spawner().describe_failure(*failure, spawned_));
+        set(v1::STATUS_INTERNAL_ERROR,
+            "sandbox setup failed at " + supervisor_.spawner().describe_failure(*failure, spawned_));
         exit.set_exit_code(-1);
     } else if (failure) {
         const std::string what = failure->stage == Stage::exec ? "cannot execute \"" + plan_.argv.front() + "\""
@@ -228,13 +229,15 @@ v1::Exit Job::classify(const cgroup::JobStats& stats) const {
         set(v1::STATUS_TIMEOUT, "CPU time limit of " + std::to_string(plan_.limits.cpu_ms) + " ms exceeded");
         exit.set_timeout_kind("cpu");
     } else if (reason_ == KillReason::output_limit) {
-        set(v1::STATUS_OUTPUT_LIMIT, "output limit of " + std::to_string(plan_.limits.output_bytes) + " bytes per stream exceeded");
+        set(v1::STATUS_OUTPUT_LIMIT,
+            "output limit of " + std::to_string(plan_.limits.output_bytes) + " bytes per stream exceeded");
     } else if (reason_ == KillReason::cancelled || reason_ == KillReason::client_gone) {
         set(v1::STATUS_CANCELLED, "cancelled by the client");
     } else if (reason_ == KillReason::shutdown) {
         set(v1::STATUS_INTERNAL_ERROR, "jaild is shutting down");
     } else if (stats.oom_killed) {
-        set(v1::STATUS_MEMORY_LIMIT, "memory limit of " + std::to_string(plan_.limits.memory_bytes / 1024) + " KiB exceeded");
+        set(v1::STATUS_MEMORY_LIMIT,
+            "memory limit of " + std::to_string(plan_.limits.memory_bytes / 1024) + " KiB exceeded");
     } else if (!exited) {
         set(v1::STATUS_INTERNAL_ERROR, "the sandbox ended without reporting the program's exit");
     } else if (exit.signal() != 0) {

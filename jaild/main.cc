@@ -49,7 +49,10 @@ asio::awaitable<void> shut_down(asio::io_context& io, jaild::Server& server, jai
     server.stop();
     supervisor.shutdown();
     asio::steady_timer tick(io);
-    for (int i = 0; i < 1000 && (supervisor.active() > 0 || supervisor.uids().in_use() > 0); ++i) {
+    const auto busy = [&] {
+        return supervisor.active() > 0 || supervisor.uids().in_use() > 0 || supervisor.connections() > 0;
+    };
+    for (int i = 0; i < 1000 && busy(); ++i) {
         tick.expires_after(std::chrono::milliseconds(10));
         co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -58,17 +61,24 @@ asio::awaitable<void> shut_down(asio::io_context& io, jaild::Server& server, jai
 
 int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> cgroups,
           std::unique_ptr<jaild::Spawner> spawner) {
-    asio::io_context io(1);
-    jaild::Supervisor supervisor(io.get_executor(), config, std::move(cgroups), std::move(spawner));
-    jaild::Server server(io, supervisor, config.server.socket);
-    server.start();
-    asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-        if (ec) return;
-        spdlog::info("received signal {}", sig);
-        asio::co_spawn(io, shut_down(io, server, supervisor), asio::detached);
-    });
-    io.run();
+    // One thread: every connection and job lives on this loop, so they share state without locks. The
+    // heavy part of a run (building the sandbox) happens in the cloned child, not here.
+    auto io = std::make_unique<asio::io_context>(1);
+    jaild::Supervisor supervisor(io->get_executor(), config, std::move(cgroups), std::move(spawner));
+    {
+        jaild::Server server(*io, supervisor, config.server.socket);
+        server.start();
+        asio::signal_set signals(*io, SIGTERM, SIGINT);
+        signals.async_wait([&](boost::system::error_code ec, int sig) {
+            if (ec) return;
+            spdlog::info("received signal {}", sig);
+            asio::co_spawn(*io, shut_down(*io, server, supervisor), asio::detached);
+        });
+        io->run();
+    }
+    // Coroutine frames still pending hold Jobs, whose destructors talk to the supervisor: destroy them
+    // while it exists.
+    io.reset();
     spdlog::info("stopped");
     return 0;
 }
@@ -84,7 +94,8 @@ int run(const Options& options) {
     std::string setup_error;
     try {
         cgroups = jaild::cgroup::detect(config.sandbox.cgroup_root);
-        if (const int stale = cgroups->cleanup_stale()) spdlog::warn("removed {} job cgroup(s) left by a previous jaild", stale);
+        if (const int stale = cgroups->cleanup_stale())
+            spdlog::warn("removed {} job cgroup(s) left by a previous jaild", stale);
     } catch (const std::exception& e) {
         setup_error = e.what();
     }
@@ -100,7 +111,8 @@ int run(const Options& options) {
     }
     if (!report.usable) {
         for (const auto& item : report.items) {
-            if (!item.ok && item.required) spdlog::critical("missing: {}: {} (fix: {})", item.name, item.detail, item.fix);
+            if (!item.ok && item.required)
+                spdlog::critical("missing: {}: {} (fix: {})", item.name, item.detail, item.fix);
         }
         spdlog::critical("this host cannot run sandboxes; `jaild --check` shows what to enable");
         return jaild::check_failed_exit;

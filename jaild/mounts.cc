@@ -51,18 +51,12 @@ int bind(const Op& op, unsigned long extra = 0) noexcept {
 int apply_one(const Op& op) noexcept {
     using K = Op::Kind;
     switch (op.kind) {
-        case K::mkdir:
-            return (::mkdir(op.target, op.mode) == 0 || errno == EEXIST) ? 0 : errno;
-        case K::touch:
-            return create_file(op);
-        case K::symlink:
-            return errno_of(::symlink(op.source, op.target));
-        case K::tmpfs:
-            return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, op.data));
-        case K::bind:
-            return bind(op);
-        case K::proc:
-            return errno_of(::mount("proc", op.target, "proc", op.flags, op.data));
+        case K::mkdir: return (::mkdir(op.target, op.mode) == 0 || errno == EEXIST) ? 0 : errno;
+        case K::touch: return create_file(op);
+        case K::symlink: return errno_of(::symlink(op.source, op.target));
+        case K::tmpfs: return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, op.data));
+        case K::bind: return bind(op);
+        case K::proc: return errno_of(::mount("proc", op.target, "proc", op.flags, op.data));
         case K::mask_dir:
             return errno_of(::mount("tmpfs", op.target, "tmpfs", MS_RDONLY | op.flags, "size=0,mode=0555"));
         case K::readonly: {
@@ -70,10 +64,8 @@ int apply_one(const Op& op) noexcept {
             self.source = op.target;
             return bind(self, MS_REC);
         }
-        case K::write_file:
-            return create_file(op);
-        case K::chown:
-            return errno_of(::chown(op.target, op.uid, op.gid));
+        case K::write_file: return create_file(op);
+        case K::chown: return errno_of(::chown(op.target, op.uid, op.gid));
     }
     return EINVAL;
 }

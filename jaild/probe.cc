@@ -29,8 +29,8 @@ struct NamespaceProbe {
     std::uint64_t flag;
 };
 constexpr NamespaceProbe kNamespaces[] = {
-    {"pid namespace", CLONE_NEWPID}, {"mount namespace", CLONE_NEWNS},    {"network namespace", CLONE_NEWNET},
-    {"ipc namespace", CLONE_NEWIPC}, {"uts namespace", CLONE_NEWUTS},     {"cgroup namespace", CLONE_NEWCGROUP},
+    {"pid namespace", CLONE_NEWPID}, {"mount namespace", CLONE_NEWNS}, {"network namespace", CLONE_NEWNET},
+    {"ipc namespace", CLONE_NEWIPC}, {"uts namespace", CLONE_NEWUTS},  {"cgroup namespace", CLONE_NEWCGROUP},
 };
 
 // A child in a new namespace of one kind that exits at once: proves the kernel and container allow it.
@@ -57,7 +57,8 @@ constexpr StageItem kStages[] = {
     {Stage::mount_private, "private mount propagation", kNestingFix},
     {Stage::mounts, "sandbox root (tmpfs, read-only binds, /proc, /dev)",
      "Proxmox LXC: nesting=1 (its AppArmor profile then allows mounts); check sandbox.ro_binds and etc_files"},
-    {Stage::pivot_root, "pivot_root", "pivot_root fails on a shared or rootfs root: run jaild on a real root filesystem"},
+    {Stage::pivot_root, "pivot_root",
+     "pivot_root fails on a shared or rootfs root: run jaild on a real root filesystem"},
     {Stage::rlimits, "rlimits", "raise jaild's own hard limits (LimitNOFILE= in jaild.service)"},
     {Stage::bounding_set, "drop capabilities", "jaild must run as real root with CAP_SETPCAP"},
     {Stage::credentials, "switch to a sandbox uid",
@@ -154,7 +155,8 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
                           "cgroup v2: Delegate=yes in jaild.service (LXC: nesting=1); cgroup v1: mount the memory, "
                           "pids and cpuacct controllers"};
     if (cgroups) {
-        for (const std::string& line : cgroups->describe()) cgroup_item.detail += (cgroup_item.detail.empty() ? "" : "; ") + line;
+        for (const std::string& line : cgroups->describe())
+            cgroup_item.detail += (cgroup_item.detail.empty() ? "" : "; ") + line;
         report.items.push_back({"cgroup cpu quota", cgroups->has_cpu_controller(), false, "",
                                 "enable the cpu controller (only needed for sandbox.cpu_quota_percent)"});
     } else {
@@ -165,8 +167,9 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
     if (spawner) {
         std::string cgroup_detail;
         const FullRun run = run_true(config, *spawner, cgroups, cgroup_detail);
-        if (cgroups) report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
-                                             cgroup_detail, "see the cgroups item"});
+        if (cgroups)
+            report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
+                                    cgroup_detail, "see the cgroups item"});
         add_stage_items(report, run);
     } else {
         report.items.push_back({"sandbox set-up", false, true, setup_error, "see the message"});

@@ -23,13 +23,15 @@ constexpr unsigned long kScratch = MS_NOSUID | MS_NODEV;
 // Device nodes every program expects. Bound from the host (mknod would need CAP_MKNOD and a devices
 // cgroup); the mount stays rw so /dev/null can be written, nosuid and noexec.
 constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom"};
-constexpr std::pair<const char*, const char*> kDevLinks[] = {
-    {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+constexpr std::pair<const char*, const char*> kDevLinks[] = {{"/proc/self/fd", "fd"},
+                                                             {"/proc/self/fd/0", "stdin"},
+                                                             {"/proc/self/fd/1", "stdout"},
+                                                             {"/proc/self/fd/2", "stderr"}};
 
 // /proc entries that expose the host kernel (as runc and Docker mask them). Missing ones are skipped.
-constexpr const char* kProcMaskedFiles[] = {"kcore",      "keys",      "key-users",  "timer_list", "sched_debug",
-                                            "latency_stats", "kallsyms", "kmsg",     "kpagecount", "kpageflags",
-                                            "kpagecgroup", "sysrq-trigger", "vmallocinfo", "config.gz"};
+constexpr const char* kProcMaskedFiles[] = {
+    "kcore", "keys",       "key-users",  "timer_list",  "sched_debug",   "latency_stats", "kallsyms",
+    "kmsg",  "kpagecount", "kpageflags", "kpagecgroup", "sysrq-trigger", "vmallocinfo",   "config.gz"};
 constexpr const char* kProcMaskedDirs[] = {"acpi", "scsi", "asound", "driver", "tty"};
 constexpr const char* kProcReadOnly[] = {"sys", "bus", "fs", "irq"};
 
@@ -71,7 +73,8 @@ void add_host_path(MountList& list, const std::string& root, const std::string& 
 }
 
 std::string check_absolute(const std::string& path, const char* key) {
-    if (path.empty() || path.front() != '/') throw std::runtime_error(std::string(key) + ": not an absolute path: " + path);
+    if (path.empty() || path.front() != '/')
+        throw std::runtime_error(std::string(key) + ": not an absolute path: " + path);
     return fs::path(path).lexically_normal().string();
 }
 
@@ -84,8 +87,8 @@ std::string MountList::describe(std::size_t index, const std::string& new_root) 
     const mounts::Op& op = ops_[index];
     std::string target = op.target ? op.target : "";
     if (target.rfind(new_root, 0) == 0) target = target.substr(new_root.size());
-    static constexpr const char* kNames[] = {"mkdir", "create", "symlink", "tmpfs", "bind",
-                                             "proc", "mask", "read-only", "write", "chown"};
+    static constexpr const char* kNames[] = {"mkdir", "create", "symlink",   "tmpfs", "bind",
+                                             "proc",  "mask",   "read-only", "write", "chown"};
     std::string text = std::string(kNames[static_cast<int>(op.kind)]) + " " + (target.empty() ? "/" : target);
     if (op.kind == K::bind && op.source) text += " (from " + std::string(op.source) + ")";
     return text;
@@ -102,24 +105,26 @@ Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
     // The root itself: a small tmpfs holding only mount points and synthesized files, read-only after
     // pivot_root.
     before_.add({K::tmpfs, nullptr, before_.keep(r), "size=1m,nr_inodes=4096,mode=0755", kScratch});
-    for (const std::string& dir : config.ro_binds) add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
+    for (const std::string& dir : config.ro_binds)
+        add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
     before_.add({K::mkdir, nullptr, before_.keep(r + "/etc"), nullptr, 0, 0755});
     for (const std::string& entry : config.etc_files) {
         std::string path = check_absolute(entry, "sandbox.etc_files");
         while (path.size() > 1 && path.back() == '/') path.pop_back();  // "/etc/." normalizes to "/etc/"
-        if (path.rfind("/etc/", 0) != 0) throw std::runtime_error("sandbox.etc_files: not an entry under /etc: " + entry);
+        if (path.rfind("/etc/", 0) != 0)
+            throw std::runtime_error("sandbox.etc_files: not an entry under /etc: " + entry);
         if (!kSynthesized.count(path)) add_host_path(before_, r, rootfs, path);
     }
 
     before_.add({K::mkdir, nullptr, before_.keep(r + "/dev"), nullptr, 0, 0755});
-    before_.add({K::tmpfs, nullptr, before_.keep(r + "/dev"), "size=64k,nr_inodes=64,mode=0755", MS_NOSUID | MS_NOEXEC});
+    before_.add(
+        {K::tmpfs, nullptr, before_.keep(r + "/dev"), "size=64k,nr_inodes=64,mode=0755", MS_NOSUID | MS_NOEXEC});
     for (const char* dev : kDevices) {
         const char* target = before_.keep(r + "/dev/" + dev);
         before_.add({K::touch, nullptr, target, nullptr, 0, 0666});
         before_.add({K::bind, before_.keep(std::string("/dev/") + dev), target, nullptr, MS_NOSUID | MS_NOEXEC});
     }
-    for (const auto& [text, name] : kDevLinks)
-        before_.add({K::symlink, text, before_.keep(r + "/dev/" + name)});
+    for (const auto& [text, name] : kDevLinks) before_.add({K::symlink, text, before_.keep(r + "/dev/" + name)});
     before_.add({K::mkdir, nullptr, before_.keep(r + "/dev/shm"), nullptr, 0, 01777});
 
     before_.add({K::mkdir, nullptr, before_.keep(r + "/proc"), nullptr, 0, 0555});
@@ -127,7 +132,8 @@ Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
     for (const char* name : kProcMaskedFiles)
         before_.add({K::bind, "/dev/null", before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
     for (const char* name : kProcMaskedDirs)
-        before_.add({K::mask_dir, nullptr, before_.keep(r + "/proc/" + name), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, true});
+        before_.add({K::mask_dir, nullptr, before_.keep(r + "/proc/" + name), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     0, true});
     for (const char* name : kProcReadOnly)
         before_.add({K::readonly, nullptr, before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
     before_.add({K::mkdir, nullptr, before_.keep(r + "/tmp"), nullptr, 0, 01777});
@@ -149,8 +155,9 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
 
     const std::string uid = std::to_string(job.uid), gid = std::to_string(job.gid);
     const std::pair<const char*, std::string> synthesized[] = {
-        {"/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + uid + ":" + gid +
-                            ":sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+        {"/etc/passwd",
+         "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + uid + ":" + gid +
+             ":sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
         {"/etc/group", "root:x:0:\nsandbox:x:" + gid + ":\nnogroup:x:65534:\n"},
         {"/etc/hosts", "127.0.0.1\tlocalhost " + hostname_ + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
         {"/etc/hostname", hostname_ + "\n"},

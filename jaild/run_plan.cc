@@ -36,9 +36,7 @@ struct LimitRow {
     void (*store)(ResolvedLimits&, std::uint64_t);
 };
 
-std::uint64_t get(const LimitSet& set, const LimitRow& row) {
-    return row.wide ? set.*row.wide : set.*row.narrow;
-}
+std::uint64_t get(const LimitSet& set, const LimitRow& row) { return row.wide ? set.*row.wide : set.*row.narrow; }
 
 const LimitRow kLimitRows[] = {
     {"cpu_ms", [](const v1::Limits& l) -> std::uint64_t { return l.cpu_ms(); }, nullptr, &LimitSet::cpu_ms,
@@ -59,8 +57,8 @@ const LimitRow kLimitRows[] = {
      [](ResolvedLimits& r, std::uint64_t v) { r.tmp_bytes = v * 1024; }},
 };
 
-std::optional<PlanError> resolve_limits(const v1::Limits& requested, const LimitSet& defaults,
-                                        const LimitSet& maxima, ResolvedLimits& out) {
+std::optional<PlanError> resolve_limits(const v1::Limits& requested, const LimitSet& defaults, const LimitSet& maxima,
+                                        ResolvedLimits& out) {
     for (const LimitRow& row : kLimitRows) {
         std::uint64_t value = row.requested(requested);
         if (value == 0) value = get(defaults, row);
@@ -130,7 +128,8 @@ std::optional<PlanError> check_files(const v1::RunRequest& request, std::uint64_
     for (const std::string& path : paths) {
         for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
             if (paths.count(path.substr(0, slash)))
-                return PlanError{"files", "file \"" + path.substr(0, slash) + "\" is also a directory of \"" + path + "\""};
+                return PlanError{"files",
+                                 "file \"" + path.substr(0, slash) + "\" is also a directory of \"" + path + "\""};
         }
     }
     if (total > tmp_bytes)

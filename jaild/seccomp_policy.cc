@@ -93,8 +93,8 @@ constexpr Rule kRules[] = {
 
 // Every namespace flag clone() accepts. CLONE_NEWTIME shares its bit with CSIGNAL in clone() and is only
 // reachable through clone3, which returns ENOSYS.
-constexpr unsigned long kNamespaceFlags[] = {CLONE_NEWNS,   CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
-                                             CLONE_NEWPID,  CLONE_NEWNET, CLONE_NEWCGROUP};
+constexpr unsigned long kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                             CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
 struct CtxDeleter {
     void operator()(void* ctx) const { seccomp_release(ctx); }
@@ -108,10 +108,8 @@ void check(int rc, const char* what) {
 int add_rule(scmp_filter_ctx ctx, const Rule& rule, int nr) {
     const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
     switch (rule.action) {
-        case A::deny:
-            return seccomp_rule_add(ctx, eperm, nr, 0);
-        case A::enosys:
-            return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+        case A::deny: return seccomp_rule_add(ctx, eperm, nr, 0);
+        case A::enosys: return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
         case A::deny_flags:
             for (unsigned long flag : kNamespaceFlags) {
                 if (int rc = seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag))) return rc;
@@ -131,7 +129,8 @@ int add_rule(scmp_filter_ctx ctx, const Rule& rule, int nr) {
             for (unsigned k = 1; k < 32; ++k) {
                 const unsigned long mask = 1UL | (1UL << k);
                 for (unsigned long value : {1UL, 1UL << k}) {
-                    if (int rc = seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, mask, value))) return rc;
+                    if (int rc = seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, mask, value)))
+                        return rc;
                 }
             }
             return 0;
@@ -155,8 +154,7 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
 
 std::span<const Rule> rules() { return kRules; }
 
-Filter::Filter(Filter&& other) noexcept
-    : code_(std::move(other.code_)), skipped_(std::move(other.skipped_)) {
+Filter::Filter(Filter&& other) noexcept : code_(std::move(other.code_)), skipped_(std::move(other.skipped_)) {
     fprog_ = {static_cast<unsigned short>(code_.size()), code_.data()};
     other.fprog_ = {};
 }

@@ -41,7 +41,8 @@ void Server::start() {
             group = entry->gr_gid;
             gids.push_back(group);
         } else {
-            spdlog::warn("socket group \"{}\" does not exist: only root and allowed_uids can connect", config.socket_group);
+            spdlog::warn("socket group \"{}\" does not exist: only root and allowed_uids can connect",
+                         config.socket_group);
         }
     }
     if (::chown(path_.c_str(), 0, group) != 0 || ::chmod(path_.c_str(), config.socket_mode) != 0)

@@ -74,8 +74,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         if ((ec = make_pipe(*p))) return out;
     }
     out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files});
-    const rlimits::Table limits = rlimits::prepare({plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile,
-                                                    plan.limits.nproc, plan.limits.stack_bytes});
+    const rlimits::Table limits = rlimits::prepare(
+        {plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile, plan.limits.nproc, plan.limits.stack_bytes});
     const std::vector<std::string> candidates = exec_candidates(plan);
     std::vector<const char*> exec_paths;
     for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
@@ -143,7 +143,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
 
 std::string Spawner::describe_failure(const ChildReport& report, const Spawned& spawned) const {
     std::string text(stage_name(report.stage));
-    if (report.stage == Stage::mounts) text += ": " + spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root());
+    if (report.stage == Stage::mounts)
+        text += ": " + spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root());
     if (report.stage == Stage::rlimits) text += " (resource " + std::to_string(report.detail) + ")";
     return text + ": " + std::strerror(report.err);
 }

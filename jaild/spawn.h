@@ -20,7 +20,7 @@ namespace jaild {
 struct Spawned {
     pid_t pid = -1;
     unique_fd pidfd;
-    unique_fd stdin_w;   // the program's standard input
+    unique_fd stdin_w;  // the program's standard input
     unique_fd stdout_r;
     unique_fd stderr_r;
     unique_fd report_r;  // ChildReport records; see child.h

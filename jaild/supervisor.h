@@ -42,6 +42,10 @@ public:
     void shutdown();
     bool shutting_down() const { return shutting_down_; }
     std::size_t active() const { return jobs_.size(); }
+    // Open client connections; shutdown waits for them so each client gets its last frame.
+    std::size_t connections() const { return connections_; }
+    void connection_opened() { ++connections_; }
+    void connection_closed() { --connections_; }
     void forget(const std::string& job_id) { jobs_.erase(job_id); }
 
     const Config& config() const { return config_; }
@@ -63,6 +67,7 @@ private:
     std::uint64_t next_job_ = 0;
     std::uint64_t instance_;  // random per jaild start, so job ids never repeat across restarts
     bool shutting_down_ = false;
+    std::size_t connections_ = 0;
     std::vector<std::uint32_t> allowed_gids_;
 };
 

@@ -128,7 +128,8 @@ namespace {
 bool read_exact(int fd, char* data, std::size_t size, std::chrono::steady_clock::time_point deadline) {
     std::size_t done = 0;
     while (done < size) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         pollfd pfd{fd, POLLIN, 0};
         if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) != 1) return false;
         const ssize_t n = ::read(fd, data + done, size - done);
@@ -204,6 +205,8 @@ std::vector<pid_t> sandbox_processes() {
         std::ifstream status(entry.path() / "status");
         std::string line;
         while (std::getline(status, line)) {
+            // A zombie runs nothing; one whose parent died waits for the host's init, which may be slow to reap.
+            if (line.rfind("State:\tZ", 0) == 0) break;
             if (line.rfind("Uid:", 0) != 0) continue;
             std::istringstream fields(line.substr(4));
             std::uint32_t uid = 0;

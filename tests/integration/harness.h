@@ -5,8 +5,8 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -97,8 +97,8 @@ private:
 RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
 // Host checks.
-std::vector<pid_t> sandbox_processes();    // live processes whose uid is in the test pool
-std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base
+std::vector<pid_t> sandbox_processes();  // live (not zombie) processes whose uid is in the test pool
+std::vector<std::string> job_cgroups();  // job-* cgroups under jaild's cgroup base
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 // Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left.
 void check_nothing_left(const std::string& run_dir);

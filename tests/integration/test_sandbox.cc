@@ -1,8 +1,8 @@
 // Properties of one sandbox, each tried for real through a real jaild: what the program sees, what it may
 // not do, and how its end is reported.
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,14 +84,17 @@ TEST_CASE("no network: only lo, and the host's 127.0.0.1 listener is unreachable
     const int port = ntohs(address.sin_port);
 
     Daemon daemon;
-    const RunResult r = run(daemon.socket(),
-                            run_message({"python3", "-c",
-                                         "import socket, sys\n"
-                                         "print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n"
-                                         "s = socket.socket(); s.settimeout(2)\n"
-                                         "try:\n    s.connect(('127.0.0.1', " + std::to_string(port) + "))\n"
-                                         "    print('connected')\n"
-                                         "except OSError as e:\n    print('refused', e.errno)\n"}));
+    const RunResult r =
+        run(daemon.socket(),
+            run_message({"python3", "-c",
+                         "import socket, sys\n"
+                         "print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n"
+                         "s = socket.socket(); s.settimeout(2)\n"
+                         "try:\n    s.connect(('127.0.0.1', " +
+                             std::to_string(port) +
+                             "))\n"
+                             "    print('connected')\n"
+                             "except OSError as e:\n    print('refused', e.errno)\n"}));
     CHECK(r.out.find("['lo']") != std::string::npos);
     CHECK(r.out.find("refused") != std::string::npos);
     CHECK(r.out.find("connected") == std::string::npos);
@@ -100,11 +103,12 @@ TEST_CASE("no network: only lo, and the host's 127.0.0.1 listener is unreachable
 
 TEST_CASE("system directories are read-only and host secrets invisible", "[root][sandbox]") {
     Daemon daemon;
-    const RunResult r = run_sh(daemon.socket(),
-                               "for d in / /usr /etc /bin /dev /proc/sys; do touch $d/jaild-x 2>/dev/null && echo WROTE $d; done;"
-                               "cat /etc/shadow 2>/dev/null && echo READ-SHADOW;"
-                               "for d in /root /home /var /run /sys /boot; do ls $d >/dev/null 2>&1 && echo SEES $d; done;"
-                               "echo done");
+    const RunResult r =
+        run_sh(daemon.socket(),
+               "for d in / /usr /etc /bin /dev /proc/sys; do touch $d/jaild-x 2>/dev/null && echo WROTE $d; done;"
+               "cat /etc/shadow 2>/dev/null && echo READ-SHADOW;"
+               "for d in /root /home /var /run /sys /boot; do ls $d >/dev/null 2>&1 && echo SEES $d; done;"
+               "echo done");
     CHECK(r.out == "done\n");
     CHECK(::access("/usr/jaild-x", F_OK) != 0);
 }
@@ -125,8 +129,7 @@ TEST_CASE("runs use unprivileged, distinct uids", "[root][sandbox]") {
     Daemon daemon;
     std::vector<RunResult> results(3);
     std::vector<std::thread> threads;
-    for (auto& result : results)
-        threads.emplace_back([&] { result = run_sh(daemon.socket(), "id -u; sleep 1"); });
+    for (auto& result : results) threads.emplace_back([&] { result = run_sh(daemon.socket(), "id -u; sleep 1"); });
     for (auto& t : threads) t.join();
     std::set<std::string> uids;
     for (const auto& r : results) {
@@ -141,7 +144,8 @@ TEST_CASE("runs use unprivileged, distinct uids", "[root][sandbox]") {
 
 TEST_CASE("no capabilities, no_new_privs and seccomp are in force", "[root][sandbox]") {
     Daemon daemon;
-    const RunResult r = run_sh(daemon.socket(), "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status");
+    const RunResult r = run_sh(daemon.socket(),
+                               "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status");
     CHECK(r.out ==
           "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
           "CapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n");
@@ -150,17 +154,17 @@ TEST_CASE("no capabilities, no_new_privs and seccomp are in force", "[root][sand
 TEST_CASE("unshare, mount, ptrace, keyctl and bpf are refused", "[root][sandbox][security]") {
     Daemon daemon;
     // Raw syscalls (x86-64 numbers) so no library can hide the answer; each must fail with EPERM.
-    const RunResult r = run(daemon.socket(),
-                            run_message({"python3", "-c",
-                                         "import ctypes, os\n"
-                                         "libc = ctypes.CDLL(None, use_errno=True)\n"
-                                         "calls = {'unshare': (272, 0x10000000), 'mount': (165, 0, 0, 0, 0, 0),\n"
-                                         "         'ptrace': (101, 16, 1, 0, 0), 'keyctl': (250, 0, 0, 0, 0),\n"
-                                         "         'bpf': (321, 0, 0, 0), 'clone-newns': (56, 0x20000 | 17, 0, 0, 0, 0),\n"
-                                         "         'personality': (135, 0x0040000)}\n"
-                                         "for name, args in calls.items():\n"
-                                         "    rc = libc.syscall(*[ctypes.c_long(a) for a in args])\n"
-                                         "    print(name, rc, os.strerror(ctypes.get_errno()))\n"}));
+    const RunResult r = run(
+        daemon.socket(), run_message({"python3", "-c",
+                                      "import ctypes, os\n"
+                                      "libc = ctypes.CDLL(None, use_errno=True)\n"
+                                      "calls = {'unshare': (272, 0x10000000), 'mount': (165, 0, 0, 0, 0, 0),\n"
+                                      "         'ptrace': (101, 16, 1, 0, 0), 'keyctl': (250, 0, 0, 0, 0),\n"
+                                      "         'bpf': (321, 0, 0, 0), 'clone-newns': (56, 0x20000 | 17, 0, 0, 0, 0),\n"
+                                      "         'personality': (135, 0x0040000)}\n"
+                                      "for name, args in calls.items():\n"
+                                      "    rc = libc.syscall(*[ctypes.c_long(a) for a in args])\n"
+                                      "    print(name, rc, os.strerror(ctypes.get_errno()))\n"}));
     for (const char* name : {"unshare", "mount", "ptrace", "keyctl", "bpf", "clone-newns", "personality"})
         CHECK_THAT(r.out, Catch::Contains(std::string(name) + " -1 Operation not permitted"));
     CHECK(r.exit.status() == v1::STATUS_OK);
@@ -188,8 +192,9 @@ TEST_CASE("the wall-clock limit stops a sleeper as a timeout", "[root][sandbox][
 
 TEST_CASE("the memory limit is enforced and the OOM kill detected", "[root][sandbox][limits]") {
     Daemon daemon;
-    const RunResult r = run(daemon.socket(), run_message({"python3", "-c", "x = bytearray(300 * 1024 * 1024); print('survived')"},
-                                                         limits(0, 0, 64 * 1024)));
+    const RunResult r = run(
+        daemon.socket(),
+        run_message({"python3", "-c", "x = bytearray(300 * 1024 * 1024); print('survived')"}, limits(0, 0, 64 * 1024)));
     CHECK(r.exit.status() == v1::STATUS_MEMORY_LIMIT);
     CHECK(r.out.find("survived") == std::string::npos);
     CHECK(r.exit.memory_kb() > 32 * 1024);

@@ -80,8 +80,7 @@ TEST_CASE("make_v2 without cpu leaves it out and reports it", "[unit][cgroup]") 
 
 TEST_CASE("make_v2 refuses a root without the memory controller", "[unit][cgroup]") {
     FakeRoot root("cpu pids\n");
-    CHECK_THROWS_WITH(make_v2(root.path, false),
-                      Catch::Contains("memory") && Catch::Contains("Delegate=yes"));
+    CHECK_THROWS_WITH(make_v2(root.path, false), Catch::Contains("memory") && Catch::Contains("Delegate=yes"));
     CHECK_THROWS_WITH(make_v2(root.path / "missing", false), Catch::Contains("missing"));
 }
 
@@ -212,8 +211,7 @@ TEST_CASE("v2 list_jobs and cleanup_stale find only job-* directories", "[unit][
     CHECK(fs::is_symlink(root.path / "job-link"));
 }
 
-TEST_CASE("v2 cleanup_stale kills a populated job and gives up on it after a bounded wait",
-          "[unit][cgroup]") {
+TEST_CASE("v2 cleanup_stale kills a populated job and gives up on it after a bounded wait", "[unit][cgroup]") {
     FakeRoot root("cpu memory pids\n");
     auto m = make_v2(root.path, false);
     fs::create_directory(root.path / "job-stuck");
@@ -334,8 +332,9 @@ TEST_CASE("choose_hierarchy on a pure v2 host roots jaild in its service cgroup"
     CHECK(h.v2);
     CHECK(h.v2_root == "/sys/fs/cgroup/system.slice/jaild.service");
 
-    CHECK(detail::choose_hierarchy(mounts, own, "memory pids\n", "/sys/fs/cgroup/jaild").v2_root ==
-          "/sys/fs/cgroup/jaild");
+    // sandbox.cgroup_root is a cgroup path, as /proc/self/cgroup shows it, inside the hierarchy.
+    CHECK(detail::choose_hierarchy(mounts, own, "memory pids\n", "/jaild.slice/jobs").v2_root ==
+          "/sys/fs/cgroup/jaild.slice/jobs");
     CHECK(detail::choose_hierarchy(mounts, own, "memory pids\n", "jaild").v2_root == "/sys/fs/cgroup/jaild");
 }
 

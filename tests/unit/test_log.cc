@@ -33,8 +33,7 @@ public:
         std::fflush(stderr);
         std::string out;
         std::rewind(file_);
-        for (int c; (c = std::fgetc(file_)) != EOF;)
-            out += static_cast<char>(c);
+        for (int c; (c = std::fgetc(file_)) != EOF;) out += static_cast<char>(c);
         return out;
     }
 

@@ -1,0 +1,81 @@
+// jaild's own command line: configuration errors stop it with the key and line, --check probes the host.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "harness.h"
+
+using namespace jaild::test;
+
+namespace {
+
+struct Output {
+    int status = -1;
+    std::string text;  // stdout and stderr together
+};
+
+Output run_jaild(const std::string& arguments) {
+    Output out;
+    FILE* pipe = ::popen((bin("jaild") + " " + arguments + " 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.text.append(buffer, n);
+    out.status = ::pclose(pipe);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("jaild refuses an unknown config key naming the key and the line", "[root][daemon]") {
+    TempDir dir;
+    const std::string path = dir.path() + "/jaild.toml";
+    std::ofstream(path) << "[server]\nmax_jobs = 4\nsockte = \"/tmp/x\"\n";
+    const Output out = run_jaild("--config " + path);
+    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK_THAT(out.text, Catch::Contains("jaild.toml:3") && Catch::Contains("server.sockte"));
+}
+
+TEST_CASE("jaild refuses a default above its maximum", "[root][daemon]") {
+    TempDir dir;
+    const std::string path = dir.path() + "/jaild.toml";
+    std::ofstream(path) << "[limits.default]\nwall_ms = 70000\n";
+    const Output out = run_jaild("--config " + path);
+    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK_THAT(out.text, Catch::Contains("limits.default.wall_ms"));
+}
+
+TEST_CASE("jaild refuses a config file named on the command line that does not exist", "[root][daemon]") {
+    const Output out = run_jaild("--config /nonexistent/jaild.toml");
+    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK_THAT(out.text, Catch::Contains("/nonexistent/jaild.toml"));
+}
+
+TEST_CASE("jaild --check runs the real sandbox and reports every step", "[root][daemon]") {
+    TempDir dir;
+    const std::string path = dir.path() + "/jaild.toml";
+    std::ofstream(path) << "[sandbox]\nrun_dir = \"" << dir.path() << "/run\"\nuid_base = " << kUidBase
+                        << "\nuid_count = " << kUidCount << "\n";
+    const Output out = run_jaild("--check --config " + path);
+    CHECK(WEXITSTATUS(out.status) == 0);
+    for (const char* item : {"pid namespace", "mount namespace", "network namespace", "cgroups (v", "pivot_root",
+                             "seccomp filter", "run a program in the sandbox"})
+        CHECK_THAT(out.text, Catch::Contains(std::string("[ok  ] ") + item));
+    CHECK_THAT(out.text, Catch::Contains("jaild can run sandboxes on this host."));
+    check_nothing_left(dir.path() + "/run");
+}
+
+TEST_CASE("jaild --check exits 78 and says what failed when the sandbox cannot start", "[root][daemon]") {
+    // A runtime directory that does not exist on this host makes `true` impossible to find: the probe must
+    // say which step failed rather than claim the host is fine.
+    TempDir dir;
+    const std::string path = dir.path() + "/jaild.toml";
+    std::ofstream(path) << "[sandbox]\nrun_dir = \"" << dir.path() << "/run\"\nuid_base = " << kUidBase
+                        << "\nuid_count = " << kUidCount << "\nro_binds = [\"/nonexistent\"]\n";
+    const Output out = run_jaild("--check --config " + path);
+    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK_THAT(out.text, Catch::Contains("[FAIL] run a program in the sandbox"));
+    CHECK_THAT(out.text, Catch::Contains("exec"));
+    check_nothing_left(dir.path() + "/run");
+}

@@ -1,0 +1,164 @@
+// jailctl as a user runs it: a real process talking to a real jaild, with its stdin, stdout, stderr and exit
+// status checked like a shell script would see them.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace jaild;
+using namespace jaild::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Outcome {
+    int exit_code = -1;  // 128 + N when jailctl itself died of signal N
+    std::string out, err;
+};
+
+// Runs build/bin/jailctl ARGS with JAILD_SOCKET=socket, feeding `input` on its stdin (then EOF).
+Outcome jailctl(const std::string& socket, const std::vector<std::string>& args, const std::string& input = "") {
+    int in[2], out[2], err[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    const std::string path = bin("jailctl");
+    std::vector<char*> argv{const_cast<char*>(path.c_str())};
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        ::setenv("JAILD_SOCKET", socket.c_str(), 1);
+        ::execv(path.c_str(), argv.data());
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    ::fcntl(in[1], F_SETFL, O_NONBLOCK);
+
+    Outcome outcome;
+    std::size_t written = 0;
+    int stdin_fd = in[1];
+    if (input.empty()) {
+        ::close(stdin_fd);
+        stdin_fd = -1;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (int open_outputs = 2; open_outputs > 0 && std::chrono::steady_clock::now() < deadline;) {
+        pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {stdin_fd, POLLOUT, 0}};
+        if (::poll(fds, 3, 100) < 0) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            char buffer[65536];
+            const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+            if (n > 0) {
+                (i == 0 ? outcome.out : outcome.err).append(buffer, static_cast<std::size_t>(n));
+            } else {
+                ::close(fds[i].fd);
+                (i == 0 ? out[0] : err[0]) = -1;
+                --open_outputs;
+            }
+        }
+        if (stdin_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR))) {
+            const ssize_t n = ::write(stdin_fd, input.data() + written, input.size() - written);
+            if (n > 0) written += static_cast<std::size_t>(n);
+            if (n < 0 || written == input.size()) {
+                ::close(stdin_fd);
+                stdin_fd = -1;
+            }
+        }
+    }
+    for (int fd : {out[0], err[0], stdin_fd})
+        if (fd >= 0) ::close(fd);
+    int status = 0;
+    if (!wait_until([&] { return ::waitpid(child, &status, WNOHANG) == child; }, 5s)) {
+        FAIL_CHECK("jailctl did not finish in time");
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+    }
+    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return outcome;
+}
+
+}  // namespace
+
+TEST_CASE("jailctl run streams both outputs and passes the exit code", "[root][jailctl]") {
+    Daemon daemon;
+    const Outcome o = jailctl(daemon.socket(), {"run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"});
+    CHECK(o.out == "out\n");
+    CHECK(o.err == "err\n");
+    CHECK(o.exit_code == 3);
+
+    const Outcome ok = jailctl(daemon.socket(), {"run", "--", "true"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.err.empty());
+    check_nothing_left(daemon.run_dir());
+}
+
+TEST_CASE("jailctl exits 128+N for signal N and names the limit that stopped a run", "[root][jailctl]") {
+    Daemon daemon;
+    Outcome o = jailctl(daemon.socket(), {"run", "--", "sh", "-c", "kill -USR1 $$"});
+    CHECK(o.exit_code == 128 + SIGUSR1);
+
+    o = jailctl(daemon.socket(), {"run", "--wall", "500", "--", "sleep", "10"});
+    CHECK(o.exit_code != 0);
+    CHECK_THAT(o.err, Catch::Contains("time limit"));
+
+    o = jailctl(daemon.socket(), {"run", "--mem", "65536", "--", "python3", "-c", "bytearray(300 << 20)"});
+    CHECK(o.exit_code != 0);
+    CHECK_THAT(o.err, Catch::Contains("memory limit"));
+
+    o = jailctl(daemon.socket(), {"run", "--output", "1000", "--", "yes"});
+    CHECK(o.exit_code != 0);
+    CHECK(o.out.size() == 1000);
+    CHECK_THAT(o.err, Catch::Contains("output limit"));
+    check_nothing_left(daemon.run_dir());
+}
+
+TEST_CASE("jailctl forwards its stdin to the program", "[root][jailctl]") {
+    Daemon daemon;
+    Outcome o = jailctl(daemon.socket(), {"run", "--", "cat"}, "hi\n");
+    CHECK(o.out == "hi\n");
+    CHECK(o.exit_code == 0);
+
+    // More than one read's worth, so it crosses as several StdinChunk messages.
+    o = jailctl(daemon.socket(), {"run", "--", "wc", "-c"}, std::string(300'000, 'x'));
+    CHECK(o.out == "300000\n");
+    CHECK(o.exit_code == 0);
+
+    o = jailctl(daemon.socket(), {"run", "--no-stdin", "--", "wc", "-c"}, "ignored\n");
+    CHECK(o.out == "0\n");
+    check_nothing_left(daemon.run_dir());
+}
+
+TEST_CASE("jailctl check, repeated --env, and an unreachable jaild", "[root][jailctl]") {
+    Daemon daemon;
+    Outcome o = jailctl(daemon.socket(), {"check"});
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.out, Catch::Contains("jaild can run sandboxes"));
+
+    o = jailctl(daemon.socket(), {"run", "--env", "A=1", "--env", "B=2", "--", "sh", "-c", "echo $A$B"});
+    CHECK(o.out == "12\n");
+    CHECK(o.err.empty());
+    CHECK(o.exit_code == 0);
+    // Without "--" the command must not be taken for more --env values.
+    o = jailctl(daemon.socket(), {"run", "--env", "A=1", "sh", "-c", "echo $A"});
+    CHECK(o.out == "1\n");
+    CHECK(o.exit_code == 0);
+
+    o = jailctl(daemon.run_dir() + "/no-such.sock", {"run", "--", "true"});
+    CHECK(o.exit_code == 125);
+    CHECK_THAT(o.err, Catch::Contains("cannot connect") && Catch::Contains("no-such.sock"));
+    CHECK(o.out.empty());
+    check_nothing_left(daemon.run_dir());
+}
