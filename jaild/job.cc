@@ -37,9 +37,10 @@ std::uint64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::s
     return static_cast<std::uint64_t>(std::chrono::duration_cast<milliseconds>(b - a).count());
 }
 
+// Read once: std::thread::hardware_concurrency() reads /sys on every call.
 unsigned online_cpus() {
-    const unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : n;
+    static const unsigned count = std::max(1u, std::thread::hardware_concurrency());
+    return count;
 }
 
 }  // namespace

@@ -26,6 +26,15 @@ Output run_jaild(const std::string& arguments) {
     return out;
 }
 
+// A config for --check with the test's scratch run directory and uid range, plus `extra` [sandbox] lines.
+std::string check_config(const TempDir& dir, const std::string& extra = "") {
+    const std::string path = dir.path() + "/jaild.toml";
+    std::ofstream(path) << "[sandbox]\nrun_dir = \"" << dir.path() << "/run\"\nuid_base = " << kUidBase
+                        << "\nuid_count = " << kUidCount << "\n"
+                        << extra;
+    return path;
+}
+
 }  // namespace
 
 TEST_CASE("jaild refuses an unknown config key naming the key and the line", "[root][daemon]") {
@@ -54,9 +63,7 @@ TEST_CASE("jaild refuses a config file named on the command line that does not e
 
 TEST_CASE("jaild --check runs the real sandbox and reports every step", "[root][daemon]") {
     TempDir dir;
-    const std::string path = dir.path() + "/jaild.toml";
-    std::ofstream(path) << "[sandbox]\nrun_dir = \"" << dir.path() << "/run\"\nuid_base = " << kUidBase
-                        << "\nuid_count = " << kUidCount << "\n";
+    const std::string path = check_config(dir);
     const Output out = run_jaild("--check --config " + path);
     CHECK(WEXITSTATUS(out.status) == 0);
     for (const char* item : {"pid namespace", "mount namespace", "network namespace", "cgroups (v", "pivot_root",
@@ -70,9 +77,7 @@ TEST_CASE("jaild --check exits 78 and says what failed when the sandbox cannot s
     // A runtime directory that does not exist on this host makes `true` impossible to find: the probe must
     // say which step failed rather than claim the host is fine.
     TempDir dir;
-    const std::string path = dir.path() + "/jaild.toml";
-    std::ofstream(path) << "[sandbox]\nrun_dir = \"" << dir.path() << "/run\"\nuid_base = " << kUidBase
-                        << "\nuid_count = " << kUidCount << "\nro_binds = [\"/nonexistent\"]\n";
+    const std::string path = check_config(dir, "ro_binds = [\"/nonexistent\"]\n");
     const Output out = run_jaild("--check --config " + path);
     CHECK(WEXITSTATUS(out.status) == 78);
     CHECK_THAT(out.text, Catch::Contains("[FAIL] run a program in the sandbox"));
