@@ -174,6 +174,7 @@ constexpr Field<ServerConfig> server_fields[] = {
     {"max_frame_bytes", &ServerConfig::max_frame_bytes},
     {"max_jobs", &ServerConfig::max_jobs},
     {"request_timeout_ms", &ServerConfig::request_timeout_ms},
+    {"write_timeout_ms", &ServerConfig::write_timeout_ms},
 };
 
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -242,6 +243,7 @@ void check_ranges(const Config& c, const Context& ctx) {
         // The last uid of the range is reserved for the host probe, so runs need at least one more.
         {"sandbox.uid_count", c.sandbox.uid_count, 2, u32_max},
         {"server.request_timeout_ms", c.server.request_timeout_ms, 1, 3'600'000},
+        {"server.write_timeout_ms", c.server.write_timeout_ms, 1, 3'600'000},
         {"sandbox.cpu_quota_percent", c.sandbox.cpu_quota_percent, 0, 100'000},
     };
     for (const auto& r : ranges) {

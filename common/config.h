@@ -44,6 +44,7 @@ struct ServerConfig {
     std::uint64_t max_frame_bytes = 16 * 1024 * 1024;
     std::uint32_t max_jobs = 64;                // concurrent runs; more get RESOURCE_EXHAUSTED
     std::uint32_t request_timeout_ms = 10'000;  // time a client has to send its first frame
+    std::uint32_t write_timeout_ms = 30'000;    // a client not reading for this long is dropped
 
     bool operator==(const ServerConfig&) const = default;
 };

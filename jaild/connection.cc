@@ -27,6 +27,8 @@ namespace {
 
 constexpr std::size_t kMaxRequestId = 128;
 constexpr std::size_t kOutQueue = 32;  // frames waiting for a slow client before producers wait too
+// Streamed stdin the program has not read yet; past it jaild stops reading the client until it drains.
+constexpr std::size_t kStdinBacklog = 4 * 1024 * 1024;
 
 bool valid_request_id(const std::string& id) {
     return id.size() <= kMaxRequestId &&
@@ -78,9 +80,18 @@ private:
             auto [ec, frame] = co_await out_.async_receive(asio::as_tuple(asio::use_awaitable));
             if (ec || frame.empty()) co_return;  // an empty frame is the end marker
             if (broken_) continue;
-            auto [wec, n] =
-                co_await asio::async_write(socket_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
-            if (wec) broken_ = true;
+            // A client that stays connected but stops reading would otherwise hold its run (uid, cgroup) for ever.
+            asio::steady_timer deadline(socket_.get_executor(),
+                                        std::chrono::milliseconds(supervisor_.config().server.write_timeout_ms));
+            auto written =
+                co_await (asio::async_write(socket_, asio::buffer(frame), asio::as_tuple(asio::use_awaitable)) ||
+                          deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+            if (written.index() == 1 || std::get<0>(std::get<0>(written))) {
+                if (written.index() == 1) spdlog::warn("request {}: client stopped reading; dropping it", request_id_);
+                broken_ = true;
+                boost::system::error_code ignored;
+                socket_.close(ignored);  // also ends watch_client's read, which cancels a running job
+            }
         }
     }
 
@@ -197,11 +208,20 @@ private:
     // During a run: stdin chunks and Cancel from the client; its leaving (EOF, reset, garbage) cancels the
     // run. Ends only when cancelled, which happens when the run is over.
     asio::awaitable<void> watch_client(std::shared_ptr<Job> job) {
+        asio::steady_timer pause(socket_.get_executor());
         for (;;) {
+            while (job->stdin_backlog() > kStdinBacklog) {  // backpressure: let the program read first
+                pause.expires_after(std::chrono::milliseconds(5));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+                    co_return;
+            }
             std::string payload;
             const std::error_code ec =
                 co_await framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload);
-            if (framing::is_cancelled(ec)) co_return;
+            // Cancelled means the run is over. An aborted read without cancellation is the socket being
+            // closed under us (write deadline): that is the client gone, like EOF.
+            if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
             v1::ClientMessage message;
             if (ec || !framing::decode(payload, message) || !(message.has_stdin() || message.has_cancel())) {
                 spdlog::info("job {}: client left or broke the protocol ({}); killing the run", job->id(),

@@ -74,6 +74,8 @@ void Job::kill(KillReason reason) {
 }
 
 void Job::feed_stdin(std::string data, bool eof) {
+    if (exited_ || stdin_eof_) return;  // nobody will read it
+    stdin_backlog_ += data.size();
     if (!data.empty()) stdin_queue_.push_back(std::move(data));
     stdin_eof_ = stdin_eof_ || eof;
     stdin_ready_.cancel();
@@ -87,9 +89,11 @@ asio::awaitable<void> Job::write_stdin() {
                                                       asio::as_tuple(asio::use_awaitable));
             if (ec) {  // EPIPE: the program closed its stdin; the rest is not wanted
                 stdin_queue_.clear();
+                stdin_backlog_ = 0;
                 stdin_eof_ = true;
                 break;
             }
+            stdin_backlog_ -= stdin_queue_.front().size();
             stdin_queue_.pop_front();
         }
         if (stdin_eof_ || exited_) break;
@@ -123,10 +127,25 @@ asio::awaitable<void> Job::pump(asio::posix::stream_descriptor& pipe, v1::Stream
 }
 
 asio::awaitable<void> Job::wait_exit() {
-    co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, asio::as_tuple(asio::use_awaitable));
-    // The reaper has exited; by now the kernel has also killed and reaped the rest of its namespace.
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.native_handle()), &reaper_, WEXITED) != 0)
-        spdlog::error("job {}: waitid: {}", id_, std::strerror(errno));
+    // Readable is a hint, not a promise: the pidfd can wake before the reaper is reapable (seen while the
+    // kernel was still tearing down a killed namespace), and asio made the pidfd non-blocking, so waitid
+    // then says EAGAIN. Wait again until it really reaps.
+    asio::steady_timer pause(pidfd_.get_executor());
+    for (;;) {
+        auto [ec] =
+            co_await pidfd_.async_wait(asio::posix::descriptor_base::wait_read, asio::as_tuple(asio::use_awaitable));
+        if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.native_handle()), &reaper_, WEXITED) == 0)
+            break;
+        if (errno != EAGAIN && errno != EINTR) {
+            spdlog::error("job {}: waitid: {}", id_, std::strerror(errno));
+            break;
+        }
+        if (ec) {  // the wait itself failed: do not spin on it
+            pause.expires_after(std::chrono::milliseconds(1));
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+    // By now the kernel has also killed and reaped the rest of the reaper's namespace.
     ended_ = std::chrono::steady_clock::now();
     exited_ = true;
     wall_timer_.cancel();
@@ -158,6 +177,10 @@ void Job::arm_cpu_watch(milliseconds delay) {
 }
 
 asio::awaitable<v1::Exit> Job::run(Sink sink) {
+    // Once started, a run always reaches retire(): a caller giving up (its || completing) must not cancel
+    // the waits below half-way and leave the cgroup and uid behind. Ending a run early is kill()'s job.
+    co_await asio::this_coro::reset_cancellation_state(
+        [](asio::cancellation_type) { return asio::cancellation_type::none; });
     auto self = shared_from_this();
     auto executor = co_await asio::this_coro::executor;
     wall_timer_.expires_after(milliseconds(plan_.limits.wall_ms));

@@ -39,6 +39,8 @@ public:
     // More standard input from the client; eof closes the program's stdin.
     void feed_stdin(std::string data, bool eof);
 
+    // Bytes of streamed stdin queued and not yet written to the program.
+    std::size_t stdin_backlog() const { return stdin_backlog_; }
     const std::string& id() const { return id_; }
     std::uint32_t uid() const { return uid_; }
 
@@ -68,6 +70,7 @@ private:
     bool truncated_[3] = {false, false, false};
     std::deque<std::string> stdin_queue_;
     bool stdin_eof_ = false;
+    std::size_t stdin_backlog_ = 0;
 };
 
 }  // namespace jaild
