@@ -45,9 +45,6 @@ inline std::error_code classify_read_error(boost::system::error_code ec, bool st
 inline bool is_eof(const std::error_code& ec) {
     return ec == std::error_code(boost::system::error_code(boost::asio::error::eof));
 }
-inline bool is_cancelled(const std::error_code& ec) {
-    return ec == std::error_code(boost::system::error_code(boost::asio::error::operation_aborted));
-}
 
 // Reads one frame's payload into `out`. A header above `max_bytes` gives errc::too_large without reading
 // the payload (the connection is then unusable and should be closed after an Error).

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,6 +154,7 @@ void reset_signals() noexcept {
     step(fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
     step(fd, Stage::cwd, errno_of(::chdir(s.cwd)));
     reset_signals();
+    ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
     step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
     const pid_t program = sys::raw_fork();

@@ -59,6 +59,8 @@ constexpr StageItem kStages[] = {
      "Proxmox LXC: nesting=1 (its AppArmor profile then allows mounts); check sandbox.ro_binds and etc_files"},
     {Stage::pivot_root, "pivot_root",
      "pivot_root fails on a shared or rootfs root: run jaild on a real root filesystem"},
+    {Stage::hostname, "hostname", "jaild needs CAP_SYS_ADMIN in its new UTS namespace"},
+    {Stage::loopback, "loopback interface", "jaild needs CAP_NET_ADMIN (CapabilityBoundingSet= in jaild.service)"},
     {Stage::rlimits, "rlimits", "raise jaild's own hard limits (LimitNOFILE= in jaild.service)"},
     {Stage::bounding_set, "drop capabilities", "jaild must run as real root with CAP_SETPCAP"},
     {Stage::credentials, "switch to a sandbox uid",

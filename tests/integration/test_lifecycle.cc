@@ -250,9 +250,10 @@ TEST_CASE("concurrent runs cannot see, signal or read each other", "[root][lifec
     Daemon daemon;
     Connection a(daemon.socket());
     REQUIRE(a.fd() >= 0);
-    a.send(shell("echo secret-a > /workspace/a; echo secret-a > /tmp/a; sleep 3; cat /workspace/a /tmp/a; echo alive"));
+    // A sleeps long enough for B to finish even on a loaded 2-core machine.
+    a.send(shell("echo secret-a > /workspace/a; echo secret-a > /tmp/a; sleep 5; cat /workspace/a /tmp/a; echo alive"));
     const v1::Started a_started = wait_started(a);
-    REQUIRE(wait_until([&] { return processes_of_uid(a_started.uid()).size() >= 2; }, 2s));
+    REQUIRE(wait_until([&] { return processes_of_uid(a_started.uid()).size() >= 2; }, 4s));
 
     // B sees only itself in /proc, kills all it can, then is handed A's host pids (as if it guessed them).
     std::string script = "ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; echo; kill -9 -1; echo killed-all; for p in";

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -212,4 +213,12 @@ TEST_CASE("output past the per-stream cap kills the run as output_limit", "[root
     CHECK(r.exit.stdout_truncated());
     CHECK_FALSE(r.exit.stderr_truncated());
     check_nothing_left(daemon.run_dir());
+}
+
+TEST_CASE("programs start with umask 022 whatever jaild's own umask is", "[root][sandbox]") {
+    const mode_t previous = ::umask(077);  // the daemon inherits it, as under UMask=0077 in jaild.service
+    Daemon daemon;
+    ::umask(previous);
+    const RunResult r = run_sh(daemon.socket(), "umask; touch /tmp/f; stat -c %a /tmp/f");
+    CHECK(r.out == "0022\n644\n");
 }
