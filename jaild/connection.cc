@@ -57,9 +57,10 @@ public:
     }
 
 private:
+    // Named, not temporary: see send_error.
     asio::awaitable<void> send(const v1::ServerMessage& message) {
-        co_await out_.async_send(boost::system::error_code{}, framing::encode(message),
-                                 asio::as_tuple(asio::use_awaitable));
+        std::string frame = framing::encode(message);
+        co_await out_.async_send(boost::system::error_code{}, std::move(frame), asio::as_tuple(asio::use_awaitable));
     }
 
     // Views, not strings: GCC 12 mishandles std::string temporaries inside co_await expressions (see
@@ -97,7 +98,9 @@ private:
 
     asio::awaitable<void> handle_then_finish() {
         co_await handle();
-        co_await out_.async_send(boost::system::error_code{}, std::string{}, asio::as_tuple(asio::use_awaitable));
+        std::string end_marker;
+        co_await out_.async_send(boost::system::error_code{}, std::move(end_marker),
+                                 asio::as_tuple(asio::use_awaitable));
     }
 
     bool authorize() {
