@@ -41,6 +41,15 @@ TempDir::~TempDir() {
 
 Daemon::Daemon(const std::string& extra_toml, const std::string& server_extra) {
     socket_ = dir_.path() + "/jaild.sock";
+    start(extra_toml, server_extra);
+}
+
+Daemon::Daemon(AtSocket at, const std::string& extra_toml) {
+    socket_ = at.path;
+    start(extra_toml, "");
+}
+
+void Daemon::start(const std::string& extra_toml, const std::string& server_extra) {
     run_dir_ = dir_.path() + "/run";
     log_path_ = dir_.path() + "/jaild.log";
     const std::string config_path = dir_.path() + "/jaild.toml";

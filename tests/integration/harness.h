@@ -36,6 +36,11 @@ public:
     // Starts build/bin/jaild with a config holding the scratch paths plus `extra_toml` (whole TOML sections,
     // e.g. "[limits.default]\nwall_ms = 2000\n"), and waits until its socket accepts connections.
     explicit Daemon(const std::string& extra_toml = "", const std::string& server_extra = "");
+    // The same, listening on `socket_path` instead of a scratch socket (a restarted jaild at the same place).
+    struct AtSocket {
+        std::string path;
+    };
+    explicit Daemon(AtSocket at, const std::string& extra_toml = "");
     ~Daemon();  // SIGTERM and wait, if still running
     Daemon(const Daemon&) = delete;
 
@@ -48,6 +53,8 @@ public:
     std::string log() const;  // what jaild wrote to stderr
 
 private:
+    void start(const std::string& extra_toml, const std::string& server_extra);
+
     TempDir dir_;
     std::string socket_, run_dir_, log_path_;
     pid_t pid_ = -1;

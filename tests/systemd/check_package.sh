@@ -14,7 +14,7 @@ trap 'rm -rf "$root"' EXIT
 dpkg -x "$deb" "$root/fs"
 dpkg -e "$deb" "$root/control"
 
-for path in usr/bin/jaild usr/bin/jailctl etc/jaild/jaild.toml usr/lib/systemd/system/jaild.service \
+for path in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway etc/jaild/jaild.toml usr/lib/systemd/system/jaild.service \
             usr/lib/systemd/system/jaild-gateway.service usr/lib/sysusers.d/jaild.conf usr/lib/tmpfiles.d/jaild.conf \
             usr/share/doc/jaild/README.md usr/share/doc/jaild/security.md; do
   [ -e "$root/fs/$path" ] || { echo "FAIL: $path missing from $(basename "$deb")"; exit 1; }

@@ -1,0 +1,278 @@
+#include "gateway/http_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <random>
+
+#include "gateway/json_codec.h"
+
+namespace jaild::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 4096;
+
+std::string random_request_id() {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id;
+    for (int word = 0; word < 2; ++word) {
+        std::uint64_t bits = generator();
+        for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 15]);
+    }
+    return id;
+}
+
+// Errors that only mean the peer left or we closed: nothing to answer, nothing to log.
+bool is_disconnect(const boost::system::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+           ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor || ec == beast::error::timeout ||
+           ec == beast::http::error::end_of_stream;
+}
+
+}  // namespace
+
+template <class F>
+void SessionRegistry::for_each(F f) {
+    std::lock_guard lock(mutex_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (auto session = it->lock()) {
+            f(session);
+            ++it;
+        } else {
+            it = sessions_.erase(it);
+        }
+    }
+}
+
+void SessionRegistry::add(const std::shared_ptr<HttpSession>& session) {
+    std::lock_guard lock(mutex_);
+    sessions_.remove_if([](const auto& weak) { return weak.expired(); });
+    sessions_.push_back(session);
+}
+
+void SessionRegistry::begin_stopping() {
+    stopping_ = true;
+    for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close_if_idle(); }); });
+}
+
+void SessionRegistry::close_all() {
+    for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close(); }); });
+}
+
+HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry)
+    : stream_(std::move(socket)), options_(options), registry_(registry) {
+    ++registry_.count_;
+}
+
+HttpSession::~HttpSession() { --registry_.count_; }
+
+void HttpSession::close_if_idle() {
+    if (!busy_) close();
+}
+
+void HttpSession::close() {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.close();
+}
+
+asio::awaitable<void> HttpSession::run(std::shared_ptr<HttpSession> self) {
+    try {
+        // Two statements, not `while (co_await a() && co_await b())`: GCC 12 never resumes the
+        // coroutine after a short-circuited co_await in a loop condition (the session leaked its socket).
+        for (;;) {
+            if (!co_await self->wait_for_request()) break;
+            if (!co_await self->read_and_answer()) break;
+        }
+    } catch (const std::exception& error) {
+        spdlog::warn("http session ended by an exception: {}", error.what());
+    }
+    co_await self->lingering_close();
+}
+
+// Between requests: the idle timeout, and the point where shutdown may close us.
+asio::awaitable<bool> HttpSession::wait_for_request() {
+    busy_ = false;
+    if (registry_.stopping() || !keep_alive_) co_return false;
+    if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
+    stream_.expires_after(options_.limits.idle_timeout);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
+    if (ec) co_return false;
+    buffer_.commit(n);
+    co_return true;
+}
+
+asio::awaitable<bool> HttpSession::read_and_answer() {
+    busy_ = true;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
+    parser.body_limit(options_.limits.body_bytes);
+    stream_.expires_after(options_.limits.header_timeout);  // slowloris: the whole header within this time
+    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
+    if (!ec && parser.get()[http::field::expect] == "100-continue") {
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        std::tie(ec, n) = co_await http::async_write(stream_, go_on, as_tuple(use_awaitable));
+    }
+    if (!ec) {
+        stream_.expires_after(options_.limits.body_timeout);
+        std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, as_tuple(use_awaitable));
+    }
+    if (ec) {
+        co_await reject(ec);
+        co_return false;
+    }
+    stream_.expires_never();
+    Request request = parser.release();
+    keep_alive_ = request.keep_alive() && !registry_.stopping();
+    co_await answer(request);
+    co_return keep_alive_;
+}
+
+// A request that could not be read: answer when there is someone to answer, then close.
+asio::awaitable<void> HttpSession::reject(boost::system::error_code ec) {
+    keep_alive_ = false;
+    // A timeout is among these: beast has closed the socket already, so a slow client just sees the close.
+    if (is_disconnect(ec)) co_return;
+    if (ec == http::error::body_limit) {
+        const std::string message = "request body larger than " + std::to_string(options_.limits.body_bytes) + " bytes";
+        co_await send(json_response(413, error_body(message)));
+    } else if (ec == http::error::header_limit) {
+        co_await send(json_response(431, error_body("request header too large")));
+    } else {
+        const std::string message = "malformed HTTP request: " + ec.message();
+        co_await send(json_response(400, error_body(message)));
+    }
+}
+
+asio::awaitable<void> HttpSession::answer(Request& request) {
+    const auto started = std::chrono::steady_clock::now();
+    status_ = 0;
+    const std::string_view given = request["X-Request-Id"];
+    request_id_ = given.empty() ? random_request_id() : std::string(given);
+    const RouteMatch match = match_route(request.method(), request.target());
+    if (!given.empty() && !valid_request_id(given)) {
+        request_id_ = random_request_id();
+        co_await send(json_response(
+            400,
+            error_body("X-Request-Id must be 1 to 128 printable ASCII characters without spaces", "X-Request-Id")));
+    } else if (match.status == 404) {
+        co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
+    } else if (match.status == 405) {
+        Response response = json_response(405, error_body("method not allowed; allowed: " + match.allow));
+        response.set(http::field::allow, match.allow);
+        co_await send(std::move(response));
+    } else {
+        Exchange exchange{request, request_id_, options_, *this};
+        co_await run_handler(match.handler, exchange);
+    }
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    spdlog::info("{} {} {} {} ms request_id={}", std::string(request.method_string()), std::string(request.target()),
+                 status_, elapsed.count(), request_id_);
+}
+
+asio::awaitable<void> HttpSession::run_handler(Handler handler, Exchange& exchange) {
+    using namespace asio::experimental::awaitable_operators;
+    try {
+        // Whichever ends first cancels the other: a hang-up cancels the handler (and so the job); the
+        // handler's end stops the watch.
+        co_await (handler(exchange) || watch_peer());
+    } catch (const boost::system::system_error& error) {
+        if (!is_disconnect(error.code())) spdlog::warn("request {} failed: {}", request_id_, error.what());
+        keep_alive_ = false;
+    }
+    if (status_ == 0) keep_alive_ = false;  // the handler never answered: the client left or was cancelled
+}
+
+// Reads while a handler runs. Bytes that arrive are a pipelined next request and are kept; an error or EOF
+// means the client is gone.
+asio::awaitable<void> HttpSession::watch_peer() {
+    for (;;) {
+        if (buffer_.size() >= options_.limits.header_bytes) {
+            asio::steady_timer never(stream_.get_executor(), asio::steady_timer::time_point::max());
+            co_await never.async_wait(as_tuple(use_awaitable));  // enough is buffered; wait to be cancelled
+            co_return;
+        }
+        auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
+        if (ec) {
+            if (ec != asio::error::operation_aborted) keep_alive_ = false;
+            co_return;
+        }
+        buffer_.commit(n);
+    }
+}
+
+asio::awaitable<bool> HttpSession::send(Response response) {
+    status_ = response.result_int();
+    response.set("X-Request-Id", request_id_);
+    response.keep_alive(keep_alive_);
+    response.prepare_payload();
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, response, as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
+    status_ = 200;
+    http::response<http::empty_body> response{http::status::ok, 11};
+    response.set(http::field::content_type, content_type);
+    response.set(http::field::cache_control, "no-cache");
+    response.set("X-Accel-Buffering", "no");  // tell nginx-like proxies not to hold the stream back
+    response.set("X-Request-Id", request_id_);
+    response.keep_alive(keep_alive_);
+    response.chunked(true);
+    http::response_serializer<http::empty_body> serializer{response};
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+asio::awaitable<bool> HttpSession::chunk(std::string data) {
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+asio::awaitable<bool> HttpSession::end_chunked() {
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+// Closing right after an error answer while the client still sends would make the kernel reset the
+// connection and could discard the answer before the client reads it; so stop sending, then drain a little.
+asio::awaitable<void> HttpSession::lingering_close() {
+    boost::system::error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::milliseconds(500));
+    for (std::size_t drained = 0; !ec && drained < 1024 * 1024;) {
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
+        drained += n;
+    }
+    stream_.close();
+}
+
+}  // namespace jaild::gateway

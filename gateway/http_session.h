@@ -1,0 +1,79 @@
+// One HTTP/1.1 connection: reads requests under the limits of GatewayLimits (header and body size, header,
+// idle and write timeouts), routes them, and answers them. It runs as a coroutine on its own strand; while a
+// handler runs, a concurrent read watches the socket so a client that hangs up cancels its job.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <list>
+#include <memory>
+#include <mutex>
+
+#include "gateway/options.h"
+#include "gateway/routes.h"
+
+namespace jaild::gateway {
+
+class HttpSession;
+
+// Every live session, so shutdown can close the idle ones at once and the busy ones after the grace period.
+class SessionRegistry {
+public:
+    void add(const std::shared_ptr<HttpSession>& session);
+    std::size_t count() const { return count_.load(); }
+    bool stopping() const { return stopping_.load(); }
+    void begin_stopping();  // no more keep-alive; idle sessions are closed now
+    void close_all();       // the grace period is over: cancel whatever is still running
+
+private:
+    friend class HttpSession;
+    template <class F>
+    void for_each(F f);
+
+    mutable std::mutex mutex_;
+    std::list<std::weak_ptr<HttpSession>> sessions_;
+    std::atomic<std::size_t> count_{0};
+    std::atomic<bool> stopping_{false};
+};
+
+class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry);
+    ~HttpSession() override;
+
+    // The connection's whole life; spawn it on the socket's strand.
+    static boost::asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+
+    // Both run on the session's strand (SessionRegistry posts them there).
+    boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+    void close_if_idle();
+    void close();
+
+    boost::asio::awaitable<bool> send(Response response) override;
+    boost::asio::awaitable<bool> begin_chunked(std::string content_type) override;
+    boost::asio::awaitable<bool> chunk(std::string data) override;
+    boost::asio::awaitable<bool> end_chunked() override;
+
+private:
+    boost::asio::awaitable<bool> wait_for_request();
+    boost::asio::awaitable<bool> read_and_answer();
+    boost::asio::awaitable<void> answer(Request& request);
+    boost::asio::awaitable<void> run_handler(Handler handler, Exchange& exchange);
+    boost::asio::awaitable<void> watch_peer();
+    boost::asio::awaitable<void> reject(boost::system::error_code ec);
+    boost::asio::awaitable<void> lingering_close();
+
+    boost::beast::tcp_stream stream_;
+    boost::beast::flat_buffer buffer_;
+    const GatewayOptions& options_;
+    SessionRegistry& registry_;
+    std::string request_id_;
+    unsigned status_ = 0;
+    bool keep_alive_ = true;
+    bool busy_ = false;
+};
+
+}  // namespace jaild::gateway

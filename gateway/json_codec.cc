@@ -1,0 +1,483 @@
+#include "gateway/json_codec.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <limits>
+
+#include "gateway/limits.h"
+
+namespace jaild::gateway {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::uint64_t kU32 = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t kU64 = std::numeric_limits<std::uint64_t>::max();
+
+// One row per limit: its name in HTTP requests (seed 003's vocabulary), in the proto, and how it is stored.
+struct LimitField {
+    const char* http;
+    const char* proto;
+    std::uint64_t max;
+    void (*set)(v1::Limits&, std::uint64_t);
+};
+
+const LimitField kLimitFields[] = {
+    {"time", "cpu_ms", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_cpu_ms(static_cast<std::uint32_t>(v)); }},
+    {"wall", "wall_ms", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_wall_ms(static_cast<std::uint32_t>(v)); }},
+    {"mem", "memory_kb", kU64, [](v1::Limits& l, std::uint64_t v) { l.set_memory_kb(v); }},
+    {"fsize", "fsize_kb", kU64, [](v1::Limits& l, std::uint64_t v) { l.set_fsize_kb(v); }},
+    {"nofile", "nofile", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_nofile(static_cast<std::uint32_t>(v)); }},
+    {"nproc", "nproc", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_nproc(static_cast<std::uint32_t>(v)); }},
+    {"output", "output_bytes", kU64, [](v1::Limits& l, std::uint64_t v) { l.set_output_bytes(v); }},
+};
+
+const LimitField* find_limit(std::string_view http_name) {
+    for (const LimitField& field : kLimitFields)
+        if (http_name == field.http) return &field;
+    return nullptr;
+}
+
+// Field names are reported with their path ("limits.time", "env.FOO") so a client can point at them.
+std::string join(std::string_view prefix, std::string_view name) {
+    return prefix.empty() ? std::string(name) : std::string(prefix) + "." + std::string(name);
+}
+
+std::optional<std::uint64_t> as_uint(const json::value& value, std::uint64_t max) {
+    std::uint64_t n = 0;
+    if (value.is_uint64()) {
+        n = value.get_uint64();
+    } else if (value.is_int64() && value.get_int64() >= 0) {
+        n = static_cast<std::uint64_t>(value.get_int64());
+    } else {
+        return std::nullopt;  // negative, fractional (1.5 or 1e3 as a double) or not a number at all
+    }
+    if (n > max) return std::nullopt;
+    return n;
+}
+
+std::optional<FieldError> set_limit(const LimitField& field, const json::value& value, v1::Limits& limits,
+                                    std::string_view prefix) {
+    const auto n = as_uint(value, field.max);
+    if (!n) {
+        return FieldError{
+            join(prefix, field.http),
+            join(prefix, field.http) + " must be a non-negative integer of at most " + std::to_string(field.max)};
+    }
+    field.set(limits, *n);
+    return std::nullopt;
+}
+
+std::optional<FieldError> get_string(const json::value& value, const std::string& field, std::string& out) {
+    if (!value.is_string()) return FieldError{field, field + " must be a string"};
+    out = std::string(value.get_string());
+    return std::nullopt;
+}
+
+std::optional<FieldError> get_strings(const json::value& value, const std::string& field,
+                                      google::protobuf::RepeatedPtrField<std::string>& out) {
+    if (!value.is_array()) return FieldError{field, field + " must be an array of strings"};
+    for (const json::value& item : value.get_array()) {
+        if (!item.is_string()) return FieldError{field, field + " must be an array of strings"};
+        out.Add(std::string(item.get_string()));
+    }
+    return std::nullopt;
+}
+
+std::optional<FieldError> get_string_map(const json::value& value, const std::string& field,
+                                         google::protobuf::Map<std::string, std::string>& out) {
+    if (!value.is_object()) return FieldError{field, field + " must be an object of strings"};
+    for (const auto& entry : value.get_object()) {
+        if (!entry.value().is_string()) {
+            const std::string name = join(field, entry.key());
+            return FieldError{name, name + " must be a string"};
+        }
+        out[std::string(entry.key())] = std::string(entry.value().get_string());
+    }
+    return std::nullopt;
+}
+
+// Fields every run-like request shares: stream, encoding.
+std::optional<FieldError> common_field(std::string_view key, const json::value& value, ParsedRequest& out,
+                                       bool& known) {
+    known = true;
+    if (key == "stream") {
+        if (!value.is_bool()) return FieldError{"stream", "stream must be a boolean"};
+        out.stream = value.get_bool();
+    } else if (key == "encoding") {
+        if (!value.is_string()) return FieldError{"encoding", "encoding must be a string"};
+        const std::string_view name = value.get_string();
+        if (name == "utf-8" || name == "utf8") {
+            out.encoding = Encoding::utf8;
+        } else if (name == "base64") {
+            out.encoding = Encoding::base64;
+        } else {
+            return FieldError{"encoding", "encoding must be \"utf-8\" or \"base64\""};
+        }
+    } else {
+        known = false;
+    }
+    return std::nullopt;
+}
+
+std::variant<json::object, FieldError> parse_object(std::string_view body) {
+    boost::system::error_code ec;
+    json::value value = json::parse(body, ec);
+    if (ec) return FieldError{"", "request body is not valid JSON: " + ec.message()};
+    if (!value.is_object()) return FieldError{"", "request body must be a JSON object"};
+    return std::move(value.get_object());
+}
+
+std::optional<FieldError> run_field(std::string_view key, const json::value& value, ParsedRequest& out) {
+    v1::RunRequest& run = *out.message.mutable_run();
+    const std::string name(key);
+    if (key == "command") return get_strings(value, name, *run.mutable_argv());
+    if (key == "env") return get_string_map(value, name, *run.mutable_env());
+    if (key == "cwd") return get_string(value, name, *run.mutable_cwd());
+    if (key == "stdin") return get_string(value, name, *run.mutable_stdin());
+    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *run.mutable_limits(), "");
+    bool known = false;
+    auto error = common_field(key, value, out, known);
+    if (!known) return FieldError{name, "unknown field " + name};
+    return error;
+}
+
+std::optional<FieldError> get_limits(const json::value& value, v1::Limits& limits) {
+    if (!value.is_object()) return FieldError{"limits", "limits must be an object"};
+    for (const auto& entry : value.get_object()) {
+        const LimitField* limit = find_limit(entry.key());
+        if (!limit) {
+            const std::string name = join("limits", entry.key());
+            return FieldError{name, "unknown field " + name};
+        }
+        if (auto error = set_limit(*limit, entry.value(), limits, "limits")) return error;
+    }
+    return std::nullopt;
+}
+
+std::optional<FieldError> get_files(const json::value& value, v1::ExecuteRequest& execute) {
+    if (!value.is_object()) return FieldError{"files", "files must be an object of {name: content}"};
+    for (const auto& entry : value.get_object()) {
+        const std::string name = join("files", entry.key());
+        if (!entry.value().is_string()) return FieldError{name, name + " must be a string"};
+        v1::File& file = *execute.add_files();
+        file.set_path(std::string(entry.key()));
+        file.set_content(std::string(entry.value().get_string()));
+    }
+    return std::nullopt;
+}
+
+std::optional<FieldError> execute_field(std::string_view key, const json::value& value, ParsedRequest& out,
+                                        std::string& script, bool& has_code) {
+    v1::ExecuteRequest& execute = *out.message.mutable_execute();
+    const std::string name(key);
+    if (key == "language") return get_string(value, name, *execute.mutable_language());
+    if (key == "code") {
+        has_code = true;
+        return get_string(value, name, *execute.mutable_code());
+    }
+    if (key == "script") {
+        out.script = true;
+        return get_string(value, name, script);
+    }
+    if (key == "stdin") return get_string(value, name, *execute.mutable_stdin());
+    if (key == "args") return get_strings(value, name, *execute.mutable_args());
+    if (key == "env") return get_string_map(value, name, *execute.mutable_env());
+    if (key == "files") return get_files(value, execute);
+    if (key == "limits") return get_limits(value, *execute.mutable_limits());
+    bool known = false;
+    auto error = common_field(key, value, out, known);
+    if (!known) return FieldError{name, "unknown field " + name};
+    return error;
+}
+
+// Seed 004's {"script"}: Python, main() mode, its size and main() checks, its 30-second limits.
+std::optional<FieldError> apply_script(std::string script, bool has_code, std::size_t max_bytes,
+                                       v1::ExecuteRequest& execute) {
+    if (has_code) return FieldError{"script", "give either code or script, not both"};
+    if (!execute.language().empty() && execute.language() != "python")
+        return FieldError{"language", "a script is Python; language must be \"python\" or absent"};
+    if (script.size() > max_bytes) return FieldError{"script", "Invalid script size"};
+    if (!has_top_level_main(script)) return FieldError{"script", "Script must contain a 'main()' function"};
+    execute.set_language("python");
+    execute.set_mode(v1::EXECUTE_MODE_MAIN);
+    execute.set_code(std::move(script));
+    v1::Limits& limits = *execute.mutable_limits();
+    if (limits.cpu_ms() == 0) limits.set_cpu_ms(kScriptDefaultLimitMs);
+    if (limits.wall_ms() == 0) limits.set_wall_ms(kScriptDefaultLimitMs);
+    return std::nullopt;
+}
+
+}  // namespace
+
+ParseResult parse_run(std::string_view body) {
+    auto parsed = parse_object(body);
+    if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    ParsedRequest out;
+    out.kind = RequestKind::run;
+    out.message.mutable_run();
+    for (const auto& entry : std::get<json::object>(parsed))
+        if (auto error = run_field(entry.key(), entry.value(), out)) return *error;
+    if (out.message.run().argv_size() == 0) return FieldError{"command", "command is required and must not be empty"};
+    return out;
+}
+
+ParseResult parse_execute(std::string_view body, std::size_t max_script_bytes) {
+    auto parsed = parse_object(body);
+    if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    ParsedRequest out;
+    out.kind = RequestKind::execute;
+    v1::ExecuteRequest& execute = *out.message.mutable_execute();
+    std::string script;
+    bool has_code = false;
+    for (const auto& entry : std::get<json::object>(parsed))
+        if (auto error = execute_field(entry.key(), entry.value(), out, script, has_code)) return *error;
+    if (out.script) {
+        if (auto error = apply_script(std::move(script), has_code, max_script_bytes, execute)) return *error;
+        return out;
+    }
+    if (!has_code) return FieldError{"code", "code (or script) is required"};
+    if (execute.language().empty()) return FieldError{"language", "language is required with code"};
+    return out;
+}
+
+bool has_top_level_main(std::string_view script) {
+    std::size_t start = 0;
+    while (start <= script.size()) {
+        std::size_t end = script.find('\n', start);
+        if (end == std::string_view::npos) end = script.size();
+        std::string_view line = script.substr(start, end - start);
+        if (line.starts_with("async ")) line.remove_prefix(6);
+        if (line.starts_with("def") && line.size() > 3 && (line[3] == ' ' || line[3] == '\t')) {
+            line.remove_prefix(3);
+            line.remove_prefix(std::min(line.find_first_not_of(" \t"), line.size()));
+            if (line.starts_with("main")) {
+                line.remove_prefix(4);
+                line.remove_prefix(std::min(line.find_first_not_of(" \t"), line.size()));
+                if (line.starts_with("(")) return true;
+            }
+        }
+        start = end + 1;
+    }
+    return false;
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at the start of `s` (1..4), 0 when invalid, -1 when valid so far but cut.
+int utf8_sequence(std::string_view s) {
+    const auto b0 = static_cast<unsigned char>(s[0]);
+    if (b0 < 0x80) return 1;
+    int length = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range excludes overlongs and surrogates
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        length = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        length = 3;
+        if (b0 == 0xE0) lo = 0xA0;
+        if (b0 == 0xED) hi = 0x9F;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        length = 4;
+        if (b0 == 0xF0) lo = 0x90;
+        if (b0 == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    for (int i = 1; i < length; ++i) {
+        if (static_cast<std::size_t>(i) >= s.size()) return -1;
+        const auto b = static_cast<unsigned char>(s[static_cast<std::size_t>(i)]);
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+    }
+    return length;
+}
+
+}  // namespace
+
+std::string sanitize_utf8(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    std::size_t i = 0;
+    while (i < bytes.size()) {
+        const int n = utf8_sequence(bytes.substr(i));
+        if (n > 0) {
+            out.append(bytes.substr(i, static_cast<std::size_t>(n)));
+            i += static_cast<std::size_t>(n);
+        } else {
+            out.append("\xEF\xBF\xBD");  // U+FFFD for one bad byte, then resynchronize on the next
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::size_t complete_utf8_prefix(std::string_view bytes) {
+    // A cut sequence is at most 3 bytes long, so only the last 3 bytes can start one.
+    const std::size_t from = bytes.size() > 3 ? bytes.size() - 3 : 0;
+    for (std::size_t i = from; i < bytes.size(); ++i)
+        if (static_cast<unsigned char>(bytes[i]) >= 0xC0 && utf8_sequence(bytes.substr(i)) == -1) return i;
+    return bytes.size();
+}
+
+std::string base64_encode(std::string_view bytes) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16 |
+                                static_cast<unsigned char>(bytes[i + 1]) << 8 |
+                                static_cast<unsigned char>(bytes[i + 2]);
+        for (int shift : {18, 12, 6, 0}) out.push_back(kAlphabet[(v >> shift) & 63]);
+    }
+    if (i < bytes.size()) {
+        std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        out.push_back(kAlphabet[(v >> 18) & 63]);
+        out.push_back(kAlphabet[(v >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+    return out;
+}
+
+std::string encode_output(std::string_view bytes, Encoding encoding) {
+    return encoding == Encoding::base64 ? base64_encode(bytes) : sanitize_utf8(bytes);
+}
+
+std::string script_timeout_message(std::uint64_t limit_ms) {
+    return "Script execution timed out (" + std::to_string((limit_ms + 999) / 1000) + "s limit)";
+}
+
+namespace {
+
+std::string status_name(v1::Status status) {
+    if (status == v1::STATUS_UNSPECIFIED) return "internal_error";
+    std::string name = v1::Status_Name(status).substr(7);  // drop "STATUS_"
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
+json::value null_if_empty(std::string_view text) { return text.empty() ? json::value(nullptr) : json::value(text); }
+
+json::value parse_result_json(std::string_view text) {
+    if (text.empty()) return nullptr;
+    boost::system::error_code ec;
+    json::value value = json::parse(text, ec);
+    return ec ? json::value(nullptr) : value;  // jaild's runner writes JSON; anything else is not a result
+}
+
+const v1::Limits& request_limits(const ParsedRequest& request) {
+    return request.kind == RequestKind::execute ? request.message.execute().limits() : request.message.run().limits();
+}
+
+}  // namespace
+
+json::object result_object(const v1::Exit& exit, std::string_view out, std::string_view err,
+                           const ParsedRequest& request) {
+    std::string error = exit.error();
+    if (request.script && exit.status() == v1::STATUS_TIMEOUT) {
+        const v1::Limits& limits = request_limits(request);
+        error = script_timeout_message(exit.timeout_kind() == "cpu" ? limits.cpu_ms() : limits.wall_ms());
+    }
+    json::object result;
+    result["stdout"] = encode_output(out, request.encoding);
+    result["stderr"] = encode_output(err, request.encoding);
+    result["exit_code"] = exit.exit_code();
+    result["signal"] = null_if_empty(exit.signal_name());
+    result["status"] = status_name(exit.status());
+    result["error"] = null_if_empty(error);
+    result["wall_ms"] = exit.wall_ms();
+    result["cpu_ms"] = exit.cpu_ms();
+    result["memory_kb"] = exit.memory_kb();
+    result["truncated"] = exit.stdout_truncated() || exit.stderr_truncated();
+    result["result"] = parse_result_json(exit.result_json());
+    result["trace"] = null_if_empty(exit.trace());
+    return result;
+}
+
+json::object internal_error_result(std::string_view error, std::string_view out, std::string_view err,
+                                   Encoding encoding) {
+    v1::Exit exit;
+    exit.set_status(v1::STATUS_INTERNAL_ERROR);
+    exit.set_exit_code(-1);
+    exit.set_error(std::string(error));
+    ParsedRequest plain;
+    plain.encoding = encoding;
+    return result_object(exit, out, err, plain);
+}
+
+std::string output_line(v1::Stream stream, std::string_view encoded_data) {
+    json::object line;
+    line["type"] = stream == v1::STREAM_STDERR ? "stderr" : "stdout";
+    line["data"] = encoded_data;
+    return json::serialize(line);
+}
+
+std::string error_body(std::string_view message, std::string_view field) {
+    json::object body;
+    body["error"] = message;
+    body["field"] = null_if_empty(field);
+    return json::serialize(body);
+}
+
+std::string http_field_name(std::string_view proto_field, RequestKind kind) {
+    const bool execute = kind == RequestKind::execute;
+    if (proto_field.starts_with("limits.")) {
+        const std::string_view name = proto_field.substr(7);
+        for (const LimitField& field : kLimitFields)
+            if (name == field.proto) return execute ? join("limits", field.http) : std::string(field.http);
+        return std::string(proto_field);  // tmp_kb and future limits have no HTTP name yet
+    }
+    if (proto_field == "argv") return execute ? "args" : "command";
+    if (proto_field == "request_id") return "X-Request-Id";
+    return std::string(proto_field);
+}
+
+namespace {
+
+// jaild names the limit in its own words ("cpu_ms 99999 exceeds ..."); say it in the request's words.
+std::string translate_message(std::string message, std::string_view proto_field, std::string_view http_field) {
+    std::string_view bare = proto_field;
+    if (bare.starts_with("limits.")) bare.remove_prefix(7);
+    const std::string_view http_bare = http_field.substr(std::min(http_field.rfind('.') + 1, http_field.size()));
+    if (!bare.empty() && message.starts_with(bare) && message.size() > bare.size() && message[bare.size()] == ' ')
+        message.replace(0, bare.size(), http_bare);
+    return message;
+}
+
+}  // namespace
+
+HttpError map_jaild_error(const v1::Error& error, RequestKind kind) {
+    HttpError out;
+    switch (error.code()) {
+        case v1::ERROR_CODE_INVALID_ARGUMENT: {
+            const std::string field = http_field_name(error.field(), kind);
+            out.status = 400;
+            out.body = error_body(translate_message(error.message(), error.field(), field), field);
+            return out;
+        }
+        case v1::ERROR_CODE_RESOURCE_EXHAUSTED:
+            out.status = 429;
+            out.retry_after = true;
+            break;
+        case v1::ERROR_CODE_UNAVAILABLE:
+            out.status = 503;
+            out.retry_after = true;
+            break;
+        case v1::ERROR_CODE_UNIMPLEMENTED: out.status = 501; break;
+        case v1::ERROR_CODE_NOT_FOUND: out.status = 404; break;
+        default: out.status = 502; break;  // PROTOCOL, PERMISSION_DENIED, INTERNAL: the gateway's side failed
+    }
+    out.body = error_body(error.message(), error.field());
+    return out;
+}
+
+bool valid_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (unsigned char c : id)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
+}  // namespace jaild::gateway

@@ -1,0 +1,26 @@
+// The gateway's self-protection limits and their defaults. One struct so the command line, the config file
+// and the tests all name the same knobs.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace jaild::gateway {
+
+struct GatewayLimits {
+    std::size_t body_bytes = 1024 * 1024;              // larger bodies get 413
+    std::size_t header_bytes = 16 * 1024;              // larger headers get 431
+    std::chrono::milliseconds header_timeout{10'000};  // from the first byte of a request to the end of its header
+    std::chrono::milliseconds body_timeout{30'000};    // to receive the whole body once the header is in
+    std::chrono::milliseconds idle_timeout{60'000};    // a kept-alive connection with no request is closed
+    std::chrono::milliseconds write_timeout{30'000};   // a client that does not read its answer is dropped
+    std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: in-flight requests get this long, then cancel
+    std::size_t max_connections = 1024;                // more are answered 503 and closed
+    std::size_t script_bytes = 50 * 1024;              // seed 004's "Invalid script size"
+};
+
+// Seed 004 promises a 30-second timeout for `script` requests when the caller sets no limit.
+inline constexpr std::uint32_t kScriptDefaultLimitMs = 30'000;
+
+}  // namespace jaild::gateway

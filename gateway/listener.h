@@ -1,0 +1,38 @@
+// Accepts TCP connections and gives each an HttpSession on its own strand; the io_context behind it is run
+// by one thread per core. Owns the graceful shutdown: stop accepting, let in-flight requests finish within
+// the grace period, then cancel them.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/http_session.h"
+#include "gateway/options.h"
+
+namespace jaild::gateway {
+
+class Listener {
+public:
+    // Binds and listens (throws boost::system::system_error when the address is taken).
+    Listener(boost::asio::io_context& context, const GatewayOptions& options);
+
+    boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+    void start();
+    // SIGTERM: stops accepting, closes idle connections, waits for busy ones up to the grace period, cancels
+    // the rest, then stops the io_context.
+    void shutdown();
+
+private:
+    boost::asio::awaitable<void> accept_loop();
+    boost::asio::awaitable<void> drain();
+    static boost::asio::awaitable<void> refuse(boost::asio::ip::tcp::socket socket);
+
+    boost::asio::io_context& context_;
+    const GatewayOptions& options_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    SessionRegistry sessions_;
+};
+
+}  // namespace jaild::gateway

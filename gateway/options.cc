@@ -1,0 +1,102 @@
+#include "gateway/options.h"
+
+#include <toml++/toml.h>
+#include <boost/asio/ip/address.hpp>
+
+namespace jaild::gateway {
+
+void parse_listen(const std::string& text, GatewayOptions& options) {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw ConfigError("listen address must be ADDR:PORT: " + text);
+    std::string address = text.substr(0, colon);
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+        address = address.substr(1, address.size() - 2);
+    const std::string port = text.substr(colon + 1);
+    int number = 0;
+    try {
+        std::size_t used = 0;
+        number = std::stoi(port, &used);
+        if (used != port.size()) number = -1;
+    } catch (const std::exception&) {
+        number = -1;
+    }
+    if (number <= 0 || number > 65535) throw ConfigError("listen port must be 1..65535: " + text);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(address, ec);
+    if (ec) throw ConfigError("listen address is not an IP address: " + address);
+    options.listen_address = address;
+    options.listen_port = static_cast<std::uint16_t>(number);
+}
+
+namespace {
+
+template <class T>
+T integer(const toml::node& node, const std::string& key) {
+    const auto value = node.value<std::int64_t>();
+    if (!value || *value < 0) throw ConfigError("gateway." + key + " must be a non-negative integer");
+    return static_cast<T>(*value);
+}
+
+std::string text(const toml::node& node, const std::string& key) {
+    const auto value = node.value<std::string>();
+    if (!value) throw ConfigError(key + " must be a string");
+    return *value;
+}
+
+void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOptions& o) {
+    using ms = std::chrono::milliseconds;
+    GatewayLimits& l = o.limits;
+    if (key == "listen") return parse_listen(text(node, key), o);
+    if (key == "jaild_socket") return void(o.jaild_socket = text(node, key));
+    if (key == "allow_remote") {
+        if (!node.is_boolean()) throw ConfigError("gateway.allow_remote must be a boolean");
+        return void(o.allow_remote = *node.value<bool>());
+    }
+    if (key == "threads") return void(o.threads = integer<unsigned>(node, key));
+    if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
+    if (key == "header_limit_bytes") return void(l.header_bytes = integer<std::size_t>(node, key));
+    if (key == "header_timeout_ms") return void(l.header_timeout = ms(integer<std::int64_t>(node, key)));
+    if (key == "idle_timeout_ms") return void(l.idle_timeout = ms(integer<std::int64_t>(node, key)));
+    if (key == "write_timeout_ms") return void(l.write_timeout = ms(integer<std::int64_t>(node, key)));
+    if (key == "shutdown_grace_ms") return void(l.shutdown_grace = ms(integer<std::int64_t>(node, key)));
+    if (key == "max_connections") return void(l.max_connections = integer<std::size_t>(node, key));
+    if (key == "script_max_bytes") return void(l.script_bytes = integer<std::size_t>(node, key));
+    throw ConfigError("unknown key gateway." + key);
+}
+
+}  // namespace
+
+void load_options_file(const std::string& path, GatewayOptions& options) {
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& error) {
+        throw ConfigError(path + ": " + std::string(error.description()));
+    }
+    for (const auto& [section, node] : root) {
+        const auto* table = node.as_table();
+        if (!table) throw ConfigError(path + ": unknown key " + std::string(section.str()));
+        for (const auto& [key, value] : *table) {
+            const std::string name(key.str());
+            if (section == "gateway") {
+                apply_gateway_key(name, value, options);
+            } else if (section == "log" && name == "level") {
+                options.log.level = text(value, "log.level");
+            } else if (section == "log" && name == "format") {
+                options.log.json = text(value, "log.format") == "json";
+            } else {
+                throw ConfigError(path + ": unknown key " + std::string(section.str()) + "." + name);
+            }
+        }
+    }
+}
+
+void check_listen_allowed(const GatewayOptions& options) {
+    const auto address = boost::asio::ip::make_address(options.listen_address);
+    if (address.is_loopback() || options.allow_remote) return;
+    throw ConfigError("refusing to listen on non-loopback address " + options.listen_address +
+                      ": the API runs code for whoever can reach it; put it behind an authenticating proxy and "
+                      "pass --allow-remote (or gateway.allow_remote = true) to do it anyway");
+}
+
+}  // namespace jaild::gateway

@@ -1,0 +1,33 @@
+// The gateway's settings: command line over config file over defaults. Read once in main().
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/config.h"
+#include "gateway/limits.h"
+
+namespace jaild::gateway {
+
+struct GatewayOptions {
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t listen_port = 8080;
+    std::string jaild_socket = "/run/jaild/jaild.sock";
+    bool allow_remote = false;  // a non-loopback listen address needs this: the API runs code on request
+    unsigned threads = 0;       // 0: one per core
+    GatewayLimits limits;
+    LogConfig log;
+};
+
+// Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
+void parse_listen(const std::string& text, GatewayOptions& options);
+
+// Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
+// header_limit_bytes, header_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
+// max_connections, script_max_bytes) and a [log] table (level, format). Unknown keys throw ConfigError.
+void load_options_file(const std::string& path, GatewayOptions& options);
+
+// Throws ConfigError when the listen address is not loopback and allow_remote is off.
+void check_listen_allowed(const GatewayOptions& options);
+
+}  // namespace jaild::gateway

@@ -1,0 +1,197 @@
+#include "gateway/streaming.h"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "common/jaild_client.h"
+
+namespace jaild::gateway {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::string Utf8Carry::take(std::string_view data, Encoding encoding) {
+    if (encoding == Encoding::base64) return base64_encode(data);  // each line decodes on its own
+    pending_.append(data);
+    const std::size_t complete = complete_utf8_prefix(pending_);
+    std::string out = sanitize_utf8(std::string_view(pending_).substr(0, complete));
+    pending_.erase(0, complete);
+    return out;
+}
+
+std::string Utf8Carry::flush(Encoding encoding) {
+    std::string out = encoding == Encoding::base64 ? std::string() : sanitize_utf8(pending_);
+    pending_.clear();
+    return out;
+}
+
+namespace {
+
+Response unreachable(const std::string& reason) {
+    return json_response(503, error_body("jaild unreachable: " + reason), true);
+}
+
+// Connects and sends the request; answers 503 itself and returns false when jaild cannot be reached.
+asio::awaitable<bool> open_request(Exchange& exchange, JaildClient& client, const v1::ClientMessage& message) {
+    std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
+    if (!ec) ec = co_await client.async_send(message);
+    if (!ec) co_return true;
+    const std::string reason = ec.message();
+    co_await exchange.responder.send(unreachable(reason));
+    co_return false;
+}
+
+// The first answer decides the HTTP status: an Error maps to 4xx/5xx, anything else means the run started.
+asio::awaitable<bool> await_start(Exchange& exchange, JaildClient& client, RequestKind kind, v1::ServerMessage& first) {
+    const std::error_code ec = co_await client.async_receive(first);
+    if (ec) {
+        const std::string reason = "connection closed before the request started (" + ec.message() + ")";
+        co_await exchange.responder.send(unreachable(reason));
+        co_return false;
+    }
+    if (!first.has_error()) co_return true;
+    const HttpError error = map_jaild_error(first.error(), kind);
+    co_await exchange.responder.send(json_response(error.status, error.body, error.retry_after));
+    co_return false;
+}
+
+// What one run has produced so far, and how it is being sent.
+struct RunState {
+    const ParsedRequest& request;
+    bool stream;
+    std::string out, err;
+    Utf8Carry out_carry, err_carry;
+    bool finished = false;
+    json::object result;
+};
+
+// Handles one event; returns the NDJSON line to send now (empty when none).
+std::string on_event(RunState& state, const v1::ServerMessage& message) {
+    const Encoding encoding = state.request.encoding;
+    if (message.has_output()) {
+        const bool is_err = message.output().stream() == v1::STREAM_STDERR;
+        (is_err ? state.err : state.out) += message.output().data();
+        if (!state.stream) return {};
+        const std::string data = (is_err ? state.err_carry : state.out_carry).take(message.output().data(), encoding);
+        return data.empty() ? std::string() : output_line(message.output().stream(), data) + "\n";
+    }
+    if (message.has_exit()) {
+        state.finished = true;
+        state.result = result_object(message.exit(), state.out, state.err, state.request);
+    } else if (message.has_error()) {
+        state.finished = true;
+        const std::string error = "jaild failed during the run: " + message.error().message();
+        state.result = internal_error_result(error, state.out, state.err, encoding);
+    }
+    return {};  // Started and unknown events carry nothing for the client
+}
+
+// The stream's last line: the result object, tagged so a reader can tell it from output lines.
+std::string result_line(RunState& state) {
+    std::string tail;
+    for (auto [carry, stream] :
+         {std::pair{&state.out_carry, v1::STREAM_STDOUT}, {&state.err_carry, v1::STREAM_STDERR}}) {
+        const std::string rest = carry->flush(state.request.encoding);
+        if (!rest.empty()) tail += output_line(stream, rest) + "\n";
+    }
+    json::object line;
+    line["type"] = "result";
+    for (const auto& entry : state.result) line[entry.key()] = entry.value();
+    return tail + json::serialize(line) + "\n";
+}
+
+// Reads events until the run ends; false when the HTTP client went away (the caller just returns).
+asio::awaitable<bool> pump_events(Exchange& exchange, JaildClient& client, RunState& state) {
+    v1::ServerMessage message;
+    while (!state.finished) {
+        const std::error_code ec = co_await client.async_receive(message);
+        if (ec) {
+            // jaild died or closed mid-run: the client gets a result saying so, never a hang.
+            const std::string error = "jaild connection lost during the run: " + ec.message();
+            state.result = internal_error_result(error, state.out, state.err, state.request.encoding);
+            state.finished = true;
+            break;
+        }
+        const std::string line = on_event(state, message);
+        if (line.empty()) continue;
+        if (!co_await exchange.responder.chunk(line)) co_return false;
+    }
+    co_return true;
+}
+
+// Built outside the coroutine: GCC 12 miscompiles brace-initialized JSON objects inside coroutines.
+std::string languages_body(const v1::LanguageList& list) {
+    json::array languages;
+    for (const v1::Language& language : list.languages()) {
+        json::array aliases;
+        for (const std::string& alias : language.aliases()) aliases.emplace_back(alias);
+        json::object entry;
+        entry["name"] = language.name();
+        entry["aliases"] = std::move(aliases);
+        entry["version"] = language.version();
+        entry["compiled"] = language.compiled();
+        languages.emplace_back(std::move(entry));
+    }
+    json::object body;
+    body["languages"] = std::move(languages);
+    return json::serialize(body);
+}
+
+std::string unhealthy_body(const std::string& reason) {
+    json::object body;
+    body["status"] = "unhealthy";
+    body["error"] = "jaild unreachable: " + reason;
+    return json::serialize(body);
+}
+
+}  // namespace
+
+asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, bool stream) {
+    JaildClient client(co_await asio::this_coro::executor);
+    if (!co_await open_request(exchange, client, request.message)) co_return;
+    v1::ServerMessage first;
+    if (!co_await await_start(exchange, client, request.kind, first)) co_return;
+    RunState state{request, stream, {}, {}, {}, {}};
+    // No co_await on the right of && or ||: GCC 12 miscompiles short-circuited co_await (see http_session.cc).
+    if (stream) {
+        if (!co_await exchange.responder.begin_chunked("application/x-ndjson")) co_return;
+    }
+    const std::string first_line = on_event(state, first);
+    if (!first_line.empty()) {
+        if (!co_await exchange.responder.chunk(first_line)) co_return;
+    }
+    if (!co_await pump_events(exchange, client, state)) co_return;
+    client.close();  // the job is over; free jaild's side before writing the answer
+    if (stream) {
+        const std::string last = result_line(state);
+        if (co_await exchange.responder.chunk(last)) co_await exchange.responder.end_chunked();
+        co_return;
+    }
+    co_await exchange.responder.send(json_response(200, json::serialize(state.result)));
+}
+
+asio::awaitable<void> forward_languages(Exchange& exchange) {
+    JaildClient client(co_await asio::this_coro::executor);
+    v1::ClientMessage message;
+    message.set_request_id(exchange.request_id);
+    message.mutable_languages();
+    if (!co_await open_request(exchange, client, message)) co_return;
+    v1::ServerMessage reply;
+    if (!co_await await_start(exchange, client, RequestKind::languages, reply)) co_return;
+    const std::string body = languages_body(reply.languages());
+    co_await exchange.responder.send(json_response(200, body));
+}
+
+asio::awaitable<void> probe_health(Exchange& exchange) {
+    JaildClient client(co_await asio::this_coro::executor);
+    const std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
+    client.close();
+    if (ec) {
+        const std::string body = unhealthy_body(ec.message());
+        co_await exchange.responder.send(json_response(503, body, true));
+        co_return;
+    }
+    co_await exchange.responder.send(json_response(200, R"({"status":"healthy"})"));
+}
+
+}  // namespace jaild::gateway
