@@ -155,15 +155,7 @@ void RawConnection::close() {
     fd_ = -1;
 }
 
-bool RawConnection::send(const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
+bool RawConnection::send(const std::string& bytes) { return send_all(fd_, bytes); }
 
 std::string RawConnection::receive_all(std::chrono::milliseconds timeout, bool& closed) {
     std::string out;

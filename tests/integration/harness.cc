@@ -121,14 +121,17 @@ void Connection::close() {
     fd_ = -1;
 }
 
-void Connection::send_raw(const std::string& bytes) {
+bool send_all(int fd, const std::string& bytes) {
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-        if (n <= 0) return;
+        const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) return false;
         done += static_cast<std::size_t>(n);
     }
+    return true;
 }
+
+void Connection::send_raw(const std::string& bytes) { send_all(fd_, bytes); }
 
 void Connection::send(const v1::ClientMessage& message) { send_raw(framing::encode(message)); }
 

@@ -84,6 +84,9 @@ v1::ClientMessage shell(const std::string& script, const v1::Limits& limits = {}
 RunResult run(const std::string& socket, const v1::ClientMessage& request);
 RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits = {});
 
+// Writes all of bytes to a socket; false when the peer is gone.
+bool send_all(int fd, const std::string& bytes);
+
 // A connection kept open by the test (to drop it mid-run, or send raw bytes).
 class Connection {
 public:
