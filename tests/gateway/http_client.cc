@@ -223,14 +223,7 @@ GatewayProcess::~GatewayProcess() {
     ::unlink(log_path_.c_str());
 }
 
-int GatewayProcess::terminate() {
-    int status = -1;
-    if (pid_ <= 0) return status;
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-}
+int GatewayProcess::terminate() { return terminate_child(pid_); }
 
 std::string GatewayProcess::log() const {
     std::ifstream in(log_path_);

@@ -83,14 +83,16 @@ Daemon::~Daemon() {
     if (pid_ > 0) terminate();
 }
 
-int Daemon::terminate() {
+int terminate_child(pid_t& pid) {
     int status = -1;
-    if (pid_ <= 0) return status;
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
+    if (pid <= 0) return status;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, &status, 0);
+    pid = -1;
     return status;
 }
+
+int Daemon::terminate() { return terminate_child(pid_); }
 
 void Daemon::kill9() {
     if (pid_ <= 0) return;
