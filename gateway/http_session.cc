@@ -29,7 +29,16 @@ namespace {
 
 constexpr std::size_t kReadChunk = 4096;
 
-std::string random_request_id() {
+// Errors that only mean the peer left or we closed: nothing to answer, nothing to log.
+bool is_disconnect(const boost::system::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+           ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor || ec == beast::error::timeout ||
+           ec == beast::http::error::end_of_stream;
+}
+
+}  // namespace
+
+std::string new_request_id() {
     thread_local std::mt19937_64 generator{std::random_device{}()};
     static constexpr char kHex[] = "0123456789abcdef";
     std::string id;
@@ -39,15 +48,6 @@ std::string random_request_id() {
     }
     return id;
 }
-
-// Errors that only mean the peer left or we closed: nothing to answer, nothing to log.
-bool is_disconnect(const boost::system::error_code& ec) {
-    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-           ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor || ec == beast::error::timeout ||
-           ec == beast::http::error::end_of_stream;
-}
-
-}  // namespace
 
 template <class F>
 void SessionRegistry::for_each(F f) {
@@ -78,7 +78,7 @@ void SessionRegistry::close_all() {
 }
 
 HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry)
-    : stream_(std::move(socket)), options_(options), registry_(registry) {
+    : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
     ++registry_.count_;
 }
 
@@ -125,33 +125,72 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
     parser.body_limit(options_.limits.body_bytes);
-    stream_.expires_after(options_.limits.header_timeout);  // slowloris: the whole header within this time
+    stream_.expires_never();
+    arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
+    bool timed_out = disarm_read_deadline();
     if (!ec && parser.get()[http::field::expect] == "100-continue") {
         http::response<http::empty_body> go_on{http::status::continue_, 11};
+        stream_.expires_after(options_.limits.write_timeout);
         std::tie(ec, n) = co_await http::async_write(stream_, go_on, as_tuple(use_awaitable));
+        stream_.expires_never();
     }
     if (!ec) {
-        stream_.expires_after(options_.limits.body_timeout);
+        arm_read_deadline(options_.limits.body_timeout);
         std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, as_tuple(use_awaitable));
+        timed_out = disarm_read_deadline();
     }
     if (ec) {
-        co_await reject(ec);
+        if (timed_out && ec == asio::error::operation_aborted) ec = asio::error::timed_out;
+        std::string_view given;
+        if (parser.is_header_done()) given = parser.get()["X-Request-Id"];
+        request_id_ = valid_request_id(given) ? std::string(given) : new_request_id();
+        co_await reject(ec, parser.is_header_done());
         co_return false;
     }
-    stream_.expires_never();
     Request request = parser.release();
     keep_alive_ = request.keep_alive() && !registry_.stopping();
     co_await answer(request);
     co_return keep_alive_;
 }
 
+// Cancels the pending read when `timeout` passes; the socket stays open so the client can be told why.
+void HttpSession::arm_read_deadline(std::chrono::milliseconds timeout) {
+    read_timed_out_ = false;
+    wait_read_deadline(timeout, ++read_deadline_generation_);
+}
+
+// Once past the deadline, cancels again every 50 ms until disarmed: a read whose completion was already queued
+// when the first cancel came is followed by another read of the same composed operation. The generation tells
+// a stale expiry from the current deadline.
+void HttpSession::wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed) {
+    read_deadline_.expires_after(timeout);
+    read_deadline_.async_wait([self = shared_from_this(), armed](const boost::system::error_code& ec) {
+        if (ec || armed != self->read_deadline_generation_) return;
+        self->read_timed_out_ = true;
+        boost::system::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+        self->wait_read_deadline(std::chrono::milliseconds(50), armed);
+    });
+}
+
+// Returns whether the deadline fired.
+bool HttpSession::disarm_read_deadline() {
+    ++read_deadline_generation_;
+    read_deadline_.cancel();
+    return read_timed_out_;
+}
+
 // A request that could not be read: answer when there is someone to answer, then close.
-asio::awaitable<void> HttpSession::reject(boost::system::error_code ec) {
+asio::awaitable<void> HttpSession::reject(boost::system::error_code ec, bool header_done) {
     keep_alive_ = false;
-    // A timeout is among these: beast has closed the socket already, so a slow client just sees the close.
     if (is_disconnect(ec)) co_return;
-    if (ec == http::error::body_limit) {
+    if (ec == asio::error::timed_out) {
+        const auto limit = header_done ? options_.limits.body_timeout : options_.limits.header_timeout;
+        const std::string message = std::string(header_done ? "request body" : "request header") +
+                                    " not received within " + std::to_string(limit.count()) + " ms";
+        co_await send(json_response(408, error_body(message)));
+    } else if (ec == http::error::body_limit) {
         const std::string message = "request body larger than " + std::to_string(options_.limits.body_bytes) + " bytes";
         co_await send(json_response(413, error_body(message)));
     } else if (ec == http::error::header_limit) {
@@ -160,16 +199,17 @@ asio::awaitable<void> HttpSession::reject(boost::system::error_code ec) {
         const std::string message = "malformed HTTP request: " + ec.message();
         co_await send(json_response(400, error_body(message)));
     }
+    spdlog::info("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
 }
 
 asio::awaitable<void> HttpSession::answer(Request& request) {
     const auto started = std::chrono::steady_clock::now();
     status_ = 0;
     const std::string_view given = request["X-Request-Id"];
-    request_id_ = given.empty() ? random_request_id() : std::string(given);
+    request_id_ = given.empty() ? new_request_id() : std::string(given);
     const RouteMatch match = match_route(request.method(), request.target());
     if (!given.empty() && !valid_request_id(given)) {
-        request_id_ = random_request_id();
+        request_id_ = new_request_id();
         co_await send(json_response(
             400,
             error_body("X-Request-Id must be 1 to 128 printable ASCII characters without spaces", "X-Request-Id")));
@@ -222,6 +262,7 @@ asio::awaitable<void> HttpSession::watch_peer() {
 
 asio::awaitable<bool> HttpSession::send(Response response) {
     status_ = response.result_int();
+    if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     response.set("X-Request-Id", request_id_);
     response.keep_alive(keep_alive_);
     response.prepare_payload();
@@ -233,6 +274,7 @@ asio::awaitable<bool> HttpSession::send(Response response) {
 
 asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
     status_ = 200;
+    if (registry_.stopping()) keep_alive_ = false;
     http::response<http::empty_body> response{http::status::ok, 11};
     response.set(http::field::content_type, content_type);
     response.set(http::field::cache_control, "no-cache");

@@ -1,21 +1,27 @@
 // One HTTP/1.1 connection: reads requests under the limits of GatewayLimits (header and body size, header,
-// idle and write timeouts), routes them, and answers them. It runs as a coroutine on its own strand; while a
-// handler runs, a concurrent read watches the socket so a client that hangs up cancels its job.
+// body, idle and write timeouts), routes them, and answers them. It runs as a coroutine on its own strand;
+// while a handler runs, a concurrent read watches the socket so a client that hangs up cancels its job.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "gateway/options.h"
 #include "gateway/routes.h"
 
 namespace jaild::gateway {
+
+// A fresh X-Request-Id: 32 random hex digits. Any thread.
+std::string new_request_id();
 
 class HttpSession;
 
@@ -63,10 +69,18 @@ private:
     boost::asio::awaitable<void> answer(Request& request);
     boost::asio::awaitable<void> run_handler(Handler handler, Exchange& exchange);
     boost::asio::awaitable<void> watch_peer();
-    boost::asio::awaitable<void> reject(boost::system::error_code ec);
+    boost::asio::awaitable<void> reject(boost::system::error_code ec, bool header_done);
+    void arm_read_deadline(std::chrono::milliseconds timeout);
+    void wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed);
+    bool disarm_read_deadline();
     boost::asio::awaitable<void> lingering_close();
 
     boost::beast::tcp_stream stream_;
+    // Reading a request is timed by this timer, not by stream_'s own timeout, which would close the socket
+    // before the client could be told 408.
+    boost::asio::steady_timer read_deadline_;
+    unsigned read_deadline_generation_ = 0;
+    bool read_timed_out_ = false;
     boost::beast::flat_buffer buffer_;
     const GatewayOptions& options_;
     SessionRegistry& registry_;

@@ -11,8 +11,8 @@ namespace jaild::gateway {
 struct GatewayLimits {
     std::size_t body_bytes = 1024 * 1024;              // larger bodies get 413
     std::size_t header_bytes = 16 * 1024;              // larger headers get 431
-    std::chrono::milliseconds header_timeout{10'000};  // from the first byte of a request to the end of its header
-    std::chrono::milliseconds body_timeout{30'000};    // to receive the whole body once the header is in
+    std::chrono::milliseconds header_timeout{10'000};  // from a request's first byte to the end of its header: 408
+    std::chrono::milliseconds body_timeout{30'000};    // to receive the whole body once the header is in: 408
     std::chrono::milliseconds idle_timeout{60'000};    // a kept-alive connection with no request is closed
     std::chrono::milliseconds write_timeout{30'000};   // a client that does not read its answer is dropped
     std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: in-flight requests get this long, then cancel

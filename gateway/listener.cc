@@ -51,15 +51,15 @@ asio::awaitable<void> Listener::accept_loop() {
 
 asio::awaitable<void> Listener::refuse(tcp::socket socket) {
     static const std::string kBody = R"({"error":"too many connections","field":null})";
-    static const std::string kBusy =
+    const std::string busy =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-        "Connection: close\r\nContent-Length: " +
-        std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+        "Connection: close\r\nX-Request-Id: " +
+        new_request_id() + "\r\nContent-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
     // Drain what the client sends before closing: closing with unread data would reset the connection and
     // could destroy the 503 before the client reads it.
     boost::beast::tcp_stream stream(std::move(socket));
     stream.expires_after(std::chrono::seconds(2));
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kBusy), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(busy), asio::as_tuple(asio::use_awaitable));
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     char sink[1024];
     while (!ec)

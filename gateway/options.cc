@@ -56,6 +56,7 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
     if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
     if (key == "header_limit_bytes") return void(l.header_bytes = integer<std::size_t>(node, key));
     if (key == "header_timeout_ms") return void(l.header_timeout = ms(integer<std::int64_t>(node, key)));
+    if (key == "body_timeout_ms") return void(l.body_timeout = ms(integer<std::int64_t>(node, key)));
     if (key == "idle_timeout_ms") return void(l.idle_timeout = ms(integer<std::int64_t>(node, key)));
     if (key == "write_timeout_ms") return void(l.write_timeout = ms(integer<std::int64_t>(node, key)));
     if (key == "shutdown_grace_ms") return void(l.shutdown_grace = ms(integer<std::int64_t>(node, key)));

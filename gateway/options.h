@@ -23,7 +23,7 @@ struct GatewayOptions {
 void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
-// header_limit_bytes, header_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
+// header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
 // max_connections, script_max_bytes) and a [log] table (level, format). Unknown keys throw ConfigError.
 void load_options_file(const std::string& path, GatewayOptions& options);
 

@@ -20,9 +20,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A gateway config file with short timeouts so the tests do not wait for the production defaults.
-std::string short_timeouts(const TempDir& dir) {
+std::string short_timeouts(const TempDir& dir, const std::string& extra = "") {
     const std::string path = dir.path() + "/gateway.toml";
-    std::ofstream(path) << "[gateway]\nheader_timeout_ms = 2000\nidle_timeout_ms = 3000\nshutdown_grace_ms = 3000\n";
+    std::ofstream(path) << "[gateway]\nheader_timeout_ms = 2000\nbody_timeout_ms = 2000\nidle_timeout_ms = 3000\n"
+                           "shutdown_grace_ms = 3000\n"
+                        << extra;
     return path;
 }
 
@@ -30,15 +32,52 @@ const std::string kRunRequest = "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: 
 
 std::string raw_run(const std::string& body) { return kRunRequest + std::to_string(body.size()) + "\r\n\r\n" + body; }
 
+// A raw answer's parts: the status code, a header (name in any case) and the body.
+struct RawAnswer {
+    int status = 0;
+    std::string head, body;
+
+    explicit RawAnswer(const std::string& text) {
+        if (text.rfind("HTTP/1.1 ", 0) == 0 && text.size() >= 12) status = std::stoi(text.substr(9, 3));
+        const std::size_t end = text.find("\r\n\r\n");
+        head = text.substr(0, end);
+        if (end != std::string::npos) body = text.substr(end + 4);
+    }
+    std::string header(std::string name) const {
+        std::string lower_head = head;
+        for (char& c : lower_head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const std::size_t at = lower_head.find("\r\n" + name + ": ");
+        if (at == std::string::npos) return {};
+        const std::size_t from = at + name.size() + 4;
+        return head.substr(from, head.find("\r\n", from) - from);
+    }
+};
+
+// Sends `bytes` on a new connection and reads until the gateway closes it (or 5 s).
+RawAnswer exchange_raw(int port, const std::string& bytes, bool& closed) {
+    RawConnection connection(port);
+    connection.send(bytes);
+    return RawAnswer(connection.receive_all(5s, closed));
+}
+
 }  // namespace
 
 TEST_CASE("gateway: a slowloris client does not delay others and is cut off", "[gateway]") {
     Daemon daemon;
     TempDir dir;
     GatewayProcess gateway(daemon.socket(), {"--config", short_timeouts(dir)});
+    // Many connections that started a header and stall...
+    std::vector<std::unique_ptr<RawConnection>> stalled;
+    for (int i = 0; i < 20; ++i) {
+        stalled.push_back(std::make_unique<RawConnection>(gateway.port()));
+        stalled.back()->send("GET /health HTTP/1.1\r\nHost: x\r\n");
+    }
+    // ...and one that dribbles a byte every 200 ms.
     RawConnection slow(gateway.port());
     const std::string header = "GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(100, 'p') + "\r\n\r\n";
     std::atomic<bool> slow_cut{false};
+    const auto slow_start = Clock::now();
     std::thread dribble([&] {
         for (char c : header) {
             if (!slow.send(std::string(1, c))) break;
@@ -56,34 +95,112 @@ TEST_CASE("gateway: a slowloris client does not delay others and is cut off", "[
     CHECK(run.status == 200);
     CHECK(run.elapsed < 2s);
     bool closed = false;
-    const std::string answer = slow.receive_all(5s, closed);  // the 2 s header timeout fires first
+    const RawAnswer answer(slow.receive_all(5s, closed));  // the 2 s header timeout fires first
+    const auto slow_elapsed = Clock::now() - slow_start;
     slow_cut = true;
     dribble.join();
     CHECK(closed);
-    CHECK(answer.empty());  // the header timeout closes the connection without an answer
+    CHECK(slow_elapsed >= 1500ms);
+    CHECK(slow_elapsed < 4s);
+    REQUIRE(answer.status == 408);
+    CHECK(answer.header("connection") == "close");
+    CHECK(answer.header("x-request-id").size() == 32);
+    const auto body = boost::json::parse(answer.body);
+    CHECK(body.at("error") == "request header not received within 2000 ms");
+    CHECK(body.at("field").is_null());
+    for (auto& connection : stalled) {
+        const RawAnswer stalled_answer(connection->receive_all(3s, closed));
+        CHECK(stalled_answer.status == 408);
+        CHECK(closed);
+    }
+
+    // A body that does not arrive in time gets the same, naming the body.
+    RawConnection slow_body(gateway.port());
+    slow_body.send(kRunRequest + "100\r\n\r\n{\"command\":");
+    const RawAnswer body_answer(slow_body.receive_all(5s, closed));
+    CHECK(closed);
+    REQUIRE(body_answer.status == 408);
+    CHECK(boost::json::parse(body_answer.body).at("error") == "request body not received within 2000 ms");
+    CHECK(http_request(gateway.port(), "GET", "/health").status == 200);
 }
 
 TEST_CASE("gateway: malformed HTTP gets a 4xx and the connection closed", "[gateway]") {
     Daemon daemon;
     GatewayProcess gateway(daemon.socket());
-    {
-        RawConnection connection(gateway.port());
-        connection.send("THIS IS NOT HTTP\r\n\r\n");
+    struct Case {
+        const char* what;
+        std::string bytes;
+        int status;
+    };
+    const std::string chunked =
+        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    const Case cases[] = {
+        {"bad request line", "THIS IS NOT HTTP\r\n\r\n", 400},
+        {"bad method token", "G(T /health HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"bad version", "GET /health HTTP/1.x\r\nHost: x\r\n\r\n", 400},
+        {"bad header line", "GET /health HTTP/1.1\r\nHost x\r\n\r\n", 400},
+        {"huge header", "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100 * 1024, 'a') + "\r\n\r\n", 431},
+        {"bad chunk size", chunked + "zz\r\n{}\r\n0\r\n\r\n", 400},
+        {"chunk without its CRLF", chunked + "2\r\n{}XX0\r\n\r\n", 400},
+        {"chunked body too large", chunked + "110000\r\n" + std::string(0x110000, ' ') + "\r\n0\r\n\r\n", 413},
+        {"bad Content-Length", kRunRequest + "ten\r\n\r\n", 400},
+        {"two Content-Lengths", kRunRequest + "2\r\nContent-Length: 3\r\n\r\n{}", 400},
+        {"Content-Length too large", kRunRequest + "5000000\r\n\r\n{", 413},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what);
         bool closed = false;
-        const std::string answer = connection.receive_all(5s, closed);
-        CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+        const RawAnswer answer = exchange_raw(gateway.port(), c.bytes, closed);
+        CHECK(answer.status == c.status);
         CHECK(closed);
-    }
-    {
-        RawConnection connection(gateway.port());
-        connection.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100 * 1024, 'a') + "\r\n\r\n");
-        bool closed = false;
-        const std::string answer = connection.receive_all(5s, closed);
-        CHECK(answer.rfind("HTTP/1.1 431", 0) == 0);
-        CHECK(closed);
+        CHECK(answer.header("connection") == "close");
+        CHECK(answer.header("x-request-id").size() == 32);
+        if (answer.status != 0) CHECK(boost::json::parse(answer.body).at("field").is_null());
     }
     // The gateway is still fine.
     CHECK(http_request(gateway.port(), "GET", "/health").status == 200);
+}
+
+TEST_CASE("gateway: idle connections are closed after the idle timeout", "[gateway]") {
+    Daemon daemon;
+    TempDir dir;
+    GatewayProcess gateway(daemon.socket(), {"--config", short_timeouts(dir)});
+    // Kept alive after an answer, then nothing.
+    RawConnection kept(gateway.port());
+    kept.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto started = Clock::now();
+    bool closed = false;
+    const RawAnswer answer(kept.receive_all(6s, closed));
+    CHECK(answer.status == 200);
+    CHECK(closed);
+    CHECK(Clock::now() - started >= 2500ms);  // idle_timeout_ms = 3000
+    CHECK(Clock::now() - started < 5s);
+    // Connected, never a byte: closed after the same time, without an answer.
+    RawConnection silent(gateway.port());
+    started = Clock::now();
+    CHECK(silent.receive_all(6s, closed).empty());
+    CHECK(closed);
+    CHECK(Clock::now() - started >= 2500ms);
+    CHECK(Clock::now() - started < 5s);
+}
+
+TEST_CASE("gateway: a client that does not read its answer is dropped after the write timeout", "[gateway]") {
+    Daemon daemon;
+    TempDir dir;
+    GatewayProcess gateway(daemon.socket(), {"--config", short_timeouts(dir, "write_timeout_ms = 2000\n")});
+    RawConnection never_reads(gateway.port());
+    // 20 MB of NUL bytes, 6 bytes of JSON each: far more than the socket buffers between us hold.
+    const auto sent = Clock::now();
+    never_reads.send(raw_run(R"({"command":["/bin/sh","-c","head -c 20000000 /dev/zero; sleep 30"],)"
+                             R"("output":67108864,"stream":true})"));
+    REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, 5s));
+    // The stalled write times out, the gateway drops the client and closes its jaild connection: the job dies
+    // well before jaild's own 10 s wall-clock limit would end it.
+    CHECK(wait_until([] { return sandbox_processes().empty(); }, 8s));
+    CHECK(Clock::now() - sent < 8s);
+    CHECK(http_request(gateway.port(), "GET", "/health").status == 200);
+    check_nothing_left(daemon.run_dir());
 }
 
 TEST_CASE("gateway: keep-alive and pipelining", "[gateway]") {
@@ -146,6 +263,32 @@ TEST_CASE("gateway: jaild killed mid-run, then restarted", "[gateway]") {
     REQUIRE(again.status == 200);
     CHECK(again.json().at("stdout") == "back\n");
     check_nothing_left(daemon->run_dir());
+
+    // The same while streaming: the stream ends with an internal_error result line.
+    auto streaming = std::async(std::launch::async, [&] {
+        return post_stream(gateway.port(), "/run",
+                           R"({"command":["/bin/sh","-c","echo early; sleep 5"],"stream":true})");
+    });
+    REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, 5s));
+    std::this_thread::sleep_for(300ms);
+    daemon->kill9();
+    REQUIRE(streaming.wait_for(10s) == std::future_status::ready);
+    const auto streamed = streaming.get();
+    REQUIRE(streamed.status == 200);
+    REQUIRE(streamed.lines.size() == 2);
+    CHECK(streamed.lines[0].text == R"({"type":"stdout","data":"early\n"})");
+    const auto last = boost::json::parse(streamed.lines[1].text).as_object();
+    CHECK(last.at("type") == "result");
+    CHECK(last.at("status") == "internal_error");
+    CHECK(last.at("exit_code") == -1);
+    CHECK(last.at("stdout") == "early\n");
+    for (const char* key :
+         {"stderr", "signal", "error", "wall_ms", "cpu_ms", "memory_kb", "truncated", "result", "trace"})
+        CHECK(last.contains(key));
+
+    daemon = std::make_unique<Daemon>(Daemon::AtSocket{socket});
+    CHECK(wait_until([&] { return http_request(gateway.port(), "GET", "/health").status == 200; }, 5s));
+    check_nothing_left(daemon->run_dir());
 }
 
 TEST_CASE("gateway: a full jaild answers 429", "[gateway]") {
@@ -169,28 +312,45 @@ TEST_CASE("gateway: SIGTERM finishes in-flight requests, then exits", "[gateway]
     auto pending = std::async(std::launch::async, [&] {
         return post_json(gateway.port(), "/run", R"({"command":["/bin/sh","-c","sleep 1; echo done"]})");
     });
-    REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, 5s));
+    // A kept-alive client in the middle of a run: it gets its answer, marked as the connection's last.
+    RawConnection kept(gateway.port());
+    kept.send(raw_run(R"({"command":["/bin/sh","-c","sleep 1; echo kept"]})"));
+    REQUIRE(wait_until([] { return sandbox_processes().size() >= 2; }, 5s));
     ::kill(gateway.pid(), SIGTERM);
+    std::this_thread::sleep_for(200ms);
+    RawConnection late(gateway.port());  // new connections are refused
+    CHECK(!late.connected());
     const auto response = pending.get();
     CHECK(response.status == 200);
     CHECK(response.json().at("stdout") == "done\n");
     bool closed = false;
+    const RawAnswer kept_answer(kept.receive_all(5s, closed));
+    CHECK(kept_answer.status == 200);
+    CHECK(kept_answer.header("connection") == "close");
+    CHECK(kept_answer.body.find(R"("stdout":"kept\n")") != std::string::npos);
+    CHECK(closed);
     idle.receive_all(3s, closed);
     CHECK(closed);
     const int status = gateway.terminate();
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
 
-    // A run longer than the grace period is cancelled, not waited for.
+    // A run longer than the grace period (3 s) gets it, then is cancelled, not waited for.
     GatewayProcess second(daemon.socket(), {"--config", short_timeouts(dir)});
     auto slow = std::async(std::launch::async,
                            [&] { return post_json(second.port(), "/run", R"({"command":["/bin/sleep","20"]})"); });
     REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, 5s));
     const auto started = Clock::now();
     ::kill(second.pid(), SIGTERM);
-    CHECK(slow.wait_for(10s) == std::future_status::ready);
-    second.terminate();
-    CHECK(Clock::now() - started < 8s);
+    REQUIRE(slow.wait_for(10s) == std::future_status::ready);
+    const auto cancelled_after = Clock::now() - started;
+    CHECK(slow.get().status == 0);  // cut off without an answer
+    CHECK(cancelled_after >= 2500ms);
+    CHECK(cancelled_after < 6s);
+    const int second_status = second.terminate();
+    CHECK(WIFEXITED(second_status));
+    CHECK(WEXITSTATUS(second_status) == 0);
+    CHECK(wait_until([] { return sandbox_processes().empty(); }, 5s));  // the cancel killed the job
     check_nothing_left(daemon.run_dir());
 }
 
