@@ -198,6 +198,11 @@ constexpr Field<SandboxConfig> sandbox_fields[] = {
     {"cgroup_root", &SandboxConfig::cgroup_root}, {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
 };
 
+constexpr Field<LanguagesConfig> languages_fields[] = {
+    {"dir", &LanguagesConfig::dir},
+    {"support_dir", &LanguagesConfig::support_dir},
+};
+
 // Also drives the default-against-maximum check, so a new limit needs only a line here.
 constexpr Field<LimitSet> limit_fields[] = {
     {"cpu_ms", &LimitSet::cpu_ms},
@@ -221,6 +226,7 @@ constexpr Field<Config> root_fields[] = {
     {"server", [](Config& c, const Item& i) { read_table<ServerConfig>(i, server_fields, c.server); }},
     {"log", [](Config& c, const Item& i) { read_table<LogConfig>(i, log_fields, c.log); }},
     {"sandbox", [](Config& c, const Item& i) { read_table<SandboxConfig>(i, sandbox_fields, c.sandbox); }},
+    {"languages", [](Config& c, const Item& i) { read_table<LanguagesConfig>(i, languages_fields, c.languages); }},
     {"limits", [](Config& c, const Item& i) { read_table<Config>(i, limits_fields, c); }},
 };
 
@@ -280,10 +286,9 @@ void check_paths(const Config& c, const Context& ctx) {
         bool optional;
     };
     const Path paths[] = {
-        {"server.socket", c.server.socket, false},
-        {"sandbox.run_dir", c.sandbox.run_dir, false},
-        {"sandbox.rootfs", c.sandbox.rootfs, true},
-        {"sandbox.cgroup_root", c.sandbox.cgroup_root, true},
+        {"server.socket", c.server.socket, false},  {"sandbox.run_dir", c.sandbox.run_dir, false},
+        {"sandbox.rootfs", c.sandbox.rootfs, true}, {"sandbox.cgroup_root", c.sandbox.cgroup_root, true},
+        {"languages.dir", c.languages.dir, false},  {"languages.support_dir", c.languages.support_dir, false},
     };
     for (const auto& p : paths) {
         if (p.optional && p.value.empty()) continue;

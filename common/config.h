@@ -63,11 +63,11 @@ struct SandboxConfig {
     std::string run_dir = "/run/jaild";
     std::string rootfs;  // empty: the host's runtime directories, read-only
     std::vector<std::string> ro_binds = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
-    std::vector<std::string> etc_files = {"/etc/alternatives", "/etc/ld.so.cache",     "/etc/ld.so.conf",
-                                          "/etc/ld.so.conf.d", "/etc/localtime",       "/etc/nsswitch.conf",
-                                          "/etc/ssl",          "/etc/ca-certificates", "/etc/mime.types",
-                                          "/etc/matplotlibrc", "/etc/python3",         "/etc/python3.11",
-                                          "/etc/perl",         "/etc/os-release",      "/etc/debian_version"};
+    std::vector<std::string> etc_files = {
+        "/etc/alternatives", "/etc/ld.so.cache",   "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+        "/etc/localtime",    "/etc/nsswitch.conf", "/etc/ssl",        "/etc/ca-certificates",
+        "/etc/mime.types",   "/etc/matplotlibrc",  "/etc/fonts",      "/etc/python3",
+        "/etc/python3.11",   "/etc/perl",          "/etc/os-release", "/etc/debian_version"};
     bool allow_network = false;
     std::string cgroup_root;              // empty: beneath jaild's own cgroup
     std::uint32_t cpu_quota_percent = 0;  // per-job cpu.max / cfs quota; 0 = no quota
@@ -75,10 +75,19 @@ struct SandboxConfig {
     bool operator==(const SandboxConfig&) const = default;
 };
 
+// The language registry (one TOML file per language) and the files its runners need.
+struct LanguagesConfig {
+    std::string dir = "/etc/jaild/languages.d";  // *.toml, one per language
+    std::string support_dir = "/usr/lib/jaild";  // runner.py and friends, read-only at /opt/jaild in runs
+
+    bool operator==(const LanguagesConfig&) const = default;
+};
+
 struct Config {
     ServerConfig server;
     LogConfig log;
     SandboxConfig sandbox;
+    LanguagesConfig languages;
     LimitSet limits_default;
     LimitSet limits_max = default_limit_maxima();
 

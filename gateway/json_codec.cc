@@ -396,6 +396,21 @@ json::object result_object(const v1::Exit& exit, std::string_view out, std::stri
     return result;
 }
 
+std::string serialize_result(json::object& result, std::string_view raw_result) {
+    json::value* slot = result.if_contains("result");
+    if (!slot || slot->is_null() || raw_result.empty()) return json::serialize(result);
+    // The "result" key is the object's own: inside a JSON string every quote is escaped, so the sequence
+    // ,"result": can only be the key.
+    json::value parsed = std::exchange(*slot, nullptr);
+    std::string text = json::serialize(result);
+    *slot = std::move(parsed);
+    constexpr std::string_view placeholder = ",\"result\":null";
+    const std::size_t at = text.find(placeholder);
+    if (at == std::string::npos) return json::serialize(result);
+    text.replace(at, placeholder.size(), ",\"result\":" + std::string(raw_result));
+    return text;
+}
+
 json::object internal_error_result(std::string_view error, std::string_view out, std::string_view err,
                                    Encoding encoding) {
     v1::Exit exit;

@@ -54,6 +54,9 @@ std::size_t complete_utf8_prefix(std::string_view bytes);
 // `request` gives the encoding and, for a script, the limits its timeout message names.
 boost::json::object result_object(const v1::Exit& exit, std::string_view out, std::string_view err,
                                   const ParsedRequest& request);
+// The result object as JSON text, with `raw_result` (jaild's result_json, the runner's own serialization)
+// spliced in verbatim when it is valid: Python's 2.0 stays 2.0 instead of Boost.JSON's 2E0.
+std::string serialize_result(boost::json::object& result, std::string_view raw_result);
 // A result for a run whose end jaild never reported (jaild died or broke the protocol mid-run).
 boost::json::object internal_error_result(std::string_view error, std::string_view out, std::string_view err,
                                           Encoding encoding);

@@ -2,6 +2,7 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
+#include <optional>
 
 #include "common/jaild_client.h"
 
@@ -63,6 +64,8 @@ struct RunState {
     Utf8Carry out_carry, err_carry;
     bool finished = false;
     json::object result;
+    std::string raw_result;            // jaild's result_json, spliced in verbatim
+    std::optional<HttpError> refused;  // jaild refused the request after starting it (no main())
 };
 
 // Handles one event; returns the NDJSON line to send now (empty when none).
@@ -78,6 +81,19 @@ std::string on_event(RunState& state, const v1::ServerMessage& message) {
     if (message.has_exit()) {
         state.finished = true;
         state.result = result_object(message.exit(), state.out, state.err, state.request);
+        state.raw_result = message.exit().result_json();
+    } else if (message.has_error() && message.error().code() == v1::ERROR_CODE_INVALID_ARGUMENT) {
+        // The runner found no main(): a 400 like the gateway's own pre-check (a stream can only say it in its
+        // result line).
+        state.finished = true;
+        v1::Error error = message.error();
+        if (state.request.script && error.field() == "code") error.set_field("script");
+        state.refused = map_jaild_error(error, state.request.kind);
+        v1::Exit exit;
+        exit.set_status(v1::STATUS_RUNTIME_ERROR);
+        exit.set_exit_code(1);
+        exit.set_error(error.message());
+        state.result = result_object(exit, state.out, state.err, state.request);
     } else if (message.has_error()) {
         state.finished = true;
         const std::string error = "jaild failed during the run: " + message.error().message();
@@ -97,7 +113,7 @@ std::string result_line(RunState& state) {
     json::object line;
     line["type"] = "result";
     for (const auto& entry : state.result) line[entry.key()] = entry.value();
-    return tail + json::serialize(line) + "\n";
+    return tail + serialize_result(line, state.raw_result) + "\n";
 }
 
 // Reads events until the run ends; false when the HTTP client went away (the caller just returns).
@@ -167,7 +183,12 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
         if (co_await exchange.responder.chunk(last)) co_await exchange.responder.end_chunked();
         co_return;
     }
-    co_await exchange.responder.send(json_response(200, json::serialize(state.result)));
+    if (state.refused) {
+        co_await exchange.responder.send(json_response(state.refused->status, state.refused->body));
+        co_return;
+    }
+    const std::string body = serialize_result(state.result, state.raw_result);
+    co_await exchange.responder.send(json_response(200, body));
 }
 
 asio::awaitable<void> forward_languages(Exchange& exchange) {

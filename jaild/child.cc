@@ -23,7 +23,9 @@ namespace jaild {
 
 namespace {
 
-constexpr int kReportFd = 3;  // where the report pipe sits after the stdio shuffle
+constexpr int kResultFd = 3;  // the program's private result channel, when it has one
+constexpr int kReportFd = 4;  // where the report pipe sits after the stdio shuffle (close-on-exec)
+constexpr int kParked = 10;   // above both while they are moved into place
 
 void send_report(int fd, const ChildReport& report) noexcept {
     // A pipe write of fewer than PIPE_BUF bytes is atomic: the parent reads whole records.
@@ -56,15 +58,20 @@ int join_cgroup(const ChildSpec& s, int* which) noexcept {
     return 0;
 }
 
-// Stdio onto the pipes, the report pipe onto fd 3 (close-on-exec, so a successful execve closes it), then
-// every other descriptor closed: another thread of jaild may have had pipes of another run open when we
-// were cloned.
+// Stdio onto the pipes, the result channel onto fd 3 (inherited by the program), the report pipe onto fd 4
+// (close-on-exec, so a successful execve closes it), then every other descriptor closed: another thread of
+// jaild may have had pipes of another run open when we were cloned. The sources are parked above 4 first
+// so that moving one into place never overwrites another.
 int setup_fds(const ChildSpec& s) noexcept {
+    const int report = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, kParked);
+    const int result = s.result_fd >= 0 ? ::fcntl(s.result_fd, F_DUPFD_CLOEXEC, kParked) : -1;
+    if (report < 0 || (s.result_fd >= 0 && result < 0)) return errno;
     if (::dup2(s.stdin_fd, 0) < 0 || ::dup2(s.stdout_fd, 1) < 0 || ::dup2(s.stderr_fd, 2) < 0) return errno;
-    if (s.report_fd == kReportFd) {
-        if (::fcntl(kReportFd, F_SETFD, FD_CLOEXEC) != 0) return errno;
-    } else if (::dup3(s.report_fd, kReportFd, O_CLOEXEC) < 0) {
-        return errno;
+    if (::dup3(report, kReportFd, O_CLOEXEC) < 0) return errno;
+    if (result >= 0) {
+        if (::dup2(result, kResultFd) < 0) return errno;
+    } else {
+        ::close(kResultFd);  // no channel: whatever of jaild's sat on fd 3 must not reach the program
     }
     return errno_of(sys::close_range(kReportFd + 1, ~0U, 0));
 }
@@ -114,6 +121,7 @@ void reset_signals() noexcept {
     ::close(0);
     ::close(1);
     ::close(2);
+    ::close(kResultFd);  // only the program's end: jaild sees EOF when the program's processes are gone
     for (;;) {
         int status = 0;
         const pid_t pid = ::waitpid(-1, &status, __WALL);

@@ -59,6 +59,7 @@ struct ChildSpec {
     int stdout_fd = -1;
     int stderr_fd = -1;
     int report_fd = -1;
+    int result_fd = -1;  // the program's fd 3 when set (RunPlan::result_channel)
     cgroup::AttachFds cgroup;
     bool join_cgroup_by_write = false;  // v1, or v2 without CLONE_INTO_CGROUP
     bool new_cgroup_namespace = false;  // unshare after joining (when clone could not do it)

@@ -10,6 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <deque>
+#include <optional>
 
 #include "common/framing.h"
 #include "jaild.pb.h"
@@ -157,6 +159,8 @@ private:
         using K = v1::ClientMessage::KindCase;
         switch (request.kind_case()) {
             case K::kRun: co_await run(request.run()); co_return;
+            case K::kExecute: co_await execute(request.execute()); co_return;
+            case K::kLanguages: co_await languages(); co_return;
             case K::kCheck: {
                 v1::ServerMessage reply;
                 *reply.mutable_check() =
@@ -187,33 +191,135 @@ private:
         }
         RunPlan plan = std::move(std::get<RunPlan>(planned));
         plan.request_id = request_id_;
+        std::optional<RunPlan> no_compile;  // named: no temporaries inside co_await (GCC 12, see handle())
+        co_await (run_steps(std::move(no_compile), std::move(plan)) || watch_client());
+    }
+
+    asio::awaitable<void> execute(const v1::ExecuteRequest& request) {
+        const Config& config = supervisor_.config();
+        auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
+        if (auto* error = std::get_if<PlanError>(&planned)) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, error->message, error->field);
+            co_return;
+        }
+        ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
+        plan.run.request_id = request_id_;
+        if (plan.compile) plan.compile->request_id = request_id_;
+        co_await (run_steps(std::move(plan.compile), std::move(plan.run)) || watch_client());
+    }
+
+    asio::awaitable<void> languages() {
+        v1::ServerMessage reply;
+        for (const Language& language : supervisor_.languages().all()) {
+            v1::Language& out = *reply.mutable_languages()->add_languages();
+            out.set_name(language.name);
+            out.mutable_aliases()->Add(language.aliases.begin(), language.aliases.end());
+            out.set_version(language.version);
+            out.set_compiled(language.compile.has_value());
+        }
+        co_await send(reply);
+    }
+
+    // The steps of one request under one uid: the compile step when there is one, then the program. The
+    // compile step shares the program's workspace (a host-side tmpfs) and its output is kept back: it is
+    // the answer only if compiling fails.
+    asio::awaitable<void> run_steps(std::optional<RunPlan> compile, RunPlan program) {
         StartError start_error;
-        std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error);
+        std::shared_ptr<Lease> lease = supervisor_.lease(compile ? compile->limits.tmp_bytes : 0, start_error);
+        if (!lease) {
+            co_await send_error(start_error.code, start_error.message);
+            co_return;
+        }
+        if (compile) {
+            const std::uint64_t cap = compile->limits.output_bytes;
+            std::shared_ptr<Job> job = supervisor_.start(std::move(*compile), start_error, lease);
+            if (!job) {
+                co_await send_error(start_error.code, start_error.message);
+                co_return;
+            }
+            co_await send_started(*job);
+            std::string output;  // the compiler's stdout and stderr, in the order they came
+            Job::Sink keep = [&output, cap](v1::ServerMessage message) -> asio::awaitable<void> {
+                const std::string& data = message.output().data();
+                output.append(data, 0, std::min<std::size_t>(data.size(), cap - std::min(cap, output.size())));
+                co_return;
+            };
+            v1::ServerMessage reply;
+            *reply.mutable_exit() = co_await run_job(job, std::move(keep));
+            job.reset();
+            if (reply.exit().status() != v1::STATUS_OK) {
+                co_await send_compile_failure(reply, output);
+                co_return;
+            }
+        }
+        std::shared_ptr<Job> job = supervisor_.start(std::move(program), start_error, std::move(lease));
         if (!job) {
             co_await send_error(start_error.code, start_error.message);
             co_return;
         }
-        v1::ServerMessage started;
-        started.mutable_started()->set_job_id(job->id());
-        started.mutable_started()->set_uid(job->uid());
-        co_await send(started);
-
+        if (!started_sent_) co_await send_started(*job);
+        stdin_target_ = job;
+        for (auto& [data, eof] : pending_stdin_) job->feed_stdin(std::move(data), eof);
+        pending_stdin_.clear();
         Job::Sink sink = [this](v1::ServerMessage message) -> asio::awaitable<void> { co_await send(message); };
-        auto result = co_await (job->run(std::move(sink)) || watch_client(job));
         v1::ServerMessage reply;
-        *reply.mutable_exit() = std::move(std::get<0>(result));
-        spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_,
-                     v1::Status_Name(reply.exit().status()), reply.exit().wall_ms());
+        *reply.mutable_exit() = co_await run_job(job, std::move(sink));
+        const RunnerVerdict verdict = job->verdict();
+        stdin_target_.reset();
         job.reset();  // its run slot is free before the client can see the Exit and ask for another
+        if (verdict == RunnerVerdict::no_main) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, missing_main_message, "code");
+            co_return;
+        }
         co_await send(reply);
     }
 
-    // During a run: stdin chunks and Cancel from the client; its leaving (EOF, reset, garbage) cancels the
-    // run. Ends only when cancelled, which happens when the run is over.
-    asio::awaitable<void> watch_client(std::shared_ptr<Job> job) {
+    asio::awaitable<void> send_started(const Job& job) {
+        started_sent_ = true;
+        v1::ServerMessage started;
+        started.mutable_started()->set_job_id(job.id());
+        started.mutable_started()->set_uid(job.uid());
+        co_await send(started);
+    }
+
+    // A compile step that did not succeed: the program never runs; the compiler's words are its stderr.
+    asio::awaitable<void> send_compile_failure(v1::ServerMessage& reply, const std::string& output) {
+        v1::Exit& exit = *reply.mutable_exit();
+        if (exit.status() == v1::STATUS_CANCELLED || exit.status() == v1::STATUS_INTERNAL_ERROR) {
+            co_await send(reply);
+            co_return;
+        }
+        if (!output.empty()) {
+            v1::ServerMessage message;
+            message.mutable_output()->set_stream(v1::STREAM_STDERR);
+            message.mutable_output()->set_data(output);
+            co_await send(message);
+        }
+        const std::string why = exit.status() == v1::STATUS_RUNTIME_ERROR ? "" : " (" + exit.error() + ")";
+        exit.set_error(output.empty() ? "compilation failed" + why : "compilation failed" + why + ":\n" + output);
+        exit.set_status(v1::STATUS_COMPILE_ERROR);
+        co_await send(reply);
+    }
+
+    // One job to its end; the client watcher (running beside run_steps) can kill it meanwhile.
+    asio::awaitable<v1::Exit> run_job(std::shared_ptr<Job> job, Job::Sink sink) {
+        current_ = job;
+        if (client_gone_ != KillReason::none) job->kill(client_gone_);
+        v1::Exit exit = co_await job->run(std::move(sink));
+        current_.reset();
+        spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_, v1::Status_Name(exit.status()),
+                     exit.wall_ms());
+        co_return exit;
+    }
+
+    // During a request: stdin chunks and Cancel from the client; its leaving (EOF, reset, garbage) cancels
+    // the run. Stdin that comes while no program takes it yet (during a compile step) waits for it. Ends
+    // only when cancelled, which happens when the request is over.
+    asio::awaitable<void> watch_client() {
         asio::steady_timer pause(socket_.get_executor());
         for (;;) {
-            while (job->stdin_backlog() > kStdinBacklog) {  // backpressure: let the program read first
+            // Backpressure: let the program read first (and, before it runs, wait for it).
+            while ((stdin_target_ ? stdin_target_->stdin_backlog() : pending_bytes_) > kStdinBacklog) {
                 pause.expires_after(std::chrono::milliseconds(5));
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
@@ -222,18 +328,29 @@ private:
             std::string payload;
             const std::error_code ec =
                 co_await framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload);
-            // Cancelled means the run is over. An aborted read without cancellation is the socket being
+            // Cancelled means the request is over. An aborted read without cancellation is the socket being
             // closed under us (write deadline): that is the client gone, like EOF.
             if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
             v1::ClientMessage message;
             if (ec || !framing::decode(payload, message) || !(message.has_stdin() || message.has_cancel())) {
-                spdlog::info("job {}: client left or broke the protocol ({}); killing the run", job->id(),
+                spdlog::info("request {}: client left or broke the protocol ({}); killing the run", request_id_,
                              ec ? ec.message() : "unexpected message");
-                job->kill(KillReason::client_gone);
+                client_gone_ = KillReason::client_gone;
+                if (current_) current_->kill(KillReason::client_gone);
                 break;
             }
-            if (message.has_cancel()) job->kill(KillReason::cancelled);
-            if (message.has_stdin()) job->feed_stdin(message.stdin().data(), message.stdin().eof());
+            if (message.has_cancel()) {
+                if (client_gone_ == KillReason::none) client_gone_ = KillReason::cancelled;
+                if (current_) current_->kill(KillReason::cancelled);
+            }
+            if (message.has_stdin()) {
+                if (stdin_target_) {
+                    stdin_target_->feed_stdin(message.stdin().data(), message.stdin().eof());
+                } else {
+                    pending_bytes_ += message.stdin().data().size();
+                    pending_stdin_.emplace_back(message.stdin().data(), message.stdin().eof());
+                }
+            }
         }
         asio::steady_timer forever(socket_.get_executor(), asio::steady_timer::time_point::max());
         co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -244,6 +361,12 @@ private:
     asio::experimental::channel<void(boost::system::error_code, std::string)> out_;
     std::string request_id_ = "-";
     bool broken_ = false;
+    bool started_sent_ = false;
+    std::shared_ptr<Job> current_;       // the step running now (the watcher kills it when the client leaves)
+    std::shared_ptr<Job> stdin_target_;  // the program step, once it runs
+    std::deque<std::pair<std::string, bool>> pending_stdin_;  // stdin that came before the program started
+    std::size_t pending_bytes_ = 0;
+    KillReason client_gone_ = KillReason::none;
 };
 
 }  // namespace

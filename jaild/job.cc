@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,22 +46,26 @@ unsigned online_cpus() {
 
 }  // namespace
 
-Job::Job(Supervisor& supervisor, RunPlan plan, std::string id, std::uint32_t uid,
+Job::Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
          std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned)
     : supervisor_(supervisor),
       plan_(std::move(plan)),
       id_(std::move(id)),
-      uid_(uid),
+      lease_(std::move(lease)),
+      uid_(lease_->uid()),
       cgroup_(std::move(cgroup)),
       spawned_(std::move(spawned)),
       pidfd_(supervisor.executor(), spawned_.pidfd.release()),
       stdout_(supervisor.executor(), spawned_.stdout_r.release()),
       stderr_(supervisor.executor(), spawned_.stderr_r.release()),
       stdin_(supervisor.executor(), spawned_.stdin_w.release()),
+      result_(supervisor.executor()),
       wall_timer_(supervisor.executor()),
       cpu_timer_(supervisor.executor()),
       stdin_ready_(supervisor.executor()),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+    if (spawned_.result) result_.assign(spawned_.result.release());
+}
 
 Job::~Job() { supervisor_.forget(id_); }
 
@@ -123,6 +128,27 @@ asio::awaitable<void> Job::pump(asio::posix::stream_descriptor& pipe, v1::Stream
             truncated_[stream] = true;
             kill(KillReason::output_limit);
         }
+    }
+}
+
+asio::awaitable<void> Job::write_result_input() {
+    auto self = shared_from_this();
+    co_await asio::async_write(result_, asio::buffer(plan_.result_input), asio::as_tuple(asio::use_awaitable));
+    if (result_.is_open()) ::shutdown(result_.native_handle(), SHUT_WR);  // the runner reads to EOF
+}
+
+asio::awaitable<void> Job::read_result() {
+    if (!result_.is_open()) co_return;
+    std::string buffer(kReadChunk, '\0');
+    for (;;) {
+        auto [ec, n] = co_await result_.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+        if (ec) break;  // EOF: the program and everything it started are gone, or it closed the channel
+        if (answer_.size() + n > plan_.limits.output_bytes) {
+            truncated_[0] = true;  // the result counts against the output limit like a third stream
+            kill(KillReason::output_limit);
+            break;
+        }
+        answer_.append(buffer.data(), n);
     }
 }
 
@@ -191,13 +217,18 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     if (!plan_.stdin_data.empty()) feed_stdin(std::move(plan_.stdin_data), false);
     if (!plan_.stdin_stream) feed_stdin({}, true);
     asio::co_spawn(executor, write_stdin(), asio::detached);
+    if (result_.is_open()) asio::co_spawn(executor, write_result_input(), asio::detached);
 
-    co_await (pump(stdout_, v1::STREAM_STDOUT, sink) && pump(stderr_, v1::STREAM_STDERR, sink) && wait_exit());
+    co_await (pump(stdout_, v1::STREAM_STDOUT, sink) && pump(stderr_, v1::STREAM_STDERR, sink) && read_result() &&
+              wait_exit());
+    boost::system::error_code ignored;
+    result_.close(ignored);
 
     cgroup::JobStats stats;
     if (cgroup_) stats = cgroup_->stats();
     v1::Exit exit = classify(stats);
-    co_await supervisor_.retire(uid_, std::move(cgroup_), id_);
+    if (plan_.result_channel) verdict_ = apply_runner_answer(answer_, exit);
+    co_await supervisor_.retire(std::move(cgroup_), id_);
     co_return exit;
 }
 
@@ -263,7 +294,10 @@ v1::Exit Job::classify(const cgroup::JobStats& stats) const {
         set(v1::STATUS_MEMORY_LIMIT,
             "memory limit of " + std::to_string(plan_.limits.memory_bytes / 1024) + " KiB exceeded");
     } else if (!exited) {
-        set(v1::STATUS_INTERNAL_ERROR, "the sandbox ended without reporting the program's exit");
+        set(v1::STATUS_INTERNAL_ERROR,
+            std::string("the sandbox ended without reporting the program's exit (its init ") +
+                (reaper_.si_code == CLD_EXITED ? "exited with " : "was killed by signal ") +
+                std::to_string(reaper_.si_status) + ")");
     } else if (exit.signal() != 0) {
         set(v1::STATUS_RUNTIME_ERROR, "killed by " + exit.signal_name());
     } else if (exit.exit_code() != 0) {

@@ -15,11 +15,13 @@
 
 #include "jaild.pb.h"
 #include "jaild/child.h"
+#include "jaild/runner_answer.h"
 #include "jaild/spawn.h"
 
 namespace jaild {
 
 class Supervisor;
+class Lease;
 
 enum class KillReason { none, wall_timeout, cpu_timeout, output_limit, cancelled, client_gone, shutdown };
 
@@ -27,7 +29,7 @@ class Job : public std::enable_shared_from_this<Job> {
 public:
     using Sink = std::function<boost::asio::awaitable<void>(v1::ServerMessage)>;
 
-    Job(Supervisor& supervisor, RunPlan plan, std::string id, std::uint32_t uid,
+    Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
         std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
     ~Job();
 
@@ -42,12 +44,16 @@ public:
     // Bytes of streamed stdin queued and not yet written to the program.
     std::size_t stdin_backlog() const { return stdin_backlog_; }
     const std::string& id() const { return id_; }
+    // After run(): what the language runner answered (plans with a result channel).
+    RunnerVerdict verdict() const { return verdict_; }
     std::uint32_t uid() const { return uid_; }
 
 private:
     boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink);
     boost::asio::awaitable<void> wait_exit();
     boost::asio::awaitable<void> write_stdin();
+    boost::asio::awaitable<void> read_result();
+    boost::asio::awaitable<void> write_result_input();
     void arm_cpu_watch(std::chrono::milliseconds delay);
     void read_reports();
     v1::Exit classify(const cgroup::JobStats& stats) const;
@@ -55,10 +61,11 @@ private:
     Supervisor& supervisor_;
     RunPlan plan_;
     std::string id_;
+    std::shared_ptr<Lease> lease_;
     std::uint32_t uid_;
     std::unique_ptr<cgroup::JobCgroup> cgroup_;
     Spawned spawned_;
-    boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_;
+    boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_;
     boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_;
     std::chrono::steady_clock::time_point started_, ended_;
 
@@ -71,6 +78,8 @@ private:
     std::deque<std::string> stdin_queue_;
     bool stdin_eof_ = false;
     std::size_t stdin_backlog_ = 0;
+    std::string answer_;  // what came back on the result channel
+    RunnerVerdict verdict_ = RunnerVerdict::none;
 };
 
 }  // namespace jaild

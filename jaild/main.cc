@@ -20,9 +20,12 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "jaild.pb.h"
+#include "jaild/language_versions.h"
+#include "jaild/languages.h"
 #include "jaild/probe.h"
 #include "jaild/server.h"
 #include "jaild/supervisor.h"
+#include "jaild/workspace.h"
 
 namespace asio = boost::asio;
 
@@ -40,6 +43,8 @@ void ensure_stdio_open() {
 struct Options {
     std::string config_path = kDefaultConfig;
     std::string socket;
+    std::string languages_dir;
+    std::string support_dir;
     bool check = false;
 };
 
@@ -60,11 +65,12 @@ asio::awaitable<void> shut_down(asio::io_context& io, jaild::Server& server, jai
 }
 
 int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> cgroups,
-          std::unique_ptr<jaild::Spawner> spawner) {
+          std::unique_ptr<jaild::Spawner> spawner, jaild::LanguageRegistry languages) {
     // One thread: every connection and job lives on this loop, so they share state without locks. The
     // heavy part of a run (building the sandbox) happens in the cloned child, not here.
     auto io = std::make_unique<asio::io_context>(1);
-    jaild::Supervisor supervisor(io->get_executor(), config, std::move(cgroups), std::move(spawner));
+    jaild::Supervisor supervisor(io->get_executor(), config, std::move(cgroups), std::move(spawner),
+                                 std::move(languages));
     {
         jaild::Server server(*io, supervisor, config.server.socket);
         server.start();
@@ -87,7 +93,13 @@ int run(const Options& options) {
     const bool explicit_config = options.config_path != kDefaultConfig;
     jaild::Config config = jaild::load_config(options.config_path, !explicit_config);
     if (!options.socket.empty()) config.server.socket = options.socket;
+    if (!options.languages_dir.empty()) config.languages.dir = options.languages_dir;
+    if (!options.support_dir.empty()) config.languages.support_dir = options.support_dir;
     jaild::init_logging("jaild", config.log);
+    // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
+    if (std::error_code ec = jaild::unshare_mount_namespace())
+        spdlog::warn("cannot unshare a mount namespace ({}): workspaces will be visible on the host", ec.message());
+    std::vector<jaild::Language> languages = jaild::load_languages(config.languages.dir);
 
     std::unique_ptr<jaild::cgroup::Manager> cgroups;
     std::unique_ptr<jaild::Spawner> spawner;
@@ -100,7 +112,7 @@ int run(const Options& options) {
         setup_error = e.what();
     }
     try {
-        spawner = std::make_unique<jaild::Spawner>(config);
+        spawner = std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds());
     } catch (const std::exception& e) {
         setup_error += (setup_error.empty() ? "" : "; ") + std::string(e.what());
     }
@@ -117,7 +129,8 @@ int run(const Options& options) {
         spdlog::critical("this host cannot run sandboxes; `jaild --check` shows what to enable");
         return jaild::check_failed_exit;
     }
-    return serve(config, std::move(cgroups), std::move(spawner));
+    languages = jaild::read_versions(std::move(languages), config, *spawner, cgroups.get());
+    return serve(config, std::move(cgroups), std::move(spawner), jaild::LanguageRegistry(std::move(languages)));
 }
 
 }  // namespace
@@ -129,10 +142,15 @@ int main(int argc, char** argv) {
     CLI::App app{"jaild: runs untrusted code in sandboxes"};
     app.add_option("--config", options.config_path, "configuration file")->capture_default_str();
     app.add_option("--socket", options.socket, "Unix socket to listen on (overrides server.socket)");
+    app.add_option("--languages-dir", options.languages_dir, "language files (overrides languages.dir)");
+    app.add_option("--support-dir", options.support_dir, "runner files (overrides languages.support_dir)");
     app.add_flag("--check", options.check, "probe which isolation features this host allows, print them and exit");
     CLI11_PARSE(app, argc, argv);
     try {
         return run(options);
+    } catch (const jaild::LanguageError& e) {
+        std::fprintf(stderr, "jaild: %s\n", e.what());
+        return jaild::check_failed_exit;
     } catch (const jaild::ConfigError& e) {
         std::fprintf(stderr, "jaild: %s\n", e.what());
         return jaild::check_failed_exit;

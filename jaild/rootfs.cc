@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -94,7 +95,8 @@ std::string MountList::describe(std::size_t index, const std::string& new_root) 
     return text;
 }
 
-Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
+Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extra_binds, const std::string& support_dir)
+    : hostname_(config.hostname) {
     new_root_ = check_absolute(config.run_dir, "sandbox.run_dir") + "/root";
     std::error_code ec;
     fs::create_directories(new_root_, ec);
@@ -107,6 +109,21 @@ Rootfs::Rootfs(const SandboxConfig& config) : hostname_(config.hostname) {
     before_.add({K::tmpfs, nullptr, before_.keep(r), "size=1m,nr_inodes=4096,mode=0755", kScratch});
     for (const std::string& dir : config.ro_binds)
         add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
+    for (const std::string& dir : extra_binds) {
+        const std::string path = check_absolute(dir, "a language's binds");
+        if (std::find(config.ro_binds.begin(), config.ro_binds.end(), path) == config.ro_binds.end())
+            add_host_path(before_, r, rootfs, path);
+    }
+    if (!support_dir.empty()) {
+        // From the host, not from sandbox.rootfs: these files are jaild's, installed beside it.
+        struct stat st {};
+        if (::stat(support_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            add_parents(before_, r, support_mount);
+            const char* target = before_.keep(r + support_mount);
+            before_.add({K::mkdir, nullptr, target, nullptr, 0, 0755});
+            before_.add({K::bind, before_.keep(support_dir), target, nullptr, kReadOnly});
+        }
+    }
     before_.add({K::mkdir, nullptr, before_.keep(r + "/etc"), nullptr, 0, 0755});
     for (const std::string& entry : config.etc_files) {
         std::string path = check_absolute(entry, "sandbox.etc_files");
@@ -150,8 +167,14 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
     list.add({K::tmpfs, nullptr, list.keep(r + "/dev/shm"), list.keep(tmpfs_data(job.tmp_bytes, "1777")),
               kScratch | MS_NOEXEC});
     const char* workspace = list.keep(r + workspace_dir);
-    list.add({K::tmpfs, nullptr, workspace, list.keep(tmpfs_data(job.tmp_bytes, "0755")), kScratch});
-    list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
+    if (job.workspace_source && !job.workspace_source->empty()) {
+        // Prepared on the host by jaild (owned by the job's uid, size-limited) and shared by the steps of
+        // one request.
+        list.add({K::bind, job.workspace_source->c_str(), workspace, nullptr, kScratch});
+    } else {
+        list.add({K::tmpfs, nullptr, workspace, list.keep(tmpfs_data(job.tmp_bytes, "0755")), kScratch});
+        list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
+    }
 
     const std::string uid = std::to_string(job.uid), gid = std::to_string(job.gid);
     const std::pair<const char*, std::string> synthesized[] = {

@@ -39,12 +39,19 @@ struct JobFilesystem {
     std::uint32_t gid = 0;
     std::uint64_t tmp_bytes = 0;
     const std::vector<PlanFile>* files = nullptr;
+    const std::string* workspace_source = nullptr;  // host directory bound at /workspace; null/empty: a tmpfs
 };
+
+// Where the language support files (the Python runner) appear inside every run.
+inline constexpr const char* support_mount = "/opt/jaild";
 
 class Rootfs {
 public:
     // At start. Creates the mount point <run_dir>/root. Throws std::runtime_error when a path is unusable.
-    explicit Rootfs(const SandboxConfig& config);
+    // extra_binds: host directories the languages need besides sandbox.ro_binds; support_dir: bound
+    // read-only at support_mount when it exists.
+    explicit Rootfs(const SandboxConfig& config, const std::vector<std::string>& extra_binds = {},
+                    const std::string& support_dir = {});
     Rootfs(const Rootfs&) = delete;
 
     // Parent, per run: the complete list in the order the child applies it.

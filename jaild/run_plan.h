@@ -42,6 +42,12 @@ struct RunPlan {
     std::string stdin_data;
     bool stdin_stream = false;
     std::vector<PlanFile> files;
+    // A private channel on the program's fd 3 (a socket pair): `result_input` is written to it and closed,
+    // and what the program writes back is its result (the Python runner's answer; see job.cc).
+    bool result_channel = false;
+    std::string result_input;
+    // Host directory bound at /workspace (shared by the steps of one request); empty: a fresh tmpfs.
+    std::string workspace_source;
 };
 
 struct PlanError {

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -59,9 +60,9 @@ std::vector<std::string> exec_candidates(const RunPlan& plan) {
 
 }  // namespace
 
-Spawner::Spawner(const Config& config)
+Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_binds)
     : config_(config),
-      rootfs_(config.sandbox),
+      rootfs_(config.sandbox, extra_binds, config.languages.support_dir),
       filter_(seccomp::Filter::compile()),
       last_cap_(caps::last_cap()),
       empty_caps_(caps::empty_state()) {}
@@ -73,7 +74,17 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe, &report}) {
         if ((ec = make_pipe(*p))) return out;
     }
-    out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files});
+    unique_fd result_child;
+    if (plan.result_channel) {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+            ec = {errno, std::system_category()};
+            return out;
+        }
+        out.result.reset(pair[0]);
+        result_child.reset(pair[1]);
+    }
+    out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source});
     const rlimits::Table limits = rlimits::prepare(
         {plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile, plan.limits.nproc, plan.limits.stack_bytes});
     const std::vector<std::string> candidates = exec_candidates(plan);
@@ -87,6 +98,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     spec.stdout_fd = stdout_pipe.write.get();
     spec.stderr_fd = stderr_pipe.write.get();
     spec.report_fd = report.write.get();
+    spec.result_fd = result_child.get();
     spec.mount_ops = out.mounts.ops().data();
     spec.mount_count = out.mounts.ops().size();
     spec.new_root = rootfs_.new_root().c_str();

@@ -24,6 +24,7 @@ struct Spawned {
     unique_fd stdout_r;
     unique_fd stderr_r;
     unique_fd report_r;  // ChildReport records; see child.h
+    unique_fd result;    // jaild's end of the result channel (RunPlan::result_channel), else empty
     MountList mounts;    // kept to name a failing mount in the error
 };
 
@@ -31,7 +32,8 @@ struct Spawned {
 // filter, the empty capability state.
 class Spawner {
 public:
-    explicit Spawner(const Config& config);
+    // extra_binds: host directories the languages need (LanguageRegistry::extra_binds).
+    explicit Spawner(const Config& config, const std::vector<std::string>& extra_binds = {});
 
     // jaild's event loop: clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the
     // start-up probe. On failure sets ec (the errno of the failing parent-side call).

@@ -12,12 +12,33 @@
 
 #include "common/config.h"
 #include "jaild/cgroup.h"
+#include "jaild/languages.h"
 #include "jaild/spawn.h"
 #include "jaild/uid_pool.h"
+#include "jaild/workspace.h"
 
 namespace jaild {
 
 class Job;
+class Supervisor;
+
+// A sandbox uid held for every step of one request, with the request's host workspace when its steps share
+// one. Jobs hold it; it goes back when the last holder lets go, which is after every job that used it has
+// retired (no process of it left, its cgroup removed).
+class Lease {
+public:
+    Lease(Supervisor& supervisor, std::uint32_t uid, std::string workspace)
+        : supervisor_(supervisor), uid_(uid), workspace_(std::move(workspace)) {}
+    Lease(const Lease&) = delete;
+    ~Lease();
+    std::uint32_t uid() const { return uid_; }
+    const std::string& workspace() const { return workspace_; }
+
+private:
+    Supervisor& supervisor_;
+    std::uint32_t uid_;
+    std::string workspace_;
+};
 
 struct StartError {
     int code = 0;  // v1::ErrorCode
@@ -27,16 +48,21 @@ struct StartError {
 class Supervisor {
 public:
     Supervisor(boost::asio::any_io_executor executor, const Config& config, std::unique_ptr<cgroup::Manager> cgroups,
-               std::unique_ptr<Spawner> spawner);
+               std::unique_ptr<Spawner> spawner, LanguageRegistry languages = {});
 
-    // Takes a uid and a cgroup and clones the sandbox. On failure returns null and fills `error`; nothing
-    // is held.
-    std::shared_ptr<Job> start(RunPlan plan, StartError& error);
+    // A uid for the steps of one request, and a host workspace of `workspace_bytes` when not 0. On failure
+    // returns null and fills `error`.
+    std::shared_ptr<Lease> lease(std::uint64_t workspace_bytes, StartError& error);
 
-    // Called by a Job when its processes are gone: removes the cgroup (retrying while the kernel still
-    // counts exiting tasks) and only then returns the uid to the pool.
-    boost::asio::awaitable<void> retire(std::uint32_t uid, std::unique_ptr<cgroup::JobCgroup> cgroup,
-                                        std::string job_id);
+    // Takes a cgroup (and a uid unless `lease` is given) and clones the sandbox. On failure returns null and
+    // fills `error`; nothing new is held.
+    std::shared_ptr<Job> start(RunPlan plan, StartError& error, std::shared_ptr<Lease> lease = nullptr);
+
+    // Called by a Job when its processes are gone: removes the cgroup, retrying while the kernel still
+    // counts exiting tasks. The uid goes back with the job's lease, after this.
+    boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id);
+    // Lease's destructor.
+    void release(std::uint32_t uid, const std::string& workspace);
 
     // SIGTERM: kills every running job; they finish, clean up and report through their connections.
     void shutdown();
@@ -50,6 +76,7 @@ public:
 
     const Config& config() const { return config_; }
     const Spawner& spawner() const { return *spawner_; }
+    const LanguageRegistry& languages() const { return languages_; }
     cgroup::Manager* cgroups() const { return cgroups_.get(); }
     UidPool& uids() { return uids_; }
     // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
@@ -62,6 +89,8 @@ private:
     const Config& config_;
     std::unique_ptr<cgroup::Manager> cgroups_;
     std::unique_ptr<Spawner> spawner_;
+    LanguageRegistry languages_;
+    WorkspaceArea workspaces_;
     UidPool uids_;
     std::map<std::string, std::weak_ptr<Job>> jobs_;
     std::uint64_t next_job_ = 0;

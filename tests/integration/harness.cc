@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 std::string bin(const std::string& name) { return std::string(JAILD_BIN_DIR) + "/" + name; }
+std::string source_path(const std::string& name) { return std::string(JAILD_SOURCE_DIR) + "/" + name; }
 
 TempDir::TempDir() {
     char pattern[] = "/tmp/jaild-test-XXXXXX";
@@ -57,6 +58,10 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
                                << server_extra << "\n[sandbox]\nuid_base = " << kUidBase
                                << "\nuid_count = " << kUidCount << "\nrun_dir = \"" << run_dir_ << "\"\n"
                                << extra_toml << "\n";
+    if (extra_toml.find("[languages]") == std::string::npos)
+        std::ofstream(config_path, std::ios::app)
+            << "[languages]\ndir = \"" << source_path("languages") << "\"\nsupport_dir = \""
+            << source_path("languages/support") << "\"\n";
     pid_ = ::fork();
     if (pid_ == 0) {
         const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -247,15 +252,25 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     return true;
 }
 
-void check_nothing_left(const std::string& run_dir) {
+void check_nothing_left(const std::string& run_dir, pid_t jaild) {
     wait_until([] { return sandbox_processes().empty() && job_cgroups().empty(); }, 3s);
     CHECK(sandbox_processes().empty());
     CHECK(job_cgroups().empty());
-    std::ifstream mountinfo("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(mountinfo, line)) CHECK(line.find(run_dir) == std::string::npos);
+    // The host's mounts, and jaild's own (its workspaces live in its private mount namespace).
+    std::vector<std::string> tables = {"/proc/self/mountinfo"};
+    if (jaild > 0) tables.push_back("/proc/" + std::to_string(jaild) + "/mountinfo");
+    for (const std::string& table : tables) {
+        std::ifstream mountinfo(table);
+        std::string line;
+        while (std::getline(mountinfo, line)) {
+            INFO(table);
+            CHECK(line.find(run_dir + "/work/") == std::string::npos);
+            if (table == tables.front()) CHECK(line.find(run_dir) == std::string::npos);
+        }
+    }
     std::error_code ec;
     if (fs::exists(run_dir + "/root", ec)) CHECK(fs::is_empty(run_dir + "/root", ec));
+    if (fs::exists(run_dir + "/work", ec)) CHECK(fs::is_empty(run_dir + "/work", ec));
 }
 
 v1::Limits limits(std::uint32_t wall_ms, std::uint32_t cpu_ms, std::uint64_t memory_kb) {

@@ -17,7 +17,8 @@ namespace jaild::test {
 inline constexpr std::uint32_t kUidBase = 61000;  // distinct from the default pool: a dev jaild may be running
 inline constexpr std::uint32_t kUidCount = 100;
 
-std::string bin(const std::string& name);  // path of a built binary (build/bin/NAME)
+std::string bin(const std::string& name);          // path of a built binary (build/bin/NAME)
+std::string source_path(const std::string& name);  // path of a file in the source tree
 
 // A scratch directory removed (recursively, without following symlinks) at destruction.
 class TempDir {
@@ -113,8 +114,9 @@ RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout 
 std::vector<pid_t> sandbox_processes();  // live (not zombie) processes whose uid is in the test pool
 std::vector<std::string> job_cgroups();  // job-* cgroups under jaild's cgroup base
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-// Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left.
-void check_nothing_left(const std::string& run_dir);
+// Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left; with jaild's
+// pid, also that no workspace is still mounted in its mount namespace.
+void check_nothing_left(const std::string& run_dir, pid_t jaild = -1);
 
 v1::Limits limits(std::uint32_t wall_ms = 0, std::uint32_t cpu_ms = 0, std::uint64_t memory_kb = 0);
 
