@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "harness.h"
 
@@ -161,4 +162,70 @@ TEST_CASE("jailctl check, repeated --env, and an unreachable jaild", "[root][jai
     CHECK_THAT(o.err, Catch::Contains("cannot connect") && Catch::Contains("no-such.sock"));
     CHECK(o.out.empty());
     check_nothing_left(daemon.run_dir());
+}
+
+TEST_CASE("jailctl languages and execute: hello world in every language", "[root][jailctl][languages]") {
+    Daemon daemon;
+    const Outcome listing = jailctl(daemon.socket(), {"languages"});
+    CHECK(listing.exit_code == 0);
+    const std::vector<std::pair<std::string, std::string>> hello = {
+        {"python", "print('hello')"},
+        {"bash", "echo hello"},
+        {"sh", "echo hello"},
+        {"node", "console.log('hello')"},
+        {"perl", "print \"hello\\n\";"},
+        {"c", "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"},
+        {"cpp", "#include <iostream>\nint main() { std::cout << \"hello\\n\"; }\n"},
+    };
+    TempDir dir;
+    for (const auto& [language, code] : hello) {
+        INFO(language);
+        CHECK_THAT(listing.out, Catch::Contains(language));
+        const Outcome inline_code = jailctl(daemon.socket(), {"execute", "-l", language, "--code", code});
+        CHECK(inline_code.out == "hello\n");
+        CHECK(inline_code.exit_code == 0);
+        // From a file, and from jailctl's stdin with "-".
+        const std::string file = dir.path() + "/code-" + language;
+        std::ofstream(file) << code;
+        CHECK(jailctl(daemon.socket(), {"execute", "-l", language, file}).out == "hello\n");
+        CHECK(jailctl(daemon.socket(), {"execute", "-l", language, "-"}, code).out == "hello\n");
+    }
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("jailctl execute: args, stdin, exit codes, compile errors and main()", "[root][jailctl][languages]") {
+    Daemon daemon;
+    Outcome o = jailctl(daemon.socket(),
+                        {"execute", "-l", "python", "--code",
+                         "import sys; print(sys.argv[1:], sys.stdin.read().strip()); sys.exit(4)", "--", "a", "b"},
+                        "from stdin\n");
+    CHECK(o.out == "['a', 'b'] from stdin\n");
+    CHECK(o.exit_code == 4);
+
+    o = jailctl(daemon.socket(), {"execute", "-l", "c", "--code", "int main() { return nope; }"});
+    CHECK(o.exit_code == 1);
+    CHECK_THAT(o.err, Catch::Contains("nope") && Catch::Contains("compilation failed"));
+    CHECK(o.out.empty());
+
+    o = jailctl(daemon.socket(), {"execute", "-l", "python", "--main", "--code", "def main():\n    return [1, 'x']\n"});
+    CHECK(o.out == "[1, \"x\"]\n");
+    CHECK(o.exit_code == 0);
+
+    o = jailctl(daemon.socket(),
+                {"execute", "-l", "python", "--result", "--data", "{\"x\": 1, \"y\": 2}", "--code", "result = x + y"});
+    CHECK(o.out == "3\n");
+
+    o = jailctl(daemon.socket(),
+                {"execute", "-l", "python", "--main", "--code", "def main():\n    raise KeyError('k')\n"});
+    CHECK(o.exit_code == 1);
+    CHECK_THAT(o.err, Catch::Contains("Traceback") && Catch::Contains("KeyError: 'k'"));
+
+    o = jailctl(daemon.socket(), {"execute", "-l", "python", "--main", "--code", "x = 1"});
+    CHECK(o.exit_code == 125);
+    CHECK_THAT(o.err, Catch::Contains("Script must contain a 'main()' function"));
+
+    o = jailctl(daemon.socket(), {"execute", "-l", "cobol", "--code", "x"});
+    CHECK(o.exit_code == 125);
+    CHECK_THAT(o.err, Catch::Contains("unknown language") && Catch::Contains("python"));
+    check_nothing_left(daemon.run_dir(), daemon.pid());
 }
