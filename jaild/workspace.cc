@@ -15,12 +15,14 @@ namespace jaild {
 
 namespace {
 std::error_code last_error() { return {errno, std::system_category()}; }
+bool private_namespace = false;
 }  // namespace
 
 std::error_code unshare_mount_namespace() {
     if (::unshare(CLONE_NEWNS) != 0) return last_error();
     // Slave: the host's later mounts (a new /usr?) still reach us; nothing of ours reaches the host.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return last_error();
+    private_namespace = true;
     return {};
 }
 
@@ -29,11 +31,16 @@ WorkspaceArea::WorkspaceArea(std::string dir) : dir_(std::move(dir)) {
     std::filesystem::create_directories(dir_, ec);
     if (ec) throw std::runtime_error("cannot create " + dir_ + ": " + ec.message());
     ::chmod(dir_.c_str(), 0700);
-    // Mount points left by a jaild that was killed (its mounts died with its namespace).
+    // Mount points left by a jaild that could not have a namespace of its own and was killed.
     for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
         if (::rmdir(entry.path().c_str()) != 0)
             spdlog::warn("cannot remove stale workspace {}: {}", entry.path().string(), std::strerror(errno));
     }
+    // In jaild's own namespace even the mount points live on a tmpfs of ours: a jaild killed by SIGKILL
+    // leaves not even an empty directory behind.
+    if (private_namespace && ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                     "size=1m,nr_inodes=65536,mode=0700") != 0)
+        spdlog::warn("cannot mount a tmpfs on {}: {}", dir_, std::strerror(errno));
 }
 
 std::string WorkspaceArea::create(const std::string& name, std::uint32_t uid, std::uint64_t bytes,

@@ -320,6 +320,58 @@ TEST_CASE("kill -9 of jaild kills its sandboxes, and the next jaild removes stal
     check_nothing_left(second.run_dir());
 }
 
+namespace {
+
+// A C++ program whose compile step takes long enough to be interrupted (g++ on <iostream> and <regex>).
+v1::ClientMessage slow_compile() {
+    v1::ClientMessage message;
+    message.mutable_execute()->set_language("cpp");
+    message.mutable_execute()->set_code(
+        "#include <iostream>\n#include <regex>\n#include <map>\nint main() { std::map<int, std::regex> m; "
+        "std::cout << m.size(); }\n");
+    return message;
+}
+
+bool compiling() {
+    for (pid_t pid : sandbox_processes()) {
+        std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+        std::string name;
+        if (comm >> name && name.rfind("cc1plus", 0) == 0) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("a client that leaves during a compile step takes it, its workspace and its uid with it",
+          "[root][lifecycle][languages]") {
+    Daemon daemon;
+    Connection connection(daemon.socket());
+    connection.send(slow_compile());
+    wait_started(connection);
+    REQUIRE(wait_until(compiling, 5s));
+    connection.close();
+    CHECK(wait_until([] { return job_cgroups().empty() && sandbox_processes().empty(); }, 3s));
+    check_hello(daemon.socket());
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("kill -9 of jaild during a compile step leaves no process, mount or directory",
+          "[root][lifecycle][languages]") {
+    Daemon first;
+    Connection connection(first.socket());
+    connection.send(slow_compile());
+    wait_started(connection);
+    REQUIRE(wait_until(compiling, 5s));
+    first.kill9();
+    CHECK(wait_until([] { return sandbox_processes().empty(); }, 3s));
+    connection.close();
+    Daemon second;
+    check_hello(second.socket());
+    check_nothing_left(first.run_dir());  // the workspace's mount point lived on jaild's own tmpfs
+    check_nothing_left(second.run_dir(), second.pid());
+}
+
 TEST_CASE("SIGTERM ends running jobs with an Exit and jaild exits 0", "[root][lifecycle]") {
     Daemon daemon;
     Connection connection(daemon.socket());
