@@ -203,6 +203,14 @@ constexpr Field<LanguagesConfig> languages_fields[] = {
     {"support_dir", &LanguagesConfig::support_dir},
 };
 
+constexpr Field<SessionsConfig> sessions_fields[] = {
+    {"state_dir", &SessionsConfig::state_dir},
+    {"ttl_s", &SessionsConfig::ttl_s},
+    {"quota_kb", &SessionsConfig::quota_kb},
+    {"max_sessions", &SessionsConfig::max_sessions},
+    {"max_per_principal", &SessionsConfig::max_per_principal},
+};
+
 // Also drives the default-against-maximum check, so a new limit needs only a line here.
 constexpr Field<LimitSet> limit_fields[] = {
     {"cpu_ms", &LimitSet::cpu_ms},
@@ -227,6 +235,7 @@ constexpr Field<Config> root_fields[] = {
     {"log", [](Config& c, const Item& i) { read_table<LogConfig>(i, log_fields, c.log); }},
     {"sandbox", [](Config& c, const Item& i) { read_table<SandboxConfig>(i, sandbox_fields, c.sandbox); }},
     {"languages", [](Config& c, const Item& i) { read_table<LanguagesConfig>(i, languages_fields, c.languages); }},
+    {"sessions", [](Config& c, const Item& i) { read_table<SessionsConfig>(i, sessions_fields, c.sessions); }},
     {"limits", [](Config& c, const Item& i) { read_table<Config>(i, limits_fields, c); }},
 };
 
@@ -251,6 +260,10 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"server.request_timeout_ms", c.server.request_timeout_ms, 1, 3'600'000},
         {"server.write_timeout_ms", c.server.write_timeout_ms, 1, 3'600'000},
         {"sandbox.cpu_quota_percent", c.sandbox.cpu_quota_percent, 0, 100'000},
+        {"sessions.ttl_s", c.sessions.ttl_s, 1, 365ULL * 24 * 3600},
+        {"sessions.quota_kb", c.sessions.quota_kb, 64, 1024ULL * 1024 * 1024},
+        {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},
+        {"sessions.max_per_principal", c.sessions.max_per_principal, 1, 1'000'000},
     };
     for (const auto& r : ranges) {
         if (r.value >= r.min && r.value <= r.max) continue;

@@ -83,11 +83,23 @@ struct LanguagesConfig {
     bool operator==(const LanguagesConfig&) const = default;
 };
 
+// Sessions: stateful workspaces that persist across runs and restarts (docs/sessions.md).
+struct SessionsConfig {
+    std::string state_dir = "/var/lib/jaild";  // sessions/<id>/{meta.json,data/}
+    std::uint32_t ttl_s = 300;                 // unused this long: deleted with its files
+    std::uint64_t quota_kb = 100 * 1024;       // per session: workspace and /tmp together
+    std::uint32_t max_sessions = 1000;         // in all
+    std::uint32_t max_per_principal = 50;      // per caller
+
+    bool operator==(const SessionsConfig&) const = default;
+};
+
 struct Config {
     ServerConfig server;
     LogConfig log;
     SandboxConfig sandbox;
     LanguagesConfig languages;
+    SessionsConfig sessions;
     LimitSet limits_default;
     LimitSet limits_max = default_limit_maxima();
 

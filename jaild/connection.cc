@@ -1,7 +1,9 @@
 #include "jaild/connection.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -35,6 +37,45 @@ constexpr std::size_t kStdinBacklog = 4 * 1024 * 1024;
 bool valid_request_id(const std::string& id) {
     return id.size() <= kMaxRequestId &&
            std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string session_id_of(const v1::ClientMessage& m) {
+    using K = v1::ClientMessage::KindCase;
+    switch (m.kind_case()) {
+        case K::kSessionGet: return m.session_get().session_id();
+        case K::kSessionDelete: return m.session_delete().session_id();
+        case K::kSessionSetEnv: return m.session_set_env().session_id();
+        case K::kSessionSetCwd: return m.session_set_cwd().session_id();
+        case K::kFileList: return m.file_list().session_id();
+        case K::kFileGet: return m.file_get().session_id();
+        case K::kFilePut: return m.file_put().session_id();
+        case K::kFileDelete: return m.file_delete().session_id();
+        default: return {};
+    }
+}
+
+template <class Map>
+std::string check_env(const Map& env) {
+    if (env.size() > 1024) return "env has more than 1024 variables";
+    for (const auto& [key, value] : env) {
+        if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos)
+            return "invalid environment variable name \"" + key + "\"";
+        if (value.find('\0') != std::string::npos) return "value of " + key + " contains a NUL byte";
+    }
+    return {};
+}
+
+// What openat2 and friends said, in words a client can act on.
+std::string describe_path_error(const std::error_code& ec) {
+    switch (ec.value()) {
+        case ELOOP: return "the path goes through a symbolic link, which is not followed";
+        case EXDEV: return "the path leaves the session's workspace";
+        case EISDIR: return "is a directory";
+        case ENOTDIR: return "a parent of it is not a directory";
+        case EINVAL: return "not a regular file (fifos, devices and sockets are refused)";
+        case EFBIG: return "larger than a single answer may be";
+        default: return ec.message();
+    }
 }
 
 std::vector<std::uint32_t> peer_groups(int fd, gid_t primary) {
@@ -109,6 +150,7 @@ private:
         ucred cred{};
         socklen_t len = sizeof cred;
         if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+        peer_uid_ = cred.uid;
         const bool ok = peer_allowed(cred.uid, peer_groups(socket_.native_handle(), cred.gid),
                                      supervisor_.config().server.allowed_uids, supervisor_.allowed_gids());
         if (!ok) spdlog::warn("refused peer pid {} uid {} gid {}", cred.pid, cred.uid, cred.gid);
@@ -152,6 +194,14 @@ private:
             co_return;
         }
         request_id_ = request.request_id().empty() ? "-" : request.request_id();
+        if (!valid_request_id(request.principal())) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                "principal must be at most 128 printable ASCII characters", "principal");
+            co_return;
+        }
+        // A peer's callers (the gateway's) are kept apart from each other and from other peers.
+        principal_ =
+            "uid:" + std::to_string(peer_uid_) + (request.principal().empty() ? "" : "/" + request.principal());
         co_await dispatch(request);
     }
 
@@ -161,6 +211,20 @@ private:
             case K::kRun: co_await run(request.run()); co_return;
             case K::kExecute: co_await execute(request.execute()); co_return;
             case K::kLanguages: co_await languages(); co_return;
+            case K::kSessionCreate:
+            case K::kSessionGet:
+            case K::kSessionList:
+            case K::kSessionDelete:
+            case K::kSessionSetEnv:
+            case K::kSessionSetCwd:
+            case K::kFileList:
+            case K::kFileGet:
+            case K::kFilePut:
+            case K::kFileDelete: {
+                v1::ServerMessage reply = co_await session_request(request);
+                co_await send(reply);
+                co_return;
+            }
             case K::kCheck: {
                 v1::ServerMessage reply;
                 *reply.mutable_check() =
@@ -182,8 +246,21 @@ private:
         }
     }
 
-    asio::awaitable<void> run(const v1::RunRequest& request) {
+    asio::awaitable<void> run(const v1::RunRequest& original) {
         const Config& config = supervisor_.config();
+        v1::RunRequest request = original;
+        std::shared_ptr<Session> session;
+        if (!request.session_id().empty()) {
+            session = supervisor_.sessions().find(principal_, request.session_id());
+            if (!session) {
+                const std::string message = "no session \"" + request.session_id() + "\"";
+                co_await send_error(v1::ERROR_CODE_NOT_FOUND, message, "session_id");
+                co_return;
+            }
+            // The session's env under the request's, its cwd unless the request names one.
+            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
+            if (request.cwd().empty()) request.set_cwd(session->meta.cwd);
+        }
         auto planned = make_run_plan(request, config.limits_default, config.limits_max);
         if (auto* error = std::get_if<PlanError>(&planned)) {
             co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, error->message, error->field);
@@ -192,11 +269,22 @@ private:
         RunPlan plan = std::move(std::get<RunPlan>(planned));
         plan.request_id = request_id_;
         std::optional<RunPlan> no_compile;  // named: no temporaries inside co_await (GCC 12, see handle())
-        co_await (run_steps(std::move(no_compile), std::move(plan)) || watch_client());
+        co_await (run_steps(std::move(no_compile), std::move(plan), std::move(session)) || watch_client());
     }
 
-    asio::awaitable<void> execute(const v1::ExecuteRequest& request) {
+    asio::awaitable<void> execute(const v1::ExecuteRequest& original) {
         const Config& config = supervisor_.config();
+        v1::ExecuteRequest request = original;
+        std::shared_ptr<Session> session;
+        if (!request.session_id().empty()) {
+            session = supervisor_.sessions().find(principal_, request.session_id());
+            if (!session) {
+                const std::string message = "no session \"" + request.session_id() + "\"";
+                co_await send_error(v1::ERROR_CODE_NOT_FOUND, message, "session_id");
+                co_return;
+            }
+            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
+        }
         auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
         if (auto* error = std::get_if<PlanError>(&planned)) {
             co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, error->message, error->field);
@@ -205,7 +293,7 @@ private:
         ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
         plan.run.request_id = request_id_;
         if (plan.compile) plan.compile->request_id = request_id_;
-        co_await (run_steps(std::move(plan.compile), std::move(plan.run)) || watch_client());
+        co_await (run_steps(std::move(plan.compile), std::move(plan.run), std::move(session)) || watch_client());
     }
 
     asio::awaitable<void> languages() {
@@ -222,21 +310,90 @@ private:
 
     // The steps of one request under one uid: the compile step when there is one, then the program. The
     // compile step shares the program's workspace (a host-side tmpfs) and its output is kept back: it is
-    // the answer only if compiling fails.
-    asio::awaitable<void> run_steps(std::optional<RunPlan> compile, RunPlan program) {
+    // the answer only if compiling fails. In a session, the steps wait for the session, run on a copy of its
+    // files sized to its quota, and the files are copied back before the answer goes out.
+    asio::awaitable<void> run_steps(std::optional<RunPlan> compile, RunPlan program, std::shared_ptr<Session> session) {
+        std::shared_ptr<SessionLock> held;
+        if (session) {
+            held = co_await supervisor_.sessions().lock(session);
+            if (session->deleted) {
+                co_await send_error(v1::ERROR_CODE_NOT_FOUND, "the session was deleted", "session_id");
+                co_return;
+            }
+        }
         StartError start_error;
-        std::shared_ptr<Lease> lease = supervisor_.lease(compile ? compile->limits.tmp_bytes : 0, start_error);
+        const std::uint64_t bytes =
+            session ? supervisor_.sessions().quota_bytes() : (compile ? compile->limits.tmp_bytes : 0);
+        std::shared_ptr<Lease> lease = supervisor_.lease(bytes, start_error);
         if (!lease) {
             co_await send_error(start_error.code, start_error.message);
             co_return;
         }
+        if (session) {
+            const PlanError error = enter_session(*session, *lease, compile, program);
+            if (!error.message.empty()) {
+                const int code = error.field.empty() ? v1::ERROR_CODE_INTERNAL : v1::ERROR_CODE_INVALID_ARGUMENT;
+                co_await send_error(code, error.message, error.field);
+                co_return;
+            }
+        }
+        const std::string transient = program.transient_file;
+        v1::ServerMessage last = co_await run_in(std::move(compile), std::move(program), lease);
+        if (session) {
+            if (!transient.empty()) {
+                unique_fd workspace(
+                    ::open((lease->workspace() + "/workspace").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                if (workspace) ::unlinkat(workspace.get(), transient.c_str(), 0);
+            }
+            if (std::error_code ec = supervisor_.sessions().stage_out(*session, lease->workspace())) {
+                spdlog::error("session {}: saving its files failed: {}", session->meta.id, ec.message());
+                if (last.has_exit() && last.exit().status() == v1::STATUS_OK) {
+                    last.mutable_exit()->set_status(v1::STATUS_INTERNAL_ERROR);
+                    last.mutable_exit()->set_error("saving the session's files failed: " + ec.message());
+                }
+            }
+        }
+        lease.reset();
+        held.reset();
+        co_await send(last);
+    }
+
+    // The session's files into the run's workspace, the request's files written beneath it (never through
+    // a mount operation, which would follow a symlink planted in the session), and its /tmp bound too.
+    PlanError enter_session(Session& session, Lease& lease, std::optional<RunPlan>& compile, RunPlan& program) {
+        const std::string& root = lease.workspace();
+        if (std::error_code ec = supervisor_.sessions().stage_in(session, root, lease.uid()))
+            return {"", "copying the session's files into the run failed: " + ec.message()};
+        std::error_code ec;
+        unique_fd workspace(::open((root + "/workspace").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!workspace) return {"", "opening the run's workspace failed: " + std::string(std::strerror(errno))};
+        for (RunPlan* plan : {compile ? &*compile : nullptr, &program}) {
+            if (!plan) continue;
+            for (const PlanFile& file : plan->files) {
+                ec = session_files::write_file(workspace.get(), file.path, file.content, lease.uid(), lease.uid());
+                if (!ec && file.executable) {
+                    unique_fd written = session_files::open_beneath(workspace.get(), file.path, O_RDONLY, 0, ec);
+                    if (written) ::fchmod(written.get(), 0755);
+                }
+                if (ec == std::errc::no_space_on_device)
+                    return {"files", "the files do not fit in the session's quota"};
+                if (ec) return {"files", "file \"" + file.path + "\": " + describe_path_error(ec)};
+            }
+            plan->files.clear();
+            plan->workspace_source = root + "/workspace";
+            plan->tmp_source = root + "/tmp";
+        }
+        return {};
+    }
+
+    // One request's steps; returns the message that ends it (Exit or Error), which the caller sends.
+    asio::awaitable<v1::ServerMessage> run_in(std::optional<RunPlan> compile, RunPlan program,
+                                              std::shared_ptr<Lease> lease) {
+        StartError start_error;
         if (compile) {
             const std::uint64_t cap = compile->limits.output_bytes;
             std::shared_ptr<Job> job = supervisor_.start(std::move(*compile), start_error, lease);
-            if (!job) {
-                co_await send_error(start_error.code, start_error.message);
-                co_return;
-            }
+            if (!job) co_return error_message(start_error.code, start_error.message);
             co_await send_started(*job);
             std::string output;  // the compiler's stdout and stderr, in the order they came
             Job::Sink keep = [&output, cap](v1::ServerMessage message) -> asio::awaitable<void> {
@@ -248,15 +405,12 @@ private:
             *reply.mutable_exit() = co_await run_job(job, std::move(keep));
             job.reset();
             if (reply.exit().status() != v1::STATUS_OK) {
-                co_await send_compile_failure(reply, output);
-                co_return;
+                co_await compile_failure(reply, output);
+                co_return reply;
             }
         }
-        std::shared_ptr<Job> job = supervisor_.start(std::move(program), start_error, std::move(lease));
-        if (!job) {
-            co_await send_error(start_error.code, start_error.message);
-            co_return;
-        }
+        std::shared_ptr<Job> job = supervisor_.start(std::move(program), start_error, lease);
+        if (!job) co_return error_message(start_error.code, start_error.message);
         if (!started_sent_) co_await send_started(*job);
         stdin_target_ = job;
         for (auto& [data, eof] : pending_stdin_) job->feed_stdin(std::move(data), eof);
@@ -267,11 +421,153 @@ private:
         const RunnerVerdict verdict = job->verdict();
         stdin_target_.reset();
         job.reset();  // its run slot is free before the client can see the Exit and ask for another
-        if (verdict == RunnerVerdict::no_main) {
-            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, missing_main_message, "code");
-            co_return;
+        if (verdict == RunnerVerdict::no_main)
+            co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, missing_main_message, "code");
+        co_return reply;
+    }
+
+    static v1::ServerMessage error_message(int code, std::string_view message, std::string_view field = {}) {
+        v1::ServerMessage reply;
+        reply.mutable_error()->set_code(static_cast<v1::ErrorCode>(code));
+        reply.mutable_error()->set_message(std::string(message));
+        reply.mutable_error()->set_field(std::string(field));
+        return reply;
+    }
+
+    // Sessions and their files: one answer each.
+    asio::awaitable<v1::ServerMessage> session_request(const v1::ClientMessage& request) {
+        using K = v1::ClientMessage::KindCase;
+        SessionStore& store = supervisor_.sessions();
+        if (request.kind_case() == K::kSessionCreate) {
+            const auto& create = request.session_create();
+            if (std::string error = check_env(create.env()); !error.empty())
+                co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "env");
+            if (!valid_request_id(create.name()))
+                co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "name must be at most 128 printable ASCII characters", "name");
+            SessionError error;
+            std::map<std::string, std::string> env(create.env().begin(), create.env().end());
+            std::shared_ptr<Session> session = store.create(principal_, env, create.name(), error);
+            if (!session) co_return error_message(error.code, error.message, error.field);
+            co_return info_message(*session);
         }
-        co_await send(reply);
+        if (request.kind_case() == K::kSessionList) {
+            v1::ServerMessage reply;
+            for (const auto& session : store.list(principal_))
+                fill_info(*session, *reply.mutable_sessions()->add_sessions());
+            co_return reply;
+        }
+        const std::string id = session_id_of(request);
+        std::shared_ptr<Session> session = store.find(principal_, id);
+        if (!session) co_return error_message(v1::ERROR_CODE_NOT_FOUND, "no session \"" + id + "\"", "session_id");
+        switch (request.kind_case()) {
+            case K::kSessionGet: co_return info_message(*session);
+            case K::kSessionDelete: {
+                store.remove(session);
+                v1::ServerMessage reply;
+                reply.mutable_done();
+                co_return reply;
+            }
+            case K::kSessionSetEnv: {
+                const auto& change = request.session_set_env();
+                if (std::string error = check_env(change.set()); !error.empty())
+                    co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "env");
+                for (const auto& [key, value] : change.set()) session->meta.env[key] = value;
+                for (const std::string& key : change.unset()) session->meta.env.erase(key);
+                store.touch(*session);
+                co_return info_message(*session);
+            }
+            case K::kSessionSetCwd: {
+                const std::string& cwd = request.session_set_cwd().cwd();
+                if (std::string error = check_cwd_path(cwd); !error.empty())
+                    co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "cwd");
+                session->meta.cwd = cwd;
+                store.touch(*session);
+                co_return info_message(*session);
+            }
+            default: break;
+        }
+        // File operations wait for the session like a run does: they never see a run's half-copied files.
+        std::shared_ptr<SessionLock> held = co_await store.lock(session);
+        if (session->deleted)
+            co_return error_message(v1::ERROR_CODE_NOT_FOUND, "the session was deleted", "session_id");
+        co_return file_request(request, *session);
+    }
+
+    v1::ServerMessage file_request(const v1::ClientMessage& request, Session& session) {
+        using K = v1::ClientMessage::KindCase;
+        SessionStore& store = supervisor_.sessions();
+        std::error_code ec;
+        unique_fd workspace = store.open_workspace(session, ec);
+        if (!workspace)
+            return error_message(v1::ERROR_CODE_INTERNAL, "cannot open the session's workspace: " + ec.message());
+        v1::ServerMessage reply;
+        if (request.kind_case() == K::kFileList) {
+            for (const session_files::Entry& entry : session_files::list(workspace.get())) {
+                v1::FileEntry& out = *reply.mutable_files()->add_files();
+                out.set_path(entry.path);
+                out.set_size(entry.size);
+                out.set_type(entry.type);
+                out.set_mtime_unix_ms(entry.mtime_ms);
+            }
+            return reply;
+        }
+        const std::string& path = request.kind_case() == K::kFileGet   ? request.file_get().path()
+                                  : request.kind_case() == K::kFilePut ? request.file_put().path()
+                                                                       : request.file_delete().path();
+        if (std::string error = check_relative_path(path); !error.empty())
+            return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "path");
+        if (request.kind_case() == K::kFileGet) {
+            const std::uint64_t max = supervisor_.config().server.max_frame_bytes - 1024;
+            ec = session_files::read_file(workspace.get(), path, max, *reply.mutable_file()->mutable_content());
+        } else if (request.kind_case() == K::kFilePut) {
+            const std::string& content = request.file_put().content();
+            std::uint64_t replaced = 0;
+            std::error_code stat_ec;
+            if (unique_fd old = session_files::open_beneath(workspace.get(), path, O_PATH | O_NOFOLLOW, 0, stat_ec)) {
+                struct stat st {};
+                if (::fstat(old.get(), &st) == 0 && S_ISREG(st.st_mode))
+                    replaced = static_cast<std::uint64_t>(st.st_size);
+            }
+            const std::uint64_t after =
+                session.meta.disk_used - std::min(session.meta.disk_used, replaced) + content.size();
+            if (after > store.quota_bytes())
+                return error_message(v1::ERROR_CODE_QUOTA_EXCEEDED,
+                                     "the session's disk quota of " + std::to_string(store.quota_bytes()) +
+                                         " bytes would be exceeded (" + std::to_string(after) + " bytes)",
+                                     "content");
+            ec = session_files::write_file(workspace.get(), path, content, 0, 0);
+            if (!ec) reply.mutable_done();
+        } else {
+            ec = session_files::remove(workspace.get(), path);
+            if (!ec) reply.mutable_done();
+        }
+        if (request.kind_case() != K::kFileGet) store.refresh_usage(session);
+        if (ec == std::errc::no_such_file_or_directory)
+            return error_message(v1::ERROR_CODE_NOT_FOUND, "no file \"" + path + "\" in the session", "path");
+        if (ec)
+            return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, "\"" + path + "\": " + describe_path_error(ec),
+                                 "path");
+        return reply;
+    }
+
+    void fill_info(const Session& session, v1::SessionInfo& out) const {
+        out.set_session_id(session.meta.id);
+        out.set_name(session.meta.name);
+        out.set_created_unix_ms(session.meta.created_ms);
+        out.set_last_used_unix_ms(session.meta.last_used_ms);
+        for (const auto& [key, value] : session.meta.env) (*out.mutable_env())[key] = value;
+        out.set_cwd(session.meta.cwd);
+        out.set_disk_used_bytes(session.meta.disk_used);
+        out.set_files_count(session.meta.files);
+        out.set_quota_bytes(supervisor_.sessions().quota_bytes());
+        out.set_running(session.busy());
+    }
+
+    v1::ServerMessage info_message(const Session& session) const {
+        v1::ServerMessage reply;
+        fill_info(session, *reply.mutable_session());
+        return reply;
     }
 
     asio::awaitable<void> send_started(const Job& job) {
@@ -282,13 +578,11 @@ private:
         co_await send(started);
     }
 
-    // A compile step that did not succeed: the program never runs; the compiler's words are its stderr.
-    asio::awaitable<void> send_compile_failure(v1::ServerMessage& reply, const std::string& output) {
+    // A compile step that did not succeed: the program never runs; the compiler's words are its stderr (sent
+    // here) and its error (in the Exit the caller sends).
+    asio::awaitable<void> compile_failure(v1::ServerMessage& reply, const std::string& output) {
         v1::Exit& exit = *reply.mutable_exit();
-        if (exit.status() == v1::STATUS_CANCELLED || exit.status() == v1::STATUS_INTERNAL_ERROR) {
-            co_await send(reply);
-            co_return;
-        }
+        if (exit.status() == v1::STATUS_CANCELLED || exit.status() == v1::STATUS_INTERNAL_ERROR) co_return;
         if (!output.empty()) {
             v1::ServerMessage message;
             message.mutable_output()->set_stream(v1::STREAM_STDERR);
@@ -298,7 +592,6 @@ private:
         const std::string why = exit.status() == v1::STATUS_RUNTIME_ERROR ? "" : " (" + exit.error() + ")";
         exit.set_error(output.empty() ? "compilation failed" + why : "compilation failed" + why + ":\n" + output);
         exit.set_status(v1::STATUS_COMPILE_ERROR);
-        co_await send(reply);
     }
 
     // One job to its end; the client watcher (running beside run_steps) can kill it meanwhile.
@@ -360,6 +653,8 @@ private:
     Socket socket_;
     asio::experimental::channel<void(boost::system::error_code, std::string)> out_;
     std::string request_id_ = "-";
+    std::uint32_t peer_uid_ = 0;
+    std::string principal_;
     bool broken_ = false;
     bool started_sent_ = false;
     std::shared_ptr<Job> current_;       // the step running now (the watcher kills it when the client leaves)

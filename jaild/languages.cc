@@ -241,6 +241,7 @@ std::variant<ExecutePlan, PlanError> make_execute_plan(const v1::ExecuteRequest&
     *run.mutable_limits() = request.limits();
     run.set_stdin(request.stdin());
     run.set_stdin_stream(request.stdin_stream());
+    run.set_session_id(request.session_id());
     v1::RunRequest with_files = run;
     *with_files.mutable_files() = request.files();
     v1::File* source = with_files.add_files();
@@ -272,6 +273,7 @@ std::variant<ExecutePlan, PlanError> make_execute_plan(const v1::ExecuteRequest&
         if (auto* error = std::get_if<PlanError>(&run_planned)) return *error;
         out.run = std::move(std::get<RunPlan>(run_planned));
     }
+    out.run.transient_file = language->source;
     if (request.mode() != v1::EXECUTE_MODE_PLAIN) {
         out.run.result_channel = true;
         out.run.result_input = request.data_json().empty() ? "{}" : request.data_json();

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "common/check_format.h"
@@ -45,6 +46,8 @@ struct Options {
     std::string socket;
     std::string languages_dir;
     std::string support_dir;
+    std::string state_dir;
+    std::uint32_t session_ttl = 0;
     bool check = false;
 };
 
@@ -71,6 +74,7 @@ int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> c
     auto io = std::make_unique<asio::io_context>(1);
     jaild::Supervisor supervisor(io->get_executor(), config, std::move(cgroups), std::move(spawner),
                                  std::move(languages));
+    supervisor.sessions().load();
     {
         jaild::Server server(*io, supervisor, config.server.socket);
         server.start();
@@ -95,6 +99,8 @@ int run(const Options& options) {
     if (!options.socket.empty()) config.server.socket = options.socket;
     if (!options.languages_dir.empty()) config.languages.dir = options.languages_dir;
     if (!options.support_dir.empty()) config.languages.support_dir = options.support_dir;
+    if (!options.state_dir.empty()) config.sessions.state_dir = std::filesystem::absolute(options.state_dir);
+    if (options.session_ttl > 0) config.sessions.ttl_s = options.session_ttl;
     jaild::init_logging("jaild", config.log);
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
     if (std::error_code ec = jaild::unshare_mount_namespace())
@@ -144,6 +150,9 @@ int main(int argc, char** argv) {
     app.add_option("--socket", options.socket, "Unix socket to listen on (overrides server.socket)");
     app.add_option("--languages-dir", options.languages_dir, "language files (overrides languages.dir)");
     app.add_option("--support-dir", options.support_dir, "runner files (overrides languages.support_dir)");
+    app.add_option("--state-dir", options.state_dir, "where sessions live (overrides sessions.state_dir)");
+    app.add_option("--session-ttl", options.session_ttl, "seconds an unused session lives (overrides sessions.ttl_s)")
+        ->check(CLI::Range(1u, 365u * 24 * 3600));
     app.add_flag("--check", options.check, "probe which isolation features this host allows, print them and exit");
     CLI11_PARSE(app, argc, argv);
     try {

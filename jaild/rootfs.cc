@@ -163,7 +163,10 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
     MountList list;
     list.append(before_.ops());
     const std::string& r = new_root_;
-    list.add({K::tmpfs, nullptr, list.keep(r + "/tmp"), list.keep(tmpfs_data(job.tmp_bytes, "1777")), kScratch});
+    if (job.tmp_source && !job.tmp_source->empty())
+        list.add({K::bind, job.tmp_source->c_str(), list.keep(r + "/tmp"), nullptr, kScratch});
+    else
+        list.add({K::tmpfs, nullptr, list.keep(r + "/tmp"), list.keep(tmpfs_data(job.tmp_bytes, "1777")), kScratch});
     list.add({K::tmpfs, nullptr, list.keep(r + "/dev/shm"), list.keep(tmpfs_data(job.tmp_bytes, "1777")),
               kScratch | MS_NOEXEC});
     const char* workspace = list.keep(r + workspace_dir);

@@ -40,6 +40,7 @@ struct JobFilesystem {
     std::uint64_t tmp_bytes = 0;
     const std::vector<PlanFile>* files = nullptr;
     const std::string* workspace_source = nullptr;  // host directory bound at /workspace; null/empty: a tmpfs
+    const std::string* tmp_source = nullptr;        // host directory bound at /tmp; null/empty: a tmpfs
 };
 
 // Where the language support files (the Python runner) appear inside every run.

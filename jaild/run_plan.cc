@@ -140,6 +140,12 @@ std::optional<PlanError> check_files(const v1::RunRequest& request, std::uint64_
 
 }  // namespace
 
+std::string check_cwd_path(const std::string& cwd) {
+    if (cwd.empty()) return "cwd must not be empty";
+    auto error = check_cwd(cwd);
+    return error ? error->message : std::string();
+}
+
 std::string check_relative_path(const std::string& path) {
     if (path.empty()) return "path is empty";
     if (path.size() > kMaxPath) return "path is longer than " + std::to_string(kMaxPath) + " bytes";
@@ -172,6 +178,7 @@ std::variant<RunPlan, PlanError> make_run_plan(const v1::RunRequest& request, co
     plan.cwd = request.cwd().empty() ? workspace_dir : request.cwd();
     plan.stdin_data = request.stdin();
     plan.stdin_stream = request.stdin_stream();
+    plan.session_id = request.session_id();
     return plan;
 }
 

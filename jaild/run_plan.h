@@ -48,6 +48,12 @@ struct RunPlan {
     std::string result_input;
     // Host directory bound at /workspace (shared by the steps of one request); empty: a fresh tmpfs.
     std::string workspace_source;
+    // Host directory bound at /tmp (a session's, which persists); empty: a fresh tmpfs.
+    std::string tmp_source;
+    std::string session_id;  // the request's; the connection resolves it (sessions.h)
+    // A file of the workspace that is the request's, not the session's (execute's source file): removed
+    // before a session keeps the workspace.
+    std::string transient_file;
 };
 
 struct PlanError {
@@ -61,6 +67,9 @@ inline constexpr const char* workspace_dir = "/workspace";
 // Validates a request against the configured defaults and maxima.
 std::variant<RunPlan, PlanError> make_run_plan(const v1::RunRequest& request, const LimitSet& defaults,
                                                const LimitSet& maxima);
+
+// Checks a working directory inside the sandbox (absolute, no "." or ".."): an error message or "".
+std::string check_cwd_path(const std::string& cwd);
 
 // Checks a path relative to /workspace: no empty, "." or ".." component, no NUL, not absolute, bounded.
 // Returns an error message or an empty string. Exposed for tests and the sessions code.

@@ -27,6 +27,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       spawner_(std::move(spawner)),
       languages_(std::move(languages)),
       workspaces_(config.sandbox.run_dir + "/work"),
+      sessions_(config.sessions, executor_),
       // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
       instance_(std::random_device{}()) {}
@@ -73,7 +74,7 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
     }
     if (!lease && !(lease = this->lease(0, error))) return nullptr;
     const std::uint32_t uid = lease->uid();
-    if (!lease->workspace().empty()) plan.workspace_source = lease->workspace();
+    if (!lease->workspace().empty() && plan.workspace_source.empty()) plan.workspace_source = lease->workspace();
     const std::string id = fmt::format("{:08x}-{}", instance_ & 0xffffffffu, ++next_job_);
     std::error_code ec;
     const cgroup::JobLimits limits{plan.limits.memory_bytes, plan.limits.nproc, config_.sandbox.cpu_quota_percent};
@@ -117,6 +118,7 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
 
 void Supervisor::shutdown() {
     shutting_down_ = true;
+    sessions_.stop();
     std::vector<std::shared_ptr<Job>> running;  // a Job's destructor erases it from jobs_
     for (auto& [id, weak] : jobs_) {
         if (auto job = weak.lock()) running.push_back(std::move(job));

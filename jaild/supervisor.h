@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "jaild/cgroup.h"
 #include "jaild/languages.h"
+#include "jaild/sessions.h"
 #include "jaild/spawn.h"
 #include "jaild/uid_pool.h"
 #include "jaild/workspace.h"
@@ -77,6 +78,7 @@ public:
     const Config& config() const { return config_; }
     const Spawner& spawner() const { return *spawner_; }
     const LanguageRegistry& languages() const { return languages_; }
+    SessionStore& sessions() { return sessions_; }
     cgroup::Manager* cgroups() const { return cgroups_.get(); }
     UidPool& uids() { return uids_; }
     // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
@@ -91,6 +93,7 @@ private:
     std::unique_ptr<Spawner> spawner_;
     LanguageRegistry languages_;
     WorkspaceArea workspaces_;
+    SessionStore sessions_;
     UidPool uids_;
     std::map<std::string, std::weak_ptr<Job>> jobs_;
     std::uint64_t next_job_ = 0;

@@ -1,0 +1,51 @@
+// File operations on a session's workspace from the host side, safe against whatever sandboxed code left
+// there: every path is resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS),
+// so `..`, absolute paths and symlinks (planted, or swapped in while we work) can never take a read or a
+// write outside; fifos, devices and sockets are refused; hard links cannot cross into the workspace because
+// it is copied, not bound (see sessions.h). No string checks decide anything here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/unique_fd.h"
+
+namespace jaild::session_files {
+
+// openat2 beneath dirfd. errno-style error in ec: ELOOP/EXDEV for symlinks and escapes.
+unique_fd open_beneath(int dirfd, const std::string& path, int flags, mode_t mode, std::error_code& ec);
+
+struct Usage {
+    std::uint64_t bytes = 0;  // sizes of regular files and symlinks
+    std::uint64_t files = 0;  // entries of every kind below the top
+};
+
+struct Entry {
+    std::string path;  // relative to the top
+    std::uint64_t size = 0;
+    std::string type;  // "file", "directory", "symlink"
+    std::int64_t mtime_ms = 0;
+};
+
+// Copies the tree below src into dst (both directory fds): directories, regular files, symlinks (as links,
+// never followed). Fifos, devices and sockets are skipped. Everything created is owned by uid/gid.
+std::error_code copy_tree(int src, int dst, uid_t uid, gid_t gid, Usage& usage);
+// What the tree below dir holds.
+Usage usage_of(int dir);
+// Every entry below dir, depth first, sorted by path.
+std::vector<Entry> list(int dir);
+
+// The regular file at path (at most max_bytes; EFBIG beyond).
+std::error_code read_file(int dir, const std::string& path, std::uint64_t max_bytes, std::string& out);
+// Creates or replaces the regular file at path (parents created, 0755), mode 0644, owned by uid/gid.
+std::error_code write_file(int dir, const std::string& path, const std::string& content, uid_t uid, gid_t gid);
+// Removes the file, symlink or directory (with its content) at path.
+std::error_code remove(int dir, const std::string& path);
+// Removes everything below dir (not dir itself).
+std::error_code clear(int dir);
+
+}  // namespace jaild::session_files

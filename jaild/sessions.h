@@ -1,0 +1,137 @@
+// Sessions: workspaces (and a /tmp) that persist across runs, restarts of jaild and of the gateway, and
+// expire when unused. Layout under sessions.state_dir:
+//
+//   sessions/<id>/meta.json          written atomically (write, fsync, rename, fsync dir)
+//   sessions/<id>/data/workspace/    the files, as of the end of the last run
+//   sessions/<id>/data/tmp/
+//
+// Quota: a run does not touch data/ directly. Its /workspace and /tmp live on a tmpfs of exactly the
+// session's quota (mounted by jaild in its own mount namespace); data/ is copied in before the run and the
+// result copied out after it, into data.new/, which is synced and swapped with data/ by RENAME_EXCHANGE.
+// So sandboxed code that writes past the quota gets ENOSPC, the host's disk only ever holds what fits, and
+// this works on every filesystem (an unprivileged LXC container has neither loop devices nor project
+// quotas). docs/sessions.md has the reasoning.
+//
+// Runs in one session are serialised in arrival order (a lock handed from one holder to the next waiter);
+// file operations take the same lock, so they never see a run's half-copied state.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/config.h"
+#include "jaild/session_files.h"
+
+namespace jaild {
+
+struct SessionMeta {
+    std::string id;
+    std::string principal;
+    std::string name;
+    std::map<std::string, std::string> env;
+    std::string cwd = "/workspace";
+    std::int64_t created_ms = 0;
+    std::int64_t last_used_ms = 0;
+    std::uint64_t disk_used = 0;
+    std::uint64_t files = 0;
+};
+
+// meta.json ⇄ SessionMeta. Pure, for the tests.
+std::string meta_to_json(const SessionMeta& meta);
+bool meta_from_json(const std::string& text, SessionMeta& meta);
+
+struct Session {
+    SessionMeta meta;
+    std::string dir;  // <state_dir>/sessions/<id>
+    bool locked = false;
+    bool deleted = false;
+    struct Waiter {
+        std::shared_ptr<boost::asio::steady_timer> timer;
+        std::shared_ptr<bool> granted;
+    };
+    std::deque<Waiter> waiters;
+    bool busy() const { return locked || !waiters.empty(); }
+};
+
+class SessionStore;
+
+// Holding it is holding the session: released (to the next waiter) on destruction.
+class SessionLock {
+public:
+    SessionLock(SessionStore& store, std::shared_ptr<Session> session) : store_(store), session_(std::move(session)) {}
+    SessionLock(const SessionLock&) = delete;
+    ~SessionLock();
+    Session& session() const { return *session_; }
+
+private:
+    SessionStore& store_;
+    std::shared_ptr<Session> session_;
+};
+
+struct SessionError {
+    int code = 0;  // v1::ErrorCode
+    std::string message;
+    std::string field;
+};
+
+class SessionStore {
+public:
+    SessionStore(const SessionsConfig& config, boost::asio::any_io_executor executor);
+
+    // At start: reads every session, repairs what a crash interrupted, and starts the expiry timer.
+    void load();
+    void stop();  // cancels the expiry timer (shutdown)
+
+    std::shared_ptr<Session> create(const std::string& principal, const std::map<std::string, std::string>& env,
+                                    const std::string& name, SessionError& error);
+    // Null when unknown or another principal's (the caller cannot tell which).
+    std::shared_ptr<Session> find(const std::string& principal, const std::string& id) const;
+    std::vector<std::shared_ptr<Session>> list(const std::string& principal) const;
+    // Deletes it now, or when its current holder lets go.
+    void remove(const std::shared_ptr<Session>& session);
+
+    // Waits (in arrival order) until the caller holds the session.
+    boost::asio::awaitable<std::shared_ptr<SessionLock>> lock(std::shared_ptr<Session> session);
+
+    // Persists meta.json atomically; false (logged) on failure.
+    bool save(Session& session);
+    void touch(Session& session);
+
+    // Before a run, with the lock: fills <root>/workspace and <root>/tmp from data/, owned by uid.
+    std::error_code stage_in(const Session& session, const std::string& root, std::uint32_t uid);
+    // After it: copies <root>/{workspace,tmp} to data/ (new copy synced, then swapped in) and updates usage.
+    std::error_code stage_out(Session& session, const std::string& root);
+
+    // The session's on-disk workspace (file operations, with the lock held).
+    unique_fd open_workspace(const Session& session, std::error_code& ec) const;
+    void refresh_usage(Session& session);
+
+    std::uint64_t quota_bytes() const { return config_.quota_kb * 1024; }
+    const SessionsConfig& config() const { return config_; }
+    std::size_t size() const { return sessions_.size(); }
+
+private:
+    friend class SessionLock;
+    void release(Session& session);
+    void destroy(Session& session);
+    void arm_expiry();
+    void expire();
+
+    const SessionsConfig& config_;
+    boost::asio::any_io_executor executor_;
+    std::string root_;  // <state_dir>/sessions
+    std::map<std::string, std::shared_ptr<Session>> sessions_;
+    boost::asio::steady_timer expiry_;
+};
+
+std::int64_t now_ms();
+
+}  // namespace jaild
