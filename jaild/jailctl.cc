@@ -225,6 +225,88 @@ int check_command(const std::string& socket_path) {
     return reply.check().usable() ? 0 : jaild::check_failed_exit;
 }
 
+// One request, one answer (sessions and files); a jaild Error ends jailctl with its message.
+jaild::v1::ServerMessage ask(const std::string& socket_path, const jaild::v1::ClientMessage& request) {
+    boost::asio::io_context io;
+    jaild::JaildClient client(io.get_executor());
+    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
+    if (auto ec = client.send(request)) die("sending the request: " + ec.message());
+    jaild::v1::ServerMessage reply;
+    if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
+    if (reply.has_error()) die(reply.error().message());
+    return reply;
+}
+
+void print_session(const jaild::v1::SessionInfo& s) {
+    std::printf("%s  %s  cwd=%s  %llu bytes in %llu files (quota %llu)%s\n", s.session_id().c_str(),
+                s.name().empty() ? "-" : s.name().c_str(), s.cwd().c_str(),
+                static_cast<unsigned long long>(s.disk_used_bytes()), static_cast<unsigned long long>(s.files_count()),
+                static_cast<unsigned long long>(s.quota_bytes()), s.running() ? "  running" : "");
+}
+
+struct SessionOptions {
+    std::string id, path, local;
+    std::vector<std::string> env;
+    std::string name;
+};
+
+int sessions_command(const std::string& socket_path, const std::string& action, const SessionOptions& o,
+                     const RunOptions& run) {
+    jaild::v1::ClientMessage request;
+    if (action == "list") {
+        request.mutable_session_list();
+        const auto reply = ask(socket_path, request);  // named: a range-for over a temporary's member dangles
+        for (const auto& s : reply.sessions().sessions()) print_session(s);
+        return 0;
+    }
+    if (action == "create") {
+        RunOptions env_only;
+        env_only.env = o.env;
+        set_env(env_only, request.mutable_session_create()->mutable_env());
+        request.mutable_session_create()->set_name(o.name);
+        std::printf("%s\n", ask(socket_path, request).session().session_id().c_str());
+        return 0;
+    }
+    if (action == "rm") {
+        request.mutable_session_delete()->set_session_id(o.id);
+        ask(socket_path, request);
+        return 0;
+    }
+    if (action == "info") {
+        request.mutable_session_get()->set_session_id(o.id);
+        print_session(ask(socket_path, request).session());
+        return 0;
+    }
+    if (action == "files") {
+        request.mutable_file_list()->set_session_id(o.id);
+        const auto reply = ask(socket_path, request);
+        for (const auto& f : reply.files().files())
+            std::printf("%-9s %10llu  %s\n", f.type().c_str(), static_cast<unsigned long long>(f.size()),
+                        f.path().c_str());
+        return 0;
+    }
+    if (action == "put") {
+        request.mutable_file_put()->set_session_id(o.id);
+        request.mutable_file_put()->set_path(o.path);
+        request.mutable_file_put()->set_content(read_file(o.local.empty() ? "-" : o.local));
+        ask(socket_path, request);
+        return 0;
+    }
+    if (action == "get") {
+        request.mutable_file_get()->set_session_id(o.id);
+        request.mutable_file_get()->set_path(o.path);
+        write_all(1, ask(socket_path, request).file().content());
+        return 0;
+    }
+    // run (CLI11 keeps the "--" that separates the command when a positional comes before it)
+    RunOptions command = run;
+    if (!command.command.empty() && command.command.front() == "--") command.command.erase(command.command.begin());
+    if (command.command.empty()) die("sessions run needs a command after --");
+    jaild::v1::ClientMessage message = build_run(command);
+    message.mutable_run()->set_session_id(o.id);
+    return run_command(socket_path, message, !command.no_stdin);
+}
+
 int languages_command(const std::string& socket_path) {
     boost::asio::io_context io;
     jaild::JaildClient client(io.get_executor());
@@ -291,6 +373,40 @@ int main(int argc, char** argv) {
     execute_cmd->positionals_at_end();
 
     CLI::App* languages_cmd = app.add_subcommand("languages", "list the languages jaild runs, with versions");
+
+    // jailctl sessions list|create|info|rm|files|run ID -- CMD...|put ID PATH [FILE]|get ID PATH
+    CLI::App* sessions_cmd = app.add_subcommand("sessions", "stateful workspaces that persist between runs");
+    sessions_cmd->require_subcommand(1);
+    SessionOptions session;
+    RunOptions session_run;
+    sessions_cmd->add_subcommand("list", "your sessions");
+    CLI::App* create_cmd = sessions_cmd->add_subcommand("create", "a new session; prints its id");
+    create_cmd->add_option("--env", session.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
+    create_cmd->add_option("--name", session.name, "return the session of this name if it exists");
+    for (const char* name : {"info", "rm", "files"})
+        sessions_cmd
+            ->add_subcommand(name, std::string(name) == "rm"     ? "delete a session and its files"
+                                   : std::string(name) == "info" ? "a session's details"
+                                                                 : "list a session's files")
+            ->add_option("id", session.id, "session id")
+            ->required();
+    CLI::App* srun_cmd = sessions_cmd->add_subcommand("run", "run a command in a session");
+    srun_cmd->add_option("id", session.id, "session id")->required();
+    srun_cmd->add_option("--time", session_run.time_ms, "CPU time limit, ms");
+    srun_cmd->add_option("--wall", session_run.wall_ms, "wall-clock limit, ms");
+    srun_cmd->add_option("--mem", session_run.mem_kb, "memory limit, KiB");
+    srun_cmd->add_option("--env", session_run.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
+    srun_cmd->add_option("--cwd", session_run.cwd, "working directory (default: the session's)");
+    srun_cmd->add_flag("--no-stdin", session_run.no_stdin, "give the program an empty stdin");
+    srun_cmd->add_option("command", session_run.command, "the command and its arguments, after --")->required();
+    srun_cmd->positionals_at_end();
+    CLI::App* put_cmd = sessions_cmd->add_subcommand("put", "upload a file (from FILE, or stdin)");
+    put_cmd->add_option("id", session.id, "session id")->required();
+    put_cmd->add_option("path", session.path, "path in the workspace")->required();
+    put_cmd->add_option("file", session.local, "local file (default: stdin)");
+    CLI::App* get_cmd = sessions_cmd->add_subcommand("get", "download a file to stdout");
+    get_cmd->add_option("id", session.id, "session id")->required();
+    get_cmd->add_option("path", session.path, "path in the workspace")->required();
     CLI::App* check_cmd = app.add_subcommand("check", "show which isolation features the host allows");
     try {
         app.parse(argc, argv);
@@ -304,6 +420,10 @@ int main(int argc, char** argv) {
         return run_command(socket_path, request, request.execute().stdin_stream());
     }
     if (languages_cmd->parsed()) return languages_command(socket_path);
+    if (sessions_cmd->parsed()) {
+        const std::string action = sessions_cmd->get_subcommands().front()->get_name();
+        return sessions_command(socket_path, action, session, session_run);
+    }
     if (check_cmd->parsed()) return check_command(socket_path);
     return kJailctlError;
 }

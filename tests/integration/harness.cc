@@ -58,6 +58,9 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
                                << server_extra << "\n[sandbox]\nuid_base = " << kUidBase
                                << "\nuid_count = " << kUidCount << "\nrun_dir = \"" << run_dir_ << "\"\n"
                                << extra_toml << "\n";
+    // Sessions under the scratch directory, unless the test names its own (to restart on the same state).
+    if (extra_toml.find("[sessions]") == std::string::npos)
+        std::ofstream(config_path, std::ios::app) << "[sessions]\nstate_dir = \"" << dir_.path() << "/state\"\n";
     if (extra_toml.find("[languages]") == std::string::npos)
         std::ofstream(config_path, std::ios::app)
             << "[languages]\ndir = \"" << source_path("languages") << "\"\nsupport_dir = \""

@@ -229,3 +229,31 @@ TEST_CASE("jailctl execute: args, stdin, exit codes, compile errors and main()",
     CHECK_THAT(o.err, Catch::Contains("unknown language") && Catch::Contains("python"));
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
+
+TEST_CASE("jailctl sessions: create, run, put, get, files, info, list, rm", "[root][jailctl][sessions]") {
+    Daemon daemon;
+    Outcome created = jailctl(daemon.socket(), {"sessions", "create", "--env", "GREETING=hi"});
+    REQUIRE(created.exit_code == 0);
+    const std::string id = created.out.substr(0, created.out.find('\n'));
+    REQUIRE(id.size() == 32);
+
+    CHECK(jailctl(daemon.socket(), {"sessions", "put", id, "in/data.txt"}, "uploaded\n").exit_code == 0);
+    Outcome ran = jailctl(daemon.socket(),
+                          {"sessions", "run", id, "--", "sh", "-c", "cat in/data.txt; echo $GREETING > out.txt"});
+    CHECK(ran.out == "uploaded\n");
+    CHECK(ran.exit_code == 0);
+    CHECK(jailctl(daemon.socket(), {"sessions", "get", id, "out.txt"}).out == "hi\n");
+    CHECK_THAT(jailctl(daemon.socket(), {"sessions", "files", id}).out,
+               Catch::Contains("in/data.txt") && Catch::Contains("out.txt"));
+    CHECK_THAT(jailctl(daemon.socket(), {"sessions", "info", id}).out, Catch::Contains(id));
+    CHECK_THAT(jailctl(daemon.socket(), {"sessions", "list"}).out, Catch::Contains(id));
+
+    Outcome escape = jailctl(daemon.socket(), {"sessions", "get", id, "../../etc/passwd"});
+    CHECK(escape.exit_code == 125);
+    CHECK(escape.out.empty());
+    CHECK(jailctl(daemon.socket(), {"sessions", "rm", id}).exit_code == 0);
+    Outcome gone = jailctl(daemon.socket(), {"sessions", "info", id});
+    CHECK(gone.exit_code == 125);
+    CHECK_THAT(gone.err, Catch::Contains("no session"));
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}

@@ -49,6 +49,8 @@ mount -t overlay overlay -o lowerdir=$root/fs/usr/lib:/usr/lib /usr/lib
 mkdir -p /etc/jaild /run/jaild
 mount --bind $root/fs/etc/jaild /etc/jaild
 mount -t tmpfs tmpfs /run/jaild
+# Sessions' state (/var/lib/jaild) on a tmpfs too: the package's jaild must not write the host's /var/lib.
+mount -t tmpfs tmpfs /var/lib
 mount --bind $root/group /etc/group
 ip link set lo up
 # The ExecStart= line, word for word; uids far from the test suite's.
