@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -305,6 +306,19 @@ int cleanup_jobs(const std::vector<std::unique_ptr<JobCgroup>>& jobs) {
             ++removed;
     }
     return removed;
+}
+
+// A job cgroup is named job-<pid of its jaild>-<job id>. One whose jaild still runs (another jaild sharing
+// the cgroup base, e.g. a test's beside a developer's) is not stale: killing it would kill that jaild's runs.
+bool owned_by_live_jaild(const std::string& name) {
+    const std::size_t start = 4, end = name.find('-', start);
+    if (end == std::string::npos || end == start) return false;
+    const std::string pid = name.substr(start, end - start);
+    if (!std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+    if (pid == std::to_string(::getpid())) return false;
+    std::ifstream comm("/proc/" + pid + "/comm");
+    std::string command;
+    return comm >> command && command == "jaild";
 }
 
 std::vector<std::string> list_job_dirs(const std::filesystem::path& dir) {

@@ -103,6 +103,8 @@ std::error_code kill_listed(const std::vector<int>& dirfds, bool frozen);
 int cleanup_jobs(const std::vector<std::unique_ptr<JobCgroup>>& jobs);
 // Names of the job-* subdirectories of `dir` (not symlinks), sorted.
 std::vector<std::string> list_job_dirs(const std::filesystem::path& dir);
+// job-<pid>-... of a jaild that still runs (not this one): not stale, whatever another jaild thinks.
+bool owned_by_live_jaild(const std::string& name);
 // rmdir; a directory that is already gone counts as removed (so remove() is idempotent).
 std::error_code remove_dir(const std::filesystem::path& path);
 void sleep_ms(int ms);

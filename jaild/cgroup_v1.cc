@@ -204,7 +204,8 @@ public:
     // Runs in jaild at start-up, before it accepts requests.
     int cleanup_stale() override {
         std::vector<std::unique_ptr<JobCgroup>> jobs;
-        for (const auto& name : list_jobs()) jobs.push_back(adopt(name));
+        for (const auto& name : list_jobs())
+            if (!owned_by_live_jaild(name)) jobs.push_back(adopt(name));
         return cleanup_jobs(jobs);
     }
 

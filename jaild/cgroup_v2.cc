@@ -141,6 +141,7 @@ public:
     int cleanup_stale() override {
         std::vector<std::unique_ptr<JobCgroup>> jobs;
         for (const auto& name : list_jobs()) {
+            if (owned_by_live_jaild(name)) continue;
             auto fd = open_dir(root_ / name);
             if (fd) jobs.push_back(std::make_unique<JobV2>(root_ / name, std::move(fd)));
         }

@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
+#include <unistd.h>
+
 #include "jaild.pb.h"
 #include "jaild/job.h"
 
@@ -78,7 +80,8 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
     const std::string id = fmt::format("{:08x}-{}", instance_ & 0xffffffffu, ++next_job_);
     std::error_code ec;
     const cgroup::JobLimits limits{plan.limits.memory_bytes, plan.limits.nproc, config_.sandbox.cpu_quota_percent};
-    std::unique_ptr<cgroup::JobCgroup> group = cgroups_->create(id, limits, ec);
+    // Named with jaild's pid, so that another jaild's stale-cgroup sweep leaves it alone (cgroup.cc).
+    std::unique_ptr<cgroup::JobCgroup> group = cgroups_->create(fmt::format("{}-{}", ::getpid(), id), limits, ec);
     if (!group) {
         spdlog::error("job {}: creating its cgroup failed: {}", id, ec.message());
         error = {v1::ERROR_CODE_INTERNAL, "creating the run's cgroup failed: " + ec.message()};

@@ -544,3 +544,17 @@ TEST_CASE("max_jobs refuses a run past the limit until a slot is free", "[root][
     check_hello(daemon.socket());
     check_nothing_left(daemon.run_dir());
 }
+
+TEST_CASE("a second jaild starting beside a running one leaves the first one's runs alone", "[root][lifecycle]") {
+    Daemon first;
+    Connection connection(first.socket());
+    connection.send(shell("sleep 1.5; echo survived"));
+    wait_started(connection);
+    REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, 2s));
+    Daemon second;  // its stale-cgroup sweep sees the first's job cgroup, owned by a live jaild
+    const RunResult result = receive_run(connection);
+    REQUIRE(result.has_exit);
+    CHECK(result.exit.status() == v1::STATUS_OK);
+    CHECK(result.out == "survived\n");
+    check_nothing_left(first.run_dir(), first.pid());
+}
