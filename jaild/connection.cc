@@ -461,7 +461,9 @@ private:
         std::shared_ptr<Session> session = store.find(principal_, id);
         if (!session) co_return error_message(v1::ERROR_CODE_NOT_FOUND, "no session \"" + id + "\"", "session_id");
         switch (request.kind_case()) {
-            case K::kSessionGet: co_return info_message(*session);
+            case K::kSessionGet:
+                store.touch(*session);  // reading a session is using it (expiry)
+                co_return info_message(*session);
             case K::kSessionDelete: {
                 store.remove(session);
                 v1::ServerMessage reply;
