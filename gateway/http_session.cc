@@ -220,7 +220,7 @@ asio::awaitable<void> HttpSession::answer(Request& request) {
         response.set(http::field::allow, match.allow);
         co_await send(std::move(response));
     } else {
-        Exchange exchange{request, request_id_, options_, *this};
+        Exchange exchange{request, request_id_, options_, *this, match.params};
         co_await run_handler(match.handler, exchange);
     }
     const auto elapsed =

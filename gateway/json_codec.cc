@@ -121,14 +121,6 @@ std::optional<FieldError> common_field(std::string_view key, const json::value& 
     return std::nullopt;
 }
 
-std::variant<json::object, FieldError> parse_object(std::string_view body) {
-    boost::system::error_code ec;
-    json::value value = json::parse(body, ec);
-    if (ec) return FieldError{"", "request body is not valid JSON: " + ec.message()};
-    if (!value.is_object()) return FieldError{"", "request body must be a JSON object"};
-    return std::move(value.get_object());
-}
-
 std::optional<FieldError> run_field(std::string_view key, const json::value& value, ParsedRequest& out) {
     v1::RunRequest& run = *out.message.mutable_run();
     const std::string name(key);
@@ -192,6 +184,39 @@ std::optional<FieldError> execute_field(std::string_view key, const json::value&
     return error;
 }
 
+// Seed 002's body: user_id, code, data, plus /run's limits, stream and encoding.
+std::optional<FieldError> user_run_field(std::string_view key, const json::value& value, ParsedRequest& out) {
+    v1::ExecuteRequest& execute = *out.message.mutable_execute();
+    const std::string name(key);
+    if (key == "user_id") return get_string(value, name, out.user_id);
+    if (key == "code") return get_string(value, name, *execute.mutable_code());
+    if (key == "data") {
+        if (!value.is_object()) return FieldError{"data", "data must be an object of {variable: value}"};
+        execute.set_data_json(json::serialize(value));
+        return std::nullopt;
+    }
+    if (key == "command") return FieldError{"command", "give either command or user_id, not both"};
+    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *execute.mutable_limits(), "");
+    bool known = false;
+    auto error = common_field(key, value, out, known);
+    if (!known) return FieldError{name, "unknown field " + name};
+    return error;
+}
+
+ParseResult parse_user_run(const json::object& body) {
+    ParsedRequest out;
+    out.kind = RequestKind::execute;
+    v1::ExecuteRequest& execute = *out.message.mutable_execute();
+    for (const auto& entry : body)
+        if (auto error = user_run_field(entry.key(), entry.value(), out)) return *error;
+    if (!valid_user_id(out.user_id))
+        return FieldError{"user_id", "user_id must be 1 to 128 printable ASCII characters"};
+    if (!body.contains("code")) return FieldError{"code", "code is required with user_id"};
+    execute.set_language("python");
+    execute.set_mode(v1::EXECUTE_MODE_RESULT_VARIABLE);
+    return out;
+}
+
 // Seed 004's {"script"}: Python, main() mode, its size and main() checks, its 30-second limits.
 std::optional<FieldError> apply_script(std::string script, bool has_code, std::size_t max_bytes,
                                        v1::ExecuteRequest& execute) {
@@ -211,9 +236,25 @@ std::optional<FieldError> apply_script(std::string script, bool has_code, std::s
 
 }  // namespace
 
+std::variant<json::object, FieldError> parse_object(std::string_view body) {
+    boost::system::error_code ec;
+    json::value value = json::parse(body, ec);
+    if (ec) return FieldError{"", "request body is not valid JSON: " + ec.message()};
+    if (!value.is_object()) return FieldError{"", "request body must be a JSON object"};
+    return std::move(value.get_object());
+}
+
+bool valid_user_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (unsigned char c : id)
+        if (c < 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
 ParseResult parse_run(std::string_view body) {
     auto parsed = parse_object(body);
     if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    if (std::get<json::object>(parsed).contains("user_id")) return parse_user_run(std::get<json::object>(parsed));
     ParsedRequest out;
     out.kind = RequestKind::run;
     out.message.mutable_run();
@@ -446,6 +487,16 @@ std::string http_field_name(std::string_view proto_field, RequestKind kind) {
     }
     if (proto_field == "argv") return execute ? "args" : "command";
     if (proto_field == "request_id") return "X-Request-Id";
+    if (proto_field == "data_json") return "data";
+    if (proto_field == "name" && kind == RequestKind::run) return "user_id";  // seed 002's session
+    if (kind == RequestKind::session) {
+        // SessionSetEnv's set/unset are the body's one env object.
+        for (std::string_view list : {"set", "unset"}) {
+            if (proto_field == list) return "env";
+            if (proto_field.starts_with(list) && proto_field.size() > list.size() && proto_field[list.size()] == '.')
+                return "env" + std::string(proto_field.substr(list.size()));
+        }
+    }
     return std::string(proto_field);
 }
 
@@ -481,7 +532,12 @@ HttpError map_jaild_error(const v1::Error& error, RequestKind kind) {
             out.retry_after = true;
             break;
         case v1::ERROR_CODE_UNIMPLEMENTED: out.status = 501; break;
-        case v1::ERROR_CODE_NOT_FOUND: out.status = 404; break;
+        case v1::ERROR_CODE_NOT_FOUND:
+        case v1::ERROR_CODE_QUOTA_EXCEEDED:
+            // Unknown (or another principal's) session or file; an upload past the session's disk quota.
+            out.status = error.code() == v1::ERROR_CODE_NOT_FOUND ? 404 : 507;
+            out.body = error_body(error.message());
+            return out;
         default: out.status = 502; break;  // PROTOCOL, PERMISSION_DENIED, INTERNAL: the gateway's side failed
     }
     out.body = error_body(error.message(), error.field());

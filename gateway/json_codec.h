@@ -21,7 +21,7 @@ struct FieldError {
 };
 
 enum class Encoding { utf8, base64 };
-enum class RequestKind { run, execute, languages };
+enum class RequestKind { run, execute, languages, session };
 
 // A validated request, ready to send to jaild, plus what the gateway needs to shape the answer.
 struct ParsedRequest {
@@ -30,13 +30,22 @@ struct ParsedRequest {
     bool stream = false;
     Encoding encoding = Encoding::utf8;
     bool script = false;  // seed 004's {"script": ...}: its own timeout message
+    std::string user_id;  // seed 002: run in this user's named session, answer with workspace_files
 };
 
 using ParseResult = std::variant<ParsedRequest, FieldError>;
 
-// POST /run and POST /execute bodies. Every field is type-checked and unknown fields are refused.
+// POST /run and POST /execute bodies. Every field is type-checked and unknown fields are refused. A /run body
+// with "user_id" is seed 002's {"user_id", "code", "data"}: Python in result-variable mode (an execute request)
+// in that user's named session.
 ParseResult parse_run(std::string_view body);
 ParseResult parse_execute(std::string_view body, std::size_t max_script_bytes);
+
+// Seed 002's user_id: 1..128 printable ASCII characters (what jaild accepts as a session name).
+bool valid_user_id(std::string_view id);
+
+// The body as a JSON object, or the 400 saying why it is not one.
+std::variant<boost::json::object, FieldError> parse_object(std::string_view body);
 
 // True when a Python script defines main() at top level (a line starting `def main(`).
 bool has_top_level_main(std::string_view script);

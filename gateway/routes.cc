@@ -4,6 +4,8 @@
 #include <boost/beast/http/status.hpp>
 
 #include "gateway/json_codec.h"
+#include "gateway/session_codec.h"
+#include "gateway/sessions.h"
 #include "gateway/streaming.h"
 
 namespace jaild::gateway {
@@ -31,14 +33,6 @@ bool accepts_ndjson(const Request& request) {
     return accept.find("application/x-ndjson") != std::string_view::npos;
 }
 
-// The checks every POST body goes through before its own parser: 415 for anything but JSON.
-asio::awaitable<bool> require_json(Exchange& exchange) {
-    if (is_json_content(exchange.request)) co_return true;
-    co_await exchange.responder.send(
-        json_response(415, error_body("Content-Type must be application/json", "Content-Type")));
-    co_return false;
-}
-
 asio::awaitable<void> forward_parsed(Exchange& exchange, ParseResult parsed) {
     if (auto* error = std::get_if<FieldError>(&parsed)) {
         co_await exchange.responder.send(json_response(400, error_body(error->message, error->field)));
@@ -47,7 +41,27 @@ asio::awaitable<void> forward_parsed(Exchange& exchange, ParseResult parsed) {
     ParsedRequest& request = std::get<ParsedRequest>(parsed);
     request.message.set_request_id(exchange.request_id);
     const bool stream = request.stream || accepts_ndjson(exchange.request);
+    if (!request.user_id.empty()) {
+        co_await forward_user_run(exchange, std::move(request), stream);
+        co_return;
+    }
     co_await forward_run(exchange, std::move(request), stream);
+}
+
+// /sessions/{id}/run and /execute: the same request, run in the session the URL names.
+void place_in_session(ParseResult& parsed, const Exchange& exchange) {
+    auto* request = std::get_if<ParsedRequest>(&parsed);
+    if (!request) return;
+    const std::optional<std::string> id = percent_decode(exchange.params.at(0));
+    if (!id) {
+        parsed = FieldError{"session_id", "the session id in the URL is not validly percent-encoded"};
+    } else if (!request->user_id.empty()) {
+        parsed = FieldError{"user_id", "user_id chooses a session on POST /run; this URL already names one"};
+    } else if (request->kind == RequestKind::execute) {
+        request->message.mutable_execute()->set_session_id(*id);
+    } else {
+        request->message.mutable_run()->set_session_id(*id);
+    }
 }
 
 asio::awaitable<void> handle_run(Exchange& exchange) {
@@ -63,6 +77,20 @@ asio::awaitable<void> handle_execute(Exchange& exchange) {
     co_await forward_parsed(exchange, std::move(parsed));
 }
 
+asio::awaitable<void> handle_session_run(Exchange& exchange) {
+    if (!co_await require_json(exchange)) co_return;
+    ParseResult parsed = parse_run(exchange.request.body());
+    place_in_session(parsed, exchange);
+    co_await forward_parsed(exchange, std::move(parsed));
+}
+
+asio::awaitable<void> handle_session_execute(Exchange& exchange) {
+    if (!co_await require_json(exchange)) co_return;
+    ParseResult parsed = parse_execute(exchange.request.body(), exchange.options.limits.script_bytes);
+    place_in_session(parsed, exchange);
+    co_await forward_parsed(exchange, std::move(parsed));
+}
+
 asio::awaitable<void> handle_languages(Exchange& exchange) { co_await forward_languages(exchange); }
 
 asio::awaitable<void> handle_health(Exchange& exchange) { co_await probe_health(exchange); }
@@ -72,17 +100,63 @@ const Route kRoutes[] = {
     {http::verb::get, "/languages", &handle_languages},
     {http::verb::post, "/run", &handle_run},
     {http::verb::post, "/execute", &handle_execute},
+    {http::verb::post, "/sessions", &handle_session_create},
+    {http::verb::get, "/sessions", &handle_session_list},
+    {http::verb::get, "/sessions/{id}", &handle_session_get},
+    {http::verb::delete_, "/sessions/{id}", &handle_session_delete},
+    {http::verb::post, "/sessions/{id}/run", &handle_session_run},
+    {http::verb::post, "/sessions/{id}/execute", &handle_session_execute},
+    {http::verb::post, "/sessions/{id}/env", &handle_session_env},
+    {http::verb::post, "/sessions/{id}/cwd", &handle_session_cwd},
+    {http::verb::get, "/sessions/{id}/files", &handle_file_list},
+    {http::verb::get, "/sessions/{id}/files/{path...}", &handle_file_get},
+    {http::verb::put, "/sessions/{id}/files/{path...}", &handle_file_put},
+    {http::verb::delete_, "/sessions/{id}/files/{path...}", &handle_file_delete},
 };
 
+// Whether `path` fits `pattern`; the values of the pattern's parameters go to `params`, as sent. A path is
+// split on '/' as it arrived: an encoded slash (%2F) does not split it, and nothing is normalised.
+bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+    params.clear();
+    while (!pattern.empty()) {
+        if (path.empty() || path.front() != '/') return false;
+        pattern.remove_prefix(1);
+        path.remove_prefix(1);
+        const std::string_view segment = pattern.substr(0, pattern.find('/'));
+        pattern.remove_prefix(segment.size());
+        if (segment.ends_with("...}")) {  // the rest of the path, slashes and all
+            params.emplace_back(path);
+            return true;
+        }
+        const std::string_view value = path.substr(0, path.find('/'));
+        path.remove_prefix(value.size());
+        if (segment.starts_with('{')) {
+            if (value.empty()) return false;
+            params.emplace_back(value);
+        } else if (segment != value) {
+            return false;
+        }
+    }
+    return path.empty();
+}
+
 }  // namespace
+
+asio::awaitable<bool> require_json(Exchange& exchange) {
+    if (is_json_content(exchange.request)) co_return true;
+    co_await exchange.responder.send(
+        json_response(415, error_body("Content-Type must be application/json", "Content-Type")));
+    co_return false;
+}
 
 RouteMatch match_route(http::verb method, std::string_view target) {
     const std::string_view path = target.substr(0, target.find('?'));
     RouteMatch match;
     match.status = 404;
+    std::vector<std::string> params;
     for (const Route& route : kRoutes) {
-        if (route.path != path) continue;
-        if (route.method == method) return RouteMatch{route.handler, 200, {}};
+        if (!match_pattern(route.path, path, params)) continue;
+        if (route.method == method) return RouteMatch{route.handler, 200, {}, std::move(params)};
         match.status = 405;
         if (!match.allow.empty()) match.allow += ", ";
         match.allow += std::string(http::to_string(route.method));

@@ -1,5 +1,7 @@
-// The HTTP routes: a table of {method, path, handler}. 404 and 405 (with Allow) come from the table, so a
-// new endpoint is one row. Handlers answer through a Responder, which the HTTP session implements.
+// The HTTP routes: a table of {method, path pattern, handler}. 404 and 405 (with Allow) come from the table, so
+// a new endpoint is one row. A pattern's "{id}" matches one path segment and a last "{path...}" the rest of the
+// path, slashes included; the handler gets them as they were sent (still percent-encoded). Handlers answer
+// through a Responder, which the HTTP session implements.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -7,6 +9,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/options.h"
 
@@ -33,6 +36,7 @@ struct Exchange {
     const std::string& request_id;
     const GatewayOptions& options;
     Responder& responder;
+    std::vector<std::string> params;  // the route's {parameters}, in order, as sent
 };
 
 using Handler = boost::asio::awaitable<void> (*)(Exchange&);
@@ -48,8 +52,12 @@ struct RouteMatch {
     Handler handler = nullptr;
     unsigned status = 200;
     std::string allow;
+    std::vector<std::string> params;
 };
 RouteMatch match_route(http::verb method, std::string_view target);
+
+// 415 unless the body is application/json (parameters such as charset allowed); answers itself.
+boost::asio::awaitable<bool> require_json(Exchange& exchange);
 
 // A JSON answer with the gateway's usual headers.
 Response json_response(unsigned status, std::string body, bool retry_after = false);

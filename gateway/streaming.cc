@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/jaild_client.h"
+#include "gateway/session_codec.h"
 
 namespace jaild::gateway {
 
@@ -32,8 +33,16 @@ Response unreachable(const std::string& reason) {
     return json_response(503, error_body("jaild unreachable: " + reason), true);
 }
 
+// Every request says who asks: jaild keeps each principal's sessions apart (authentication does not exist yet,
+// so it is always the anonymous caller).
+void stamp(v1::ClientMessage& message, const Exchange& exchange) {
+    message.set_request_id(exchange.request_id);
+    message.set_principal(std::string(kAnonymousPrincipal));
+}
+
 // Connects and sends the request; answers 503 itself and returns false when jaild cannot be reached.
-asio::awaitable<bool> open_request(Exchange& exchange, JaildClient& client, const v1::ClientMessage& message) {
+asio::awaitable<bool> open_request(Exchange& exchange, JaildClient& client, v1::ClientMessage& message) {
+    stamp(message, exchange);
     std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
     if (!ec) ec = co_await client.async_send(message);
     if (!ec) co_return true;
@@ -116,6 +125,14 @@ std::string result_line(RunState& state) {
     return tail + serialize_result(line, state.raw_result) + "\n";
 }
 
+void set_workspace_files(json::object& result, const v1::FileEntryList* files) {
+    if (files) {
+        result["workspace_files"] = workspace_paths(*files);
+    } else {
+        result["workspace_files"] = nullptr;
+    }
+}
+
 // Reads events until the run ends; false when the HTTP client went away (the caller just returns).
 asio::awaitable<bool> pump_events(Exchange& exchange, JaildClient& client, RunState& state) {
     v1::ServerMessage message;
@@ -133,6 +150,21 @@ asio::awaitable<bool> pump_events(Exchange& exchange, JaildClient& client, RunSt
         if (!co_await exchange.responder.chunk(line)) co_return false;
     }
     co_return true;
+}
+
+// Seed 002's workspace_files: the session's files after the run join the result (null when jaild could not
+// list them).
+asio::awaitable<void> add_workspace_files(const Exchange& exchange, const std::string& session_id, RunState& state) {
+    JaildClient client(co_await asio::this_coro::executor);
+    v1::ClientMessage message;
+    stamp(message, exchange);
+    message.mutable_file_list()->set_session_id(session_id);
+    std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
+    if (!ec) ec = co_await client.async_send(message);
+    v1::ServerMessage reply;
+    if (!ec) ec = co_await client.async_receive(reply);
+    const bool listed = !ec && answer_is(reply, v1::ServerMessage::kFiles);
+    set_workspace_files(state.result, listed ? &reply.files() : nullptr);
 }
 
 // Built outside the coroutine: GCC 12 miscompiles brace-initialized JSON objects inside coroutines.
@@ -160,6 +192,24 @@ std::string unhealthy_body(const std::string& reason) {
     return json::serialize(body);
 }
 
+// The end of a run: its result as the last NDJSON line, or as the answer.
+asio::awaitable<void> answer_result(Exchange& exchange, RunState& state) {
+    const ParsedRequest& request = state.request;
+    if (!request.user_id.empty() && !state.refused)
+        co_await add_workspace_files(exchange, request.message.execute().session_id(), state);
+    if (state.stream) {
+        const std::string last = result_line(state);
+        if (co_await exchange.responder.chunk(last)) co_await exchange.responder.end_chunked();
+        co_return;
+    }
+    if (state.refused) {
+        co_await exchange.responder.send(json_response(state.refused->status, state.refused->body));
+        co_return;
+    }
+    const std::string body = serialize_result(state.result, state.raw_result);
+    co_await exchange.responder.send(json_response(200, body));
+}
+
 }  // namespace
 
 asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, bool stream) {
@@ -178,27 +228,22 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
     }
     if (!co_await pump_events(exchange, client, state)) co_return;
     client.close();  // the job is over; free jaild's side before writing the answer
-    if (stream) {
-        const std::string last = result_line(state);
-        if (co_await exchange.responder.chunk(last)) co_await exchange.responder.end_chunked();
-        co_return;
-    }
-    if (state.refused) {
-        co_await exchange.responder.send(json_response(state.refused->status, state.refused->body));
-        co_return;
-    }
-    const std::string body = serialize_result(state.result, state.raw_result);
-    co_await exchange.responder.send(json_response(200, body));
+    co_await answer_result(exchange, state);
+}
+
+asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage& message, RequestKind kind,
+                                    v1::ServerMessage& reply) {
+    JaildClient client(co_await asio::this_coro::executor);
+    if (!co_await open_request(exchange, client, message)) co_return false;
+    const bool answered = co_await await_start(exchange, client, kind, reply);
+    co_return answered;
 }
 
 asio::awaitable<void> forward_languages(Exchange& exchange) {
-    JaildClient client(co_await asio::this_coro::executor);
     v1::ClientMessage message;
-    message.set_request_id(exchange.request_id);
     message.mutable_languages();
-    if (!co_await open_request(exchange, client, message)) co_return;
     v1::ServerMessage reply;
-    if (!co_await await_start(exchange, client, RequestKind::languages, reply)) co_return;
+    if (!co_await request_reply(exchange, message, RequestKind::languages, reply)) co_return;
     const std::string body = languages_body(reply.languages());
     co_await exchange.responder.send(json_response(200, body));
 }

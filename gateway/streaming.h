@@ -11,8 +11,14 @@ namespace jaild::gateway {
 
 // Sends a run/execute request on a new jaild connection and answers the exchange: an error answer when jaild
 // refuses, else a result (a 200 whatever the program did). Leaving early (client gone, cancellation) closes
-// the jaild connection, which kills the job.
+// the jaild connection, which kills the job. A seed 002 request (user_id set) also lists the session's
+// workspace once the run is over and adds it to the result as workspace_files.
 boost::asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, bool stream);
+
+// Sends one request (stamped with the request id and the principal) and receives its one answer. Answers the
+// exchange itself and returns false when jaild cannot be reached or refuses (its Error mapped for `kind`).
+boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage& message, RequestKind kind,
+                                           v1::ServerMessage& reply);
 
 // GET /languages: forwards a LanguagesRequest.
 boost::asio::awaitable<void> forward_languages(Exchange& exchange);

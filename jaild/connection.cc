@@ -453,6 +453,7 @@ private:
         }
         if (request.kind_case() == K::kSessionList) {
             v1::ServerMessage reply;
+            reply.mutable_sessions();  // an empty list is still a list
             for (const auto& session : store.list(principal_))
                 fill_info(*session, *reply.mutable_sessions()->add_sessions());
             co_return reply;
@@ -461,9 +462,7 @@ private:
         std::shared_ptr<Session> session = store.find(principal_, id);
         if (!session) co_return error_message(v1::ERROR_CODE_NOT_FOUND, "no session \"" + id + "\"", "session_id");
         switch (request.kind_case()) {
-            case K::kSessionGet:
-                store.touch(*session);  // reading a session is using it (expiry)
-                co_return info_message(*session);
+            case K::kSessionGet: co_return info_message(*session);  // looking is not using (expiry)
             case K::kSessionDelete: {
                 store.remove(session);
                 v1::ServerMessage reply;
@@ -505,6 +504,7 @@ private:
             return error_message(v1::ERROR_CODE_INTERNAL, "cannot open the session's workspace: " + ec.message());
         v1::ServerMessage reply;
         if (request.kind_case() == K::kFileList) {
+            reply.mutable_files();  // an empty workspace is still a listing
             for (const session_files::Entry& entry : session_files::list(workspace.get())) {
                 v1::FileEntry& out = *reply.mutable_files()->add_files();
                 out.set_path(entry.path);

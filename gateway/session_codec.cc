@@ -1,0 +1,183 @@
+#include "gateway/session_codec.h"
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <vector>
+
+namespace jaild::gateway {
+
+namespace json = boost::json;
+
+namespace {
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Unknown fields are refused, as in every other body.
+std::optional<FieldError> only_fields(const json::object& body, std::initializer_list<std::string_view> known) {
+    for (const auto& entry : body) {
+        if (std::find(known.begin(), known.end(), entry.key()) != known.end()) continue;
+        const std::string name(entry.key());
+        return FieldError{name, "unknown field " + name};
+    }
+    return std::nullopt;
+}
+
+// Protobuf maps have no order; answers list keys sorted so they read (and compare) the same every time.
+json::object sorted_object(const google::protobuf::Map<std::string, std::string>& map) {
+    std::vector<std::pair<std::string, std::string>> entries(map.begin(), map.end());
+    std::sort(entries.begin(), entries.end());
+    json::object out;
+    for (const auto& [key, value] : entries) out[key] = value;
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '%') {
+            if (i + 2 >= text.size()) return std::nullopt;
+            const int hi = hex_digit(text[i + 1]), lo = hex_digit(text[i + 2]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            c = static_cast<char>(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') return std::nullopt;
+        out.push_back(c);
+    }
+    return out;
+}
+
+std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_view body) {
+    v1::SessionCreate create;
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return create;  // no body: no env
+    auto parsed = parse_object(body);
+    if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    const json::object& object = std::get<json::object>(parsed);
+    if (auto error = only_fields(object, {"env", "name"})) return *error;
+    if (const json::value* env = object.if_contains("env")) {
+        if (!env->is_object()) return FieldError{"env", "env must be an object of strings"};
+        for (const auto& entry : env->get_object()) {
+            const std::string name = "env." + std::string(entry.key());
+            if (!entry.value().is_string()) return FieldError{name, name + " must be a string"};
+            (*create.mutable_env())[std::string(entry.key())] = std::string(entry.value().get_string());
+        }
+    }
+    if (const json::value* name = object.if_contains("name")) {
+        if (!name->is_string() || !valid_user_id(name->get_string()))
+            return FieldError{"name", "name must be 1 to 128 printable ASCII characters"};
+        create.set_name(std::string(name->get_string()));
+    }
+    return create;
+}
+
+std::variant<v1::SessionSetEnv, FieldError> parse_session_env(std::string_view body) {
+    auto parsed = parse_object(body);
+    if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    const json::object& object = std::get<json::object>(parsed);
+    if (auto error = only_fields(object, {"env"})) return *error;
+    const json::value* env = object.if_contains("env");
+    if (!env || !env->is_object()) return FieldError{"env", "env is required and must be an object"};
+    v1::SessionSetEnv set_env;
+    for (const auto& entry : env->get_object()) {
+        const std::string key(entry.key());
+        if (entry.value().is_null()) {
+            set_env.add_unset(key);
+        } else if (entry.value().is_string()) {
+            (*set_env.mutable_set())[key] = std::string(entry.value().get_string());
+        } else {
+            return FieldError{"env." + key, "env." + key + " must be a string, or null to remove it"};
+        }
+    }
+    return set_env;
+}
+
+std::variant<v1::SessionSetCwd, FieldError> parse_session_cwd(std::string_view body) {
+    auto parsed = parse_object(body);
+    if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
+    const json::object& object = std::get<json::object>(parsed);
+    if (auto error = only_fields(object, {"cwd"})) return *error;
+    const json::value* cwd = object.if_contains("cwd");
+    if (!cwd || !cwd->is_string()) return FieldError{"cwd", "cwd is required and must be a string"};
+    v1::SessionSetCwd set_cwd;
+    set_cwd.set_cwd(std::string(cwd->get_string()));
+    return set_cwd;
+}
+
+json::object session_info_object(const v1::SessionInfo& info) {
+    json::object out;
+    out["session_id"] = info.session_id();
+    out["name"] = info.name().empty() ? json::value(nullptr) : json::value(info.name());
+    out["created_ms"] = info.created_unix_ms();
+    out["last_used_ms"] = info.last_used_unix_ms();
+    out["env"] = sorted_object(info.env());
+    out["cwd"] = info.cwd();
+    out["disk_used_bytes"] = info.disk_used_bytes();
+    out["files_count"] = info.files_count();
+    out["quota_bytes"] = info.quota_bytes();
+    out["running"] = info.running();
+    return out;
+}
+
+std::string session_info_body(const v1::SessionInfo& info) { return json::serialize(session_info_object(info)); }
+
+std::string session_list_body(const v1::SessionInfoList& list) {
+    json::array sessions;
+    for (const v1::SessionInfo& info : list.sessions()) sessions.emplace_back(session_info_object(info));
+    json::object body;
+    body["sessions"] = std::move(sessions);
+    return json::serialize(body);
+}
+
+std::string file_list_body(const v1::FileEntryList& list) {
+    json::array files;
+    for (const v1::FileEntry& entry : list.files()) {
+        json::object file;
+        file["path"] = entry.path();
+        file["size"] = entry.size();
+        file["type"] = entry.type();
+        file["mtime_ms"] = entry.mtime_unix_ms();
+        files.emplace_back(std::move(file));
+    }
+    json::object body;
+    body["files"] = std::move(files);
+    return json::serialize(body);
+}
+
+bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected) {
+    if (reply.kind_case() == v1::ServerMessage::KIND_NOT_SET) {
+        if (expected == v1::ServerMessage::kFiles) reply.mutable_files();
+        if (expected == v1::ServerMessage::kSessions) reply.mutable_sessions();
+    }
+    return reply.kind_case() == expected;
+}
+
+json::array workspace_paths(const v1::FileEntryList& list) {
+    json::array paths;
+    for (const v1::FileEntry& entry : list.files()) paths.emplace_back(entry.path());
+    return paths;
+}
+
+std::string deleted_body(std::string_view key, std::string_view value) {
+    json::object body;
+    body["deleted"] = true;
+    body[key] = value;
+    return json::serialize(body);
+}
+
+std::string put_body(std::string_view path, std::size_t size) {
+    json::object body;
+    body["path"] = path;
+    body["size"] = size;
+    return json::serialize(body);
+}
+
+}  // namespace jaild::gateway

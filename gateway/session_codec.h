@@ -1,0 +1,45 @@
+// JSON ⇄ protobuf for sessions and their files (docs/api.md, "Sessions"). Pure functions like json_codec:
+// no sockets, no clocks, unit-tested in tests/unit/test_session_codec.cc.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "gateway/json_codec.h"
+#include "jaild.pb.h"
+
+namespace jaild::gateway {
+
+// The caller identity the gateway asserts on every jaild request until authentication exists.
+inline constexpr std::string_view kAnonymousPrincipal = "anonymous";
+
+// A URL path segment (or the rest of a path) percent-decoded once; nullopt for a bad escape or a NUL byte.
+// Nothing else is touched: "..", "//" and a leading "/" pass through for jaild to judge.
+std::optional<std::string> percent_decode(std::string_view text);
+
+// POST /sessions: an empty body or {"env": {...}, "name": "..."}.
+std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_view body);
+// POST /sessions/{id}/env: {"env": {"K": "v", "GONE": null}}; a null value removes the key.
+std::variant<v1::SessionSetEnv, FieldError> parse_session_env(std::string_view body);
+// POST /sessions/{id}/cwd: {"cwd": "/tmp"}.
+std::variant<v1::SessionSetCwd, FieldError> parse_session_cwd(std::string_view body);
+
+// The answers.
+boost::json::object session_info_object(const v1::SessionInfo& info);
+std::string session_info_body(const v1::SessionInfo& info);
+std::string session_list_body(const v1::SessionInfoList& list);
+std::string file_list_body(const v1::FileEntryList& list);
+// Whether jaild's one answer is of the `expected` kind. An answer with no kind at all to a listing request
+// (files, sessions) is taken as the empty list and made one: jaild (eec86d5) sets the list only when it adds
+// an entry, and an empty message then has nothing on the wire.
+bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected);
+// Seed 002's workspace_files: the paths of the listing.
+boost::json::array workspace_paths(const v1::FileEntryList& list);
+std::string deleted_body(std::string_view key, std::string_view value);  // {"deleted": true, key: value}
+std::string put_body(std::string_view path, std::size_t size);           // {"path": p, "size": n}
+
+}  // namespace jaild::gateway
