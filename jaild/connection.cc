@@ -246,20 +246,31 @@ private:
         }
     }
 
+    // The caller's session the request names, with its env put under the request's; null when there is none
+    // (or it is another principal's).
+    template <class Request>
+    std::shared_ptr<Session> join_session(Request& request) {
+        std::shared_ptr<Session> session = supervisor_.sessions().find(principal_, request.session_id());
+        if (session)
+            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
+        return session;
+    }
+
+    asio::awaitable<void> send_no_session(std::string_view id) {
+        const std::string message = "no session \"" + std::string(id) + "\"";
+        co_await send_error(v1::ERROR_CODE_NOT_FOUND, message, "session_id");
+    }
+
     asio::awaitable<void> run(const v1::RunRequest& original) {
         const Config& config = supervisor_.config();
         v1::RunRequest request = original;
         std::shared_ptr<Session> session;
         if (!request.session_id().empty()) {
-            session = supervisor_.sessions().find(principal_, request.session_id());
-            if (!session) {
-                const std::string message = "no session \"" + request.session_id() + "\"";
-                co_await send_error(v1::ERROR_CODE_NOT_FOUND, message, "session_id");
+            if (!(session = join_session(request))) {
+                co_await send_no_session(request.session_id());
                 co_return;
             }
-            // The session's env under the request's, its cwd unless the request names one.
-            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
-            if (request.cwd().empty()) request.set_cwd(session->meta.cwd);
+            if (request.cwd().empty()) request.set_cwd(session->meta.cwd);  // unless the request names one
         }
         auto planned = make_run_plan(request, config.limits_default, config.limits_max);
         if (auto* error = std::get_if<PlanError>(&planned)) {
@@ -276,14 +287,9 @@ private:
         const Config& config = supervisor_.config();
         v1::ExecuteRequest request = original;
         std::shared_ptr<Session> session;
-        if (!request.session_id().empty()) {
-            session = supervisor_.sessions().find(principal_, request.session_id());
-            if (!session) {
-                const std::string message = "no session \"" + request.session_id() + "\"";
-                co_await send_error(v1::ERROR_CODE_NOT_FOUND, message, "session_id");
-                co_return;
-            }
-            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
+        if (!request.session_id().empty() && !(session = join_session(request))) {
+            co_await send_no_session(request.session_id());
+            co_return;
         }
         auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
         if (auto* error = std::get_if<PlanError>(&planned)) {

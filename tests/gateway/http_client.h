@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "../integration/harness.h"
+
 namespace jaild::test {
 
 struct HttpResponse {
@@ -75,6 +77,14 @@ private:
     std::string log_path_;
     int port_ = 0;
     pid_t pid_ = -1;
+};
+
+// A jaild (with `extra_toml`, see Daemon) and a gateway in front of it, for one test.
+struct Stack {
+    explicit Stack(const std::string& extra_toml = "") : daemon(extra_toml) {}
+    Daemon daemon;
+    GatewayProcess gateway{daemon.socket()};
+    int port() const { return gateway.port(); }
 };
 
 }  // namespace jaild::test

@@ -15,13 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-// A jaild and a gateway in front of it, for one test.
-struct Stack {
-    Daemon daemon;
-    GatewayProcess gateway{daemon.socket()};
-    int port() const { return gateway.port(); }
-};
-
 std::string field_of(const HttpResponse& response) {
     const auto body = response.json();
     return body.at("field").is_null() ? std::string("null") : std::string(body.at("field").as_string());

@@ -15,12 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-struct Stack {
-    Daemon daemon;
-    GatewayProcess gateway{daemon.socket()};
-    int port() const { return gateway.port(); }
-};
-
 json::object ok_result(const HttpResponse& response) {
     INFO(response.body);
     REQUIRE(response.status == 200);
@@ -166,16 +160,7 @@ TEST_CASE("gateway: seed 004's examples and its error texts", "[gateway][execute
 
 TEST_CASE("gateway: every language over HTTP, and a compile error", "[gateway][execute]") {
     Stack stack;
-    const std::map<std::string, std::string> hello = {
-        {"python", "print('hello')"},
-        {"bash", "echo hello"},
-        {"sh", "echo hello"},
-        {"node", "console.log('hello')"},
-        {"perl", "print \"hello\\n\";"},
-        {"c", "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"},
-        {"cpp", "#include <iostream>\nint main() { std::cout << \"hello\" << std::endl; }\n"},
-    };
-    for (const auto& [language, code] : hello) {
+    for (const auto& [language, code] : kHelloWorld) {
         INFO(language);
         json::object request;
         request["language"] = language;
@@ -192,7 +177,7 @@ TEST_CASE("gateway: every language over HTTP, and a compile error", "[gateway][e
     const json::value listing = languages.json();  // named: a range-for over a temporary's member dangles
     for (const auto& entry : listing.at("languages").as_array())
         by_name[std::string(entry.at("name").as_string())] = entry.as_object();
-    for (const auto& [language, code] : hello) {
+    for (const auto& [language, code] : kHelloWorld) {
         INFO(language);
         REQUIRE(by_name.count(language) == 1);
         CHECK_FALSE(by_name[language].at("version").as_string().empty());

@@ -16,13 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-struct Stack {
-    explicit Stack(const std::string& extra_toml = "") : daemon(extra_toml) {}
-    Daemon daemon;
-    GatewayProcess gateway{daemon.socket()};
-    int port() const { return gateway.port(); }
-};
-
 std::string field_of(const HttpResponse& response) {
     const auto body = response.json();
     return body.at("field").is_null() ? std::string("null") : std::string(body.at("field").as_string());

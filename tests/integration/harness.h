@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -119,5 +120,16 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 void check_nothing_left(const std::string& run_dir, pid_t jaild = -1);
 
 v1::Limits limits(std::uint32_t wall_ms = 0, std::uint32_t cpu_ms = 0, std::uint64_t memory_kb = 0);
+
+// Hello world in each shipped language (languages/*.toml): prints "hello\n".
+inline const std::map<std::string, std::string> kHelloWorld = {
+    {"python", "print('hello')"},
+    {"bash", "echo hello"},
+    {"sh", "echo hello"},
+    {"node", "console.log('hello')"},
+    {"perl", "print \"hello\\n\";"},
+    {"c", "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"},
+    {"cpp", "#include <iostream>\nint main() { std::cout << \"hello\" << std::endl; }\n"},
+};
 
 }  // namespace jaild::test

@@ -168,17 +168,8 @@ TEST_CASE("jailctl languages and execute: hello world in every language", "[root
     Daemon daemon;
     const Outcome listing = jailctl(daemon.socket(), {"languages"});
     CHECK(listing.exit_code == 0);
-    const std::vector<std::pair<std::string, std::string>> hello = {
-        {"python", "print('hello')"},
-        {"bash", "echo hello"},
-        {"sh", "echo hello"},
-        {"node", "console.log('hello')"},
-        {"perl", "print \"hello\\n\";"},
-        {"c", "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"},
-        {"cpp", "#include <iostream>\nint main() { std::cout << \"hello\\n\"; }\n"},
-    };
     TempDir dir;
-    for (const auto& [language, code] : hello) {
+    for (const auto& [language, code] : kHelloWorld) {
         INFO(language);
         CHECK_THAT(listing.out, Catch::Contains(language));
         const Outcome inline_code = jailctl(daemon.socket(), {"execute", "-l", language, "--code", code});

@@ -24,17 +24,6 @@ RunResult python_main(const std::string& socket, const std::string& script) {
     return run(socket, execute("python", script, v1::EXECUTE_MODE_MAIN));
 }
 
-// Hello world in each shipped language.
-const std::map<std::string, std::string> kHello = {
-    {"python", "print('hello')"},
-    {"bash", "echo hello"},
-    {"sh", "echo hello"},
-    {"node", "console.log('hello')"},
-    {"perl", "print \"hello\\n\";"},
-    {"c", "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"},
-    {"cpp", "#include <iostream>\nint main() { std::cout << \"hello\" << std::endl; }\n"},
-};
-
 // Prints stdin's first line, the first argument, $GREETING and the file data.txt, one per line.
 const std::map<std::string, std::string> kEcho = {
     {"python",
@@ -75,7 +64,7 @@ TEST_CASE("languages lists every shipped language with its real version", "[lang
     REQUIRE(reply.has_languages());
     std::map<std::string, v1::Language> by_name;
     for (const auto& language : reply.languages().languages()) by_name[language.name()] = language;
-    for (const auto& [name, code] : kHello) {
+    for (const auto& [name, code] : kHelloWorld) {
         INFO(name);
         REQUIRE(by_name.count(name) == 1);
         CHECK_FALSE(by_name[name].version().empty());
@@ -90,7 +79,7 @@ TEST_CASE("languages lists every shipped language with its real version", "[lang
 
 TEST_CASE("hello world runs in every language", "[languages]") {
     Daemon daemon;
-    for (const auto& [language, code] : kHello) {
+    for (const auto& [language, code] : kHelloWorld) {
         INFO(language);
         RunResult result = run(daemon.socket(), execute(language, code));
         REQUIRE(result.has_exit);
