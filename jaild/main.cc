@@ -86,6 +86,7 @@ int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> c
         });
         io->run();
     }
+    supervisor.sessions().stop();  // its timer belongs to the io_context destroyed next
     // Coroutine frames still pending hold Jobs, whose destructors talk to the supervisor: destroy them
     // while it exists.
     io.reset();

@@ -130,7 +130,10 @@ bool meta_from_json(const std::string& text, SessionMeta& meta) {
 SessionLock::~SessionLock() { store_.release(*session_); }
 
 SessionStore::SessionStore(const SessionsConfig& config, asio::any_io_executor executor)
-    : config_(config), executor_(executor), root_(config.state_dir + "/sessions"), expiry_(executor) {}
+    : config_(config),
+      executor_(executor),
+      root_(config.state_dir + "/sessions"),
+      expiry_(std::make_unique<asio::steady_timer>(executor)) {}
 
 void SessionStore::load() {
     std::error_code ec;
@@ -164,7 +167,7 @@ void SessionStore::load() {
     arm_expiry();
 }
 
-void SessionStore::stop() { expiry_.cancel(); }
+void SessionStore::stop() { expiry_.reset(); }
 
 std::shared_ptr<Session> SessionStore::create(const std::string& principal,
                                               const std::map<std::string, std::string>& env, const std::string& name,
@@ -332,9 +335,10 @@ void SessionStore::refresh_usage(Session& session) {
 }
 
 void SessionStore::arm_expiry() {
+    if (!expiry_) return;
     const auto period = std::chrono::milliseconds(std::clamp<std::int64_t>(config_.ttl_s * 250LL, 200, 30'000));
-    expiry_.expires_after(period);
-    expiry_.async_wait([this](boost::system::error_code ec) {
+    expiry_->expires_after(period);
+    expiry_->async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         expire();
         arm_expiry();

@@ -88,7 +88,8 @@ public:
 
     // At start: reads every session, repairs what a crash interrupted, and starts the expiry timer.
     void load();
-    void stop();  // cancels the expiry timer (shutdown)
+    // Shutdown: destroys the expiry timer, which must not outlive the io_context (jaild destroys that first).
+    void stop();
 
     std::shared_ptr<Session> create(const std::string& principal, const std::map<std::string, std::string>& env,
                                     const std::string& name, SessionError& error);
@@ -129,7 +130,7 @@ private:
     boost::asio::any_io_executor executor_;
     std::string root_;  // <state_dir>/sessions
     std::map<std::string, std::shared_ptr<Session>> sessions_;
-    boost::asio::steady_timer expiry_;
+    std::unique_ptr<boost::asio::steady_timer> expiry_;
 };
 
 std::int64_t now_ms();
