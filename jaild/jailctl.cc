@@ -211,21 +211,7 @@ int run_command(const std::string& socket_path, const jaild::v1::ClientMessage& 
     }
 }
 
-int check_command(const std::string& socket_path) {
-    boost::asio::io_context io;
-    jaild::JaildClient client(io.get_executor());
-    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
-    jaild::v1::ClientMessage request;
-    request.mutable_check();
-    if (auto ec = client.send(request)) die("sending the request: " + ec.message());
-    jaild::v1::ServerMessage reply;
-    if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
-    if (reply.has_error()) die(reply.error().message());
-    std::fputs(jaild::format_check(reply.check()).c_str(), stdout);
-    return reply.check().usable() ? 0 : jaild::check_failed_exit;
-}
-
-// One request, one answer (sessions and files); a jaild Error ends jailctl with its message.
+// One request, one answer (check, languages, sessions, files); a jaild Error ends jailctl with its message.
 jaild::v1::ServerMessage ask(const std::string& socket_path, const jaild::v1::ClientMessage& request) {
     boost::asio::io_context io;
     jaild::JaildClient client(io.get_executor());
@@ -235,6 +221,14 @@ jaild::v1::ServerMessage ask(const std::string& socket_path, const jaild::v1::Cl
     if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
     if (reply.has_error()) die(reply.error().message());
     return reply;
+}
+
+int check_command(const std::string& socket_path) {
+    jaild::v1::ClientMessage request;
+    request.mutable_check();
+    const jaild::v1::ServerMessage reply = ask(socket_path, request);
+    std::fputs(jaild::format_check(reply.check()).c_str(), stdout);
+    return reply.check().usable() ? 0 : jaild::check_failed_exit;
 }
 
 void print_session(const jaild::v1::SessionInfo& s) {
@@ -308,15 +302,9 @@ int sessions_command(const std::string& socket_path, const std::string& action, 
 }
 
 int languages_command(const std::string& socket_path) {
-    boost::asio::io_context io;
-    jaild::JaildClient client(io.get_executor());
-    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
     jaild::v1::ClientMessage request;
     request.mutable_languages();
-    if (auto ec = client.send(request)) die("sending the request: " + ec.message());
-    jaild::v1::ServerMessage reply;
-    if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
-    if (reply.has_error()) die(reply.error().message());
+    const jaild::v1::ServerMessage reply = ask(socket_path, request);
     for (const auto& language : reply.languages().languages()) {
         std::string aliases;
         for (const auto& alias : language.aliases()) aliases += (aliases.empty() ? "" : ", ") + alias;

@@ -14,6 +14,7 @@
 #include "common/linux_compat.h"
 #include "jaild.pb.h"
 #include "jaild/child.h"
+#include "jaild/one_shot.h"
 #include "jaild/spawn.h"
 
 namespace jaild {
@@ -77,45 +78,26 @@ struct FullRun {
 };
 
 FullRun run_true(const Config& config, const Spawner& spawner, cgroup::Manager* cgroups, std::string& cgroup_detail) {
-    FullRun result;
     RunPlan plan;
     plan.argv = {"true"};
     plan.env = {std::string("PATH=") + sandbox_path_env};
     plan.cwd = workspace_dir;
     plan.limits = {2000, 5000, 64ull << 20, 1 << 20, 64, 16, 4096, 1 << 20, 8 << 20};
-    std::error_code ec;
-    std::unique_ptr<cgroup::JobCgroup> group;
-    if (cgroups) {
-        group = cgroups->create("probe-" + std::to_string(::getpid()), {plan.limits.memory_bytes, 16, 0}, ec);
-        cgroup_detail = group ? "created with memory and pids limits" : "create failed: " + ec.message();
-    }
     const std::uint32_t uid = config.sandbox.uid_base + config.sandbox.uid_count - 1;
-    Spawned spawned = spawner.spawn(plan, uid, group.get(), cgroups && cgroups->version() == "v2", ec);
-    if (ec) {
-        result.detail = "clone3: " + ec.message();
-    } else {
-        pollfd pfd{spawned.pidfd.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, 5000) != 1) sys::pidfd_send_signal(spawned.pidfd.get(), SIGKILL);
-        siginfo_t info{};
-        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
-        ChildReport report;
-        while (::read(spawned.report_r.get(), &report, sizeof report) == sizeof report) {
-            if (report.kind == ChildReport::failed && !result.ran) result.failure = report;
-            if (report.kind == ChildReport::exited && result.failure.kind == 0) {
-                result.ran = WIFEXITED(report.wait_status) && WEXITSTATUS(report.wait_status) == 0;
-                if (!result.ran) {
-                    result.failure = {ChildReport::failed, Stage::exec, 0, 0, report.wait_status};
-                    result.detail = "`true` did not exit 0";
-                }
-            }
+    const OneShot shot = run_one_shot(spawner, cgroups, plan, uid, "probe-" + std::to_string(::getpid()), 5000);
+    cgroup_detail = shot.cgroup_detail;
+    FullRun result;
+    result.detail = shot.error;
+    for (const ChildReport& report : shot.reports) {
+        if (report.kind == ChildReport::failed && result.failure.kind == 0) {
+            result.failure = report;
+            result.detail = shot.failure;
         }
-        if (result.failure.kind == ChildReport::failed && result.failure.err != 0)
-            result.detail = spawner.describe_failure(result.failure, spawned);
     }
-    for (int attempt = 0; group && attempt < 100; ++attempt) {
-        if (!group->remove()) break;
-        group->kill_all();
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    result.ran = result.failure.kind == 0 && shot.exited_zero();
+    if (!result.ran && result.failure.kind == 0 && !shot.reports.empty()) {
+        result.failure = {ChildReport::failed, Stage::exec, 0, 0, shot.reports.back().wait_status};
+        result.detail = "`true` did not exit 0";
     }
     return result;
 }
