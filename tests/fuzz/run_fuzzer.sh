@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One fuzz CTest: runs a libFuzzer target for a bounded time over a working copy of its seed corpus.
-#   run_fuzzer.sh <fuzzer> <seed corpus dir> <work dir>
+#   run_fuzzer.sh <fuzzer> <seed corpus dir> <work dir> [<dictionary>]
 # Fails (non-zero) on any crash, sanitizer report, leak, timeout (-timeout per input) or OOM (-rss_limit_mb);
 # the input that did it is kept as <work dir>/artifacts/<kind>-<sha1> (docs/fuzzing.md: reproducing).
 # FUZZ_SECONDS (default: JAILD_FUZZ_SECONDS, else 45) is the run time; FUZZ_JOBS=N runs N fuzzing processes
 # in parallel for long release runs (each for FUZZ_SECONDS); FUZZ_ARGS adds libFuzzer flags.
 set -euo pipefail
-fuzzer=$1 seeds=$2 work=$3
+fuzzer=$1 seeds=$2 work=$3 dict=${4:-}
 seconds=${FUZZ_SECONDS:-${JAILD_FUZZ_SECONDS:-45}}
 jobs=${FUZZ_JOBS:-1}
 
@@ -20,6 +20,7 @@ command -v llvm-symbolizer >/dev/null && export ASAN_SYMBOLIZER_PATH=${ASAN_SYMB
 
 flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -detect_leaks=1
        -print_final_stats=1 -artifact_prefix="$work/artifacts/")
+[ -n "$dict" ] && [ -f "$dict" ] && flags+=(-dict="$dict")  # field names and such, for the mutator
 if [ "$jobs" -gt 1 ]; then
   flags+=(-jobs="$jobs" -workers="$jobs")
   cd "$work"  # fuzz-<n>.log files land here
