@@ -18,6 +18,22 @@ using namespace std::chrono_literals;
 
 bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
+// The number after `label` in `text` (a timestamp a program printed), or -1.
+long long number_after(const std::string& text, const std::string& label) {
+    const std::size_t at = text.find(label);
+    return at == std::string::npos ? -1 : std::stoll(text.substr(at + label.size()));
+}
+
+// C: milliseconds of the real-time clock, which every namespace shares (to prove two runs overlapped).
+const char* const kNowMs = R"(
+#include <time.h>
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+)";
+
 // POST /sessions; returns the new session's id (empty on failure, which the CHECK reports).
 std::string create_session(Fortress& fortress) {
     const HttpResponse created = post_json(fortress.port(), "/sessions", "{}");
@@ -37,11 +53,11 @@ Attack session_sh(Fortress& fortress, const std::string& id, const std::string& 
 TEST_CASE("cross: a run sees none of a concurrent run's processes", "[security][cross]") {
     Fortress fortress;
     Attack victim;
-    std::thread first([&] { victim = fortress.run({"/bin/sleep", "1.7314159"}); });
+    std::thread first([&] { victim = fortress.run({"/bin/sleep", "1.2314159"}); });
     std::this_thread::sleep_for(400ms);
     const Attack attack = fortress.python(R"(
 import glob, os
-marker = '1.73' + '14159'
+marker = '1.23' + '14159'
 pids = glob.glob('/proc/[0-9]*')
 found = 0
 for p in pids:
@@ -59,17 +75,19 @@ print('PS', os.popen('ps -e -o pid=,comm=').read().split())
     CHECK(has(attack.out, "FOUND 0\n"));
     CHECK_FALSE(has(attack.out, "sleep"));
     CHECK(victim.status == "ok");  // the victim was running the whole time, and ended normally
-    CHECK(victim.json.as_object().at("wall_ms").as_int64() >= 1700);
+    CHECK(victim.json.as_object().at("wall_ms").as_int64() >= 1200);
     check_host_unharmed(fortress, attack.out + attack.err + victim.out);
 }
 
 TEST_CASE("cross: kill -9 -1 and pid guessing do not reach a concurrent run", "[security][cross]") {
     Fortress fortress;
     Attack victim;
-    std::thread first([&] { victim = fortress.sh("sleep 1.8; echo SURVIVED"); });
+    std::thread first(
+        [&] { victim = fortress.sh("echo T0 $(date +%s%3N); sleep 1.8; echo SURVIVED T1 $(date +%s%3N)"); });
     std::this_thread::sleep_for(200ms);
-    const Attack attack = fortress.c(c_program(R"(
+    const Attack attack = fortress.c(c_program(kNowMs + std::string(R"(
 int main(void) {
+    printf("TC %lld\n", now_ms());
     int all = kill(-1, SIGKILL);
     int all_errno = errno;
     int hit = 0, self = getpid();
@@ -78,13 +96,16 @@ int main(void) {
     printf("KILL-ALL rc=%d errno=%d HIT %d\n", all, all == 0 ? 0 : all_errno, hit);
     return 0;
 }
-)"));
+)")));
     first.join();
     INFO(attack.out << attack.err << "\nvictim: " << victim.out << victim.err);
     CHECK(attack.status == "ok");
     CHECK(has(attack.out, "HIT 0\n"));  // no process outside its own PID namespace can be named
     CHECK(victim.status == "ok");
-    CHECK(victim.out == "SURVIVED\n");
+    CHECK(has(victim.out, "SURVIVED T1 "));
+    // the attack ran while the victim was alive (the real-time clock is the same in every namespace)
+    CHECK(number_after(victim.out, "T0 ") < number_after(attack.out, "TC "));
+    CHECK(number_after(attack.out, "TC ") < number_after(victim.out, "T1 "));
     check_host_unharmed(fortress, attack.out + attack.err + victim.out);
 }
 
@@ -94,7 +115,7 @@ TEST_CASE("cross: a concurrent run's /tmp, /workspace and /dev/shm are invisible
     std::thread first([&] {
         victim = fortress.sh(
             "echo victim-data > /tmp/victim-tmp; echo victim-data > /workspace/victim-ws; "
-            "echo victim-data > /dev/shm/victim-shm; sleep 1.6; cat /tmp/victim-tmp /workspace/victim-ws "
+            "echo victim-data > /dev/shm/victim-shm; sleep 1.2; cat /tmp/victim-tmp /workspace/victim-ws "
             "/dev/shm/victim-shm");
     });
     std::this_thread::sleep_for(300ms);
@@ -122,7 +143,7 @@ TEST_CASE("cross: SysV shared memory, message queues and semaphores of a concurr
         "#include <sys/sem.h>\n#define KEY 0x4a41494c\n";
     Attack victim;
     std::thread first([&] {
-        victim = fortress.c(c_program(ipc_header + R"(
+        victim = fortress.c(c_program(ipc_header + kNowMs + R"(
 int main(void) {
     int shm = shmget(KEY, 4096, IPC_CREAT | 0666);
     int msg = msgget(KEY, IPC_CREAT | 0666);
@@ -130,16 +151,16 @@ int main(void) {
     char* memory = shm >= 0 ? shmat(shm, NULL, 0) : NULL;
     if (memory && memory != (void*)-1) strcpy(memory, "victim-shm-data");
     int fd = shm_open("/victim-posix", O_CREAT | O_RDWR, 0666);
-    printf("CREATED %d %d %d %d\n", shm >= 0, msg >= 0, sem >= 0, fd >= 0);
+    printf("CREATED %d %d %d %d T0 %lld\n", shm >= 0, msg >= 0, sem >= 0, fd >= 0, now_ms());
     fflush(stdout);
-    sleep(2);
-    printf("STILL %s\n", memory && memory != (void*)-1 ? memory : "none");
+    usleep(1600000);
+    printf("STILL %s T1 %lld\n", memory && memory != (void*)-1 ? memory : "none", now_ms());
     return 0;
 }
 )"));
     });
-    std::this_thread::sleep_for(900ms);  // the victim compiles, then holds its objects for 2 s
-    const Attack attack = fortress.c(c_program(ipc_header + R"(
+    std::this_thread::sleep_for(700ms);  // the victim compiles, then holds its objects for 1.6 s
+    const Attack attack = fortress.c(c_program(ipc_header + kNowMs + R"(
 int main(void) {
     int shm = shmget(KEY, 0, 0), shm_errno = errno;
     int msg = msgget(KEY, 0), msg_errno = errno;
@@ -153,7 +174,7 @@ int main(void) {
         void* p = shmat(id, NULL, SHM_RDONLY);
         if (p != (void*)-1) printf("ATTACHED %d %.20s\n", id, (char*)p);
     }
-    puts("DONE");
+    printf("DONE TC %lld\n", now_ms());
     return 0;
 }
 )"));
@@ -165,8 +186,11 @@ int main(void) {
     CHECK_FALSE(has(attack.out, "ATTACHED"));
     CHECK_FALSE(has(attack.out, "victim-shm-data"));
     CHECK(victim.status == "ok");
-    CHECK(has(victim.out, "CREATED 1 1 1 1\n"));
-    CHECK(has(victim.out, "STILL victim-shm-data\n"));
+    CHECK(has(victim.out, "CREATED 1 1 1 1 T0 "));
+    CHECK(has(victim.out, "STILL victim-shm-data T1 "));
+    // the attacker looked while the victim's objects existed
+    CHECK(number_after(victim.out, " T0 ") < number_after(attack.out, "DONE TC "));
+    CHECK(number_after(attack.out, "DONE TC ") < number_after(victim.out, " T1 "));
     check_host_unharmed(fortress, attack.out + attack.err + victim.out);
 }
 

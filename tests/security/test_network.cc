@@ -272,7 +272,7 @@ TEST_CASE("network: a run's abstract socket is unreachable from a concurrent run
             address +
             ")\n"
             "s.listen(4)\n"
-            "s.settimeout(2.2)\n"
+            "s.settimeout(1.5)\n"
             "print('LISTENING', flush=True)\n"
             "try:\n"
             "    s.accept(); print('ACCEPTED')\n"
@@ -321,14 +321,14 @@ TEST_CASE("network: a port a run listens on does not appear on the host", "[secu
             std::to_string(port) +
             "))\n"
             "s.listen(4)\n"
-            "s.settimeout(1.8)\n"
+            "s.settimeout(1.3)\n"
             "print('BOUND', flush=True)\n"
             "try:\n"
             "    s.accept(); print('ACCEPTED')\n"
             "except socket.timeout:\n"
             "    print('NOBODY-CAME')\n");
     });
-    std::this_thread::sleep_for(600ms);
+    std::this_thread::sleep_for(500ms);
     int refused = 0, connected = 0;
     for (int i = 0; i < 10; ++i) {
         const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
