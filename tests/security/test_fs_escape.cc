@@ -412,3 +412,21 @@ int main(void) {
 }
 
 }  // namespace jaild::test
+
+namespace jaild::test {
+
+TEST_CASE("fs: /proc/self/mountinfo names neither the canary, jaild's scratch directory nor its socket",
+          "[security][fs]") {
+    Fortress fortress;
+    const std::string scratch = fortress.socket().substr(0, fortress.socket().rfind('/'));
+    const Attack attack = fortress.sh("cat /proc/self/mountinfo; echo MOUNTS $(wc -l < /proc/self/mountinfo)");
+    INFO(attack.out << attack.err);
+    CHECK(attack.status == "ok");
+    CHECK(attack.out.find("MOUNTS ") != std::string::npos);
+    CHECK(attack.out.find(fortress.canary_dir()) == std::string::npos);
+    CHECK(attack.out.find(scratch) == std::string::npos);
+    CHECK(attack.out.find(fortress.socket()) == std::string::npos);
+    check_host_unharmed(fortress, attack.out + attack.err);
+}
+
+}  // namespace jaild::test
