@@ -249,6 +249,7 @@ struct Range {
 
 void check_ranges(const Config& c, const Context& ctx) {
     constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+    constexpr std::uint64_t kMaxKb = 1ULL << 40;  // 1 PiB
     const Range ranges[] = {
         {"server.socket_mode", c.server.socket_mode, 0, 0777, true},
         {"server.max_jobs", c.server.max_jobs, 1, u32_max},
@@ -264,6 +265,16 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"sessions.quota_kb", c.sessions.quota_kb, 64, 1024ULL * 1024 * 1024},
         {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},
         {"sessions.max_per_principal", c.sessions.max_per_principal, 1, 1'000'000},
+        // Sizes in KiB become bytes (x 1024) in the run plan: bounded so that can never wrap to 0, which the
+        // cgroup and tmpfs code would read as "no limit". 1 PiB is far above any machine.
+        {"limits.default.memory_kb", c.limits_default.memory_kb, 0, kMaxKb},
+        {"limits.max.memory_kb", c.limits_max.memory_kb, 0, kMaxKb},
+        {"limits.default.fsize_kb", c.limits_default.fsize_kb, 0, kMaxKb},
+        {"limits.max.fsize_kb", c.limits_max.fsize_kb, 0, kMaxKb},
+        {"limits.default.tmp_kb", c.limits_default.tmp_kb, 0, kMaxKb},
+        {"limits.max.tmp_kb", c.limits_max.tmp_kb, 0, kMaxKb},
+        {"limits.default.stack_kb", c.limits_default.stack_kb, 0, kMaxKb},
+        {"limits.max.stack_kb", c.limits_max.stack_kb, 0, kMaxKb},
     };
     for (const auto& r : ranges) {
         if (r.value >= r.min && r.value <= r.max) continue;

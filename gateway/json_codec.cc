@@ -393,7 +393,8 @@ std::string script_timeout_message(std::uint64_t limit_ms) {
 namespace {
 
 std::string status_name(v1::Status status) {
-    if (status == v1::STATUS_UNSPECIFIED) return "internal_error";
+    // Unspecified, or a value this gateway does not know (a newer jaild): the client still gets a status.
+    if (status == v1::STATUS_UNSPECIFIED || !v1::Status_IsValid(status)) return "internal_error";
     std::string name = v1::Status_Name(status).substr(7);  // drop "STATUS_"
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return name;

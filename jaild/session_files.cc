@@ -31,6 +31,14 @@ int openat2_raw(int dirfd, const char* path, int flags, mode_t mode) {
     }
 }
 
+// A name the system calls read as what it says: a C string ends at the first NUL, so "a\0/.." would be
+// checked as one path and used as another.
+bool has_nul(const std::string& path) { return path.find('\0') != std::string::npos; }
+
+// The last component of a path an operation creates or removes: an entry of its parent, never the parent
+// itself ("."), the parent's parent ("..") or nothing.
+bool plain_name(const std::string& name) { return !name.empty() && name != "." && name != ".." && !has_nul(name); }
+
 // Splits "a/b/c" into its parent "a/b" (or "") and "c".
 std::pair<std::string, std::string> split(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -139,6 +147,10 @@ void list_into(int dir, const std::string& prefix, std::vector<Entry>& out, int 
 }  // namespace
 
 unique_fd open_beneath(int dirfd, const std::string& path, int flags, mode_t mode, std::error_code& ec) {
+    if (has_nul(path)) {
+        ec = from_errno(EINVAL);
+        return {};
+    }
     unique_fd fd(openat2_raw(dirfd, path.c_str(), flags, mode));
     if (!fd) ec = last_error();
     return fd;
@@ -219,6 +231,7 @@ std::error_code read_file(int dir, const std::string& path, std::uint64_t max_by
 
 std::error_code write_file(int dir, const std::string& path, const std::string& content, uid_t uid, gid_t gid) {
     const auto [parent, name] = split(path);
+    if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
     // Parents, one component at a time, each beneath the last.
     unique_fd at(::fcntl(dir, F_DUPFD_CLOEXEC, 3));
     if (!at) return last_error();
@@ -263,6 +276,7 @@ std::error_code write_file(int dir, const std::string& path, const std::string& 
 
 std::error_code remove(int dir, const std::string& path) {
     const auto [parent, name] = split(path);
+    if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
     std::error_code ec;
     unique_fd at = open_dir(dir, parent, ec);
     if (!at) return ec;

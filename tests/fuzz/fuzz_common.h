@@ -28,15 +28,6 @@
 
 namespace jaild::fuzz {
 
-// Whether the opt-in checks for known, not yet fixed bugs are on (FUZZ_KNOWN_BUGS=1; docs/fuzzing.md).
-inline bool known_bugs_checked() {
-    static const bool on = [] {
-        const char* value = std::getenv("FUZZ_KNOWN_BUGS");
-        return value && std::string_view(value) == "1";
-    }();
-    return on;
-}
-
 // A message's serialization with map entries sorted, so two equal messages give equal bytes.
 inline std::string canonical(const google::protobuf::MessageLite& message) {
     std::string out;

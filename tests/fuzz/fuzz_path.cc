@@ -279,16 +279,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(accepted == model_relative(path));
         FUZZ_CHECK(check_cwd_path(path).empty() == model_cwd(path));
         if (gated && !accepted) continue;
-        // A known, not yet fixed bug (tests/fuzz/crashes/fuzz_path-remove-dotdot): without the gate, remove()
-        // of a path whose last component is ".." (as the system calls see it: up to a NUL) empties the
-        // directory above it, the workspace's parent for "..". Skipped unless FUZZ_KNOWN_BUGS=1; delete with the fix.
-        if (!gated && op == 'D' && !fuzz::known_bugs_checked()) {
-            // The name remove() splits off, and the path the system calls see, both read up to a NUL
-            // (fuzz_path-remove-dotdot-nul: ".\0/.." opens the workspace as the parent, then removes "..").
-            auto c_str = [](const std::string& s) { return s.substr(0, s.find('\0')); };
-            const std::string seen = c_str(path);
-            if (c_str(path.substr(path.rfind('/') + 1)) == ".." || seen.substr(seen.rfind('/') + 1) == "..") continue;
-        }
         run_op(s, op, path, content);
         s.check_outside();
     }

@@ -13,6 +13,8 @@ jobs=${FUZZ_JOBS:-1}
 mkdir -p "$work/corpus" "$work/artifacts"
 # The working corpus grows across local runs (new coverage is kept); the seeds are never written to.
 cp -n "$seeds"/* "$work/corpus/" 2>/dev/null || true
+# The inputs of bugs found and fixed (tests/fuzz/crashes/<target>-*) are replayed first, as regressions.
+cp -n "$(dirname "$0")/crashes/$(basename "$fuzzer")"-* "$work/corpus/" 2>/dev/null || true
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -215,6 +215,10 @@ TEST_CASE("values out of their allowed range are rejected, naming the key", "[un
         {"[sandbox]\nuid_base = 4294967295\n", R"(jaild.toml:2: "sandbox.uid_base" + "sandbox.uid_count")"},
         {"[server]\nsocket_mode = 0o1000\n", R"(jaild.toml:2: "server.socket_mode" must be between 0 and 0777)"},
         {"[server]\nmax_jobs = 0\n", R"(jaild.toml:2: "server.max_jobs" must be between 1)"},
+        // Sizes in KiB that would wrap to 0 bytes ("no limit") once multiplied by 1024 (found by fuzz_config).
+        {"[limits.max]\nmemory_kb = 18014398509481984\n",
+         R"(jaild.toml:2: "limits.max.memory_kb" must be between 0 and 1099511627776)"},
+        {"[limits.default]\ntmp_kb = 1099511627777\n", R"(jaild.toml:2: "limits.default.tmp_kb" must be between 0)"},
         {"[server]\nmax_frame_bytes = 1023\n",
          R"(jaild.toml:2: "server.max_frame_bytes" must be between 1024 and 1073741824)"},
         {"[server]\nmax_frame_bytes = 1073741825\n", R"(jaild.toml:2: "server.max_frame_bytes" must be between)"},
