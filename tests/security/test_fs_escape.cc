@@ -282,11 +282,15 @@ TEST_CASE("fs: /usr, /etc, /, /dev and /opt/jaild are read-only", "[security][fs
         "for p in /etc/passwd /etc/hosts /usr/bin/sh /etc/ld.so.cache; do "
         "  if (echo pwned >> $p) 2>/dev/null; then echo WROTE $p; else echo BLOCKED $p; fi; done; "
         "if mkdir /etc/cron.d 2>/dev/null; then echo WROTE mkdir; else echo BLOCKED mkdir; fi; "
-        "if (echo ok > /tmp/x && echo ok > /workspace/x && echo ok > /dev/shm/x); then echo WRITABLE-OK; fi");
+        "if (echo ok > /tmp/x && echo ok > /workspace/x && echo ok > /dev/shm/x); then echo WRITABLE-OK; fi; "
+        "for p in /x /dev/x /usr/x /etc/x; do touch $p 2>&1 | grep -q 'Read-only file system' && echo EROFS $p; done");
     INFO(attack.out << attack.err);
     CHECK(attack.status == "ok");
     CHECK(count(attack.out, "BLOCKED") == 13);
     CHECK(has(attack.out, "WRITABLE-OK"));  // the three writable places are writable: the program did run
+    // read-only mounts, not merely permissions (docs/security.md: the root and /dev are remounted read-only)
+    for (const char* path : {"/x", "/dev/x", "/usr/x", "/etc/x"})
+        CHECK(has(attack.out, std::string("EROFS ") + path + "\n"));
     CHECK_FALSE(has(attack.out, "WROTE"));
     check_host_unharmed(fortress, attack.out + attack.err);
 }
