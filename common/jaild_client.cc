@@ -1,5 +1,7 @@
 #include "common/jaild_client.h"
 
+#include <sys/un.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -11,7 +13,15 @@ namespace jaild {
 namespace asio = boost::asio;
 using stream_protocol = asio::local::stream_protocol;
 
+namespace {
+
+// Asio's endpoint throws for a path longer than sockaddr_un can hold; callers get an error code instead.
+bool fits(const std::string& socket_path) { return socket_path.size() < sizeof(sockaddr_un::sun_path); }
+
+}  // namespace
+
 std::error_code JaildClient::connect(const std::string& socket_path) {
+    if (!fits(socket_path)) return std::make_error_code(std::errc::filename_too_long);
     boost::system::error_code ec;
     socket_.connect(stream_protocol::endpoint(socket_path), ec);
     return ec;
@@ -26,6 +36,7 @@ std::error_code JaildClient::receive(v1::ServerMessage& message) {
 }
 
 asio::awaitable<std::error_code> JaildClient::async_connect(const std::string& socket_path) {
+    if (!fits(socket_path)) co_return std::make_error_code(std::errc::filename_too_long);
     auto [ec] =
         co_await socket_.async_connect(stream_protocol::endpoint(socket_path), asio::as_tuple(asio::use_awaitable));
     co_return ec;

@@ -23,9 +23,10 @@ namespace jaild {
 
 namespace {
 
-constexpr int kResultFd = 3;  // the program's private result channel, when it has one
-constexpr int kReportFd = 4;  // where the report pipe sits after the stdio shuffle (close-on-exec)
-constexpr int kParked = 10;   // above both while they are moved into place
+constexpr int kResultFd = child_result_fd;  // the program's private result channel, when it has one
+constexpr int kReportFd = child_report_fd;  // where the report pipe sits after the stdio shuffle (close-on-exec)
+constexpr int kReaperFd = child_reaper_fd;  // jaild-reaper, exec'd once the program runs (close-on-exec)
+constexpr int kParked = 10;                 // above all three while they are moved into place
 
 void send_report(int fd, const ChildReport& report) noexcept {
     // A pipe write of fewer than PIPE_BUF bytes is atomic: the parent reads whole records.
@@ -59,13 +60,14 @@ int join_cgroup(const ChildSpec& s, int* which) noexcept {
 }
 
 // Stdio onto the pipes, the result channel onto fd 3 (inherited by the program), the report pipe onto fd 4
-// (close-on-exec, so a successful execve closes it), then every other descriptor closed: another thread of
-// jaild may have had pipes of another run open when we were cloned. The sources are parked above 4 first
-// so that moving one into place never overwrites another.
+// and jaild-reaper onto fd 5 (both close-on-exec, so the program's execve closes them), then every other
+// descriptor closed: another thread of jaild may have had pipes of another run open when we were cloned.
+// The sources are parked above 5 first so that moving one into place never overwrites another.
 int setup_fds(const ChildSpec& s) noexcept {
     const int report = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, kParked);
     const int result = s.result_fd >= 0 ? ::fcntl(s.result_fd, F_DUPFD_CLOEXEC, kParked) : -1;
-    if (report < 0 || (s.result_fd >= 0 && result < 0)) return errno;
+    const int reaper = s.reaper_fd >= 0 ? ::fcntl(s.reaper_fd, F_DUPFD_CLOEXEC, kParked) : -1;
+    if (report < 0 || (s.result_fd >= 0 && result < 0) || (s.reaper_fd >= 0 && reaper < 0)) return errno;
     if (::dup2(s.stdin_fd, 0) < 0 || ::dup2(s.stdout_fd, 1) < 0 || ::dup2(s.stderr_fd, 2) < 0) return errno;
     if (::dup3(report, kReportFd, O_CLOEXEC) < 0) return errno;
     if (result >= 0) {
@@ -73,7 +75,12 @@ int setup_fds(const ChildSpec& s) noexcept {
     } else {
         ::close(kResultFd);  // no channel: whatever of jaild's sat on fd 3 must not reach the program
     }
-    return errno_of(sys::close_range(kReportFd + 1, ~0U, 0));
+    if (reaper >= 0) {
+        if (::dup3(reaper, kReaperFd, O_CLOEXEC) < 0) return errno;
+    } else {
+        ::close(kReaperFd);
+    }
+    return errno_of(sys::close_range(kReaperFd + 1, ~0U, 0));
 }
 
 int bring_up_loopback() noexcept {
@@ -115,13 +122,48 @@ void reset_signals() noexcept {
     fail(kReportFd, Stage::exec, first_error);
 }
 
-// PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
-// kernel kill everything the program left behind (pid_namespaces(7)).
-[[noreturn]] void reap(pid_t program) noexcept {
+int start_program(void* spec) noexcept { exec_program(*static_cast<const ChildSpec*>(spec)); }
+
+// The program's process: a vfork-style clone that shares our memory until its execve (what posix_spawn
+// does), so neither jaild's page tables nor its heap are copied a second time. We are suspended meanwhile,
+// and the program's side touches only its own stack below.
+pid_t spawn_program(const ChildSpec& s) noexcept {
+    alignas(64) char stack[32 * 1024];
+    return ::clone(start_program, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSpec*>(&s));
+}
+
+// Our descriptors that must not outlive the setup: jaild sees EOF on the program's stdio and result channel
+// only when the program's processes are gone.
+void close_program_fds() noexcept {
     ::close(0);
     ::close(1);
     ::close(2);
-    ::close(kResultFd);  // only the program's end: jaild sees EOF when the program's processes are gone
+    ::close(kResultFd);
+}
+
+// Becomes jaild-reaper (reaper_main.cc) so that the rest of the run no longer shares jaild's memory. Returns
+// only when the exec failed; the caller then reaps in place.
+void become_reaper(pid_t program) noexcept {
+    char pid_text[16];
+    char* p = pid_text + sizeof pid_text;
+    *--p = '\0';
+    unsigned value = static_cast<unsigned>(program);
+    do {
+        *--p = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    char name[] = "jaild-reaper";
+    char* const argv[] = {name, p, nullptr};
+    char* const envp[] = {nullptr};
+    if (::fcntl(kReportFd, F_SETFD, 0) != 0) return;  // the reaper writes its report there
+    ::execveat(kReaperFd, "", argv, envp, AT_EMPTY_PATH);
+    ::fcntl(kReportFd, F_SETFD, FD_CLOEXEC);
+}
+
+// PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
+// kernel kill everything the program left behind (pid_namespaces(7)). jaild-reaper does the same.
+[[noreturn]] void reap(pid_t program) noexcept {
+    close_program_fds();
     for (;;) {
         int status = 0;
         const pid_t pid = ::waitpid(-1, &status, __WALL);
@@ -165,9 +207,10 @@ void reset_signals() noexcept {
     ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
     step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
-    const pid_t program = sys::raw_fork();
+    const pid_t program = spawn_program(s);
     if (program < 0) fail(fd, Stage::fork, errno);
-    if (program == 0) exec_program(s);
+    close_program_fds();
+    if (s.reaper_fd >= 0) become_reaper(program);
     reap(program);
 }
 

@@ -54,6 +54,12 @@ struct ChildReport {
     std::int32_t wait_status = 0;
 };
 
+// The child's descriptors once it has arranged them: the result channel (when the program has one), the
+// report pipe (close-on-exec) and the jaild-reaper binary to exec once the program runs (close-on-exec).
+inline constexpr int child_result_fd = 3;
+inline constexpr int child_report_fd = 4;
+inline constexpr int child_reaper_fd = 5;
+
 struct ChildSpec {
     int stdin_fd = -1;
     int stdout_fd = -1;
@@ -87,6 +93,7 @@ struct ChildSpec {
     std::size_t exec_path_count = 0;
     char* const* argv = nullptr;
     char* const* envp = nullptr;
+    int reaper_fd = -1;  // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
 };
 
 // Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits

@@ -104,8 +104,12 @@ int run(const Options& options) {
     if (options.session_ttl > 0) config.sessions.ttl_s = options.session_ttl;
     jaild::init_logging("jaild", config.log);
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
-    if (std::error_code ec = jaild::unshare_mount_namespace())
-        spdlog::warn("cannot unshare a mount namespace ({}): workspaces will be visible on the host", ec.message());
+    const std::error_code unshared = jaild::unshare_mount_namespace();
+    if (unshared)
+        spdlog::warn(
+            "cannot unshare a mount namespace ({}): workspaces will be visible on the host, and each run "
+            "builds its whole root",
+            unshared.message());
     std::vector<jaild::Language> languages = jaild::load_languages(config.languages.dir);
 
     std::unique_ptr<jaild::cgroup::Manager> cgroups;
@@ -120,6 +124,16 @@ int run(const Options& options) {
     }
     try {
         spawner = std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds());
+        if (!unshared) {
+            // The runs' common root, built once in jaild's namespace (Rootfs::build_template).
+            if (const std::error_code ec = spawner->build_template())
+                spdlog::warn("cannot build the sandboxes' template root ({}): each run builds its whole root",
+                             ec.message());
+        }
+        if (spawner->reaper_path().empty())
+            spdlog::warn(
+                "jaild-reaper not found beside jaild or in ../libexec/jaild: each sandbox's first process "
+                "stays a copy of jaild (slower runs)");
     } catch (const std::exception& e) {
         setup_error += (setup_error.empty() ? "" : "; ") + std::string(e.what());
     }

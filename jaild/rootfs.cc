@@ -1,5 +1,6 @@
 #include "jaild/rootfs.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,6 +80,32 @@ std::string check_absolute(const std::string& path, const char* key) {
     return fs::path(path).lexically_normal().string();
 }
 
+std::string passwd_text(std::uint32_t uid, std::uint32_t gid) {
+    return "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + std::to_string(uid) + ":" + std::to_string(gid) +
+           ":sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+}
+
+std::string group_text(std::uint32_t gid) {
+    return "root:x:0:\nsandbox:x:" + std::to_string(gid) + ":\nnogroup:x:65534:\n";
+}
+
+std::string hosts_text(const std::string& hostname) {
+    return "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+}
+
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+// A whole file written at path (O_EXCL: never over something already there).
+std::error_code write_new_file(const std::string& path, const std::string& content, mode_t mode) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) return last_error();
+    std::error_code ec;
+    if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()) || ::fchmod(fd, mode) != 0)
+        ec = last_error();
+    ::close(fd);
+    return ec;
+}
+
 }  // namespace
 
 const char* MountList::keep(std::string text) { return strings_.emplace_back(std::move(text)).c_str(); }
@@ -98,6 +125,7 @@ std::string MountList::describe(std::size_t index, const std::string& new_root) 
 Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extra_binds, const std::string& support_dir)
     : hostname_(config.hostname) {
     new_root_ = check_absolute(config.run_dir, "sandbox.run_dir") + "/root";
+    ids_dir_ = check_absolute(config.run_dir, "sandbox.run_dir") + "/ids";
     std::error_code ec;
     fs::create_directories(new_root_, ec);
     if (ec) throw std::runtime_error("cannot create " + new_root_ + ": " + ec.message());
@@ -106,63 +134,116 @@ Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extr
 
     // The root itself: a small tmpfs holding only mount points and synthesized files, read-only after
     // pivot_root.
-    before_.add({K::tmpfs, nullptr, before_.keep(r), "size=1m,nr_inodes=4096,mode=0755", kScratch});
+    skeleton_.add({K::tmpfs, nullptr, skeleton_.keep(r), "size=1m,nr_inodes=4096,mode=0755", kScratch});
     for (const std::string& dir : config.ro_binds)
-        add_host_path(before_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
+        add_host_path(skeleton_, r, rootfs, check_absolute(dir, "sandbox.ro_binds"));
     for (const std::string& dir : extra_binds) {
         const std::string path = check_absolute(dir, "a language's binds");
         if (std::find(config.ro_binds.begin(), config.ro_binds.end(), path) == config.ro_binds.end())
-            add_host_path(before_, r, rootfs, path);
+            add_host_path(skeleton_, r, rootfs, path);
     }
     if (!support_dir.empty()) {
         // From the host, not from sandbox.rootfs: these files are jaild's, installed beside it.
         struct stat st {};
         if (::stat(support_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-            add_parents(before_, r, support_mount);
-            const char* target = before_.keep(r + support_mount);
-            before_.add({K::mkdir, nullptr, target, nullptr, 0, 0755});
-            before_.add({K::bind, before_.keep(support_dir), target, nullptr, kReadOnly});
+            add_parents(skeleton_, r, support_mount);
+            const char* target = skeleton_.keep(r + support_mount);
+            skeleton_.add({K::mkdir, nullptr, target, nullptr, 0, 0755});
+            skeleton_.add({K::bind, skeleton_.keep(support_dir), target, nullptr, kReadOnly});
         }
     }
-    before_.add({K::mkdir, nullptr, before_.keep(r + "/etc"), nullptr, 0, 0755});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/etc"), nullptr, 0, 0755});
     for (const std::string& entry : config.etc_files) {
         std::string path = check_absolute(entry, "sandbox.etc_files");
         while (path.size() > 1 && path.back() == '/') path.pop_back();  // "/etc/." normalizes to "/etc/"
         if (path.rfind("/etc/", 0) != 0)
             throw std::runtime_error("sandbox.etc_files: not an entry under /etc: " + entry);
-        if (!kSynthesized.count(path)) add_host_path(before_, r, rootfs, path);
+        if (!kSynthesized.count(path)) add_host_path(skeleton_, r, rootfs, path);
     }
 
-    before_.add({K::mkdir, nullptr, before_.keep(r + "/dev"), nullptr, 0, 0755});
-    before_.add(
-        {K::tmpfs, nullptr, before_.keep(r + "/dev"), "size=64k,nr_inodes=64,mode=0755", MS_NOSUID | MS_NOEXEC});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/dev"), nullptr, 0, 0755});
+    skeleton_.add(
+        {K::tmpfs, nullptr, skeleton_.keep(r + "/dev"), "size=64k,nr_inodes=64,mode=0755", MS_NOSUID | MS_NOEXEC});
     for (const char* dev : kDevices) {
-        const char* target = before_.keep(r + "/dev/" + dev);
-        before_.add({K::touch, nullptr, target, nullptr, 0, 0666});
-        before_.add({K::bind, before_.keep(std::string("/dev/") + dev), target, nullptr, MS_NOSUID | MS_NOEXEC});
+        const char* target = skeleton_.keep(r + "/dev/" + dev);
+        skeleton_.add({K::touch, nullptr, target, nullptr, 0, 0666});
+        skeleton_.add({K::bind, skeleton_.keep(std::string("/dev/") + dev), target, nullptr, MS_NOSUID | MS_NOEXEC});
     }
-    for (const auto& [text, name] : kDevLinks) before_.add({K::symlink, text, before_.keep(r + "/dev/" + name)});
-    before_.add({K::mkdir, nullptr, before_.keep(r + "/dev/shm"), nullptr, 0, 01777});
+    for (const auto& [text, name] : kDevLinks) skeleton_.add({K::symlink, text, skeleton_.keep(r + "/dev/" + name)});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/dev/shm"), nullptr, 0, 01777});
 
-    before_.add({K::mkdir, nullptr, before_.keep(r + "/proc"), nullptr, 0, 0555});
-    before_.add({K::proc, nullptr, before_.keep(r + "/proc"), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/proc"), nullptr, 0, 0555});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/tmp"), nullptr, 0, 01777});
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + workspace_dir), nullptr, 0, 0755});
+
+    proc_.add({K::proc, nullptr, proc_.keep(r + "/proc"), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC});
     for (const char* name : kProcMaskedFiles)
-        before_.add({K::bind, "/dev/null", before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
+        proc_.add({K::bind, "/dev/null", proc_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
     for (const char* name : kProcMaskedDirs)
-        before_.add({K::mask_dir, nullptr, before_.keep(r + "/proc/" + name), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     0, true});
+        proc_.add({K::mask_dir, nullptr, proc_.keep(r + "/proc/" + name), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0,
+                   true});
     for (const char* name : kProcReadOnly)
-        before_.add({K::readonly, nullptr, before_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
-    before_.add({K::mkdir, nullptr, before_.keep(r + "/tmp"), nullptr, 0, 01777});
-    before_.add({K::mkdir, nullptr, before_.keep(r + workspace_dir), nullptr, 0, 0755});
+        proc_.add({K::readonly, nullptr, proc_.keep(r + "/proc/" + name), nullptr, kReadOnly | MS_NOEXEC, 0, true});
 
     after_.add({K::readonly, nullptr, after_.keep(r + "/dev"), nullptr, MS_RDONLY | MS_NOSUID | MS_NOEXEC});
 }
 
+std::error_code Rootfs::build_template() {
+    const std::string& r = new_root_;
+    MountList list;
+    list.append(skeleton_.ops());
+    // Mount points for the job's /etc/passwd and /etc/group, and the files that are the same for every run.
+    for (const char* path : {"/etc/passwd", "/etc/group"})
+        list.add({K::touch, nullptr, list.keep(r + path), nullptr, 0, 0644});
+    const std::string hosts = hosts_text(hostname_), name = hostname_ + "\n";
+    list.add(
+        {K::write_file, nullptr, list.keep(r + "/etc/hosts"), nullptr, 0, 0644, false, hosts.data(), hosts.size()});
+    list.add(
+        {K::write_file, nullptr, list.keep(r + "/etc/hostname"), nullptr, 0, 0644, false, name.data(), name.size()});
+    list.append(after_.ops());
+
+    std::size_t failed = 0;
+    std::error_code ec;
+    if (const int err = mounts::apply(list.ops().data(), list.ops().size(), &failed))
+        ec = {err, std::system_category()};
+    // The template's own root read-only: every copy of it in a sandbox is then read-only too (same tmpfs).
+    else if (::mount(nullptr, r.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | kScratch,
+                     "size=1m,nr_inodes=4096,mode=0755") != 0)
+        ec = last_error();
+    else if (::mkdir(ids_dir_.c_str(), 0700) != 0 && errno != EEXIST)
+        ec = last_error();
+    else if (::mount("tmpfs", ids_dir_.c_str(), "tmpfs", kScratch | MS_NOEXEC, "size=4m,nr_inodes=65536,mode=0700") !=
+             0)
+        ec = last_error();
+    if (ec) {
+        ::umount2(ids_dir_.c_str(), MNT_DETACH);
+        ::umount2(r.c_str(), MNT_DETACH);  // takes every mount below it along
+        return ec;
+    }
+    templated_ = true;
+    return {};
+}
+
+std::string Rootfs::ids_for(std::uint32_t uid, std::uint32_t gid) const {
+    const std::string dir = ids_dir_ + "/" + std::to_string(uid);
+    struct stat st {};
+    if (::stat((dir + "/group").c_str(), &st) == 0) return dir;
+    // First run of this uid (the files never change: a uid's gid is fixed by the pool). A half-written
+    // directory from a failed attempt is rewritten.
+    ::unlink((dir + "/passwd").c_str());
+    if ((::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) ||
+        write_new_file(dir + "/passwd", passwd_text(uid, gid), 0644) ||
+        write_new_file(dir + "/group", group_text(gid), 0644))
+        return {};
+    return dir;
+}
+
 MountList Rootfs::for_job(const JobFilesystem& job) const {
     MountList list;
-    list.append(before_.ops());
     const std::string& r = new_root_;
+    const std::string ids = templated_ ? ids_for(job.uid, job.gid) : std::string();
+    if (ids.empty()) list.append(skeleton_.ops());  // no template (or its ids area failed): the whole root
+    list.append(proc_.ops());
     if (job.tmp_source && !job.tmp_source->empty())
         list.add({K::bind, job.tmp_source->c_str(), list.keep(r + "/tmp"), nullptr, kScratch});
     else
@@ -179,18 +260,20 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
         list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
     }
 
-    const std::string uid = std::to_string(job.uid), gid = std::to_string(job.gid);
-    const std::pair<const char*, std::string> synthesized[] = {
-        {"/etc/passwd",
-         "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + uid + ":" + gid +
-             ":sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
-        {"/etc/group", "root:x:0:\nsandbox:x:" + gid + ":\nnogroup:x:65534:\n"},
-        {"/etc/hosts", "127.0.0.1\tlocalhost " + hostname_ + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
-        {"/etc/hostname", hostname_ + "\n"},
-    };
-    for (const auto& [path, content] : synthesized) {
-        const char* text = list.keep(content);
-        list.add({K::write_file, nullptr, list.keep(r + path), nullptr, 0, 0644, false, text, content.size()});
+    if (!ids.empty()) {
+        for (const char* name : {"/passwd", "/group"})
+            list.add({K::bind, list.keep(ids + name), list.keep(r + "/etc" + name), nullptr, kReadOnly | MS_NOEXEC});
+    } else {
+        const std::pair<const char*, std::string> synthesized[] = {
+            {"/etc/passwd", passwd_text(job.uid, job.gid)},
+            {"/etc/group", group_text(job.gid)},
+            {"/etc/hosts", hosts_text(hostname_)},
+            {"/etc/hostname", hostname_ + "\n"},
+        };
+        for (const auto& [path, content] : synthesized) {
+            const char* text = list.keep(content);
+            list.add({K::write_file, nullptr, list.keep(r + path), nullptr, 0, 0644, false, text, content.size()});
+        }
     }
     if (job.files) {
         for (const PlanFile& file : *job.files) {
@@ -207,7 +290,7 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
                       file.content.size(), job.uid, job.gid});
         }
     }
-    list.append(after_.ops());
+    if (ids.empty()) list.append(after_.ops());
     return list;
 }
 

@@ -55,16 +55,32 @@ public:
                     const std::string& support_dir = {});
     Rootfs(const Rootfs&) = delete;
 
+    // At start, in jaild's own mount namespace only (unshare_mount_namespace): builds the part of the root
+    // that is the same for every run once, at new_root(), and makes it read-only. Each sandbox's mount
+    // namespace starts as a copy of jaild's, so it finds the template in place and for_job lists only what
+    // differs per run (/proc, /tmp, /dev/shm, /workspace, the job's files, its /etc/passwd and /etc/group):
+    // ~40 mount calls per run instead of ~90, and no mkdir/symlink/bind of the runtime directories.
+    // On failure undoes what it did and returns the error; for_job then keeps listing the whole root.
+    std::error_code build_template();
+    bool templated() const { return templated_; }
+
     // Parent, per run: the complete list in the order the child applies it.
     MountList for_job(const JobFilesystem& job) const;
     const std::string& new_root() const { return new_root_; }
     const std::string& hostname() const { return hostname_; }
 
 private:
+    // The job's /etc/passwd and /etc/group, kept per uid under ids_dir_ (templated mode): created the first
+    // time a uid runs. Returns the directory holding both, or "" when they could not be written.
+    std::string ids_for(std::uint32_t uid, std::uint32_t gid) const;
+
     std::string new_root_;
+    std::string ids_dir_;
     std::string hostname_;
-    MountList before_;  // root tmpfs, runtime dirs, /etc entries, /dev, /proc and its masks
-    MountList after_;   // read-only /dev once it is complete
+    MountList skeleton_;  // root tmpfs, runtime dirs, /etc entries, /dev, mount points for the rest
+    MountList proc_;      // /proc and its masks (a procfs belongs to the pid namespace that mounts it)
+    MountList after_;     // read-only /dev once it is complete
+    bool templated_ = false;
 };
 
 }  // namespace jaild

@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/linux_compat.h"
 #include "jaild/caps.h"
@@ -58,6 +60,18 @@ std::vector<std::string> exec_candidates(const RunPlan& plan) {
     return candidates;
 }
 
+// jaild-reaper beside jaild (the build tree's bin/) or in ../libexec/jaild (an installed jaild).
+std::string find_reaper() {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    for (const std::filesystem::path& candidate :
+         {self.parent_path() / "jaild-reaper", self.parent_path().parent_path() / "libexec/jaild/jaild-reaper"}) {
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    }
+    return {};
+}
+
 }  // namespace
 
 Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_binds)
@@ -65,7 +79,11 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       rootfs_(config.sandbox, extra_binds, config.languages.support_dir),
       filter_(seccomp::Filter::compile()),
       last_cap_(caps::last_cap()),
-      empty_caps_(caps::empty_state()) {}
+      empty_caps_(caps::empty_state()),
+      reaper_path_(find_reaper()) {
+    if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
+    if (!reaper_) reaper_path_.clear();
+}
 
 Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
                        std::error_code& ec) const {
@@ -118,6 +136,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     spec.exec_path_count = exec_paths.size();
     spec.argv = argv.data();
     spec.envp = envp.data();
+    spec.reaper_fd = reaper_.get();
 
     std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
     if (!config_.sandbox.allow_network) flags |= CLONE_NEWNET;

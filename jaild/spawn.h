@@ -45,6 +45,10 @@ public:
 
     const seccomp::Filter& filter() const { return filter_; }
     const Rootfs& rootfs() const { return rootfs_; }
+    // At start, in jaild's own mount namespace: see Rootfs::build_template.
+    std::error_code build_template() { return rootfs_.build_template(); }
+    // Where jaild-reaper was found ("" when it was not: each sandbox's clone of jaild then reaps itself).
+    const std::string& reaper_path() const { return reaper_path_; }
 
 private:
     const Config& config_;
@@ -52,6 +56,8 @@ private:
     seccomp::Filter filter_;
     int last_cap_;
     const void* empty_caps_;
+    std::string reaper_path_;
+    unique_fd reaper_;  // O_PATH, executed by each sandbox's first process once its program runs
 };
 
 }  // namespace jaild

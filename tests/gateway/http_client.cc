@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -199,6 +200,10 @@ GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std:
     if (pid_ == 0) {
         const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(log, 2);
+        // A test process that dies (a crash, a timeout's SIGKILL) takes its daemon along, and with it the
+        // descriptors it inherited: the test lock's among them (a leaked jaild held /tmp/jaild-tests.lock).
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        ::close_range(3, ~0U, 0);
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());
         argv.push_back(nullptr);

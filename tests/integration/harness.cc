@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,6 +51,11 @@ Daemon::Daemon(AtSocket at, const std::string& extra_toml) {
     start(extra_toml, "");
 }
 
+Daemon::Daemon(Binary binary, const std::string& extra_toml) : binary_(std::move(binary.path)) {
+    socket_ = dir_.path() + "/jaild.sock";
+    start(extra_toml, "");
+}
+
 void Daemon::start(const std::string& extra_toml, const std::string& server_extra) {
     run_dir_ = dir_.path() + "/run";
     log_path_ = dir_.path() + "/jaild.log";
@@ -69,8 +75,11 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
     if (pid_ == 0) {
         const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(log, 2);
-        const std::string jaild = bin("jaild");
-        ::execl(jaild.c_str(), jaild.c_str(), "--config", config_path.c_str(), nullptr);
+        // A test process that dies (a crash, a timeout's SIGKILL) takes its daemon along, and with it the
+        // descriptors it inherited: the test lock's among them (a leaked jaild held /tmp/jaild-tests.lock).
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        ::close_range(3, ~0U, 0);
+        ::execl(binary_.c_str(), binary_.c_str(), "--config", config_path.c_str(), nullptr);
         ::_exit(127);
     }
     const bool up = wait_until(

@@ -43,6 +43,11 @@ public:
         std::string path;
     };
     explicit Daemon(AtSocket at, const std::string& extra_toml = "");
+    // The same, running another jaild binary (e.g. a copy without jaild-reaper beside it).
+    struct Binary {
+        std::string path;
+    };
+    Daemon(Binary binary, const std::string& extra_toml);
     ~Daemon();  // SIGTERM and wait, if still running
     Daemon(const Daemon&) = delete;
 
@@ -58,6 +63,7 @@ private:
     void start(const std::string& extra_toml, const std::string& server_extra);
 
     TempDir dir_;
+    std::string binary_ = bin("jaild");
     std::string socket_, run_dir_, log_path_;
     pid_t pid_ = -1;
 };

@@ -21,7 +21,8 @@ for path in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway etc/jaild/jaild.
             usr/lib/systemd/system/jaild-gateway.service usr/lib/sysusers.d/jaild.conf usr/lib/tmpfiles.d/jaild.conf \
             usr/share/doc/jaild/README.md usr/share/doc/jaild/security.md usr/share/doc/jaild/languages.md \
             usr/share/doc/jaild/deploy.md usr/share/doc/jaild/api.md usr/share/doc/jaild/openapi.yaml \
-            usr/lib/jaild/runner.py etc/jaild/languages.d/python.toml etc/jaild/languages.d/c.toml; do
+            usr/lib/jaild/runner.py etc/jaild/languages.d/python.toml etc/jaild/languages.d/c.toml \
+            usr/libexec/jaild/jaild-reaper; do
   [ -e "$root/fs/$path" ] || { echo "FAIL: $path missing from $(basename "$deb")"; exit 1; }
 done
 # Every file under /etc is a conffile (an administrator's edits survive upgrades).
@@ -46,6 +47,7 @@ set -e
 mount --make-rprivate /
 mount -t overlay overlay -o lowerdir=$root/fs/usr/bin:/usr/bin /usr/bin
 mount -t overlay overlay -o lowerdir=$root/fs/usr/lib:/usr/lib /usr/lib
+mount -t overlay overlay -o lowerdir=$root/fs/usr/libexec:/usr/libexec /usr/libexec
 mkdir -p /etc/jaild /run/jaild
 mount --bind $root/fs/etc/jaild /etc/jaild
 mount -t tmpfs tmpfs /run/jaild
@@ -59,6 +61,9 @@ $exec_start &
 pid=\$!
 for i in \$(seq 100); do [ -S /run/jaild/jaild.sock ] && break; sleep 0.05; done
 out=\$(/usr/bin/jailctl run -- echo installed-jaild-works)
+# The installed jaild found the installed jaild-reaper (/usr/libexec/jaild): it is the sandbox's PID 1.
+pid1=\$(/usr/bin/jailctl run -- cat /proc/1/cmdline | tr '\\0' ' ')
+case "\$pid1" in "jaild-reaper "*) ;; *) echo "FAIL: a run's PID 1 is '\$pid1', not jaild-reaper"; exit 1;; esac
 # The installed language files and runner: Python's main() through /usr/lib/jaild/runner.py.
 result=\$(/usr/bin/jailctl execute -l python --main --no-stdin --code 'def main(): return {"ok": 42}')
 # The gateway as systemd would start it: a DynamicUser= uid (61184-65519, away from the sandbox uids), group

@@ -1,0 +1,111 @@
+// The two things jaild does to make a run cheap (bench/README.md), checked for what they must not change:
+// the common root built once in jaild's own mount namespace, and jaild-reaper as the sandbox's PID 1.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace jaild;
+using namespace jaild::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Lines of a mountinfo table whose mount point is at or below `dir`.
+std::vector<std::string> mounts_below(const std::string& table, const std::string& dir) {
+    std::vector<std::string> found;
+    std::istringstream lines(read_text(table));
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, point;
+        fields >> id >> parent >> devno >> root >> point;
+        if (point == dir || point.rfind(dir + "/", 0) == 0) found.push_back(line);
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("the common root is built once, in jaild's namespace only, read-only, and goes with jaild",
+          "[root][sandbox][template]") {
+    Daemon daemon;
+    const std::string root = daemon.run_dir() + "/root";
+    // In jaild's namespace: the template's tmpfs (read-only) with /usr and the rest below it.
+    const std::vector<std::string> in_jaild =
+        mounts_below("/proc/" + std::to_string(daemon.pid()) + "/mountinfo", root);
+    REQUIRE(!in_jaild.empty());
+    CHECK(in_jaild.front().find(" " + root + " ro,") != std::string::npos);
+    bool has_usr = false;
+    for (const std::string& line : in_jaild) has_usr = has_usr || line.find(" " + root + "/usr ") != std::string::npos;
+    CHECK(has_usr);
+    // On the host: nothing.
+    CHECK(mounts_below("/proc/self/mountinfo", daemon.run_dir()).empty());
+    CHECK(fs::is_empty(root));
+
+    // Runs see the same root as before, write only where they may, and do not change the template for the
+    // next run (each run's /tmp, /workspace and /etc/passwd are its own).
+    const RunResult first =
+        run_sh(daemon.socket(),
+               "id -u; grep -c sandbox:x:$(id -u): /etc/passwd; ls /usr/bin/env; "
+               "for p in / /etc /usr /dev /proc/sys; do touch $p/x 2>/dev/null && echo wrote $p; done; "
+               "echo mine > /tmp/left; echo mine > /workspace/left; echo ok");
+    REQUIRE(first.has_exit);
+    CHECK(first.exit.exit_code() == 0);
+    CHECK(first.out == std::to_string(first.uid) + "\n1\n/usr/bin/env\nok\n");
+    const RunResult second = run_sh(daemon.socket(), "ls -A /tmp /workspace; ls / | tr '\\n' ' '");
+    REQUIRE(second.has_exit);
+    CHECK(second.out.rfind("/tmp:\n\n/workspace:\n", 0) == 0);
+    CHECK(second.out.find(" x ") == std::string::npos);
+    CHECK(second.out.find(" usr ") != std::string::npos);
+
+    // kill -9 of jaild: its namespace, and the template with it, is gone; nothing on the host.
+    const pid_t pid = daemon.pid();
+    daemon.kill9();
+    CHECK(::kill(pid, 0) != 0);
+    check_nothing_left(daemon.run_dir());
+    CHECK(fs::is_empty(root));
+}
+
+TEST_CASE("a sandbox's PID 1 is jaild-reaper, not a copy of jaild, and reaps like one", "[root][sandbox][reaper]") {
+    Daemon daemon;
+    const RunResult r = run_sh(daemon.socket(),
+                               "tr '\\0' ' ' < /proc/1/cmdline; echo; grep -E '^(Uid|Threads):' /proc/1/status | "
+                               "tr -s '\\t ' ' '; (sleep 30 &) ; sh -c 'exit 7' ; echo $?");
+    REQUIRE(r.has_exit);
+    CHECK(r.exit.exit_code() == 0);
+    const std::string uid = std::to_string(r.uid);
+    CHECK(r.out == "jaild-reaper 2 \nUid: " + uid + " " + uid + " " + uid + " " + uid + "\nThreads: 1\n7\n");
+    // The orphaned sleep was killed with the namespace when the program ended.
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("without jaild-reaper beside it, jaild still runs sandboxes (its clone reaps in place)",
+          "[root][sandbox][reaper]") {
+    TempDir dir;
+    const std::string copy = dir.path() + "/jaild";
+    fs::copy_file(bin("jaild"), copy);
+    ::chmod(copy.c_str(), 0755);
+    Daemon daemon(Daemon::Binary{copy}, "");
+    CHECK(daemon.log().find("jaild-reaper not found") != std::string::npos);
+    const RunResult r = run_sh(daemon.socket(), "tr '\\0' ' ' < /proc/1/cmdline; echo; (sleep 30 &); exit 3");
+    REQUIRE(r.has_exit);
+    CHECK(r.exit.exit_code() == 3);
+    CHECK(r.out.find("jaild-reaper") == std::string::npos);
+    CHECK(r.out.find("jaild") != std::string::npos);
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
