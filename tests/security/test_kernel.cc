@@ -252,7 +252,7 @@ print('CHECKED', readable, 'LEAKS', found)
 }
 
 TEST_CASE("kernel: the reaper's /proc/1/cmdline does not reveal jaild's command line or host paths",
-          "[security][kernel][!mayfail]") {
+          "[security][kernel]") {
     Fortress fortress;
     const std::string scratch = fortress.socket().substr(0, fortress.socket().rfind('/'));
     const Attack attack = fortress.sh(
