@@ -124,11 +124,16 @@ Attack Fortress::execute(const std::string& language, const std::string& code, c
 
 Jailctl Fortress::jailctl(const std::vector<std::string>& args, const std::string& stdin_data,
                           std::chrono::seconds timeout) {
+    return jailctl_at(socket(), args, stdin_data, timeout);
+}
+
+Jailctl jailctl_at(const std::string& socket, const std::vector<std::string>& args, const std::string& stdin_data,
+                   std::chrono::seconds timeout) {
     TempDir scratch;
     const std::string in_path = scratch.path() + "/in", out_path = scratch.path() + "/out",
                       err_path = scratch.path() + "/err";
     std::ofstream(in_path, std::ios::binary) << stdin_data;
-    std::vector<std::string> argv = {bin("jailctl"), "--socket", socket()};
+    std::vector<std::string> argv = {bin("jailctl"), "--socket", socket};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> c_argv;
     for (std::string& arg : argv) c_argv.push_back(arg.data());

@@ -70,6 +70,18 @@ private:
 // Parses a gateway answer into an Attack (used by Fortress, exposed for raw requests).
 Attack parse_attack(HttpResponse response);
 
+// build/bin/jailctl --socket <socket> args..., with stdin_data on its stdin; killed after `timeout`.
+Jailctl jailctl_at(const std::string& socket, const std::vector<std::string>& args, const std::string& stdin_data = "",
+                   std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// What attack programs print is checked with these.
+inline bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+inline std::size_t count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+    return n;
+}
+
 // Asserts (Catch2 CHECK) after an attack: no sandbox process, job cgroup, mount or run directory left; canaries
 // and host settings unchanged; the canary file's secret nowhere in `seen` (what the attack printed); jaild and
 // the gateway still running, /health healthy and a fresh run answering normally.

@@ -63,46 +63,6 @@ long count_fds(pid_t pid) {
     return n;
 }
 
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-// jailctl with its own --socket; killed after 20 s.
-Jailctl jailctl_at(const std::string& socket, const std::vector<std::string>& args) {
-    TempDir scratch;
-    const std::string out = scratch.path() + "/out", err = scratch.path() + "/err";
-    std::vector<std::string> argv = {bin("jailctl"), "--socket", socket};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> c_argv;
-    for (std::string& arg : argv) c_argv.push_back(arg.data());
-    c_argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const int in_fd = ::open("/dev/null", O_RDONLY);
-        const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(in_fd, 0);
-        ::dup2(out_fd, 1);
-        ::dup2(err_fd, 2);
-        ::execv(c_argv[0], c_argv.data());
-        ::_exit(127);
-    }
-    Jailctl result;
-    int status = 0;
-    if (!wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 20s)) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-    } else if (WIFEXITED(status)) {
-        result.exit_code = WEXITSTATUS(status);
-    }
-    result.out = read_all(out);
-    result.err = read_all(err);
-    return result;
-}
-
 // A Unix socket served by a thread that answers each connection with `answer` (then closes it, or holds it open
 // for `hold`).
 class FakeServer {

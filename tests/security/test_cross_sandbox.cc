@@ -16,8 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
-
 // The number after `label` in `text` (a timestamp a program printed), or -1.
 long long number_after(const std::string& text, const std::string& label) {
     const std::size_t at = text.find(label);

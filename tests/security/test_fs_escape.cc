@@ -11,14 +11,6 @@ namespace jaild::test {
 
 namespace {
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
-
-std::size_t count(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
-    return n;
-}
-
 // A C string literal of `text` (paths only: no quotes or backslashes in them).
 std::string lit(const std::string& text) { return "\"" + text + "\""; }
 

@@ -15,14 +15,6 @@ namespace jaild::test {
 
 namespace {
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
-
-std::size_t count(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
-    return n;
-}
-
 // A C helper every syscall attack shares: report(name, rc) prints "BLOCKED name errno=N" or "ESCAPED name".
 const char* const kReport = R"(
 static int blocked_eperm = 0;
@@ -34,6 +26,16 @@ static void report(const char* what, long rc) {
 )";
 
 Attack attack_c(Fortress& fortress, const std::string& body) { return fortress.c(c_program(kReport + body)); }
+
+// The attack ran to its end, each of its `eperm` calls was refused with EPERM, none escaped, and the host is
+// unharmed.
+void check_all_refused(Fortress& fortress, const Attack& attack, int eperm) {
+    INFO(attack.out << attack.err);
+    CHECK(attack.status == "ok");
+    CHECK(has(attack.out, "EPERM " + std::to_string(eperm) + "\n"));
+    CHECK_FALSE(has(attack.out, "ESCAPED"));
+    check_host_unharmed(fortress, attack.out + attack.err);
+}
 
 }  // namespace
 
@@ -301,11 +303,7 @@ int main(void) {
     return 0;
 }
 )");
-    INFO(attack.out << attack.err);
-    CHECK(attack.status == "ok");
-    CHECK(has(attack.out, "EPERM 6\n"));
-    CHECK_FALSE(has(attack.out, "ESCAPED"));
-    check_host_unharmed(fortress, attack.out + attack.err);
+    check_all_refused(fortress, attack, 6);
 }
 
 TEST_CASE("privilege: keyctl, add_key and request_key are refused", "[security][privilege]") {
@@ -320,11 +318,7 @@ int main(void) {
     return 0;
 }
 )");
-    INFO(attack.out << attack.err);
-    CHECK(attack.status == "ok");
-    CHECK(has(attack.out, "EPERM 4\n"));
-    CHECK_FALSE(has(attack.out, "ESCAPED"));
-    check_host_unharmed(fortress, attack.out + attack.err);
+    check_all_refused(fortress, attack, 4);
 }
 
 TEST_CASE("privilege: bpf, perf_event_open, userfaultfd and io_uring are refused", "[security][privilege]") {
@@ -345,11 +339,7 @@ int main(void) {
     return 0;
 }
 )");
-    INFO(attack.out << attack.err);
-    CHECK(attack.status == "ok");
-    CHECK(has(attack.out, "EPERM 7\n"));
-    CHECK_FALSE(has(attack.out, "ESCAPED"));
-    check_host_unharmed(fortress, attack.out + attack.err);
+    check_all_refused(fortress, attack, 7);
 }
 
 TEST_CASE("privilege: personality may only be queried (no ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC)",
@@ -486,11 +476,7 @@ int main(void) {
     return 0;
 }
 )");
-    INFO(attack.out << attack.err);
-    CHECK(attack.status == "ok");
-    CHECK(has(attack.out, "EPERM 12\n"));
-    CHECK_FALSE(has(attack.out, "ESCAPED"));
-    check_host_unharmed(fortress, attack.out + attack.err);
+    check_all_refused(fortress, attack, 12);
 }
 
 TEST_CASE("privilege: the clock, I/O ports and the LDT cannot be touched", "[security][privilege]") {
@@ -516,11 +502,7 @@ int main(void) {
     return 0;
 }
 )");
-    INFO(attack.out << attack.err);
-    CHECK(attack.status == "ok");
-    CHECK(has(attack.out, "EPERM 8\n"));
-    CHECK_FALSE(has(attack.out, "ESCAPED"));
-    check_host_unharmed(fortress, attack.out + attack.err);
+    check_all_refused(fortress, attack, 8);
 }
 
 TEST_CASE("privilege: negative nice, chown to root and another uid, sethostname and setdomainname are refused",
