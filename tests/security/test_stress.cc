@@ -14,6 +14,12 @@
 
 namespace jaild::test {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;  // this binary, and jaild and the gateway of the same build, run under ASan
+#else
+constexpr bool kSanitized = false;
+#endif
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -172,8 +178,12 @@ TEST_CASE("stress: 2000 mixed good and hostile runs at concurrency 16 leave jail
     CHECK(gateway_end.fds == gateway_warm.fds);
     CHECK(jaild_end.threads == jaild_warm.threads);
     CHECK(gateway_end.threads == gateway_warm.threads);
-    CHECK(jaild_end.rss_kb <= jaild_warm.rss_kb + 8 * 1024);
-    CHECK(gateway_end.rss_kb <= gateway_warm.rss_kb + 8 * 1024);
+    // Under ASan, freed memory waits in a quarantine of up to 256 MiB before it is reused, so RSS grows by
+    // design (seen: jaild 121 -> 408 MiB over 2 000 runs); LeakSanitizer at jaild's exit is the leak check there.
+    if (!kSanitized) {
+        CHECK(jaild_end.rss_kb <= jaild_warm.rss_kb + 8 * 1024);
+        CHECK(gateway_end.rss_kb <= gateway_warm.rss_kb + 8 * 1024);
+    }
     CHECK(seconds < 600);  // a hang guard; the rate is printed above (about 5-7 runs/s on 2 shared cores)
     check_host_unharmed(fortress);
 }
