@@ -56,6 +56,12 @@ TEST_CASE("language file errors name the file, line and key", "[languages]") {
     CHECK(parse_error(std::string(kMinimal) + "[compile]\nargv = [\"cc\"]\nflags = 1\n") ==
           "toy.toml:7: \"compile.flags\" is not a known key");
     CHECK(parse_error(std::string(kMinimal) + "run = [\n").find("toy.toml:") == 0);
+    // execve would cut an argument at a NUL (found by fuzz_config): refused in every string.
+    CHECK(parse_error(std::string(kMinimal) + "[compile]\nargv = [\"gcc\\u0000x\"]\n").find("NUL") !=
+          std::string::npos);
+    CHECK(parse_error("name = \"toy\"\nsource = \"a\\u0000b\"\nversion = [\"x\"]\nrun = [\"x\"]\n").find("NUL") !=
+          std::string::npos);
+    CHECK(parse_error(std::string(kMinimal) + "[env]\nA = \"b\\u0000c\"\n").find("NUL") != std::string::npos);
 }
 
 TEST_CASE("the shipped language files parse and cover the promised languages", "[languages]") {
