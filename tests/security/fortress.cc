@@ -187,4 +187,12 @@ void check_host_unharmed(Fortress& fortress, const std::string& seen) {
     check_nothing_left(fortress.stack.daemon.run_dir(), fortress.stack.daemon.pid());
 }
 
+void check_blocked(Fortress& fortress, const Attack& attack, std::initializer_list<std::string> markers) {
+    INFO(attack.out << attack.err);
+    CHECK(attack.status == "ok");
+    for (const std::string& marker : markers) CHECK(has(attack.out, marker));
+    CHECK_FALSE(has(attack.out, "ESCAPED"));
+    check_host_unharmed(fortress, attack.out + attack.err);
+}
+
 }  // namespace jaild::test

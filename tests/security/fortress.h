@@ -7,6 +7,7 @@
 
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -73,6 +74,10 @@ Attack parse_attack(HttpResponse response);
 // build/bin/jailctl --socket <socket> args..., with stdin_data on its stdin; killed after `timeout`.
 Jailctl jailctl_at(const std::string& socket, const std::vector<std::string>& args, const std::string& stdin_data = "",
                    std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// The end of most attacks: the program ran to its end (status "ok"), printed every one of `markers` (its
+// "BLOCKED ..." lines), never "ESCAPED", and the host is unharmed.
+void check_blocked(Fortress& fortress, const Attack& attack, std::initializer_list<std::string> markers);
 
 // What attack programs print is checked with these.
 inline bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
