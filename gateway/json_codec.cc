@@ -1,11 +1,11 @@
 #include "gateway/json_codec.h"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
 
 #include "gateway/limits.h"
+#include "gateway/precise_json.h"
 
 namespace jaild::gateway {
 
@@ -255,7 +255,7 @@ std::optional<FieldError> apply_script(std::string script, bool has_code, std::s
 
 std::variant<json::object, FieldError> parse_object(std::string_view body) {
     boost::system::error_code ec;
-    json::value value = json::parse(body, ec);
+    json::value value = parse_json(body, ec);
     if (ec) return FieldError{"", "request body is not valid JSON: " + ec.message()};
     if (!value.is_object()) return FieldError{"", "request body must be a JSON object"};
     return std::move(value.get_object());
@@ -422,7 +422,7 @@ json::value null_if_empty(std::string_view text) { return text.empty() ? json::v
 json::value parse_result_json(std::string_view text) {
     if (text.empty()) return nullptr;
     boost::system::error_code ec;
-    json::value value = json::parse(text, ec);
+    json::value value = parse_json(text, ec);
     return ec ? json::value(nullptr) : value;  // jaild's runner writes JSON; anything else is not a result
 }
 
