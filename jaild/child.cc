@@ -211,6 +211,9 @@ void become_reaper(pid_t program) noexcept {
     if (program < 0) fail(fd, Stage::fork, errno);
     close_program_fds();
     if (s.reaper_fd >= 0) become_reaper(program);
+    // jaild waits for us to exec: reaping here would hold it for the whole run. Ending here ends the run (the
+    // kernel kills the program with the rest of our namespace).
+    if (s.shares_memory) fail(fd, Stage::reaper, errno);
     reap(program);
 }
 
@@ -236,6 +239,7 @@ std::string_view stage_name(Stage stage) noexcept {
         case Stage::cwd: return "working directory";
         case Stage::seccomp: return "seccomp";
         case Stage::fork: return "fork";
+        case Stage::reaper: return "exec of jaild-reaper";
         case Stage::exec: return "exec";
     }
     return "unknown";

@@ -38,8 +38,9 @@ enum class Stage : std::int32_t {
     no_new_privs,
     cwd,
     seccomp,
-    fork,  // the reaper forks the program
-    exec,  // execve of the program (exec failures are the program's, exit code 127)
+    fork,    // the reaper forks the program
+    reaper,  // the first process execs jaild-reaper (when it shares jaild's memory it cannot stay)
+    exec,    // execve of the program (exec failures are the program's, exit code 127)
 };
 std::string_view stage_name(Stage stage) noexcept;
 
@@ -93,7 +94,8 @@ struct ChildSpec {
     std::size_t exec_path_count = 0;
     char* const* argv = nullptr;
     char* const* envp = nullptr;
-    int reaper_fd = -1;  // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
+    int reaper_fd = -1;          // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
+    bool shares_memory = false;  // cloned with CLONE_VM|CLONE_VFORK: must exec or exit, never reap in place
 };
 
 // Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits

@@ -34,6 +34,8 @@ class Spawner {
 public:
     // extra_binds: host directories the languages need (LanguageRegistry::extra_binds).
     explicit Spawner(const Config& config, const std::vector<std::string>& extra_binds = {});
+    ~Spawner();
+    Spawner(const Spawner&) = delete;
 
     // jaild's event loop: clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the
     // start-up probe. On failure sets ec (the errno of the failing parent-side call).
@@ -58,6 +60,9 @@ private:
     const void* empty_caps_;
     std::string reaper_path_;
     unique_fd reaper_;  // O_PATH, executed by each sandbox's first process once its program runs
+    // The stack of the sandbox's first process while it shares jaild's memory (see spawn()); one clone at a
+    // time uses it, as jaild waits for each to exec. Null: fork-like clones (no jaild-reaper to exec).
+    void* child_stack_ = nullptr;
 };
 
 }  // namespace jaild
