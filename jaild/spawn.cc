@@ -161,8 +161,9 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     if (!config_.sandbox.allow_network) flags |= CLONE_NEWNET;
     if (cgroup) {
         spec.cgroup = cgroup->attach();
-        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0) {
-            // Born in its cgroup: accounted and limited from its first instruction.
+        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !child_stack_) {
+            // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
+            // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
             flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
         } else {
             spec.join_cgroup_by_write = true;
@@ -171,14 +172,14 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
 
     int pidfd = -1;
-    if (child_stack_ && !(flags & CLONE_INTO_CGROUP)) {
+    if (child_stack_) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
         // execs (jaild-reaper, once the program runs) or dies. jaild's address space is neither copied nor
         // left shared copy-on-write: no page-table copy per run, and none of the copy-on-write faults and TLB
         // shootdowns jaild took on every page it wrote while a fork-like child lived (bench/README.md). The
         // child makes only raw system calls and reads the spec, which stays untouched meanwhile. glibc's
-        // clone() (not clone3, which has no wrapper that switches stacks) takes the pidfd in parent_tid; on
-        // cgroup v2 with CLONE_INTO_CGROUP the fork-like clone3 below is kept.
+        // clone() (not clone3, which has no wrapper that switches stacks) takes the pidfd in parent_tid, and
+        // has no CLONE_INTO_CGROUP: on v2 too the child joins its cgroup by writing cgroup.procs.
         spec.shares_memory = true;
         const int pid = ::clone(start_child, static_cast<char*>(child_stack_) + kChildStackBytes,
                                 static_cast<int>(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &spec, &pidfd);
