@@ -172,6 +172,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
 
     int pidfd = -1;
+    long pid = -1;
     if (child_stack_) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
         // execs (jaild-reaper, once the program runs) or dies. jaild's address space is neither copied nor
@@ -181,28 +182,17 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         // clone() (not clone3, which has no wrapper that switches stacks) takes the pidfd in parent_tid, and
         // has no CLONE_INTO_CGROUP: on v2 too the child joins its cgroup by writing cgroup.procs.
         spec.shares_memory = true;
-        const int pid = ::clone(start_child, static_cast<char*>(child_stack_) + kChildStackBytes,
-                                static_cast<int>(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &spec, &pidfd);
-        if (pid < 0) {
-            ec = {errno, std::system_category()};
-            return out;
-        }
-        out.pid = pid;
-        out.pidfd.reset(pidfd);
-        out.stdin_w = std::move(in.write);
-        out.stdout_r = std::move(stdout_pipe.read);
-        out.stderr_r = std::move(stderr_pipe.read);
-        out.report_r = std::move(report.read);
-        return out;
+        pid = ::clone(start_child, static_cast<char*>(child_stack_) + kChildStackBytes,
+                      static_cast<int>(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &spec, &pidfd);
+    } else {
+        clone_args args{};
+        args.flags = flags;
+        args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+        args.exit_signal = SIGCHLD;
+        if (flags & CLONE_INTO_CGROUP) args.cgroup = static_cast<std::uint64_t>(spec.cgroup.clone_into_fd);
+        pid = sys::clone3(&args);
+        if (pid == 0) run_child(spec);
     }
-    clone_args args{};
-    args.flags = flags;
-    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    if (flags & CLONE_INTO_CGROUP) args.cgroup = static_cast<std::uint64_t>(spec.cgroup.clone_into_fd);
-
-    const long pid = sys::clone3(&args);
-    if (pid == 0) run_child(spec);
     if (pid < 0) {
         ec = {errno, std::system_category()};
         return out;
