@@ -63,6 +63,13 @@ std::vector<std::string> exec_candidates(const RunPlan& plan) {
 
 constexpr std::size_t kChildStackBytes = 512 * 1024;
 constexpr std::size_t kGuardBytes = 4096;
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer cannot follow a child that runs instrumented code on a stack it does not know (it reports
+// false stack-buffer-overflows and aborts the child): sanitized builds keep the fork-like clone.
+constexpr bool kShareMemory = false;
+#else
+constexpr bool kShareMemory = true;
+#endif
 
 int start_child(void* spec) { run_child(*static_cast<const ChildSpec*>(spec)); }
 
@@ -89,7 +96,7 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       reaper_path_(find_reaper()) {
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
-    if (reaper_) {
+    if (reaper_ && kShareMemory) {
         void* stack =
             ::mmap(nullptr, kChildStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         // The lowest page stays inaccessible: an overflow faults instead of writing into jaild's memory.

@@ -109,3 +109,30 @@ TEST_CASE("without jaild-reaper beside it, jaild still runs sandboxes (its clone
     CHECK(r.out.find("jaild") != std::string::npos);
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
+
+TEST_CASE("a sandbox that cannot exec jaild-reaper ends its run and never holds jaild", "[root][sandbox][reaper]") {
+    // jaild clones each sandbox sharing its memory (CLONE_VM|CLONE_VFORK) and waits for the exec of
+    // jaild-reaper; if that exec fails the child must end the run, not reap in place with jaild suspended.
+#if defined(__SANITIZE_ADDRESS__)
+    WARN("skipped: a sanitized jaild keeps the fork-like clone (spawn.cc), whose child reaps in place");
+    return;
+#endif
+    TempDir dir;
+    for (const char* name : {"jaild", "jaild-reaper"}) {
+        fs::copy_file(bin(name), dir.path() + "/" + name);
+        ::chmod((dir.path() + "/" + name).c_str(), 0755);
+    }
+    Daemon daemon(Daemon::Binary{dir.path() + "/jaild"}, "");
+    REQUIRE(run_sh(daemon.socket(), "echo fine").out == "fine\n");
+    // jaild holds the reaper by an O_PATH descriptor; without execute permission its exec fails (EACCES).
+    ::chmod((dir.path() + "/jaild-reaper").c_str(), 0644);
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult r = run_sh(daemon.socket(), "sleep 30");
+    REQUIRE(r.has_exit);
+    CHECK(r.exit.status() == v1::STATUS_INTERNAL_ERROR);
+    CHECK(r.exit.error().find("exec of jaild-reaper") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started < 10s);  // the program (sleep 30) died with the sandbox
+    ::chmod((dir.path() + "/jaild-reaper").c_str(), 0755);
+    CHECK(run_sh(daemon.socket(), "echo again").out == "again\n");
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
