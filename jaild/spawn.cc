@@ -180,6 +180,13 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
 
     int pidfd = -1;
     long pid = -1;
+    // Every signal blocked across the clone, as posix_spawn does: until the child resets its handlers
+    // (reset_signals, before the program starts) a signal must not run one of jaild's handlers in it — with
+    // CLONE_VM in jaild's own memory, and in any case writing to asio's wake-up pipe, which jaild would take
+    // for its own SIGTERM (a `pkill jaild` matches the child's name too).
+    sigset_t all, saved;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &saved);
     if (child_stack_) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
         // execs (jaild-reaper, once the program runs) or dies. jaild's address space is neither copied nor
@@ -200,8 +207,10 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         pid = sys::clone3(&args);
         if (pid == 0) run_child(spec);
     }
+    const int clone_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     if (pid < 0) {
-        ec = {errno, std::system_category()};
+        ec = {clone_errno, std::system_category()};
         return out;
     }
     out.pid = static_cast<pid_t>(pid);
