@@ -17,6 +17,7 @@
 #include "common/linux_compat.h"
 #include "jaild/caps.h"
 #include "jaild/credentials.h"
+#include "jaild/program_start.h"
 #include "jaild/seccomp_policy.h"
 
 namespace jaild {
@@ -25,7 +26,7 @@ namespace {
 
 constexpr int kResultFd = child_result_fd;  // the program's private result channel, when it has one
 constexpr int kReportFd = child_report_fd;  // where the report pipe sits after the stdio shuffle (close-on-exec)
-constexpr int kReaperFd = child_reaper_fd;  // jaild-reaper, exec'd once the program runs (close-on-exec)
+constexpr int kReaperFd = child_reaper_fd;  // jaild-reaper, exec'd to start the program (close-on-exec)
 constexpr int kParked = 10;                 // above all three while they are moved into place
 
 void send_report(int fd, const ChildReport& report) noexcept {
@@ -60,7 +61,8 @@ int join_cgroup(const ChildSpec& s, int* which) noexcept {
 }
 
 // Stdio onto the pipes, the result channel onto fd 3 (inherited by the program), the report pipe onto fd 4
-// and jaild-reaper onto fd 5 (both close-on-exec, so the program's execve closes them), then every other
+// and jaild-reaper onto fd 5 (both close-on-exec: the program's execve closes them, and the reaper gets the
+// report pipe only), then every other
 // descriptor closed: another thread of jaild may have had pipes of another run open when we were cloned.
 // The sources are parked above 5 first so that moving one into place never overwrites another.
 int setup_fds(const ChildSpec& s) noexcept {
@@ -109,29 +111,6 @@ void reset_signals() noexcept {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-[[noreturn]] void exec_program(const ChildSpec& s) noexcept {
-    int first_error = ENOENT;
-    for (std::size_t i = 0; i < s.exec_path_count; ++i) {
-        ::execve(s.exec_paths[i], s.argv, s.envp);
-        // Like execvp: a missing candidate lets the next one try; any other error is the answer.
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_error = errno;
-            break;
-        }
-    }
-    fail(kReportFd, Stage::exec, first_error);
-}
-
-int start_program(void* spec) noexcept { exec_program(*static_cast<const ChildSpec*>(spec)); }
-
-// The program's process: a vfork-style clone that shares our memory until its execve (what posix_spawn
-// does), so neither jaild's page tables nor its heap are copied a second time. We are suspended meanwhile,
-// and the program's side touches only its own stack below.
-pid_t spawn_program(const ChildSpec& s) noexcept {
-    alignas(64) char stack[32 * 1024];
-    return ::clone(start_program, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSpec*>(&s));
-}
-
 // Our descriptors that must not outlive the setup: jaild sees EOF on the program's stdio and result channel
 // only when the program's processes are gone.
 void close_program_fds() noexcept {
@@ -141,23 +120,15 @@ void close_program_fds() noexcept {
     ::close(kResultFd);
 }
 
-// Becomes jaild-reaper (reaper_main.cc) so that the rest of the run no longer shares jaild's memory. Returns
-// only when the exec failed; the caller then reaps in place.
-void become_reaper(pid_t program) noexcept {
-    char pid_text[16];
-    char* p = pid_text + sizeof pid_text;
-    *--p = '\0';
-    unsigned value = static_cast<unsigned>(program);
-    do {
-        *--p = static_cast<char>('0' + value % 10);
-        value /= 10;
-    } while (value != 0);
-    char name[] = "jaild-reaper";
-    char* const argv[] = {name, p, nullptr};
+// Becomes jaild-reaper (reaper_main.cc), which starts the program and reaps for the rest of the run. Returns
+// only when the exec failed (errno tells why).
+void become_reaper(const ChildSpec& s) noexcept {
     char* const envp[] = {nullptr};
-    if (::fcntl(kReportFd, F_SETFD, 0) != 0) return;  // the reaper writes its report there
-    ::execveat(kReaperFd, "", argv, envp, AT_EMPTY_PATH);
+    if (::fcntl(kReportFd, F_SETFD, 0) != 0) return;  // the reaper writes its reports there
+    ::execveat(kReaperFd, "", s.reaper_argv, envp, AT_EMPTY_PATH);
+    const int err = errno;
     ::fcntl(kReportFd, F_SETFD, FD_CLOEXEC);
+    errno = err;
 }
 
 // PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
@@ -207,13 +178,16 @@ void become_reaper(pid_t program) noexcept {
     ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
     step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
-    const pid_t program = spawn_program(s);
+    if (s.reaper_fd >= 0) {
+        become_reaper(s);
+        // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command
+        // line carries the program's arguments and environment, so E2BIG is the program's own error.
+        const int err = errno;
+        if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
+    }
+    const pid_t program = spawn_program({s.exec_paths, s.exec_path_count, s.argv, s.envp, kReportFd});
     if (program < 0) fail(fd, Stage::fork, errno);
     close_program_fds();
-    if (s.reaper_fd >= 0) become_reaper(program);
-    // jaild waits for us to exec: reaping here would hold it for the whole run. Ending here ends the run (the
-    // kernel kills the program with the rest of our namespace).
-    if (s.shares_memory) fail(fd, Stage::reaper, errno);
     reap(program);
 }
 

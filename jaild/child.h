@@ -38,8 +38,8 @@ enum class Stage : std::int32_t {
     no_new_privs,
     cwd,
     seccomp,
-    fork,    // the reaper forks the program
     reaper,  // the first process execs jaild-reaper (when it shares jaild's memory it cannot stay)
+    fork,    // the reaper starts the program
     exec,    // execve of the program (exec failures are the program's, exit code 127)
 };
 std::string_view stage_name(Stage stage) noexcept;
@@ -56,7 +56,7 @@ struct ChildReport {
 };
 
 // The child's descriptors once it has arranged them: the result channel (when the program has one), the
-// report pipe (close-on-exec) and the jaild-reaper binary to exec once the program runs (close-on-exec).
+// report pipe (close-on-exec) and the jaild-reaper binary to exec, which starts the program (close-on-exec).
 inline constexpr int child_result_fd = 3;
 inline constexpr int child_report_fd = 4;
 inline constexpr int child_reaper_fd = 5;
@@ -94,8 +94,9 @@ struct ChildSpec {
     std::size_t exec_path_count = 0;
     char* const* argv = nullptr;
     char* const* envp = nullptr;
-    int reaper_fd = -1;          // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
-    bool shares_memory = false;  // cloned with CLONE_VM|CLONE_VFORK: must exec or exit, never reap in place
+    int reaper_fd = -1;                  // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
+    char* const* reaper_argv = nullptr;  // reaper_command_line() (program_start.h)
+    bool shares_memory = false;          // cloned with CLONE_VM|CLONE_VFORK: must exec or exit, never reap in place
 };
 
 // Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits

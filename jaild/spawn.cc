@@ -14,6 +14,7 @@
 
 #include "common/linux_compat.h"
 #include "jaild/caps.h"
+#include "jaild/program_start.h"
 
 namespace jaild {
 
@@ -137,6 +138,9 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
     const std::vector<char*> argv = c_array(plan.argv);
     const std::vector<char*> envp = c_array(plan.env);
+    const std::vector<std::string> reaper_command =
+        reaper_ ? reaper_command_line(candidates, plan.argv, plan.env) : std::vector<std::string>{};
+    const std::vector<char*> reaper_argv = c_array(reaper_command);
 
     ChildSpec spec;
     spec.stdin_fd = in.read.get();
@@ -163,6 +167,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     spec.argv = argv.data();
     spec.envp = envp.data();
     spec.reaper_fd = reaper_.get();
+    spec.reaper_argv = reaper_argv.data();
 
     std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
     if (!config_.sandbox.allow_network) flags |= CLONE_NEWNET;
@@ -189,7 +194,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     ::pthread_sigmask(SIG_SETMASK, &all, &saved);
     if (child_stack_) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
-        // execs (jaild-reaper, once the program runs) or dies. jaild's address space is neither copied nor
+        // execs (jaild-reaper, which then starts the program) or dies. jaild's address space is neither copied nor
         // left shared copy-on-write: no page-table copy per run, and none of the copy-on-write faults and TLB
         // shootdowns jaild took on every page it wrote while a fork-like child lived (bench/README.md). The
         // child makes only raw system calls and reads the spec, which stays untouched meanwhile. glibc's

@@ -59,7 +59,7 @@ private:
     int last_cap_;
     const void* empty_caps_;
     std::string reaper_path_;
-    unique_fd reaper_;  // O_PATH, executed by each sandbox's first process once its program runs
+    unique_fd reaper_;  // O_PATH, executed by each sandbox's first process, which it turns into PID 1
     // The stack of the sandbox's first process while it shares jaild's memory (see spawn()); one clone at a
     // time uses it, as jaild waits for each to exec. Null: fork-like clones (no jaild-reaper to exec).
     void* child_stack_ = nullptr;

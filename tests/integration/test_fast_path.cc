@@ -89,7 +89,7 @@ TEST_CASE("a sandbox's PID 1 is jaild-reaper, not a copy of jaild, and reaps lik
     REQUIRE(r.has_exit);
     CHECK(r.exit.exit_code() == 0);
     const std::string uid = std::to_string(r.uid);
-    CHECK(r.out == "jaild-reaper 2 \nUid: " + uid + " " + uid + " " + uid + " " + uid + "\nThreads: 1\n7\n");
+    CHECK(r.out == "jaild-reaper \nUid: " + uid + " " + uid + " " + uid + " " + uid + "\nThreads: 1\n7\n");
     // The orphaned sleep was killed with the namespace when the program ended.
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
