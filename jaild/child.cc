@@ -185,7 +185,7 @@ void become_reaper(const ChildSpec& s) noexcept {
         const int err = errno;
         if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
     }
-    const pid_t program = spawn_program({s.exec_paths, s.exec_path_count, s.argv, s.envp, kReportFd});
+    const pid_t program = spawn_program({s.exec_paths, s.exec_path_count, s.argv, s.envp}, kReportFd);
     if (program < 0) fail(fd, Stage::fork, errno);
     close_program_fds();
     reap(program);

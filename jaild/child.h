@@ -12,54 +12,13 @@
 #include <string_view>
 
 #include "jaild/cgroup.h"
+#include "jaild/child_abi.h"
 #include "jaild/mounts.h"
 #include "jaild/rlimits.h"
 
 namespace jaild {
 
-// The setup steps in the order the child runs them. docs/security.md describes each, one for one.
-enum class Stage : std::int32_t {
-    none = 0,
-    cgroup_attach,     // join the job's cgroup(s) (v1: write to cgroup.procs)
-    cgroup_namespace,  // new cgroup namespace rooted at the job's cgroup
-    parent_death,      // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
-    file_descriptors,  // stdio onto the pipes, every other inherited fd closed
-    mount_private,     // stop mount propagation to and from the host
-    mounts,            // build the new root (detail = index of the failing mount)
-    pivot_root,        // switch to it and detach the old root
-    root_readonly,     // remount the new root read-only
-    hostname,
-    loopback,      // bring up lo inside the empty network namespace
-    rlimits,       // detail = resource number
-    securebits,    // lock the capability rules before leaving root
-    bounding_set,  // drop every capability from the bounding set
-    credentials,   // setgroups/setresgid/setresuid to the job's uid
-    capabilities,  // clear permitted/effective/inheritable/ambient
-    no_new_privs,
-    cwd,
-    seccomp,
-    reaper,  // the first process execs jaild-reaper (when it shares jaild's memory it cannot stay)
-    fork,    // the reaper starts the program
-    exec,    // execve of the program (exec failures are the program's, exit code 127)
-};
 std::string_view stage_name(Stage stage) noexcept;
-
-// One fixed-size record on the report pipe. kind failed: {stage, err, detail}; kind exited: the program's
-// wait status. EOF without a record means the child died before it could report (killed by jaild).
-struct ChildReport {
-    enum Kind : std::int32_t { failed = 1, exited = 2 };
-    std::int32_t kind = 0;
-    Stage stage = Stage::none;
-    std::int32_t err = 0;
-    std::int32_t detail = 0;
-    std::int32_t wait_status = 0;
-};
-
-// The child's descriptors once it has arranged them: the result channel (when the program has one), the
-// report pipe (close-on-exec) and the jaild-reaper binary to exec, which starts the program (close-on-exec).
-inline constexpr int child_result_fd = 3;
-inline constexpr int child_report_fd = 4;
-inline constexpr int child_reaper_fd = 5;
 
 struct ChildSpec {
     int stdin_fd = -1;

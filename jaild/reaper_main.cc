@@ -1,65 +1,168 @@
 // jaild-reaper: PID 1 of a sandbox while its program runs.
 //
 // The sandbox's first process is a clone of jaild (spawn.cc). It builds the sandbox down to the seccomp
-// filter, then execs this small static binary, which starts the program and reaps. The exec comes before
-// the program starts: until it, the first process is jaild's memory (shared, or copied copy-on-write), and
-// a program already running could read jaild's command line in /proc/1/cmdline meanwhile. Its work: start
-// the program (spawn_program), reap every process that ends in the namespace, and when the program ends,
-// report its wait status to jaild on fd 4 and exit, which makes the kernel kill everything the program
-// left behind (pid_namespaces(7)).
+// filter, then execs this binary, which starts the program and reaps. The exec comes before the program
+// starts: until it, the first process is jaild's memory (shared, or copied copy-on-write), and a program
+// already running could read jaild's command line in /proc/1/cmdline meanwhile. Its work: start the program,
+// reap every process that ends in the namespace, and when the program ends, report its wait status to jaild
+// on fd 4 and exit, which makes the kernel kill everything the program left behind (pid_namespaces(7)).
 //
-// Usage (by jaild only): reaper_command_line() in program_start.h, with the program's stdio on fds 0-2, its
-// result channel (if any) on fd 3 and the report pipe on fd 4, and nothing else open.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// It is built freestanding, without a C library (jaild/CMakeLists.txt): it starts once per run, on the run's
+// path, and glibc's static start-up (IRELATIVE relocations, TLS, tunables) with the pages it touches cost
+// about as much as a dynamic program's exec on these machines (bench/README.md). What it needs is a handful
+// of raw system calls.
+//
+// Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
+// channel (if any) on fd 3 and the report pipe on fd 4, and nothing else open.
+#include <asm/unistd.h>
+#include <linux/errno.h>
+#include <linux/fcntl.h>
+#include <linux/sched.h>
+#include <linux/signal.h>
+#include <linux/wait.h>
 
-#include <cerrno>
-#include <cstring>
+#include "jaild/child_abi.h"
 
-#include "jaild/child.h"
-#include "jaild/program_start.h"
+#if !defined(__x86_64__)
+#error "jaild-reaper's system calls and entry point are written for x86-64 (the architecture jaild ships for)"
+#endif
 
 namespace {
 
+// The x86-64 system call convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; rcx and r11 are
+// clobbered; the result (or -errno) comes back in rax.
+long syscall6(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long result;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+long as_long(const void* pointer) { return reinterpret_cast<long>(pointer); }
+
+[[noreturn]] void exit_now(int code) {
+    for (;;) syscall6(__NR_exit_group, code);
+}
+
 void report(const jaild::ChildReport& record) {
-    while (::write(jaild::child_report_fd, &record, sizeof record) < 0 && errno == EINTR) {
+    // A pipe write of fewer than PIPE_BUF bytes is atomic: jaild reads whole records.
+    while (syscall6(__NR_write, jaild::child_report_fd, as_long(&record), sizeof record) == -EINTR) {
+    }
+}
+
+// The program's process: execs the first candidate that exists, as execvp does, or reports why none could
+// be exec'd and exits with 127.
+[[noreturn]] void exec_program(void* arg) {
+    const auto& program = *static_cast<const jaild::ReaperCommand*>(arg);
+    long first_error = -ENOENT;
+    for (std::size_t i = 0; i < program.path_count; ++i) {
+        const long rc = syscall6(__NR_execve, as_long(program.paths[i]), as_long(program.argv), as_long(program.envp));
+        if (rc != -ENOENT && rc != -ENOTDIR) {
+            first_error = rc;
+            break;
+        }
+    }
+    report({jaild::ChildReport::failed, jaild::Stage::exec, static_cast<std::int32_t>(-first_error), 0, 0});
+    exit_now(127);
+}
+
+// Runs child(arg) in a new process that shares our memory on `stack_top` until it execs or exits, and we are
+// suspended meanwhile (CLONE_VM|CLONE_VFORK, as posix_spawn does). A fork would cost a new address space
+// and, in the child, a fresh fault on every page of code it runs; on these machines that was most of the
+// time between the reaper's start and the program's. Returns the child's pid or -errno.
+long spawn(void (*child)(void*), void* arg, char* stack_top) {
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    long result;
+    // The child returns from the system call with every register as it was except rax (0) and the stack
+    // pointer (stack_top, 16-byte aligned): it calls child(arg) from there and never comes back.
+    __asm__ volatile(
+        "syscall\n"
+        "test %%rax, %%rax\n"
+        "jnz 1f\n"
+        "xor %%ebp, %%ebp\n"
+        "mov %[arg], %%rdi\n"
+        "call *%[child]\n"
+        "hlt\n"
+        "1:\n"
+        : "=a"(result)
+        : "a"(__NR_clone), "D"(CLONE_VM | CLONE_VFORK | SIGCHLD), "S"(stack_top), "d"(0), "r"(r10),
+          "r"(r8), [child] "r"(child), [arg] "r"(arg)
+        : "rcx", "r11", "memory");
+    return result;
+}
+
+int reaper(int argc, char** argv) {
+    if (syscall6(__NR_getpid) != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
+    if (argc < 2) return 2;
+    // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.
+    char* const strings_begin = argv[1];
+    char* strings_end = argv[argc - 1];
+    while (*strings_end != '\0') ++strings_end;
+    ++strings_end;
+    jaild::ReaperCommand program;
+    if (!jaild::parse_reaper_command_line(argc, argv, program)) return 2;
+    // jaild cleared close-on-exec on the report pipe to hand it to us; the program must not inherit it.
+    if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
+
+    alignas(16) char child_stack[8192];
+    const long pid = spawn(exec_program, &program, child_stack + sizeof child_stack);
+    if (pid < 0) {
+        report({jaild::ChildReport::failed, jaild::Stage::fork, static_cast<std::int32_t>(-pid), 0, 0});
+        return 0;
+    }
+    // jaild sees EOF on the program's stdio and result channel only when the program's processes are gone.
+    for (int fd = 0; fd <= jaild::child_result_fd; ++fd) syscall6(__NR_close, fd);
+    // /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
+    // environment: the rest is wiped, and a non-NUL last byte makes the kernel read it the way it reads a
+    // setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c).
+    for (char* p = strings_begin; p != strings_end; ++p) *p = '\0';
+    strings_end[-1] = '.';
+
+    for (;;) {
+        int status = 0;
+        const long ended = syscall6(__NR_wait4, -1, as_long(&status), __WALL, 0);
+        if (ended == pid) {
+            report({jaild::ChildReport::exited, jaild::Stage::none, 0, 0, status});
+            return 0;
+        }
+        if (ended == -ECHILD) return 0;
     }
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (::getpid() != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
-    // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.
-    char* const strings_begin = argc > 1 ? argv[1] : nullptr;
-    char* const strings_end = argc > 1 ? argv[argc - 1] + std::strlen(argv[argc - 1]) + 1 : nullptr;
-    jaild::ProgramStart start;
-    if (!jaild::parse_reaper_command_line(argc, argv, start)) return 2;
-    start.report_fd = jaild::child_report_fd;
-    // jaild cleared close-on-exec on the report pipe to hand it to us; the program must not inherit it.
-    if (::fcntl(jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
+// The entry point the kernel jumps to: argc at the stack pointer, then argv. The stack is aligned for the
+// call as the ABI wants it.
+extern "C" [[noreturn]] void reaper_start(long* stack) {
+    exit_now(reaper(static_cast<int>(stack[0]), reinterpret_cast<char**>(stack + 1)));
+}
 
-    const pid_t program = jaild::spawn_program(start);
-    if (program < 0) {
-        report({jaild::ChildReport::failed, jaild::Stage::fork, errno, 0, 0});
-        return 0;
-    }
-    // jaild sees EOF on the program's stdio and result channel only when the program's processes are gone.
-    for (int fd = 0; fd <= jaild::child_result_fd; ++fd) ::close(fd);
-    // /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
-    // environment: the rest is wiped, and a non-NUL last byte makes the kernel read it the way it reads a
-    // setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c).
-    std::memset(strings_begin, 0, static_cast<std::size_t>(strings_end - strings_begin));
-    strings_end[-1] = '.';
+__asm__(
+    ".text\n"
+    ".global _start\n"
+    "_start:\n"
+    "    xor %rbp, %rbp\n"
+    "    mov %rsp, %rdi\n"
+    "    and $-16, %rsp\n"
+    "    call reaper_start\n"
+    "    hlt\n");
 
-    for (;;) {
-        int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, __WALL);
-        if (pid == program) {
-            report({jaild::ChildReport::exited, jaild::Stage::none, 0, 0, status});
-            return 0;
-        }
-        if (pid < 0 && errno == ECHILD) return 0;
-    }
+// The compiler may turn loops into calls of these even in a freestanding build.
+extern "C" void* memset(void* to, int value, std::size_t size) {
+    auto* out = static_cast<volatile unsigned char*>(to);
+    for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<unsigned char>(value);
+    return to;
+}
+
+extern "C" void* memcpy(void* to, const void* from, std::size_t size) {
+    auto* out = static_cast<volatile unsigned char*>(to);
+    const auto* in = static_cast<const unsigned char*>(from);
+    for (std::size_t i = 0; i < size; ++i) out[i] = in[i];
+    return to;
 }

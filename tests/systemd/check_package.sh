@@ -59,6 +59,10 @@ ip link set lo up
 sed -i 's/^uid_base = .*/uid_base = 62000/' /etc/jaild/jaild.toml 2>/dev/null || true
 $exec_start &
 pid=\$!
+gw=
+# A failing check below must not leave the daemons running (holding this test's output open, ctest would
+# wait for them until its timeout).
+trap 'kill -TERM \$pid \$gw 2>/dev/null' EXIT
 for i in \$(seq 100); do [ -S /run/jaild/jaild.sock ] && break; sleep 0.05; done
 out=\$(/usr/bin/jailctl run -- echo installed-jaild-works)
 # The installed jaild found the installed jaild-reaper (/usr/libexec/jaild): it is the sandbox's PID 1.

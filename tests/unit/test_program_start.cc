@@ -1,4 +1,4 @@
-// jaild-reaper's command line (program_start.h): what spawn.cc builds, the reaper reads back exactly, and
+// jaild-reaper's command line (program_start.h, child_abi.h): what spawn.cc builds, the reaper reads back exactly, and
 // anything else the reaper refuses (it then exits 2 without starting a program).
 #include <catch2/catch.hpp>
 
@@ -28,7 +28,7 @@ std::vector<std::string> until_null(char* const* array) {
 
 bool parses(std::vector<std::string> words) {
     Argv argv(std::move(words));
-    jaild::ProgramStart start;
+    jaild::ReaperCommand start;
     return jaild::parse_reaper_command_line(argv.argc(), argv.pointers.data(), start);
 }
 
@@ -41,7 +41,7 @@ TEST_CASE("the reaper reads back the program's paths, argv and environment that 
     const std::vector<std::string> env{"PATH=/usr/bin", "--", "X="};
     Argv argv(jaild::reaper_command_line(paths, args, env));
     CHECK(argv.strings.front() == "jaild-reaper");
-    jaild::ProgramStart start;
+    jaild::ReaperCommand start;
     REQUIRE(jaild::parse_reaper_command_line(argv.argc(), argv.pointers.data(), start));
     REQUIRE(start.path_count == 2);
     CHECK(std::string(start.paths[0]) == paths[0]);
