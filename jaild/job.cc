@@ -67,7 +67,10 @@ Job::Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<L
     if (spawned_.result) result_.assign(spawned_.result.release());
 }
 
-Job::~Job() { supervisor_.forget(id_); }
+Job::~Job() {
+    supervisor_.close_later(std::move(spawned_.mount_ns));
+    supervisor_.forget(id_);
+}
 
 void Job::kill(KillReason reason) {
     if (exited_) return;

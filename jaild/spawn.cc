@@ -220,6 +220,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
     out.pid = static_cast<pid_t>(pid);
     out.pidfd.reset(pidfd);
+    // The pid stays ours until we reap it (we hold its pidfd and nobody else waits for it).
+    out.mount_ns.reset(::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
     out.stdin_w = std::move(in.write);
     out.stdout_r = std::move(stdout_pipe.read);
     out.stderr_r = std::move(stderr_pipe.read);

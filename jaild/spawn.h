@@ -26,6 +26,10 @@ struct Spawned {
     unique_fd report_r;  // ChildReport records; see child.h
     unique_fd result;    // jaild's end of the result channel (RunPlan::result_channel), else empty
     MountList mounts;    // kept to name a failing mount in the error
+    // The sandbox's mount namespace, held so that its teardown (unmounting each of its mounts, then an RCU
+    // grace period) does not happen in the reaper's exit, on the way to the answer, but after the answer
+    // and off jaild's loop (Supervisor::close_later). Empty if the child was gone before it could be opened.
+    unique_fd mount_ns;
 };
 
 // Owns what every run shares and that is resolved once at start: the rootfs recipe, the compiled seccomp

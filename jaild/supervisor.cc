@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
@@ -33,6 +34,12 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
       instance_(std::random_device{}()) {}
+
+Supervisor::~Supervisor() { closer_.join(); }  // join() without stop(): every queued close runs first
+
+void Supervisor::close_later(unique_fd fd) {
+    if (fd) asio::post(closer_, [fd = std::move(fd)]() mutable { fd.reset(); });
+}
 
 std::shared_ptr<Lease> Supervisor::lease(std::uint64_t workspace_bytes, StartError& error) {
     if (shutting_down_) {

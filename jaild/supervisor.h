@@ -4,6 +4,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +51,7 @@ class Supervisor {
 public:
     Supervisor(boost::asio::any_io_executor executor, const Config& config, std::unique_ptr<cgroup::Manager> cgroups,
                std::unique_ptr<Spawner> spawner, LanguageRegistry languages = {});
+    ~Supervisor();  // after every close_later() is done
 
     // A uid for the steps of one request, and a host workspace of `workspace_bytes` when not 0. On failure
     // returns null and fills `error`.
@@ -64,6 +66,9 @@ public:
     boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id);
     // Lease's destructor.
     void release(std::uint32_t uid, const std::string& workspace);
+    // Closes `fd` on a helper thread: the last reference to a finished run's mount namespace (Spawned::mount_ns)
+    // tears it down, which takes a while and must not hold the loop.
+    void close_later(unique_fd fd);
 
     // SIGTERM: kills every running job; they finish, clean up and report through their connections.
     void shutdown();
@@ -101,6 +106,7 @@ private:
     bool shutting_down_ = false;
     std::size_t connections_ = 0;
     std::vector<std::uint32_t> allowed_gids_;
+    boost::asio::thread_pool closer_{1};
 };
 
 }  // namespace jaild
