@@ -153,6 +153,7 @@ void become_reaper(const ChildSpec& s) noexcept {
     int detail = 0;
     if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
     if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
+    if (s.netns_fd >= 0) step(fd, Stage::network_namespace, errno_of(::setns(s.netns_fd, CLONE_NEWNET)));
     step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
     step(fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
@@ -196,6 +197,7 @@ std::string_view stage_name(Stage stage) noexcept {
         case Stage::none: return "none";
         case Stage::cgroup_attach: return "cgroup attach";
         case Stage::cgroup_namespace: return "cgroup namespace";
+        case Stage::network_namespace: return "network namespace";
         case Stage::parent_death: return "parent-death signal";
         case Stage::file_descriptors: return "file descriptors";
         case Stage::mount_private: return "private mounts";

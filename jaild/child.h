@@ -37,6 +37,7 @@ struct ChildSpec {
     const char* hostname = nullptr;
     std::size_t hostname_len = 0;
     bool loopback_up = true;
+    int netns_fd = -1;  // a prepared network namespace to enter (its lo is up); -1: cloned with CLONE_NEWNET
 
     const rlimits::Entry* rlimits = nullptr;
     std::size_t rlimit_count = 0;

@@ -11,14 +11,15 @@ namespace jaild {
 // The setup steps in the order the child runs them. docs/security.md describes each, one for one.
 enum class Stage : std::int32_t {
     none = 0,
-    cgroup_attach,     // join the job's cgroup(s) (v1: write to cgroup.procs)
-    cgroup_namespace,  // new cgroup namespace rooted at the job's cgroup
-    parent_death,      // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
-    file_descriptors,  // stdio onto the pipes, every other inherited fd closed
-    mount_private,     // stop mount propagation to and from the host
-    mounts,            // build the new root (detail = index of the failing mount)
-    pivot_root,        // switch to it and detach the old root
-    root_readonly,     // remount the new root read-only
+    cgroup_attach,      // join the job's cgroup(s) (v1: write to cgroup.procs)
+    cgroup_namespace,   // new cgroup namespace rooted at the job's cgroup
+    network_namespace,  // setns into a fresh network namespace prepared ahead (NetnsPool)
+    parent_death,       // PR_SET_PDEATHSIG so a dying jaild takes the sandbox with it
+    file_descriptors,   // stdio onto the pipes, every other inherited fd closed
+    mount_private,      // stop mount propagation to and from the host
+    mounts,             // build the new root (detail = index of the failing mount)
+    pivot_root,         // switch to it and detach the old root
+    root_readonly,      // remount the new root read-only
     hostname,
     loopback,      // bring up lo inside the empty network namespace
     rlimits,       // detail = resource number

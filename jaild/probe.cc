@@ -55,6 +55,7 @@ struct StageItem {
 };
 constexpr StageItem kStages[] = {
     {Stage::cgroup_attach, "join job cgroup", "see the cgroup items"},
+    {Stage::network_namespace, "enter a prepared network namespace", kNestingFix},
     {Stage::mount_private, "private mount propagation", kNestingFix},
     {Stage::mounts, "sandbox root (tmpfs, read-only binds, /proc, /dev)",
      "Proxmox LXC: nesting=1 (its AppArmor profile then allows mounts); check sandbox.ro_binds and etc_files"},

@@ -63,6 +63,8 @@ std::vector<std::string> exec_candidates(const RunPlan& plan) {
 }
 
 constexpr std::size_t kChildStackBytes = 512 * 1024;
+// Network namespaces kept ready (NetnsPool): enough for a burst of runs; each costs the kernel ~100 KB.
+constexpr std::size_t kReadyNetworkNamespaces = 4;
 constexpr std::size_t kGuardBytes = 4096;
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer cannot follow a child that runs instrumented code on a stack it does not know (it reports
@@ -95,6 +97,7 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       last_cap_(caps::last_cap()),
       empty_caps_(caps::empty_state()),
       reaper_path_(find_reaper()) {
+    if (!config.sandbox.allow_network) netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
     if (reaper_ && kShareMemory) {
@@ -170,7 +173,18 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     spec.reaper_argv = reaper_argv.data();
 
     std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-    if (!config_.sandbox.allow_network) flags |= CLONE_NEWNET;
+    // Our copy of a prepared namespace is closed when this returns; the child has entered it by then (it
+    // shares our memory until its exec) or holds its own copy (a fork-like clone).
+    unique_fd netns;
+    if (!config_.sandbox.allow_network) {
+        if (netns_) netns = netns_->take();
+        if (netns) {
+            spec.netns_fd = netns.get();
+            spec.loopback_up = false;
+        } else {
+            flags |= CLONE_NEWNET;
+        }
+    }
     if (cgroup) {
         spec.cgroup = cgroup->attach();
         if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !child_stack_) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -11,6 +12,7 @@
 #include "common/unique_fd.h"
 #include "jaild/cgroup.h"
 #include "jaild/child.h"
+#include "jaild/netns_pool.h"
 #include "jaild/rootfs.h"
 #include "jaild/run_plan.h"
 #include "jaild/seccomp_policy.h"
@@ -63,7 +65,8 @@ private:
     int last_cap_;
     const void* empty_caps_;
     std::string reaper_path_;
-    unique_fd reaper_;  // O_PATH, executed by each sandbox's first process, which it turns into PID 1
+    std::unique_ptr<NetnsPool> netns_;  // null with sandbox.allow_network (runs share the host's network)
+    unique_fd reaper_;                  // O_PATH, executed by each sandbox's first process, which it turns into PID 1
     // The stack of the sandbox's first process while it shares jaild's memory (see spawn()); one clone at a
     // time uses it, as jaild waits for each to exec. Null: fork-like clones (no jaild-reaper to exec).
     void* child_stack_ = nullptr;

@@ -22,8 +22,10 @@ fd 3 and made non-inheritable before the script runs, so programs the script sta
 import json
 import os
 import sys
-import traceback
 import types
+
+# traceback is imported only when a script raises: with linecache, tokenize and textwrap it is a few ms of
+# every run's start, and most runs never need it.
 
 RUNNER = os.path.abspath(__file__)
 
@@ -45,6 +47,7 @@ def write_all(fd, data):
 
 def user_trace(exc):
     """The traceback without the runner's own frames."""
+    import traceback
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) != RUNNER]
     text = "".join(traceback.format_exception_only(type(exc), exc))
     if frames:

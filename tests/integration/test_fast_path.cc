@@ -1,5 +1,6 @@
-// The two things jaild does to make a run cheap (bench/README.md), checked for what they must not change:
-// the common root built once in jaild's own mount namespace, and jaild-reaper as the sandbox's PID 1.
+// The things jaild does to make a run cheap (bench/README.md), checked for what they must not change: the
+// common root built once in jaild's own mount namespace, jaild-reaper as the sandbox's PID 1, and network
+// namespaces prepared ahead.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <set>
 #include <sstream>
 
 #include "harness.h"
@@ -134,5 +137,42 @@ TEST_CASE("a sandbox that cannot exec jaild-reaper ends its run and never holds 
     CHECK(std::chrono::steady_clock::now() - started < 10s);  // the program (sleep 30) died with the sandbox
     ::chmod((dir.path() + "/jaild-reaper").c_str(), 0755);
     CHECK(run_sh(daemon.socket(), "echo again").out == "again\n");
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("each run has a network namespace of its own, prepared ahead with only lo up", "[root][sandbox][netns]") {
+    // jaild's NetnsPool makes the namespaces before the runs: six runs at once (more than it keeps ready,
+    // so some clone their own) must each see a namespace that is neither the host's nor another's.
+    Daemon daemon;
+    const std::string host = fs::read_symlink("/proc/self/ns/net").string();
+    std::vector<std::future<RunResult>> runs;
+    for (int i = 0; i < 6; ++i) {
+        // Alive together (the sleep), so the kernel cannot have given two of them the same inode number.
+        runs.push_back(std::async(std::launch::async, [&] {
+            return run_sh(daemon.socket(),
+                          "readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1; "
+                          "cat /sys/class/net/lo/operstate 2>/dev/null; "
+                          "python3 -c \"import socket; s = socket.socket(); s.bind(('127.0.0.1', "
+                          "0)); s.listen(); socket.create_connection(s.getsockname()); "
+                          "print('lo works')\"; sleep 1");
+        }));
+    }
+    std::set<std::string> seen;
+    for (auto& run : runs) {
+        const RunResult r = run.get();
+        REQUIRE(r.has_exit);
+        INFO(r.out << r.err);
+        CHECK(r.exit.status() == v1::STATUS_OK);
+        std::istringstream lines(r.out);
+        std::string ns, interfaces, line;
+        std::getline(lines, ns);
+        while (std::getline(lines, line) && line != "lo works") interfaces += line + "\n";
+        CHECK(ns.rfind("net:[", 0) == 0);
+        CHECK(ns != host);
+        CHECK(seen.insert(ns).second);
+        CHECK(interfaces == "    lo\n");  // no other interface
+        CHECK(line == "lo works");
+    }
+    CHECK(seen.size() == 6);
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
