@@ -238,8 +238,10 @@ private:
                 co_await send_error(v1::ERROR_CODE_PROTOCOL, "the first message must be a request");
                 co_return;
             default: {
-                const auto* field = request.GetDescriptor()->FindFieldByNumber(static_cast<int>(request.kind_case()));
-                const std::string message = "this jaild does not serve " + field->name() + " requests yet";
+                // A request kind this build's protocol knows but does not serve (a newer client's unknown
+                // kind parses as KIND_NOT_SET, above).
+                const std::string message = "this jaild does not serve requests of kind " +
+                                            std::to_string(static_cast<int>(request.kind_case())) + " yet";
                 co_await send_error(v1::ERROR_CODE_UNIMPLEMENTED, message);
                 co_return;
             }

@@ -194,7 +194,7 @@ TEST_CASE("execute refuses bad requests naming the field", "[languages]") {
     }
     cases.push_back({execute("python", std::string(60 * 1024, '#')), "code"});
     for (const Case& c : cases) {
-        INFO(c.message.ShortDebugString().substr(0, 200));
+        INFO("the bad field: " << c.field);
         RunResult result = run(daemon.socket(), c.message);
         REQUIRE(result.has_error);
         CHECK(result.error.code() == v1::ERROR_CODE_INVALID_ARGUMENT);

@@ -30,7 +30,7 @@ std::int64_t ms_since(Clock::time_point start) {
 v1::Started wait_started(Connection& connection) {
     v1::ServerMessage message;
     REQUIRE(connection.receive(message, 10s));
-    INFO(message.DebugString());
+    INFO("message kind " << message.kind_case() << ", error: " << message.error().message());
     REQUIRE(message.has_started());
     return message.started();
 }

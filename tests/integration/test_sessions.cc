@@ -35,7 +35,7 @@ std::string create(const std::string& socket, const std::map<std::string, std::s
     request.mutable_session_create()->set_name(name);
     for (const auto& [key, value] : env) (*request.mutable_session_create()->mutable_env())[key] = value;
     const v1::ServerMessage reply = ask(socket, request);
-    INFO(reply.ShortDebugString());
+    INFO("reply kind " << reply.kind_case() << ", error: " << reply.error().message());
     REQUIRE(reply.has_session());
     return reply.session().session_id();
 }
