@@ -25,7 +25,7 @@ namespace jaild {
 namespace {
 
 constexpr int kResultFd = child_result_fd;  // the program's private result channel, when it has one
-constexpr int kReportFd = child_report_fd;  // where the report pipe sits after the stdio shuffle (close-on-exec)
+constexpr int kReportFd = child_report_fd;  // where the report channel sits after the stdio shuffle (close-on-exec)
 constexpr int kReaperFd = child_reaper_fd;  // jaild-reaper, exec'd to start the program (close-on-exec)
 constexpr int kParked = 10;                 // above all three while they are moved into place
 
@@ -46,6 +46,33 @@ void step(int fd, Stage stage, int err, int detail = 0) noexcept {
 
 int errno_of(int rc) noexcept { return rc == 0 ? 0 : errno; }
 
+// The first record: our mount namespace (new since the clone), for jaild to hold until after the run's
+// answer (Spawned::mount_ns). Through the channel because jaild may not see our /proc entry once we run as
+// the sandbox's uid (ProtectProc=invisible in jaild.service).
+void send_mount_namespace(int fd) noexcept {
+    ChildReport record{ChildReport::mount_namespace, Stage::none, 0, 0, 0};
+    const int ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    iovec data{&record, sizeof record};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (ns >= 0) {
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(header), &ns, sizeof ns);
+    } else {
+        record.err = errno;
+    }
+    while (::sendmsg(fd, &message, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
+    if (ns >= 0) ::close(ns);
+}
+
 int write_zero(int fd) noexcept { return ::write(fd, "0", 1) == 1 ? 0 : errno; }
 
 // v1 (and v2 without CLONE_INTO_CGROUP): writing "0" to cgroup.procs moves the writer. The new cgroup
@@ -60,11 +87,11 @@ int join_cgroup(const ChildSpec& s, int* which) noexcept {
     return 0;
 }
 
-// Stdio onto the pipes, the result channel onto fd 3 (inherited by the program), the report pipe onto fd 4
-// and jaild-reaper onto fd 5 (both close-on-exec: the program's execve closes them, and the reaper gets the
-// report pipe only), then every other
-// descriptor closed: another thread of jaild may have had pipes of another run open when we were cloned.
-// The sources are parked above 5 first so that moving one into place never overwrites another.
+// Stdio onto the pipes, the result channel onto fd 3 (inherited by the program), the report channel onto
+// fd 4 and jaild-reaper onto fd 5 (both close-on-exec: the program's execve closes them, and the reaper gets
+// the report channel only), then every other descriptor closed: another thread of jaild may have had pipes
+// of another run open when we were cloned. The sources are parked above 5 first so that moving one into
+// place never overwrites another.
 int setup_fds(const ChildSpec& s) noexcept {
     const int report = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, kParked);
     const int result = s.result_fd >= 0 ? ::fcntl(s.result_fd, F_DUPFD_CLOEXEC, kParked) : -1;
@@ -151,6 +178,7 @@ void become_reaper(const ChildSpec& s) noexcept {
 [[noreturn]] void run_child(const ChildSpec& s) noexcept {
     int fd = s.report_fd;
     int detail = 0;
+    send_mount_namespace(fd);
     if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
     if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
     if (s.netns_fd >= 0) step(fd, Stage::network_namespace, errno_of(::setns(s.netns_fd, CLONE_NEWNET)));

@@ -35,10 +35,12 @@ enum class Stage : std::int32_t {
     exec,    // execve of the program (exec failures are the program's, exit code 127)
 };
 
-// One fixed-size record on the report pipe. kind failed: {stage, err, detail}; kind exited: the program's
-// wait status. EOF without a record means the child died before it could report (killed by jaild).
+// One fixed-size record on the report channel (a SOCK_SEQPACKET socket pair: each record one message).
+// kind failed: {stage, err, detail}; kind exited: the program's wait status; kind mount_namespace: the
+// first record, carrying the sandbox's mount namespace as an SCM_RIGHTS descriptor (err set when the child
+// could not open it). EOF without an exited record means the child died before it could report.
 struct ChildReport {
-    enum Kind : std::int32_t { failed = 1, exited = 2 };
+    enum Kind : std::int32_t { failed = 1, exited = 2, mount_namespace = 3 };
     std::int32_t kind = 0;
     Stage stage = Stage::none;
     std::int32_t err = 0;
@@ -47,7 +49,7 @@ struct ChildReport {
 };
 
 // The child's descriptors once it has arranged them: the result channel (when the program has one), the
-// report pipe (close-on-exec) and the jaild-reaper binary to exec, which starts the program (close-on-exec).
+// report channel (close-on-exec) and the jaild-reaper binary to exec, which starts the program (close-on-exec).
 inline constexpr int child_result_fd = 3;
 inline constexpr int child_report_fd = 4;
 inline constexpr int child_reaper_fd = 5;

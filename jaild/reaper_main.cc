@@ -13,7 +13,7 @@
 // of raw system calls.
 //
 // Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
-// channel (if any) on fd 3 and the report pipe on fd 4, and nothing else open.
+// channel (if any) on fd 3 and the report channel on fd 4, and nothing else open.
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>
@@ -107,7 +107,7 @@ int reaper(int argc, char** argv) {
     ++strings_end;
     jaild::ReaperCommand program;
     if (!jaild::parse_reaper_command_line(argc, argv, program)) return 2;
-    // jaild cleared close-on-exec on the report pipe to hand it to us; the program must not inherit it.
+    // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
     if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
 
     alignas(16) char child_stack[8192];

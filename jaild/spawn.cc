@@ -33,6 +33,38 @@ std::error_code make_pipe(Pipe& pipe) {
     return {};
 }
 
+// The report channel: a socket pair, so that the child can pass its mount namespace (ChildReport); each
+// record is one message, as each was one atomic pipe write.
+std::error_code make_report_channel(Pipe& channel) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return {errno, std::system_category()};
+    channel.read.reset(fds[0]);
+    channel.write.reset(fds[1]);
+    return {};
+}
+
+// The child's first record, when it is there already (always, for a child that shared our memory and has
+// exec'd): its mount namespace. Anything else read here is kept for the job.
+void receive_mount_namespace(Spawned& out) {
+    ChildReport record;
+    iovec data{&record, sizeof record};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    if (::recvmsg(out.report_r.get(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != sizeof record) return;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+            out.mount_ns.reset(fd);
+        }
+    }
+    if (record.kind != ChildReport::mount_namespace) out.early_reports.push_back(record);
+}
+
 // execve needs char* arrays; they point into the plan, which outlives the clone.
 std::vector<char*> c_array(const std::vector<std::string>& strings) {
     std::vector<char*> out;
@@ -119,9 +151,10 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
                        std::error_code& ec) const {
     Spawned out;
     Pipe in, stdout_pipe, stderr_pipe, report;
-    for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe, &report}) {
+    for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe}) {
         if ((ec = make_pipe(*p))) return out;
     }
+    if ((ec = make_report_channel(report))) return out;
     unique_fd result_child;
     if (plan.result_channel) {
         int pair[2];
@@ -234,12 +267,11 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
     out.pid = static_cast<pid_t>(pid);
     out.pidfd.reset(pidfd);
-    // The pid stays ours until we reap it (we hold its pidfd and nobody else waits for it).
-    out.mount_ns.reset(::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
     out.stdin_w = std::move(in.write);
     out.stdout_r = std::move(stdout_pipe.read);
     out.stderr_r = std::move(stderr_pipe.read);
     out.report_r = std::move(report.read);
+    receive_mount_namespace(out);
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "common/config.h"
 #include "common/unique_fd.h"
@@ -25,12 +26,15 @@ struct Spawned {
     unique_fd stdin_w;  // the program's standard input
     unique_fd stdout_r;
     unique_fd stderr_r;
-    unique_fd report_r;  // ChildReport records; see child.h
-    unique_fd result;    // jaild's end of the result channel (RunPlan::result_channel), else empty
-    MountList mounts;    // kept to name a failing mount in the error
+    unique_fd report_r;  // ChildReport records; see child_abi.h
+    std::vector<ChildReport>
+        early_reports;  // records read at the spawn (receive_mount_namespace) that are not the namespace
+    unique_fd result;   // jaild's end of the result channel (RunPlan::result_channel), else empty
+    MountList mounts;   // kept to name a failing mount in the error
     // The sandbox's mount namespace, held so that its teardown (unmounting each of its mounts, then an RCU
     // grace period) does not happen in the reaper's exit, on the way to the answer, but after the answer
-    // and off jaild's loop (Supervisor::close_later). Empty if the child was gone before it could be opened.
+    // and off jaild's loop (Supervisor::close_later). The child sends it as its first record; empty when it
+    // had not yet when the clone returned (a fork-like clone) or could not.
     unique_fd mount_ns;
 };
 

@@ -176,3 +176,32 @@ TEST_CASE("each run has a network namespace of its own, prepared ahead with only
     CHECK(seen.size() == 6);
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
+
+namespace {
+
+// jaild's descriptors that are mount namespaces.
+int mount_namespaces_held(pid_t jaild) {
+    int held = 0;
+    for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(jaild) + "/fd")) {
+        std::error_code ec;
+        if (fs::read_symlink(entry.path(), ec).string().rfind("mnt:[", 0) == 0) ++held;
+    }
+    return held;
+}
+
+}  // namespace
+
+TEST_CASE("jaild holds a run's mount namespace while it runs and lets go of it after the answer",
+          "[root][sandbox][mount_ns]") {
+    // The child passes its namespace over the report channel (SCM_RIGHTS) so that the teardown happens after
+    // the answer, on a helper thread (Spawned::mount_ns); none may be kept once the runs are over.
+    Daemon daemon;
+    REQUIRE(mount_namespaces_held(daemon.pid()) == 0);
+    auto running = std::async(std::launch::async, [&] { return run_sh(daemon.socket(), "sleep 2; echo done"); });
+    CHECK(wait_until([&] { return mount_namespaces_held(daemon.pid()) == 1; }, 5s));
+    const RunResult r = running.get();
+    CHECK(r.out == "done\n");
+    for (int i = 0; i < 5; ++i) CHECK(run_sh(daemon.socket(), "true").exit.status() == v1::STATUS_OK);
+    CHECK(wait_until([&] { return mount_namespaces_held(daemon.pid()) == 0; }, 5s));
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
