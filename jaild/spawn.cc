@@ -43,8 +43,10 @@ std::error_code make_report_channel(Pipe& channel) {
     return {};
 }
 
-// The child's first record, when it is there already (always, for a child that shared our memory and has
-// exec'd): its mount namespace. Anything else read here is kept for the job.
+// The child's first record: its mount namespace, which it sends before anything else. Blocking, but not for
+// long: a child that shared our memory has sent it before its exec released us, a fork-like child sends it
+// first thing, and a child that died first gives EOF (our copy of its end is closed by then). Anything
+// else read here is kept for the job.
 void receive_mount_namespace(Spawned& out) {
     ChildReport record;
     iovec data{&record, sizeof record};
@@ -54,7 +56,10 @@ void receive_mount_namespace(Spawned& out) {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     message.msg_control = control;
     message.msg_controllen = sizeof control;
-    if (::recvmsg(out.report_r.get(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != sizeof record) return;
+    ssize_t n;
+    while ((n = ::recvmsg(out.report_r.get(), &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    if (n != sizeof record) return;
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
         if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
             int fd = -1;
@@ -271,6 +276,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     out.stdout_r = std::move(stdout_pipe.read);
     out.stderr_r = std::move(stderr_pipe.read);
     out.report_r = std::move(report.read);
+    report.write.reset();
     receive_mount_namespace(out);
     return out;
 }

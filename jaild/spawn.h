@@ -34,7 +34,7 @@ struct Spawned {
     // The sandbox's mount namespace, held so that its teardown (unmounting each of its mounts, then an RCU
     // grace period) does not happen in the reaper's exit, on the way to the answer, but after the answer
     // and off jaild's loop (Supervisor::close_later). The child sends it as its first record; empty when it
-    // had not yet when the clone returned (a fork-like clone) or could not.
+    // could not.
     unique_fd mount_ns;
 };
 
