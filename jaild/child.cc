@@ -48,8 +48,9 @@ int errno_of(int rc) noexcept { return rc == 0 ? 0 : errno; }
 
 // The first record: our mount namespace (new since the clone), for jaild to hold until after the run's
 // answer (Spawned::mount_ns). Through the channel because jaild may not see our /proc entry once we run as
-// the sandbox's uid (ProtectProc=invisible in jaild.service).
-void send_mount_namespace(int fd) noexcept {
+// the sandbox's uid (ProtectProc=invisible in jaild.service). Returns the errno of a failed send: jaild
+// waits for this record (spawn.cc), so the child must not go on without having sent it.
+int send_mount_namespace(int fd) noexcept {
     ChildReport record{ChildReport::mount_namespace, Stage::none, 0, 0, 0};
     const int ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     iovec data{&record, sizeof record};
@@ -68,9 +69,12 @@ void send_mount_namespace(int fd) noexcept {
     } else {
         record.err = errno;
     }
-    while (::sendmsg(fd, &message, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    ssize_t sent;
+    while ((sent = ::sendmsg(fd, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
     }
+    const int err = sent < 0 ? errno : 0;
     if (ns >= 0) ::close(ns);
+    return err;
 }
 
 int write_zero(int fd) noexcept { return ::write(fd, "0", 1) == 1 ? 0 : errno; }
@@ -178,11 +182,12 @@ void become_reaper(const ChildSpec& s) noexcept {
 [[noreturn]] void run_child(const ChildSpec& s) noexcept {
     int fd = s.report_fd;
     int detail = 0;
-    send_mount_namespace(fd);
     if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
     if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
     if (s.netns_fd >= 0) step(fd, Stage::network_namespace, errno_of(::setns(s.netns_fd, CLONE_NEWNET)));
     step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    // Unsent, jaild would wait for it until our next record; ending here gives it that record or EOF.
+    step(fd, Stage::file_descriptors, send_mount_namespace(fd));
     step(fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 

@@ -43,10 +43,10 @@ std::error_code make_report_channel(Pipe& channel) {
     return {};
 }
 
-// The child's first record: its mount namespace, which it sends before anything else. Blocking, but not for
-// long: a child that shared our memory has sent it before its exec released us, a fork-like child sends it
-// first thing, and a child that died first gives EOF (our copy of its end is closed by then). Anything
-// else read here is kept for the job.
+// The child's first record: its mount namespace, sent in its first steps (or a failure record of an earlier
+// step). Blocking, but not for long: a child that shared our memory has sent it before its exec released
+// us, a fork-like child sends it within its first few system calls, and a child that died first gives EOF
+// (our copy of its end is closed by then). Anything else read here is kept for the job.
 void receive_mount_namespace(Spawned& out) {
     ChildReport record;
     iovec data{&record, sizeof record};
