@@ -17,7 +17,6 @@
 #include "common/linux_compat.h"
 #include "jaild/caps.h"
 #include "jaild/credentials.h"
-#include "jaild/program_start.h"
 #include "jaild/seccomp_policy.h"
 
 namespace jaild {
@@ -30,7 +29,7 @@ constexpr int kReaperFd = child_reaper_fd;  // jaild-reaper, exec'd to start the
 constexpr int kParked = 10;                 // above all three while they are moved into place
 
 void send_report(int fd, const ChildReport& report) noexcept {
-    // A pipe write of fewer than PIPE_BUF bytes is atomic: the parent reads whole records.
+    // The channel is a SOCK_SEQPACKET socket pair: each record is one message, read whole.
     while (::write(fd, &report, sizeof report) < 0 && errno == EINTR) {
     }
 }
@@ -142,6 +141,29 @@ void reset_signals() noexcept {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// Without jaild-reaper: the program's process, a vfork-style clone that shares our memory until its execve
+// (as posix_spawn does). We are suspended meanwhile, and its side touches only its own stack below. A
+// program that cannot be exec'd reports Stage::exec (exit code 127).
+[[noreturn]] void exec_program(const ChildSpec& s) noexcept {
+    int first_error = ENOENT;
+    for (std::size_t i = 0; i < s.exec_path_count; ++i) {
+        ::execve(s.exec_paths[i], s.argv, s.envp);
+        // Like execvp: a missing candidate lets the next one try; any other error is the answer.
+        if (errno != ENOENT && errno != ENOTDIR) {
+            first_error = errno;
+            break;
+        }
+    }
+    fail(kReportFd, Stage::exec, first_error);
+}
+
+int start_program(void* spec) noexcept { exec_program(*static_cast<const ChildSpec*>(spec)); }
+
+pid_t spawn_program(const ChildSpec& s) noexcept {
+    alignas(64) char stack[32 * 1024];
+    return ::clone(start_program, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSpec*>(&s));
+}
+
 // Our descriptors that must not outlive the setup: jaild sees EOF on the program's stdio and result channel
 // only when the program's processes are gone.
 void close_program_fds() noexcept {
@@ -219,7 +241,7 @@ void become_reaper(const ChildSpec& s) noexcept {
         const int err = errno;
         if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
     }
-    const pid_t program = spawn_program({s.exec_paths, s.exec_path_count, s.argv, s.envp}, kReportFd);
+    const pid_t program = spawn_program(s);
     if (program < 0) fail(fd, Stage::fork, errno);
     close_program_fds();
     reap(program);

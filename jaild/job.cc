@@ -185,9 +185,7 @@ asio::awaitable<void> Job::wait_exit() {
 
 void Job::read_reports() {
     // Every writer is gone, so this read ends at EOF without blocking.
-    reports_ = spawned_.early_reports;
-    ChildReport report;
-    while (::read(spawned_.report_r.get(), &report, sizeof report) == sizeof report) reports_.push_back(report);
+    reports_ = drain_reports(spawned_);
 }
 
 void Job::arm_cpu_watch(milliseconds delay) {

@@ -35,11 +35,6 @@ unique_fd NetnsPool::take() {
     return out;
 }
 
-std::string NetnsPool::failure() const {
-    std::lock_guard lock(mutex_);
-    return failure_;
-}
-
 unique_fd NetnsPool::make(int& err) {
     // unshare(CLONE_NEWNET) moves only the calling thread, which is this pool's own and never uses the
     // network; the namespace lives on through the descriptor once the thread moves to the next one.
@@ -72,8 +67,8 @@ void NetnsPool::fill() {
         if (!ns) {
             // Without CAP_SYS_ADMIN or CAP_NET_ADMIN every later try would fail the same way: runs create
             // their namespace in the clone instead, as without the pool.
-            failure_ = std::string("cannot prepare network namespaces: ") + std::strerror(err);
-            spdlog::warn("{}; each run creates its own in the clone", failure_);
+            spdlog::warn("cannot prepare network namespaces: {}; each run creates its own in the clone",
+                         std::strerror(err));
             return;
         }
         ready_.push_back(std::move(ns));

@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
-#include <string>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -26,20 +25,16 @@ public:
     // yet or the pool could not make one: the caller then clones with CLONE_NEWNET. Any thread.
     unique_fd take();
 
-    // Why making namespaces stopped, once it has ("" while it works).
-    std::string failure() const;
-
 private:
     void fill();  // the helper thread
     // One namespace with lo up, made by unsharing this thread's network namespace. Empty on failure (err).
     static unique_fd make(int& err);
 
     const std::size_t depth_;
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<unique_fd> ready_;
     bool stopping_ = false;
-    std::string failure_;
     std::thread thread_;
 };
 

@@ -63,14 +63,12 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
         }
         siginfo_t info{};
         ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
-        std::vector<ChildReport> reports = spawned.early_reports;
-        ChildReport report;
-        while (::read(spawned.report_r.get(), &report, sizeof report) == sizeof report) reports.push_back(report);
-        for (const ChildReport& r : reports) {
-            if (r.kind == ChildReport::mount_namespace) continue;
-            if (r.kind == ChildReport::failed && shot.failure.empty())
+        shot.reports = drain_reports(spawned);
+        for (const ChildReport& r : shot.reports) {
+            if (r.kind == ChildReport::failed) {
                 shot.failure = spawner.describe_failure(r, spawned);
-            shot.reports.push_back(r);
+                break;
+            }
         }
     }
     for (int attempt = 0; group && attempt < 100; ++attempt) {

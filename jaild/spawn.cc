@@ -70,6 +70,19 @@ void receive_mount_namespace(Spawned& out) {
     if (record.kind != ChildReport::mount_namespace) out.early_reports.push_back(record);
 }
 
+}  // namespace
+
+std::vector<ChildReport> drain_reports(const Spawned& spawned) {
+    std::vector<ChildReport> reports = spawned.early_reports;
+    ChildReport report;
+    while (::read(spawned.report_r.get(), &report, sizeof report) == sizeof report) {
+        if (report.kind != ChildReport::mount_namespace) reports.push_back(report);
+    }
+    return reports;
+}
+
+namespace {
+
 // execve needs char* arrays; they point into the plan, which outlives the clone.
 std::vector<char*> c_array(const std::vector<std::string>& strings) {
     std::vector<char*> out;

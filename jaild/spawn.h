@@ -38,6 +38,10 @@ struct Spawned {
     unique_fd mount_ns;
 };
 
+// Every record of the run's report channel in order (those read at the spawn first), without the
+// mount-namespace record. Reads to EOF: call it once every writer is gone (the sandbox's PID 1 reaped).
+std::vector<ChildReport> drain_reports(const Spawned& spawned);
+
 // Owns what every run shares and that is resolved once at start: the rootfs recipe, the compiled seccomp
 // filter, the empty capability state.
 class Spawner {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "jaild/child_abi.h"
 #include "jaild/program_start.h"
 
 namespace {
