@@ -1,13 +1,17 @@
 // jaild-bench-spawn: the cost of starting one program, measured the same way for every runner.
 //
-//   jaild-bench-spawn exec  [--runs N] [--seconds S] [--warmup W] -- CMD [ARG...]
-//   jaild-bench-spawn proto --socket PATH [--runs N] [--seconds S] [--warmup W] [--concurrency C] -- CMD [ARG...]
+//   jaild-bench-spawn exec  [--runs N] [--seconds S] [--warmup W] [--pause-ms P] -- CMD [ARG...]
+//   jaild-bench-spawn proto --socket PATH [--runs N] [--seconds S] [--warmup W] [--concurrency C] [--pause-ms P]
+//                           -- CMD [ARG...]
 //
 // `exec` forks and execs CMD (posix_spawn, stdin and stdout on /dev/null) and waits for it: the physical
 // floor when CMD is the program itself, a peer's cost when CMD is `bwrap ... /bin/true`, jailctl's when CMD is
 // `jailctl run -- /bin/true`. `proto` sends a RunRequest straight to jaild over its socket (no client process)
 // from C threads at once. Both stop after N measured runs or S seconds, whichever comes first, and print one
 // `key=value` line (see stats.h). A run that exits non-zero or whose Exit is not STATUS_OK counts as an error.
+// --pause-ms sleeps between runs (not measured): the latency of a run that finds the machine idle, rather
+// than one that follows the previous run at once and meets the work it left behind (on 2 cores, a namespace
+// torn down or a sandbox prepared for the next run competes with the run being measured).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -39,13 +43,14 @@ struct Options {
     double seconds = 30;
     std::size_t warmup = 3;
     std::size_t concurrency = 1;
+    double pause_ms = 0;
     std::vector<std::string> command;
 };
 
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "jaild-bench-spawn: %s\nusage: jaild-bench-spawn exec|proto [--socket PATH] [--runs N] "
-                 "[--seconds S] [--warmup W] [--concurrency C] -- CMD [ARG...]\n",
+                 "[--seconds S] [--warmup W] [--concurrency C] [--pause-ms P] -- CMD [ARG...]\n",
                  why);
     std::exit(2);
 }
@@ -69,6 +74,8 @@ Options parse(int argc, char** argv) {
             options.warmup = std::stoul(value);
         else if (key == "--concurrency")
             options.concurrency = std::max<std::size_t>(1, std::stoul(value));
+        else if (key == "--pause-ms")
+            options.pause_ms = std::stod(value);
         else
             usage("unknown option");
     }
@@ -131,6 +138,8 @@ int main(int argc, char** argv) {
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
     const auto worker = [&] {
         while (next.fetch_add(1) < options.runs && Clock::now() < deadline) {
+            if (options.pause_ms > 0)
+                std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options.pause_ms));
             const auto begin = Clock::now();
             const bool ok = once();
             const double ms = jaild::bench::ms_since(begin);

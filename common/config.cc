@@ -191,11 +191,17 @@ constexpr Field<LogConfig> log_fields[] = {
 };
 
 constexpr Field<SandboxConfig> sandbox_fields[] = {
-    {"uid_base", &SandboxConfig::uid_base},       {"uid_count", &SandboxConfig::uid_count},
-    {"hostname", &SandboxConfig::hostname},       {"run_dir", &SandboxConfig::run_dir},
-    {"rootfs", &SandboxConfig::rootfs},           {"ro_binds", &SandboxConfig::ro_binds},
-    {"etc_files", &SandboxConfig::etc_files},     {"allow_network", &SandboxConfig::allow_network},
-    {"cgroup_root", &SandboxConfig::cgroup_root}, {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
+    {"uid_base", &SandboxConfig::uid_base},
+    {"uid_count", &SandboxConfig::uid_count},
+    {"hostname", &SandboxConfig::hostname},
+    {"run_dir", &SandboxConfig::run_dir},
+    {"rootfs", &SandboxConfig::rootfs},
+    {"ro_binds", &SandboxConfig::ro_binds},
+    {"etc_files", &SandboxConfig::etc_files},
+    {"allow_network", &SandboxConfig::allow_network},
+    {"cgroup_root", &SandboxConfig::cgroup_root},
+    {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
+    {"warm_sandboxes", &SandboxConfig::warm_sandboxes},
 };
 
 constexpr Field<LanguagesConfig> languages_fields[] = {
@@ -261,6 +267,7 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"server.request_timeout_ms", c.server.request_timeout_ms, 1, 3'600'000},
         {"server.write_timeout_ms", c.server.write_timeout_ms, 1, 3'600'000},
         {"sandbox.cpu_quota_percent", c.sandbox.cpu_quota_percent, 0, 100'000},
+        {"sandbox.warm_sandboxes", c.sandbox.warm_sandboxes, 0, 64},
         {"sessions.ttl_s", c.sessions.ttl_s, 1, 365ULL * 24 * 3600},
         {"sessions.quota_kb", c.sessions.quota_kb, 64, 1024ULL * 1024 * 1024},
         {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},

@@ -40,6 +40,9 @@ class JobCgroup {
 public:
     virtual ~JobCgroup() = default;
     virtual const AttachFds& attach() const = 0;
+    // Writes the limits again, as create() did: a warm sandbox's cgroup (warm_pool.h) is made before its
+    // run's limits are known. Lowering the memory limit below what the cgroup uses fails (EBUSY).
+    virtual std::error_code set_limits(const JobLimits& limits) = 0;
     // Kills every process in the job's cgroup(s): cgroup.kill on v2, freeze + SIGKILL + thaw on v1.
     virtual std::error_code kill_all() = 0;
     virtual JobStats stats() const = 0;

@@ -33,6 +33,8 @@ class JobV1 final : public JobCgroup {
 public:
     explicit JobV1(std::vector<JobDir> dirs) : dirs_(std::move(dirs)) {}
 
+    std::error_code set_limits(const JobLimits& limits) override;
+
     // The directory fd holding `controller`, or -1 when this host lacks it.
     int fd_of(std::string_view controller) const {
         for (const auto& d : dirs_)
@@ -172,6 +174,18 @@ std::error_code write_limit(int fd, const LimitFile& f) {
     return {};
 }
 
+std::error_code JobV1::set_limits(const JobLimits& limits) {
+    const auto current =
+        read_number_at(fd_of("memory"), "memory.limit_in_bytes").value_or(std::numeric_limits<std::uint64_t>::max());
+    for (const auto& f : limit_files(limits, fd_of("cpu") >= 0, current)) {
+        if (const auto ec = write_limit(fd_of(f.controller), f)) {
+            spdlog::error("cgroup: write {} = {} ({}): {}", f.name, f.value, f.controller, ec.message());
+            return ec;
+        }
+    }
+    return {};
+}
+
 // A v1 hierarchy jaild uses: its base directory and the controllers mounted there.
 struct Mounted {
     std::filesystem::path base;
@@ -193,7 +207,7 @@ public:
         }
         auto job = make_dirs("job-" + std::string(name), ec);
         if (!job) return nullptr;
-        if (!(ec = apply_limits(*job, limits))) ec = job->open_attach();
+        if (!(ec = job->set_limits(limits))) ec = job->open_attach();
         if (ec) {
             job->remove();  // on real cgroupfs the interface files go with the directory
             return nullptr;
@@ -263,18 +277,6 @@ private:
             return nullptr;
         }
         return job;
-    }
-
-    std::error_code apply_limits(const JobV1& job, const JobLimits& limits) const {
-        const auto current = read_number_at(job.fd_of("memory"), "memory.limit_in_bytes")
-                                 .value_or(std::numeric_limits<std::uint64_t>::max());
-        for (const auto& f : limit_files(limits, has_cpu_controller(), current)) {
-            if (const auto ec = write_limit(job.fd_of(f.controller), f)) {
-                spdlog::error("cgroup: write {} = {} ({}): {}", f.name, f.value, f.controller, ec.message());
-                return ec;
-            }
-        }
-        return {};
     }
 
     // The existing directories of a job a previous jaild left behind.

@@ -25,9 +25,33 @@ std::runtime_error start_error(const std::string& what, const std::filesystem::p
     return std::runtime_error("cgroup v2: " + what + " " + path.string() + ": " + std::strerror(err));
 }
 
+// What a job's cgroup gets written, in order (create() and set_limits()).
+struct LimitFile {
+    const char* name;
+    std::string value;
+    bool optional;  // a kernel without the feature lacks the file; that is not an error
+};
+
+std::vector<LimitFile> limit_files(const JobLimits& limits, bool cpu) {
+    std::vector<LimitFile> files{
+        {"memory.max", limit_or_max(limits.memory_bytes), false},
+        // No swap, so the memory limit is the real limit (the file is absent without swap accounting).
+        {"memory.swap.max", "0", true},
+        // An OOM kills the whole job rather than one random process of it (4.19+).
+        {"memory.oom.group", "1", true},
+        {"pids.max", limit_or_max(limits.pids_max), false},
+    };
+    if (limits.cpu_quota_percent > 0 && cpu) {
+        const auto quota = limits.cpu_quota_percent * kCpuPeriodUsec / 100;
+        files.push_back({"cpu.max", std::to_string(quota) + " " + std::to_string(kCpuPeriodUsec), false});
+    }
+    return files;
+}
+
 class JobV2 final : public JobCgroup {
 public:
-    JobV2(std::filesystem::path dir, unique_fd dir_fd) : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)) {}
+    JobV2(std::filesystem::path dir, unique_fd dir_fd, bool cpu = false)
+        : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)), cpu_(cpu) {}
 
     // Runs in jaild after create(): the directory fd doubles as the CLONE_INTO_CGROUP fd; cgroup.procs is
     // the fallback for kernels without clone3 (before 5.7), where the child writes "0" to it.
@@ -41,6 +65,18 @@ public:
     }
 
     const AttachFds& attach() const override { return attach_; }
+
+    std::error_code set_limits(const JobLimits& limits) override {
+        for (const auto& f : limit_files(limits, cpu_)) {
+            const auto ec = f.optional ? write_optional_at(dir_fd_.get(), f.name, f.value)
+                                       : write_at(dir_fd_.get(), f.name, f.value);
+            if (ec) {
+                spdlog::error("cgroup: write {}/{} = {}: {}", dir_.string(), f.name, f.value, ec.message());
+                return ec;
+            }
+        }
+        return {};
+    }
 
     // Runs in jaild (timer, cancel, teardown).
     std::error_code kill_all() override {
@@ -85,33 +121,11 @@ public:
 private:
     std::filesystem::path dir_;
     unique_fd dir_fd_;
+    bool cpu_;
     unique_fd procs_fd_;
     AttachFds attach_;
     bool removed_ = false;
 };
-
-// What create() writes into a fresh job cgroup, in order.
-struct LimitFile {
-    const char* name;
-    std::string value;
-    bool optional;  // a kernel without the feature lacks the file; that is not an error
-};
-
-std::vector<LimitFile> limit_files(const JobLimits& limits, bool cpu) {
-    std::vector<LimitFile> files{
-        {"memory.max", limit_or_max(limits.memory_bytes), false},
-        // No swap, so the memory limit is the real limit (the file is absent without swap accounting).
-        {"memory.swap.max", "0", true},
-        // An OOM kills the whole job rather than one random process of it (4.19+).
-        {"memory.oom.group", "1", true},
-        {"pids.max", limit_or_max(limits.pids_max), false},
-    };
-    if (limits.cpu_quota_percent > 0 && cpu) {
-        const auto quota = limits.cpu_quota_percent * kCpuPeriodUsec / 100;
-        files.push_back({"cpu.max", std::to_string(quota) + " " + std::to_string(kCpuPeriodUsec), false});
-    }
-    return files;
-}
 
 class ManagerV2 final : public Manager {
 public:
@@ -175,15 +189,8 @@ private:
             ec = last_error();
             return nullptr;
         }
-        for (const auto& f : limit_files(limits, cpu_)) {
-            ec = f.optional ? write_optional_at(fd.get(), f.name, f.value) : write_at(fd.get(), f.name, f.value);
-            if (ec) {
-                spdlog::error("cgroup: write {}/{} = {}: {}", dir.string(), f.name, f.value, ec.message());
-                return nullptr;
-            }
-        }
-        auto job = std::make_unique<JobV2>(dir, std::move(fd));
-        if ((ec = job->open_attach())) return nullptr;
+        auto job = std::make_unique<JobV2>(dir, std::move(fd), cpu_);
+        if ((ec = job->set_limits(limits)) || (ec = job->open_attach())) return nullptr;
         return job;
     }
 

@@ -100,4 +100,63 @@ inline bool parse_reaper_command_line(int argc, char** argv, ReaperCommand& out)
     return true;
 }
 
+// The start message of a warm sandbox (jaild/warm_pool.h). Its first process execs `jaild-reaper warm`,
+// which waits on the report channel for this one message: the header, then `word_bytes` of NUL-terminated
+// words — the working directory, then the words of the reaper's command line after its name (N PATH_1 …
+// ARGC ARG_1 … -- ENV_1 …). The reaper lowers its resource limits to the header's (it runs as the sandbox's
+// uid, unprivileged: it cannot raise them), changes to the directory and starts the program as a cold
+// reaper does. EOF instead of a message: jaild discards the sandbox, and the reaper exits.
+struct WarmStartHeader {
+    static constexpr std::uint32_t expected_magic = 0x6a77726d;  // "jwrm"
+    struct Limit {
+        std::int32_t resource = 0;
+        std::uint32_t unused = 0;
+        std::uint64_t soft = 0;
+        std::uint64_t hard = 0;
+    };
+    std::uint32_t magic = expected_magic;
+    std::uint32_t rlimit_count = 0;
+    Limit rlimits[8];
+    std::uint64_t word_bytes = 0;
+};
+
+// The largest start message, header included (a larger command line starts its sandbox cold, where the
+// kernel's own limits on execve apply).
+inline constexpr std::size_t warm_start_max_bytes = 128 * 1024;
+
+struct WarmStart {
+    const WarmStartHeader::Limit* rlimits = nullptr;
+    std::size_t rlimit_count = 0;
+    const char* cwd = nullptr;
+    ReaperCommand command;
+};
+
+// The reaper's side: `message` (size bytes) is rewritten in place; `words` receives pointers into it and
+// must have room for `max_words` (one per byte of words is always enough). False when the message is
+// malformed.
+inline bool parse_warm_start(char* message, std::size_t size, char** words, std::size_t max_words,
+                             WarmStart& out) noexcept {
+    if (size < sizeof(WarmStartHeader)) return false;
+    const auto* header = reinterpret_cast<const WarmStartHeader*>(message);
+    if (header->magic != WarmStartHeader::expected_magic) return false;
+    if (header->rlimit_count > sizeof header->rlimits / sizeof header->rlimits[0]) return false;
+    if (header->word_bytes != size - sizeof(WarmStartHeader) || header->word_bytes == 0) return false;
+    char* text = message + sizeof(WarmStartHeader);
+    const std::size_t text_size = static_cast<std::size_t>(header->word_bytes);
+    if (text[text_size - 1] != '\0') return false;
+    std::size_t count = 0;
+    for (std::size_t at = 0; at < text_size;) {
+        if (count + 1 >= max_words) return false;
+        words[count++] = text + at;
+        while (text[at] != '\0') ++at;
+        ++at;
+    }
+    words[count] = nullptr;
+    if (count > 0x7fffffff || !parse_reaper_command_line(static_cast<int>(count), words, out.command)) return false;
+    out.rlimits = header->rlimits;
+    out.rlimit_count = header->rlimit_count;
+    out.cwd = words[0];
+    return out.cwd[0] == '/';
+}
+
 }  // namespace jaild

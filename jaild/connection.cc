@@ -330,12 +330,16 @@ private:
             }
         }
         StartError start_error;
-        const std::uint64_t bytes =
-            session ? supervisor_.sessions().quota_bytes() : (compile ? compile->limits.tmp_bytes : 0);
-        std::shared_ptr<Lease> lease = supervisor_.lease(bytes, start_error);
-        if (!lease) {
-            co_await send_error(start_error.code, start_error.message);
-            co_return;
+        // Steps that share a workspace hold one uid for all of them; a single step takes its own in start(),
+        // where it may take a warm sandbox (warm_pool.h) instead.
+        std::shared_ptr<Lease> lease;
+        if (session || compile) {
+            const std::uint64_t bytes = session ? supervisor_.sessions().quota_bytes() : compile->limits.tmp_bytes;
+            lease = supervisor_.lease(bytes, start_error);
+            if (!lease) {
+                co_await send_error(start_error.code, start_error.message);
+                co_return;
+            }
         }
         if (session) {
             const PlanError error = enter_session(*session, *lease, compile, program);

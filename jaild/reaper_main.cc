@@ -13,10 +13,12 @@
 // of raw system calls.
 //
 // Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
-// channel (if any) on fd 3 and the report channel on fd 4, and nothing else open.
+// channel (if any) on fd 3 and the report channel on fd 4, and nothing else open. `jaild-reaper warm`: a
+// warm sandbox's (jaild/warm_pool.h), which reads the program's start from the report channel instead.
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>
+#include <linux/mman.h>
 #include <linux/sched.h>
 #include <linux/signal.h>
 #include <linux/wait.h>
@@ -97,21 +99,14 @@ long spawn(void (*child)(void*), void* arg, char* stack_top) {
     return result;
 }
 
-int reaper(int argc, char** argv) {
-    if (syscall6(__NR_getpid) != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
-    if (argc < 2) return 2;
-    // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.
-    char* const strings_begin = argv[1];
-    char* strings_end = argv[argc - 1];
-    while (*strings_end != '\0') ++strings_end;
-    ++strings_end;
-    jaild::ReaperCommand program;
-    if (!jaild::parse_reaper_command_line(argc, argv, program)) return 2;
+// Starts the program and reaps until it ends; `strings` is the extent of our command line's text, wiped
+// once the program runs.
+int start_and_reap(const jaild::ReaperCommand& program, char* strings_begin, char* strings_end) {
     // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
     if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
 
     alignas(16) char child_stack[8192];
-    const long pid = spawn(exec_program, &program, child_stack + sizeof child_stack);
+    const long pid = spawn(exec_program, const_cast<jaild::ReaperCommand*>(&program), child_stack + sizeof child_stack);
     if (pid < 0) {
         report({jaild::ChildReport::failed, jaild::Stage::fork, static_cast<std::int32_t>(-pid), 0, 0});
         return 0;
@@ -133,6 +128,61 @@ int reaper(int argc, char** argv) {
         }
         if (ended == -ECHILD) return 0;
     }
+}
+
+[[noreturn]] void fail(jaild::Stage stage, long err, int detail = 0) {
+    report({jaild::ChildReport::failed, stage, static_cast<std::int32_t>(err), detail, 0});
+    exit_now(127);
+}
+
+// A warm sandbox's PID 1: waits for the start message (child_abi.h), applies its limits and working
+// directory, then starts the program as a cold reaper does.
+int warm_reaper(char* strings_begin, char* strings_end) {
+    // Room for the largest message and a pointer per byte of it; only the pages touched are ever faulted in.
+    constexpr std::size_t kMessage = jaild::warm_start_max_bytes;
+    constexpr std::size_t kWords = jaild::warm_start_max_bytes + 1;
+    constexpr std::size_t kBytes = kMessage + kWords * sizeof(char*);
+    const long buffer = syscall6(__NR_mmap, 0, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffer < 0 && buffer > -4096) fail(jaild::Stage::reaper, -buffer);
+    char* const message = reinterpret_cast<char*>(buffer);
+    char** const words = reinterpret_cast<char**>(message + kMessage);
+
+    // MSG_TRUNC (its value from the socket ABI; the kernel's headers leave it to the C library): the
+    // message's real length, so that one larger than the buffer is refused, not cut.
+    constexpr long kMsgTrunc = 0x20;
+    long size;
+    while ((size = syscall6(__NR_recvfrom, jaild::child_report_fd, buffer, kMessage, kMsgTrunc, 0, 0)) == -EINTR) {
+    }
+    if (size == 0) return 0;  // jaild discarded this sandbox
+    if (size < 0) fail(jaild::Stage::reaper, -size);
+    if (static_cast<std::size_t>(size) > kMessage) fail(jaild::Stage::reaper, EMSGSIZE);
+    jaild::WarmStart start;
+    if (!jaild::parse_warm_start(message, static_cast<std::size_t>(size), words, kWords, start))
+        fail(jaild::Stage::reaper, EINVAL);
+    for (std::size_t i = 0; i < start.rlimit_count; ++i) {
+        const auto& limit = start.rlimits[i];
+        const unsigned long long value[2] = {limit.soft, limit.hard};
+        const long rc = syscall6(__NR_prlimit64, 0, limit.resource, as_long(value), 0);
+        if (rc < 0) fail(jaild::Stage::rlimits, -rc, limit.resource);
+    }
+    if (const long rc = syscall6(__NR_chdir, as_long(start.cwd)); rc < 0) fail(jaild::Stage::cwd, -rc);
+    return start_and_reap(start.command, strings_begin, strings_end);
+}
+
+int reaper(int argc, char** argv) {
+    if (syscall6(__NR_getpid) != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
+    if (argc < 2) return 2;
+    // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.
+    char* const strings_begin = argv[1];
+    char* strings_end = argv[argc - 1];
+    while (*strings_end != '\0') ++strings_end;
+    ++strings_end;
+    const char* first = argv[1];
+    if (argc == 2 && first[0] == 'w' && first[1] == 'a' && first[2] == 'r' && first[3] == 'm' && first[4] == '\0')
+        return warm_reaper(strings_begin, strings_end);
+    jaild::ReaperCommand program;
+    if (!jaild::parse_reaper_command_line(argc, argv, program)) return 2;
+    return start_and_reap(program, strings_begin, strings_end);
 }
 
 }  // namespace

@@ -92,26 +92,6 @@ std::vector<char*> c_array(const std::vector<std::string>& strings) {
     return out;
 }
 
-// argv[0] without a slash is looked up in the sandbox's PATH, as execvp would, by the child itself (only it
-// sees the sandbox's filesystem); here we only build the candidate paths.
-std::vector<std::string> exec_candidates(const RunPlan& plan) {
-    const std::string& program = plan.argv.front();
-    if (program.find('/') != std::string::npos) return {program};
-    std::string path = sandbox_path_env;
-    for (const std::string& entry : plan.env) {
-        if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);
-    }
-    std::vector<std::string> candidates;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        const std::size_t end = std::min(path.find(':', start), path.size());
-        const std::string dir = path.substr(start, end - start);
-        candidates.push_back((dir.empty() ? "." : dir) + "/" + program);
-        start = end + 1;
-    }
-    return candidates;
-}
-
 constexpr std::size_t kChildStackBytes = 512 * 1024;
 // Network namespaces kept ready (NetnsPool): enough for a burst of runs; each costs the kernel ~100 KB.
 constexpr std::size_t kReadyNetworkNamespaces = 4;
@@ -150,24 +130,45 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
     if (!config.sandbox.allow_network) netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
-    if (reaper_ && kShareMemory) {
-        void* stack =
-            ::mmap(nullptr, kChildStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        // The lowest page stays inaccessible: an overflow faults instead of writing into jaild's memory.
-        if (stack != MAP_FAILED && ::mprotect(stack, kGuardBytes, PROT_NONE) == 0)
-            child_stack_ = stack;
-        else if (stack != MAP_FAILED)
-            ::munmap(stack, kChildStackBytes);
-    }
+    if (reaper_ && kShareMemory) return_stack(take_stack());  // the event loop's, ready before the first run
 }
 
 Spawner::~Spawner() {
-    if (child_stack_) ::munmap(child_stack_, kChildStackBytes);
+    for (void* stack : all_stacks_) ::munmap(stack, kChildStackBytes);
+}
+
+void* Spawner::take_stack() const {
+    std::lock_guard lock(stacks_mutex_);
+    if (!free_stacks_.empty()) {
+        void* stack = free_stacks_.back();
+        free_stacks_.pop_back();
+        return stack;
+    }
+    void* stack =
+        ::mmap(nullptr, kChildStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return nullptr;
+    // The lowest page stays inaccessible: an overflow faults instead of writing into jaild's memory.
+    if (::mprotect(stack, kGuardBytes, PROT_NONE) != 0) {
+        ::munmap(stack, kChildStackBytes);
+        return nullptr;
+    }
+    all_stacks_.push_back(stack);
+    return stack;
+}
+
+void Spawner::return_stack(void* stack) const {
+    if (!stack) return;
+    std::lock_guard lock(stacks_mutex_);
+    free_stacks_.push_back(stack);
 }
 
 Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
-                       std::error_code& ec) const {
+                       std::error_code& ec, bool warm) const {
     Spawned out;
+    if (warm && !reaper_) {
+        ec = std::make_error_code(std::errc::not_supported);
+        return out;
+    }
     Pipe in, stdout_pipe, stderr_pipe, report;
     for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe}) {
         if ((ec = make_pipe(*p))) return out;
@@ -192,8 +193,9 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
     const std::vector<char*> argv = c_array(plan.argv);
     const std::vector<char*> envp = c_array(plan.env);
-    const std::vector<std::string> reaper_command =
-        reaper_ ? reaper_command_line(candidates, plan.argv, plan.env) : std::vector<std::string>{};
+    const std::vector<std::string> reaper_command = warm      ? std::vector<std::string>{"jaild-reaper", "warm"}
+                                                    : reaper_ ? reaper_command_line(candidates, plan.argv, plan.env)
+                                                              : std::vector<std::string>{};
     const std::vector<char*> reaper_argv = c_array(reaper_command);
 
     ChildSpec spec;
@@ -236,9 +238,16 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
             flags |= CLONE_NEWNET;
         }
     }
+    // Taken here, given back when this returns (the child has exec'd or died by then).
+    void* const stack = reaper_ && kShareMemory ? take_stack() : nullptr;
+    struct StackReturn {
+        const Spawner& spawner;
+        void* stack;
+        ~StackReturn() { spawner.return_stack(stack); }
+    } stack_return{*this, stack};
     if (cgroup) {
         spec.cgroup = cgroup->attach();
-        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !child_stack_) {
+        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !stack) {
             // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
             // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
             flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
@@ -257,7 +266,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     sigset_t all, saved;
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &saved);
-    if (child_stack_) {
+    if (stack) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
         // execs (jaild-reaper, which then starts the program) or dies. jaild's address space is neither copied nor
         // left shared copy-on-write: no page-table copy per run, and none of the copy-on-write faults and TLB
@@ -266,7 +275,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         // clone() (not clone3, which has no wrapper that switches stacks) takes the pidfd in parent_tid, and
         // has no CLONE_INTO_CGROUP: on v2 too the child joins its cgroup by writing cgroup.procs.
         spec.shares_memory = true;
-        pid = ::clone(start_child, static_cast<char*>(child_stack_) + kChildStackBytes,
+        pid = ::clone(start_child, static_cast<char*>(stack) + kChildStackBytes,
                       static_cast<int>(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &spec, &pidfd);
     } else {
         clone_args args{};

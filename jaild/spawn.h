@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -51,10 +52,15 @@ public:
     ~Spawner();
     Spawner(const Spawner&) = delete;
 
-    // jaild's event loop: clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the
-    // start-up probe. On failure sets ec (the errno of the failing parent-side call).
+    // Clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the start-up probe. On
+    // failure sets ec (the errno of the failing parent-side call). Any thread: the calling thread is
+    // suspended until the sandbox's first process execs jaild-reaper (about 2 ms). `warm`: the reaper waits
+    // for the program's start on the report channel (warm_pool.h; needs jaild-reaper); the plan then only
+    // gives the sandbox's filesystem and the limits the start may lower.
     Spawned spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
-                  std::error_code& ec) const;
+                  std::error_code& ec, bool warm = false) const;
+    // Whether spawn(…, warm = true) can work: jaild-reaper was found.
+    bool can_warm() const { return static_cast<bool>(reaper_); }
 
     // Text for a child's failure report: "mounts: bind /usr (from /usr): Permission denied".
     std::string describe_failure(const ChildReport& report, const Spawned& spawned) const;
@@ -75,9 +81,14 @@ private:
     std::string reaper_path_;
     std::unique_ptr<NetnsPool> netns_;  // null with sandbox.allow_network (runs share the host's network)
     unique_fd reaper_;                  // O_PATH, executed by each sandbox's first process, which it turns into PID 1
-    // The stack of the sandbox's first process while it shares jaild's memory (see spawn()); one clone at a
-    // time uses it, as jaild waits for each to exec. Null: fork-like clones (no jaild-reaper to exec).
-    void* child_stack_ = nullptr;
+    // Stacks of sandboxes' first processes while they share jaild's memory (see spawn()): one per thread
+    // that clones at the same time (the event loop, the warm pool's thread), kept for reuse. Unused when
+    // clones are fork-like (no jaild-reaper to exec, or a sanitized build).
+    void* take_stack() const;
+    void return_stack(void* stack) const;
+    mutable std::mutex stacks_mutex_;
+    mutable std::vector<void*> free_stacks_;
+    mutable std::vector<void*> all_stacks_;
 };
 
 }  // namespace jaild

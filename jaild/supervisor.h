@@ -1,13 +1,17 @@
-// What jaild's runs share: the config, the uid pool, the cgroup manager, the spawner, and the set of running
-// jobs (for shutdown). Lives on jaild's event loop thread; nothing here is called from elsewhere.
+// What jaild's runs share: the config, the uid pool, the cgroup manager, the spawner, the warm sandboxes and
+// the set of running jobs (for shutdown). Lives on jaild's event loop thread; nothing here is called from
+// elsewhere but make_warm() (the warm pool's thread: it touches only the thread-safe uid pool, cgroup
+// manager and spawner) and Lease's destructor of a discarded warm sandbox's lease (the uid pool only).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,7 @@
 #include "jaild/sessions.h"
 #include "jaild/spawn.h"
 #include "jaild/uid_pool.h"
+#include "jaild/warm_pool.h"
 #include "jaild/workspace.h"
 
 namespace jaild {
@@ -70,15 +75,21 @@ public:
     // tears it down, which takes a while and must not hold the loop.
     void close_later(unique_fd fd);
 
-    // SIGTERM: kills every running job; they finish, clean up and report through their connections.
+    // SIGTERM: kills every running job; they finish, clean up and report through their connections. The
+    // warm sandboxes are discarded before it returns.
     void shutdown();
+    // Runs that started in a warm sandbox, since start (for the log and tests).
+    std::uint64_t warm_starts() const { return warm_starts_; }
     bool shutting_down() const { return shutting_down_; }
     std::size_t active() const { return jobs_.size(); }
     // Open client connections; shutdown waits for them so each client gets its last frame.
     std::size_t connections() const { return connections_; }
     void connection_opened() { ++connections_; }
     void connection_closed() { --connections_; }
-    void forget(const std::string& job_id) { jobs_.erase(job_id); }
+    void forget(const std::string& job_id) {
+        jobs_.erase(job_id);
+        if (warm_) warm_->activity();
+    }
 
     const Config& config() const { return config_; }
     const Spawner& spawner() const { return *spawner_; }
@@ -107,6 +118,20 @@ private:
     std::size_t connections_ = 0;
     std::vector<std::uint32_t> allowed_gids_;
     boost::asio::thread_pool closer_{1};
+
+    // Warm sandboxes (warm_pool.h): what they are built from, and whether a plan can use one.
+    std::optional<WarmSandbox> make_warm();
+    // The start message of `plan` for a warm sandbox, or "" when the plan needs a cold one.
+    std::string warm_start(const RunPlan& plan) const;
+    // Writes the run's cgroup limits and sends its start to a warm sandbox taken for it. False (the sandbox
+    // is then discarded, and the run starts cold) when the sandbox does not take it.
+    bool start_warm(WarmSandbox& sandbox, const std::string& message, const cgroup::JobLimits& limits);
+    RunPlan warm_plan_;
+    rlimits::Table warm_rlimits_{};
+    std::uint64_t warm_starts_ = 0;
+    std::uint32_t warm_depth_ = 0;
+    std::atomic<std::uint64_t> warm_made_{0};
+    std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace jaild

@@ -62,7 +62,10 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
     const std::string config_path = dir_.path() + "/jaild.toml";
     std::ofstream(config_path) << "[server]\nsocket = \"" << socket_ << "\"\nsocket_group = \"\"\n"
                                << server_extra << "\n[sandbox]\nuid_base = " << kUidBase
-                               << "\nuid_count = " << kUidCount << "\nrun_dir = \"" << run_dir_ << "\"\n"
+                               << (extra_toml.find("uid_count") == std::string::npos
+                                       ? "\nuid_count = " + std::to_string(kUidCount)
+                                       : std::string())
+                               << "\nrun_dir = \"" << run_dir_ << "\"\n"
                                << extra_toml << "\n";
     // Sessions under the scratch directory, unless the test names its own (to restart on the same state).
     if (extra_toml.find("[sessions]") == std::string::npos)
@@ -228,6 +231,41 @@ RunResult run_sh(const std::string& socket, const std::string& script, const v1:
     return run(socket, shell(script, limits));
 }
 
+namespace {
+
+std::string slurp_file(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The job cgroup (job-...) a process is in, from /proc/PID/cgroup ("" when none).
+std::string job_cgroup_of(const std::string& pid) {
+    std::istringstream lines(slurp_file("/proc/" + pid + "/cgroup"));
+    std::string line;
+    while (std::getline(lines, line)) {
+        const std::size_t at = line.find("/job-");
+        if (at == std::string::npos) continue;
+        const std::size_t end = line.find('/', at + 1);
+        return line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    }
+    return {};
+}
+
+bool is_warm_cgroup(const std::string& name) { return name.find("-warm") != std::string::npos; }
+
+// A warm sandbox no run has taken yet (jaild/warm_pool.h): its first process being set up (still named
+// jaild), or its reaper waiting with the command line jaild gave it (a taken one's is wiped once its
+// program runs). The daemon's idle state, not something a run left.
+bool waiting_warm(const std::string& pid) {
+    if (!is_warm_cgroup(job_cgroup_of(pid))) return false;
+    if (slurp_file("/proc/" + pid + "/comm") == "jaild\n") return true;
+    return slurp_file("/proc/" + pid + "/cmdline") == std::string("jaild-reaper\0warm\0", 18);
+}
+
+}  // namespace
+
 std::vector<pid_t> sandbox_processes() {
     std::vector<pid_t> found;
     for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -243,7 +281,7 @@ std::vector<pid_t> sandbox_processes() {
             std::uint32_t uid = 0;
             while (fields >> uid) {
                 if (uid >= kUidBase && uid < kUidBase + kUidCount) {
-                    found.push_back(std::stoi(name));
+                    if (!waiting_warm(name)) found.push_back(std::stoi(name));
                     break;
                 }
             }
@@ -253,7 +291,15 @@ std::vector<pid_t> sandbox_processes() {
     return found;
 }
 
-std::vector<std::string> job_cgroups() { return cgroup::detect("")->list_jobs(); }
+std::vector<std::string> job_cgroups() {
+    std::vector<std::string> runs;
+    for (std::string& name : all_job_cgroups()) {
+        if (!is_warm_cgroup(name)) runs.push_back(std::move(name));
+    }
+    return runs;
+}
+
+std::vector<std::string> all_job_cgroups() { return cgroup::detect("")->list_jobs(); }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -268,6 +314,10 @@ void check_nothing_left(const std::string& run_dir, pid_t jaild) {
     wait_until([] { return sandbox_processes().empty() && job_cgroups().empty(); }, 3s);
     CHECK(sandbox_processes().empty());
     CHECK(job_cgroups().empty());
+    // Warm sandboxes stay, but no more of them than a daemon keeps (two by default), per live daemon: a run
+    // that took one and left its cgroup behind would add one each time.
+    const auto warm = all_job_cgroups().size() - job_cgroups().size();
+    CHECK(warm <= (jaild > 0 ? 3u : 6u));
     // The host's mounts, and jaild's own (its workspaces live in its private mount namespace).
     std::vector<std::string> tables = {"/proc/self/mountinfo"};
     if (jaild > 0) tables.push_back("/proc/" + std::to_string(jaild) + "/mountinfo");

@@ -35,8 +35,9 @@ private:
 
 class Daemon {
 public:
-    // Starts build/bin/jaild with a config holding the scratch paths plus `extra_toml` (whole TOML sections,
-    // e.g. "[limits.default]\nwall_ms = 2000\n"), and waits until its socket accepts connections.
+    // Starts build/bin/jaild with a config holding the scratch paths plus `extra_toml` (keys of [sandbox], or
+    // whole TOML sections, e.g. "[limits.default]\nwall_ms = 2000\n"; a uid_count there replaces the test
+    // pool's size), and waits until its socket accepts connections.
     explicit Daemon(const std::string& extra_toml = "", const std::string& server_extra = "");
     // The same, listening on `socket_path` instead of a scratch socket (a restarted jaild at the same place).
     struct AtSocket {
@@ -118,8 +119,11 @@ private:
 RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
 // Host checks.
-std::vector<pid_t> sandbox_processes();  // live (not zombie) processes whose uid is in the test pool
-std::vector<std::string> job_cgroups();  // job-* cgroups under jaild's cgroup base
+// Live (not zombie) processes whose uid is in the test pool, but for waiting warm sandboxes' (the daemon's
+// idle state, jaild/warm_pool.h).
+std::vector<pid_t> sandbox_processes();
+std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but warm sandboxes'
+std::vector<std::string> all_job_cgroups();  // every job-* cgroup (nothing may be left once daemons stop)
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 // Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left; with jaild's
 // pid, also that no workspace is still mounted in its mount namespace.

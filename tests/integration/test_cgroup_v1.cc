@@ -149,6 +149,18 @@ TEST_CASE("cgroup v1 job files carry the limits", "[root][cgroup]") {
     CHECK(slurp(dir("pids") / "pids.max") == "8\n");
     if (cg.manager->has_cpu_controller()) CHECK(slurp(dir("cpu") / "cpu.cfs_quota_us") == "50000\n");
     CHECK(job->attach().procs_count >= 3);
+    // A warm sandbox's cgroup gets its run's limits later: lower, then higher (memsw and the limit are
+    // written in the order the kernel accepts), then none.
+    REQUIRE_FALSE(job->set_limits({16 << 20, 4, 0}));
+    CHECK(slurp(dir("memory") / "memory.limit_in_bytes") == "16777216\n");
+    CHECK(slurp(dir("pids") / "pids.max") == "4\n");
+    REQUIRE_FALSE(job->set_limits({128 << 20, 16, 0}));
+    CHECK(slurp(dir("memory") / "memory.limit_in_bytes") == "134217728\n");
+    if (fs::exists(dir("memory") / "memory.memsw.limit_in_bytes"))
+        CHECK(slurp(dir("memory") / "memory.memsw.limit_in_bytes") == "134217728\n");
+    CHECK(slurp(dir("pids") / "pids.max") == "16\n");
+    REQUIRE_FALSE(job->set_limits({0, 0, 0}));
+    CHECK(slurp(dir("pids") / "pids.max") == "max\n");
     CHECK_FALSE(job->remove());
     CHECK_FALSE(fs::exists(dir("memory")));
 }

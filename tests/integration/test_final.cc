@@ -9,7 +9,7 @@ using namespace jaild::test;
 
 TEST_CASE("after the suite no sandbox process, job cgroup, sandbox mount or scratch directory is left", "[.final]") {
     CHECK(sandbox_processes().empty());
-    CHECK(job_cgroups().empty());
+    CHECK(all_job_cgroups().empty());
     std::ifstream mountinfo("/proc/self/mountinfo");
     std::string line;
     while (std::getline(mountinfo, line)) CHECK(line.find("/jaild-test-") == std::string::npos);

@@ -101,6 +101,17 @@ TEST_CASE("v2 create writes the job's limits", "[unit][cgroup]") {
         CHECK(root.read("job-x/memory.max") == "1073741824");
         CHECK_FALSE(fs::exists(root.path / "job-x/cpu.max"));
     }
+    SECTION("set_limits writes them again (a warm sandbox's cgroup, given its run's limits)") {
+        auto job = create_job(*m, "x", {1 << 30, 64, 50});
+        REQUIRE_FALSE(job->set_limits({32 << 20, 4, 50}));
+        CHECK(root.read("job-x/memory.max") == "33554432");
+        CHECK(root.read("job-x/pids.max") == "4");
+        CHECK(root.read("job-x/memory.swap.max") == "0");
+        CHECK(root.read("job-x/cpu.max") == "50000 100000");
+        REQUIRE_FALSE(job->set_limits({0, 0, 50}));
+        CHECK(root.read("job-x/memory.max") == "max");
+        CHECK(root.read("job-x/pids.max") == "max");
+    }
     SECTION("a name that is not a plain path component is refused") {
         std::error_code ec;
         for (const char* bad : {"", "..", "a/b", "x y"}) {

@@ -1,0 +1,75 @@
+// Sandboxes prepared ahead of the runs that can use them ("warm"). Building a sandbox — uid, cgroup,
+// namespaces, the run's mounts, pivot_root, credentials, seccomp, the exec of jaild-reaper — is about 2 ms
+// of a run's latency on these machines (bench/README.md), and none of it depends on what the run executes.
+// A helper thread keeps `depth` such sandboxes whose jaild-reaper waits for its start message (child_abi.h);
+// a run that fits (Supervisor::start) takes one, has its cgroup limits written and sends the message: argv,
+// environment, working directory, resource limits. Each sandbox serves exactly one run, like a cold one.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "jaild/cgroup.h"
+#include "jaild/spawn.h"
+
+namespace jaild {
+
+class Lease;
+
+struct WarmSandbox {
+    std::shared_ptr<Lease> lease;  // its uid
+    std::unique_ptr<cgroup::JobCgroup> cgroup;
+    Spawned spawned;
+    std::string name;  // its cgroup's, for the log
+};
+
+class WarmPool {
+public:
+    // Makes one sandbox, on the pool's thread; nothing when it cannot (no free uid, a failed setup: it logs).
+    using Maker = std::function<std::optional<WarmSandbox>()>;
+
+    // Starts the thread, which keeps `depth` sandboxes ready.
+    WarmPool(std::size_t depth, Maker make);
+    // Stops the thread and discards every sandbox not taken: when it returns, their processes are reaped,
+    // their cgroups removed and their uids back in the pool.
+    ~WarmPool();
+    WarmPool(const WarmPool&) = delete;
+
+    // A ready sandbox, or nothing when none is. Any thread.
+    std::optional<WarmSandbox> take();
+    // A run started or ended. The pool refills up to its depth once no run has started or ended for
+    // idle_before_fill: building a sandbox beside a run's start or end slows that run, on a machine with few
+    // cores, by about what a warm start saves.
+    void activity();
+    static constexpr std::chrono::milliseconds idle_before_fill{2};
+    // Discards one ready sandbox now (its uid goes back before this returns), for a run that found no free
+    // uid. False when none was ready.
+    bool shed_one();
+    // Ends a sandbox that will not run (ready, or taken and then refused): closes its report channel, which
+    // makes its reaper exit, kills what is left, reaps it and removes its cgroup. Blocks for about a
+    // millisecond; any thread.
+    static void discard(WarmSandbox& sandbox);
+
+private:
+    void fill();  // the pool's thread
+
+    const std::size_t depth_;
+    Maker make_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<WarmSandbox> ready_;
+    bool stopping_ = false;
+    bool filling_ = true;  // making sandboxes up to depth_: at start, and after activity()
+    std::chrono::steady_clock::time_point last_activity_{};
+    std::thread thread_;
+};
+
+}  // namespace jaild
