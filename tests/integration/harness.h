@@ -122,7 +122,7 @@ RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout 
 // Live (not zombie) processes whose uid is in the test pool, but for waiting warm sandboxes' (the daemon's
 // idle state, jaild/warm_pool.h).
 std::vector<pid_t> sandbox_processes();
-std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but warm sandboxes'
+std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but waiting warm ones
 std::vector<std::string> all_job_cgroups();  // every job-* cgroup (nothing may be left once daemons stop)
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 // Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left; with jaild's

@@ -125,7 +125,8 @@ TEST_CASE("a sandbox that cannot exec jaild-reaper ends its run and never holds 
         fs::copy_file(bin(name), dir.path() + "/" + name);
         ::chmod((dir.path() + "/" + name).c_str(), 0755);
     }
-    Daemon daemon(Daemon::Binary{dir.path() + "/jaild"}, "");
+    // No warm sandboxes: one made while the reaper could still be exec'd would run the program below.
+    Daemon daemon(Daemon::Binary{dir.path() + "/jaild"}, "warm_sandboxes = 0\n");
     REQUIRE(run_sh(daemon.socket(), "echo fine").out == "fine\n");
     // jaild holds the reaper by an O_PATH descriptor; without execute permission its exec fails (EACCES).
     ::chmod((dir.path() + "/jaild-reaper").c_str(), 0644);
@@ -195,7 +196,8 @@ TEST_CASE("jaild holds a run's mount namespace while it runs and lets go of it a
           "[root][sandbox][mount_ns]") {
     // The child passes its namespace over the report channel (SCM_RIGHTS) so that the teardown happens after
     // the answer, on a helper thread (Spawned::mount_ns); none may be kept once the runs are over.
-    Daemon daemon;
+    // No warm sandboxes: each waiting one holds its namespace too.
+    Daemon daemon("warm_sandboxes = 0\n");
     REQUIRE(mount_namespaces_held(daemon.pid()) == 0);
     auto running = std::async(std::launch::async, [&] { return run_sh(daemon.socket(), "sleep 2; echo done"); });
     CHECK(wait_until([&] { return mount_namespaces_held(daemon.pid()) == 1; }, 5s));
