@@ -245,13 +245,15 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
 
 void Supervisor::shutdown() {
     shutting_down_ = true;
-    warm_.reset();
     sessions_.stop();
     std::vector<std::shared_ptr<Job>> running;  // a Job's destructor erases it from jobs_
     for (auto& [id, weak] : jobs_) {
         if (auto job = weak.lock()) running.push_back(std::move(job));
     }
     for (auto& job : running) job->kill(KillReason::shutdown);
+    // After the kills: a taken warm sandbox's parent-death signal belongs to the pool's thread, which ends
+    // here, and its run must already be marked as ended by the shutdown.
+    warm_.reset();
 }
 
 }  // namespace jaild
