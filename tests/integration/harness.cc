@@ -258,12 +258,15 @@ std::string job_cgroup_of(const std::string& pid) {
 bool is_warm_cgroup(const std::string& name) { return name.find("-warm") != std::string::npos; }
 
 // A warm sandbox no run has taken yet (jaild/warm_pool.h): its first process being set up (still named
-// jaild), or its reaper waiting with the command line jaild gave it (a taken one's is wiped once its
-// program runs). The daemon's idle state, not something a run left.
+// jaild), exec'ing jaild-reaper (for a moment the new command line reads empty), or its reaper waiting with
+// the command line jaild gave it (a taken one's is wiped to "jaild-reaper" once its program runs). The
+// daemon's idle state, not something a run left.
 bool waiting_warm(const std::string& pid) {
     if (!is_warm_cgroup(job_cgroup_of(pid))) return false;
-    if (slurp_file("/proc/" + pid + "/comm") == "jaild\n") return true;
-    return slurp_file("/proc/" + pid + "/cmdline") == std::string("jaild-reaper\0warm\0", 18);
+    const std::string comm = slurp_file("/proc/" + pid + "/comm");
+    if (comm == "jaild\n") return true;
+    const std::string cmdline = slurp_file("/proc/" + pid + "/cmdline");
+    return comm == "jaild-reaper\n" && (cmdline.empty() || cmdline == std::string("jaild-reaper\0warm\0", 18));
 }
 
 }  // namespace
