@@ -41,7 +41,8 @@ public:
     virtual ~JobCgroup() = default;
     virtual const AttachFds& attach() const = 0;
     // Writes the limits again, as create() did: a warm sandbox's cgroup (warm_pool.h) is made before its
-    // run's limits are known. Lowering the memory limit below what the cgroup uses fails (EBUSY).
+    // run's limits are known. Lowering the memory limit below what the cgroup uses makes the kernel
+    // reclaim, and fail (v1, EBUSY) or OOM-kill the cgroup (v2), as a cold run over its limit would be.
     virtual std::error_code set_limits(const JobLimits& limits) = 0;
     // Kills every process in the job's cgroup(s): cgroup.kill on v2, freeze + SIGKILL + thaw on v1.
     virtual std::error_code kill_all() = 0;

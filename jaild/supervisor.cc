@@ -74,7 +74,7 @@ std::shared_ptr<Lease> Supervisor::lease(std::uint64_t workspace_bytes, StartErr
         return nullptr;
     }
     auto uid = uids_.acquire();
-    if (!uid && warm_ && warm_->shed_one()) uid = uids_.acquire();
+    if (!uid && warm_ && warm_->shed_one([this](unique_fd fd) { close_later(std::move(fd)); })) uid = uids_.acquire();
     if (!uid) {
         error = {v1::ERROR_CODE_RESOURCE_EXHAUSTED, "no free sandbox uid; retry later"};
         return nullptr;
@@ -123,6 +123,7 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
                 spawned = std::move(warm->spawned);
                 ++warm_starts_;
             } else {
+                close_later(std::move(warm->spawned.mount_ns));  // its teardown off the loop
                 WarmPool::discard(*warm);
                 warm.reset();
             }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 
 #include "common/linux_compat.h"
 
@@ -40,12 +41,13 @@ void WarmPool::activity() {
     {
         std::lock_guard lock(mutex_);
         filling_ = true;
+        ++activities_;
         last_activity_ = std::chrono::steady_clock::now();
     }
     wake_.notify_one();
 }
 
-bool WarmPool::shed_one() {
+bool WarmPool::shed_one(const std::function<void(unique_fd)>& close_later) {
     std::optional<WarmSandbox> sandbox;
     {
         std::lock_guard lock(mutex_);
@@ -53,6 +55,7 @@ bool WarmPool::shed_one() {
         sandbox.emplace(std::move(ready_.back()));
         ready_.pop_back();
     }
+    close_later(std::move(sandbox->spawned.mount_ns));
     discard(*sandbox);
     return true;
 }
@@ -96,13 +99,22 @@ void WarmPool::fill() {
             continue;
         }
         lock.unlock();
-        std::optional<WarmSandbox> sandbox = make_();
+        std::optional<WarmSandbox> sandbox;
+        try {
+            sandbox = make_();
+        } catch (const std::exception& e) {  // never let it end jaild: runs still start cold
+            spdlog::error("warm sandbox: {}", e.what());
+        }
         lock.lock();
         if (!sandbox) {
-            // No free uid, or a setup that failed (logged by make_): try again later, or when woken by a take.
-            wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+            // No uid to spare, or a setup that failed (logged by make_): again after the next run starts or
+            // ends, or after a pause that doubles while it keeps failing (1 s up to a minute).
+            const std::uint64_t seen = activities_;
+            wake_.wait_for(lock, retry_, [this, seen] { return stopping_ || activities_ != seen; });
+            retry_ = std::min(retry_ * 2, std::chrono::milliseconds(60'000));
             continue;
         }
+        retry_ = std::chrono::milliseconds(1000);
         if (stopping_) {
             lock.unlock();
             discard(*sandbox);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -51,11 +52,13 @@ public:
     void activity();
     static constexpr std::chrono::milliseconds idle_before_fill{2};
     // Discards one ready sandbox now (its uid goes back before this returns), for a run that found no free
-    // uid. False when none was ready.
-    bool shed_one();
+    // uid. False when none was ready. Its mount namespace goes to `close_later` (its teardown is slow).
+    bool shed_one(const std::function<void(unique_fd)>& close_later);
     // Ends a sandbox that will not run (ready, or taken and then refused): closes its report channel, which
-    // makes its reaper exit, kills what is left, reaps it and removes its cgroup. Blocks for about a
-    // millisecond; any thread.
+    // makes its reaper exit, kills what is left, reaps it and removes its cgroup. Blocks until then
+    // (usually about a millisecond; up to a second while the kernel still counts the reaper in its
+    // cgroup): the event loop calls it only on rare paths (a run that found no free uid, a refused start),
+    // and gives the mount namespace to Supervisor::close_later first.
     static void discard(WarmSandbox& sandbox);
 
 private:
@@ -69,6 +72,8 @@ private:
     bool stopping_ = false;
     bool filling_ = true;  // making sandboxes up to depth_: at start, and after activity()
     std::chrono::steady_clock::time_point last_activity_{};
+    std::uint64_t activities_ = 0;           // activity() calls, to wake a pause after a failure
+    std::chrono::milliseconds retry_{1000};  // that pause
     std::thread thread_;
 };
 

@@ -50,9 +50,22 @@ std::vector<pid_t> any_pool_process() {
 
 std::size_t warm_cgroups() { return all_job_cgroups().size() - job_cgroups().size(); }
 
+// Warm sandboxes ready to be taken: their reaper waits, its command line still the one jaild gave it (a
+// cgroup alone may be one still being built, or a finished run's not yet removed).
+std::size_t ready_sandboxes() {
+    std::size_t count = 0;
+    for (const pid_t pid : any_pool_process()) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+        std::stringstream text;
+        text << in.rdbuf();
+        if (text.str() == std::string("jaild-reaper\0warm\0", 18)) ++count;
+    }
+    return count;
+}
+
 // The daemon has its warm sandboxes ready (it makes them once runs have left the cores alone).
 void wait_warm(std::size_t count) {
-    REQUIRE(wait_until([count] { return warm_cgroups() >= count; }, 10s));
+    REQUIRE(wait_until([count] { return ready_sandboxes() >= count; }, 10s));
 }
 
 }  // namespace
