@@ -121,7 +121,6 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
                 lease = std::move(warm->lease);
                 group = std::move(warm->cgroup);
                 spawned = std::move(warm->spawned);
-                ++warm_starts_;
             } else {
                 close_later(std::move(warm->spawned.mount_ns));  // its teardown off the loop
                 WarmPool::discard(*warm);

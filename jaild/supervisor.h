@@ -78,8 +78,6 @@ public:
     // SIGTERM: kills every running job; they finish, clean up and report through their connections. The
     // warm sandboxes are discarded before it returns.
     void shutdown();
-    // Runs that started in a warm sandbox, since start (for the log and tests).
-    std::uint64_t warm_starts() const { return warm_starts_; }
     bool shutting_down() const { return shutting_down_; }
     std::size_t active() const { return jobs_.size(); }
     // Open client connections; shutdown waits for them so each client gets its last frame.
@@ -128,7 +126,6 @@ private:
     bool start_warm(WarmSandbox& sandbox, const std::string& message, const cgroup::JobLimits& limits);
     RunPlan warm_plan_;
     rlimits::Table warm_rlimits_{};
-    std::uint64_t warm_starts_ = 0;
     std::uint32_t warm_depth_ = 0;
     std::atomic<std::uint64_t> warm_made_{0};
     std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes

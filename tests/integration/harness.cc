@@ -271,7 +271,7 @@ bool waiting_warm(const std::string& pid) {
 
 }  // namespace
 
-std::vector<pid_t> sandbox_processes() {
+std::vector<pid_t> pool_processes() {
     std::vector<pid_t> found;
     for (const auto& entry : fs::directory_iterator("/proc")) {
         const std::string name = entry.path().filename();
@@ -286,12 +286,20 @@ std::vector<pid_t> sandbox_processes() {
             std::uint32_t uid = 0;
             while (fields >> uid) {
                 if (uid >= kUidBase && uid < kUidBase + kUidCount) {
-                    if (!waiting_warm(name)) found.push_back(std::stoi(name));
+                    found.push_back(std::stoi(name));
                     break;
                 }
             }
             break;
         }
+    }
+    return found;
+}
+
+std::vector<pid_t> sandbox_processes() {
+    std::vector<pid_t> found;
+    for (const pid_t pid : pool_processes()) {
+        if (!waiting_warm(std::to_string(pid))) found.push_back(pid);
     }
     return found;
 }

@@ -119,8 +119,9 @@ private:
 RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
 // Host checks.
-// Live (not zombie) processes whose uid is in the test pool, but for waiting warm sandboxes' (the daemon's
-// idle state, jaild/warm_pool.h).
+// Live (not zombie) processes whose uid is in the test pool; sandbox_processes() leaves out waiting warm
+// sandboxes' (the daemon's idle state, jaild/warm_pool.h).
+std::vector<pid_t> pool_processes();
 std::vector<pid_t> sandbox_processes();
 std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but waiting warm ones
 std::vector<std::string> all_job_cgroups();  // every job-* cgroup (nothing may be left once daemons stop)

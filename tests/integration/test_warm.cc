@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -27,34 +26,13 @@ std::size_t warm_starts(const Daemon& daemon) {
     return count;
 }
 
-// Every live process with a uid of the test pool, warm sandboxes' included (sandbox_processes() leaves
-// those out while they wait).
-std::vector<pid_t> any_pool_process() {
-    std::vector<pid_t> found;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-        std::ifstream status(entry.path() / "status");
-        std::string line;
-        while (std::getline(status, line)) {
-            if (line.rfind("State:\tZ", 0) == 0) break;
-            if (line.rfind("Uid:", 0) != 0) continue;
-            std::istringstream fields(line.substr(4));
-            std::uint32_t uid = 0;
-            if (fields >> uid && uid >= kUidBase && uid < kUidBase + kUidCount) found.push_back(std::stoi(name));
-            break;
-        }
-    }
-    return found;
-}
-
 std::size_t warm_cgroups() { return all_job_cgroups().size() - job_cgroups().size(); }
 
 // Warm sandboxes ready to be taken: their reaper waits, its command line still the one jaild gave it (a
 // cgroup alone may be one still being built, or a finished run's not yet removed).
 std::size_t ready_sandboxes() {
     std::size_t count = 0;
-    for (const pid_t pid : any_pool_process()) {
+    for (const pid_t pid : pool_processes()) {
         std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
         std::stringstream text;
         text << in.rdbuf();
@@ -195,16 +173,16 @@ TEST_CASE("no warm sandbox outlives its daemon: SIGTERM, and kill -9 with the ne
     {
         Daemon daemon;
         wait_warm(2);
-        CHECK(any_pool_process().size() >= 2);
+        CHECK(pool_processes().size() >= 2);
         CHECK(daemon.terminate() == 0);
-        CHECK(any_pool_process().empty());
+        CHECK(pool_processes().empty());
         CHECK(all_job_cgroups().empty());
     }
     Daemon first;
     wait_warm(2);
     first.kill9();
-    CHECK(wait_until([] { return any_pool_process().empty(); }, 3s));  // their parent-death signal
-    CHECK(warm_cgroups() >= 2);                                        // left for the next jaild
+    CHECK(wait_until([] { return pool_processes().empty(); }, 3s));  // their parent-death signal
+    CHECK(warm_cgroups() >= 2);                                      // left for the next jaild
     Daemon second("warm_sandboxes = 0\n");
     CHECK(all_job_cgroups().empty());
     CHECK(run_sh(second.socket(), "echo cold").out == "cold\n");
