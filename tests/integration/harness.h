@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
@@ -15,7 +16,12 @@
 
 namespace jaild::test {
 
-inline constexpr std::uint32_t kUidBase = 61000;  // distinct from the default pool: a dev jaild may be running
+// Distinct from the default pool (a dev jaild may be running); JAILD_TEST_UID_BASE moves it so that two
+// suites can run side by side on one machine.
+inline const std::uint32_t kUidBase = [] {
+    const char* base = std::getenv("JAILD_TEST_UID_BASE");
+    return base ? static_cast<std::uint32_t>(std::strtoul(base, nullptr, 10)) : 61000u;
+}();
 inline constexpr std::uint32_t kUidCount = 100;
 
 std::string bin(const std::string& name);          // path of a built binary (build/bin/NAME)
