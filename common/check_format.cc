@@ -7,7 +7,7 @@ namespace jaild {
 std::string format_check(const v1::CheckReport& report) {
     std::string out = fmt::format("kernel: {}\ncgroups: {}\n\n", report.kernel(), report.cgroup_version());
     for (const v1::CheckItem& item : report.items()) {
-        const char* mark = item.ok() ? "ok  " : (item.required() ? "FAIL" : "warn");
+        const char* mark = item.ok() ? "ok  " : (item.required() ? "FAIL" : "WARN");
         out += fmt::format("  [{}] {}{}\n", mark, item.name(), item.detail().empty() ? "" : ": " + item.detail());
         if (!item.ok() && !item.fix().empty()) out += fmt::format("         fix: {}\n", item.fix());
     }

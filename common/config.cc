@@ -20,8 +20,8 @@ namespace jaild {
 
 LimitSet default_limit_maxima() {
     return LimitSet{
-        .cpu_ms = 30'000,
-        .wall_ms = 60'000,
+        .cpu_ms = 300'000,
+        .wall_ms = 600'000,
         .memory_kb = 2ULL * 1024 * 1024,
         .fsize_kb = 1024ULL * 1024,
         .nofile = 4096,

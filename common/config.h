@@ -26,7 +26,7 @@ struct LimitSet {
     std::uint32_t nproc = 64;
     std::uint64_t output_bytes = 1024 * 1024;
     std::uint64_t tmp_kb = 64 * 1024;
-    std::uint64_t code_bytes = 50 * 1024;
+    std::uint64_t code_bytes = 200 * 1024;  // a 50,000-character script (seed 004's limit) in UTF-8 fits
     std::uint64_t stack_kb = 8 * 1024;
 
     bool operator==(const LimitSet&) const = default;

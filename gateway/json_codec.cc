@@ -1,5 +1,6 @@
 #include "gateway/json_codec.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
@@ -32,6 +33,7 @@ const LimitField kLimitFields[] = {
     {"nofile", "nofile", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_nofile(static_cast<std::uint32_t>(v)); }},
     {"nproc", "nproc", kU32, [](v1::Limits& l, std::uint64_t v) { l.set_nproc(static_cast<std::uint32_t>(v)); }},
     {"output", "output_bytes", kU64, [](v1::Limits& l, std::uint64_t v) { l.set_output_bytes(v); }},
+    {"tmp", "tmp_kb", kU64, [](v1::Limits& l, std::uint64_t v) { l.set_tmp_kb(v); }},
 };
 
 const LimitField* find_limit(std::string_view http_name) {
@@ -40,7 +42,8 @@ const LimitField* find_limit(std::string_view http_name) {
     return nullptr;
 }
 
-// Field names are reported with their path ("limits.time", "env.FOO") so a client can point at them.
+// Field names are reported as the request spells them: a limit by its own name wherever it was given ("time",
+// also inside "limits"), a map's entry with its map ("env.FOO").
 std::string join(std::string_view prefix, std::string_view name) {
     return prefix.empty() ? std::string(name) : std::string(prefix) + "." + std::string(name);
 }
@@ -58,13 +61,11 @@ std::optional<std::uint64_t> as_uint(const json::value& value, std::uint64_t max
     return n;
 }
 
-std::optional<FieldError> set_limit(const LimitField& field, const json::value& value, v1::Limits& limits,
-                                    std::string_view prefix) {
+std::optional<FieldError> set_limit(const LimitField& field, const json::value& value, v1::Limits& limits) {
     const auto n = as_uint(value, field.max);
     if (!n) {
-        return FieldError{
-            join(prefix, field.http),
-            join(prefix, field.http) + " must be a non-negative integer of at most " + std::to_string(field.max)};
+        return FieldError{field.http, std::string(field.http) + " must be a non-negative integer of at most " +
+                                          std::to_string(field.max)};
     }
     field.set(limits, *n);
     return std::nullopt;
@@ -129,22 +130,32 @@ std::optional<FieldError> run_field(std::string_view key, const json::value& val
     if (key == "env") return get_string_map(value, name, *run.mutable_env());
     if (key == "cwd") return get_string(value, name, *run.mutable_cwd());
     if (key == "stdin") return get_string(value, name, *run.mutable_stdin());
-    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *run.mutable_limits(), "");
+    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *run.mutable_limits());
     bool known = false;
     auto error = common_field(key, value, out, known);
     if (!known) return FieldError{name, "unknown field " + name};
     return error;
 }
 
-std::optional<FieldError> get_limits(const json::value& value, v1::Limits& limits) {
+// /execute's limits: inside "limits", or at the top level as /run takes them; one meaning, given once.
+std::optional<FieldError> get_limit(const LimitField& field, const json::value& value, v1::ExecuteRequest& execute,
+                                    std::vector<const LimitField*>& given) {
+    if (std::find(given.begin(), given.end(), &field) != given.end())
+        return FieldError{field.http, std::string(field.http) + " is given twice: at the top level and in limits"};
+    given.push_back(&field);
+    return set_limit(field, value, *execute.mutable_limits());
+}
+
+std::optional<FieldError> get_limits(const json::value& value, v1::ExecuteRequest& execute,
+                                     std::vector<const LimitField*>& given) {
     if (!value.is_object()) return FieldError{"limits", "limits must be an object"};
     for (const auto& entry : value.get_object()) {
         const LimitField* limit = find_limit(entry.key());
         if (!limit) {
-            const std::string name = join("limits", entry.key());
-            return FieldError{name, "unknown field " + name};
+            const std::string name(entry.key());
+            return FieldError{name, "unknown field " + name + " in limits"};
         }
-        if (auto error = set_limit(*limit, entry.value(), limits, "limits")) return error;
+        if (auto error = get_limit(*limit, entry.value(), execute, given)) return error;
     }
     return std::nullopt;
 }
@@ -161,24 +172,32 @@ std::optional<FieldError> get_files(const json::value& value, v1::ExecuteRequest
     return std::nullopt;
 }
 
+// What /execute's fields leave to be checked once all are read.
+struct ExecuteFields {
+    std::string script;
+    bool has_code = false;
+    std::vector<const LimitField*> limits_given;
+};
+
 std::optional<FieldError> execute_field(std::string_view key, const json::value& value, ParsedRequest& out,
-                                        std::string& script, bool& has_code) {
+                                        ExecuteFields& fields) {
     v1::ExecuteRequest& execute = *out.message.mutable_execute();
     const std::string name(key);
     if (key == "language") return get_string(value, name, *execute.mutable_language());
     if (key == "code") {
-        has_code = true;
+        fields.has_code = true;
         return get_string(value, name, *execute.mutable_code());
     }
     if (key == "script") {
         out.script = true;
-        return get_string(value, name, script);
+        return get_string(value, name, fields.script);
     }
     if (key == "stdin") return get_string(value, name, *execute.mutable_stdin());
     if (key == "args") return get_strings(value, name, *execute.mutable_args());
     if (key == "env") return get_string_map(value, name, *execute.mutable_env());
     if (key == "files") return get_files(value, execute);
-    if (key == "limits") return get_limits(value, *execute.mutable_limits());
+    if (key == "limits") return get_limits(value, execute, fields.limits_given);
+    if (const LimitField* limit = find_limit(key)) return get_limit(*limit, value, execute, fields.limits_given);
     bool known = false;
     auto error = common_field(key, value, out, known);
     if (!known) return FieldError{name, "unknown field " + name};
@@ -213,7 +232,7 @@ std::optional<FieldError> user_run_field(std::string_view key, const json::value
         return std::nullopt;
     }
     if (key == "command") return FieldError{"command", "give either command or user_id, not both"};
-    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *execute.mutable_limits(), "");
+    if (const LimitField* limit = find_limit(key)) return set_limit(*limit, value, *execute.mutable_limits());
     bool known = false;
     auto error = common_field(key, value, out, known);
     if (!known) return FieldError{name, "unknown field " + name};
@@ -235,12 +254,18 @@ ParseResult parse_user_run(const json::object& body) {
 }
 
 // Seed 004's {"script"}: Python, main() mode, its size and main() checks, its 30-second limits.
-std::optional<FieldError> apply_script(std::string script, bool has_code, std::size_t max_bytes,
+// Characters (code points) of valid UTF-8 text, as Python's len() counts a str.
+std::size_t count_characters(std::string_view text) {
+    return static_cast<std::size_t>(
+        std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::optional<FieldError> apply_script(std::string script, bool has_code, std::size_t max_chars,
                                        v1::ExecuteRequest& execute) {
     if (has_code) return FieldError{"script", "give either code or script, not both"};
     if (!execute.language().empty() && execute.language() != "python")
         return FieldError{"language", "a script is Python; language must be \"python\" or absent"};
-    if (script.size() > max_bytes) return FieldError{"script", "Invalid script size"};
+    if (count_characters(script) > max_chars) return FieldError{"script", "Invalid script size"};
     if (!has_top_level_main(script)) return FieldError{"script", "Script must contain a 'main()' function"};
     execute.set_language("python");
     execute.set_mode(v1::EXECUTE_MODE_MAIN);
@@ -281,21 +306,21 @@ ParseResult parse_run(std::string_view body) {
     return out;
 }
 
-ParseResult parse_execute(std::string_view body, std::size_t max_script_bytes) {
+ParseResult parse_execute(std::string_view body, std::size_t max_script_chars) {
     auto parsed = parse_object(body);
     if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
     ParsedRequest out;
     out.kind = RequestKind::execute;
     v1::ExecuteRequest& execute = *out.message.mutable_execute();
-    std::string script;
-    bool has_code = false;
+    ExecuteFields fields;
     for (const auto& entry : std::get<json::object>(parsed))
-        if (auto error = execute_field(entry.key(), entry.value(), out, script, has_code)) return *error;
+        if (auto error = execute_field(entry.key(), entry.value(), out, fields)) return *error;
     if (out.script) {
-        if (auto error = apply_script(std::move(script), has_code, max_script_bytes, execute)) return *error;
+        if (auto error = apply_script(std::move(fields.script), fields.has_code, max_script_chars, execute))
+            return *error;
         return out;
     }
-    if (!has_code) return FieldError{"code", "code (or script) is required"};
+    if (!fields.has_code) return FieldError{"code", "code (or script) is required"};
     if (execute.language().empty()) return FieldError{"language", "language is required with code"};
     return out;
 }
@@ -443,7 +468,9 @@ json::object result_object(const v1::Exit& exit, std::string_view out, std::stri
     result["stdout"] = encode_output(out, request.encoding);
     result["stderr"] = encode_output(err, request.encoding);
     result["exit_code"] = exit.exit_code();
-    result["signal"] = null_if_empty(exit.signal_name());
+    // The number, as seed 003's clients read it (they compute 128 + signal); the name beside it for people.
+    result["signal"] = exit.signal() > 0 ? json::value(exit.signal()) : json::value(nullptr);
+    result["signal_name"] = null_if_empty(exit.signal_name());
     result["status"] = status_name(exit.status());
     result["error"] = null_if_empty(error);
     result["wall_ms"] = exit.wall_ms();
@@ -453,6 +480,14 @@ json::object result_object(const v1::Exit& exit, std::string_view out, std::stri
     result["result"] = parse_result_json(exit.result_json());
     result["trace"] = null_if_empty(exit.trace());
     return result;
+}
+
+unsigned result_http_status(const json::object& result, bool script) {
+    if (!script) return 200;
+    const json::value* status = result.if_contains("status");
+    if (status && *status == "ok") return 200;
+    if (status && *status == "internal_error") return 500;
+    return 400;
 }
 
 std::string serialize_result(json::object& result, std::string_view raw_result) {
@@ -500,8 +535,8 @@ std::string http_field_name(std::string_view proto_field, RequestKind kind) {
     if (proto_field.starts_with("limits.")) {
         const std::string_view name = proto_field.substr(7);
         for (const LimitField& field : kLimitFields)
-            if (name == field.proto) return execute ? join("limits", field.http) : std::string(field.http);
-        return std::string(proto_field);  // tmp_kb and future limits have no HTTP name yet
+            if (name == field.proto) return field.http;
+        return std::string(proto_field);  // a future limit with no HTTP name yet
     }
     if (proto_field == "argv") return execute ? "args" : "command";
     if (proto_field == "request_id") return "X-Request-Id";

@@ -39,7 +39,7 @@ using ParseResult = std::variant<ParsedRequest, FieldError>;
 // with "user_id" is seed 002's {"user_id", "code", "data"}: Python in result-variable mode (an execute request)
 // in that user's named session.
 ParseResult parse_run(std::string_view body);
-ParseResult parse_execute(std::string_view body, std::size_t max_script_bytes);
+ParseResult parse_execute(std::string_view body, std::size_t max_script_chars);
 
 // Seed 002's user_id: 1..128 printable ASCII characters (what jaild accepts as a session name).
 bool valid_user_id(std::string_view id);
@@ -66,6 +66,10 @@ boost::json::object result_object(const v1::Exit& exit, std::string_view out, st
 // The result object as JSON text, with `raw_result` (jaild's result_json, the runner's own serialization)
 // spliced in verbatim when it is valid: Python's 2.0 stays 2.0 instead of Boost.JSON's 2E0.
 std::string serialize_result(boost::json::object& result, std::string_view raw_result);
+// The HTTP status of a finished run's answer. 200 whatever the program did, except in the `script` (main())
+// dialect, whose services (seeds 001, 004) answered 400 for a run that did not return from main() and 500 for
+// their own failures; never 408, which clients resend on a kept-alive connection.
+unsigned result_http_status(const boost::json::object& result, bool script);
 // A result for a run whose end jaild never reported (jaild died or broke the protocol mid-run).
 boost::json::object internal_error_result(std::string_view error, std::string_view out, std::string_view err,
                                           Encoding encoding);

@@ -17,7 +17,7 @@ struct GatewayLimits {
     std::chrono::milliseconds write_timeout{30'000};   // a client that does not read its answer is dropped
     std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: in-flight requests get this long, then cancel
     std::size_t max_connections = 1024;                // more are answered 503 and closed
-    std::size_t script_bytes = 50 * 1024;              // seed 004's "Invalid script size"
+    std::size_t script_chars = 50'000;                 // seed 004's "Invalid script size": len(script) > 50000
 };
 
 // Seed 004 promises a 30-second timeout for `script` requests when the caller sets no limit.

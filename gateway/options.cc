@@ -61,7 +61,9 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
     if (key == "write_timeout_ms") return void(l.write_timeout = ms(integer<std::int64_t>(node, key)));
     if (key == "shutdown_grace_ms") return void(l.shutdown_grace = ms(integer<std::int64_t>(node, key)));
     if (key == "max_connections") return void(l.max_connections = integer<std::size_t>(node, key));
-    if (key == "script_max_bytes") return void(l.script_bytes = integer<std::size_t>(node, key));
+    // Characters, as seed 004 counted them; script_max_bytes is the key's former name.
+    if (key == "script_max_chars" || key == "script_max_bytes")
+        return void(l.script_chars = integer<std::size_t>(node, key));
     throw ConfigError("unknown key gateway." + key);
 }
 

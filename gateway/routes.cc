@@ -73,7 +73,7 @@ asio::awaitable<void> handle_run(Exchange& exchange) {
 
 asio::awaitable<void> handle_execute(Exchange& exchange) {
     if (!co_await require_json(exchange)) co_return;
-    ParseResult parsed = parse_execute(exchange.request.body(), exchange.options.limits.script_bytes);
+    ParseResult parsed = parse_execute(exchange.request.body(), exchange.options.limits.script_chars);
     co_await forward_parsed(exchange, std::move(parsed));
 }
 
@@ -86,7 +86,7 @@ asio::awaitable<void> handle_session_run(Exchange& exchange) {
 
 asio::awaitable<void> handle_session_execute(Exchange& exchange) {
     if (!co_await require_json(exchange)) co_return;
-    ParseResult parsed = parse_execute(exchange.request.body(), exchange.options.limits.script_bytes);
+    ParseResult parsed = parse_execute(exchange.request.body(), exchange.options.limits.script_chars);
     place_in_session(parsed, exchange);
     co_await forward_parsed(exchange, std::move(parsed));
 }

@@ -207,7 +207,7 @@ asio::awaitable<void> answer_result(Exchange& exchange, RunState& state) {
         co_return;
     }
     const std::string body = serialize_result(state.result, state.raw_result);
-    co_await exchange.responder.send(json_response(200, body));
+    co_await exchange.responder.send(json_response(result_http_status(state.result, request.script), body));
 }
 
 }  // namespace

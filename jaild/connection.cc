@@ -39,6 +39,12 @@ bool valid_request_id(const std::string& id) {
            std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
 }
 
+// A session's name (seed 002's user_id): 1 to 128 printable ASCII characters, spaces included.
+bool valid_session_name(const std::string& name) {
+    return !name.empty() && name.size() <= kMaxRequestId &&
+           std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 std::string session_id_of(const v1::ClientMessage& m) {
     using K = v1::ClientMessage::KindCase;
     switch (m.kind_case()) {
@@ -170,7 +176,10 @@ private:
 
     asio::awaitable<void> handle() {
         if (!authorize()) {
-            co_await send_error(v1::ERROR_CODE_PERMISSION_DENIED, "this user is not allowed to use jaild");
+            co_await send_error(v1::ERROR_CODE_PERMISSION_DENIED,
+                                "uid " + std::to_string(peer_uid_) +
+                                    " is not allowed to use jaild: add it to the socket's group (server.socket_group) "
+                                    "or to server.allowed_uids");
             co_return;
         }
         std::string payload;
@@ -454,9 +463,9 @@ private:
             const auto& create = request.session_create();
             if (std::string error = check_env(create.env()); !error.empty())
                 co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "env");
-            if (!valid_request_id(create.name()))
+            if (!create.name().empty() && !valid_session_name(create.name()))
                 co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                        "name must be at most 128 printable ASCII characters", "name");
+                                        "name must be 1 to 128 printable ASCII characters", "name");
             SessionError error;
             std::map<std::string, std::string> env(create.env().begin(), create.env().end());
             std::shared_ptr<Session> session = store.create(principal_, env, create.name(), error);

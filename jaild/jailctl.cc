@@ -24,7 +24,9 @@
 
 namespace {
 
-constexpr int kJailctlError = 125;  // jailctl or jaild failed, not the program (docker's convention)
+// jailctl's own exit codes, apart from the program's (README.md, "jailctl"):
+constexpr int kUsageError = 2;      // jailctl's command line is wrong (as getopt-style tools exit)
+constexpr int kJailctlError = 125;  // jaild refused the request, could not be reached, or failed (docker's 125)
 
 struct RunOptions {
     std::uint32_t time_ms = 0, wall_ms = 0, nofile = 0, nproc = 0;
@@ -46,10 +48,16 @@ struct ExecuteOptions {
     std::vector<std::string> args;
 };
 
-[[noreturn]] void die(const std::string& message) {
+[[noreturn]] void fail(int code, const std::string& message) {
     std::fprintf(stderr, "jailctl: %s\n", message.c_str());
     std::fflush(stderr);
-    std::_Exit(kJailctlError);
+    std::_Exit(code);
+}
+
+[[noreturn]] void die(const std::string& message) { fail(kJailctlError, message); }
+
+[[noreturn]] void usage_error(const std::string& message) {
+    fail(kUsageError, message + " (jailctl --help shows the usage)");
 }
 
 void write_all(int fd, const std::string& data) {
@@ -103,7 +111,7 @@ void set_limits(const RunOptions& o, jaild::v1::Limits* limits) {
 void set_env(const RunOptions& o, google::protobuf::Map<std::string, std::string>* env) {
     for (const std::string& kv : o.env) {
         const auto eq = kv.find('=');
-        if (eq == std::string::npos) die("--env needs KEY=VALUE, got \"" + kv + "\"");
+        if (eq == std::string::npos) usage_error("--env needs KEY=VALUE, got \"" + kv + "\"");
         (*env)[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
 }
@@ -139,19 +147,19 @@ jaild::v1::ClientMessage build_execute(const RunOptions& o, ExecuteOptions e) {
     jaild::v1::ClientMessage message;
     auto* execute = message.mutable_execute();
     execute->set_language(e.language);
-    if (e.file.empty() == e.code.empty()) die("give the code as a FILE (or - for stdin) or with --code");
+    if (e.file.empty() == e.code.empty()) usage_error("give the code as a FILE (or - for stdin) or with --code");
     execute->set_code(e.file.empty() ? e.code : read_file(e.file));
     for (const std::string& arg : e.args) execute->add_args(arg);
     set_env(o, execute->mutable_env());
     set_limits(o, execute->mutable_limits());
     execute->set_stdin_stream(!o.no_stdin && e.file != "-");
-    if (e.main_mode && e.result_mode) die("--main and --result exclude each other");
+    if (e.main_mode && e.result_mode) usage_error("--main and --result exclude each other");
     if (e.main_mode) execute->set_mode(jaild::v1::EXECUTE_MODE_MAIN);
     if (e.result_mode) execute->set_mode(jaild::v1::EXECUTE_MODE_RESULT_VARIABLE);
     execute->set_data_json(e.data);
     for (const std::string& spec : e.files) {
         const auto eq = spec.find('=');
-        if (eq == std::string::npos) die("--file needs NAME=LOCAL_PATH, got \"" + spec + "\"");
+        if (eq == std::string::npos) usage_error("--file needs NAME=LOCAL_PATH, got \"" + spec + "\"");
         auto* file = execute->add_files();
         file->set_path(spec.substr(0, eq));
         file->set_content(read_file(spec.substr(eq + 1)));
@@ -189,11 +197,21 @@ int exit_code_of(const jaild::v1::Exit& exit) {
     return exit.exit_code() & 0xff;
 }
 
+// Connects and sends `request`. jaild answers a peer it does not allow with an Error and closes at once, so a
+// send that fails (EPIPE) is followed by a read of that Error: its message says what to do, "Broken pipe" not.
+void open_request(jaild::JaildClient& client, const std::string& socket_path, const jaild::v1::ClientMessage& request) {
+    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
+    const std::error_code sent = client.send(request);
+    if (!sent) return;
+    jaild::v1::ServerMessage reply;
+    if (!client.receive(reply) && reply.has_error()) die(reply.error().message());
+    die("sending the request to " + socket_path + ": " + sent.message());
+}
+
 int run_command(const std::string& socket_path, const jaild::v1::ClientMessage& request, bool forward) {
     boost::asio::io_context io;
     jaild::JaildClient client(io.get_executor());
-    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
-    if (auto ec = client.send(request)) die("sending the request: " + ec.message());
+    open_request(client, socket_path, request);
     if (forward) std::thread(forward_stdin, client.socket().native_handle()).detach();
     for (;;) {
         jaild::v1::ServerMessage message;
@@ -215,8 +233,7 @@ int run_command(const std::string& socket_path, const jaild::v1::ClientMessage& 
 jaild::v1::ServerMessage ask(const std::string& socket_path, const jaild::v1::ClientMessage& request) {
     boost::asio::io_context io;
     jaild::JaildClient client(io.get_executor());
-    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
-    if (auto ec = client.send(request)) die("sending the request: " + ec.message());
+    open_request(client, socket_path, request);
     jaild::v1::ServerMessage reply;
     if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
     if (reply.has_error()) die(reply.error().message());
@@ -292,13 +309,11 @@ int sessions_command(const std::string& socket_path, const std::string& action, 
         write_all(1, ask(socket_path, request).file().content());
         return 0;
     }
-    // run (CLI11 keeps the "--" that separates the command when a positional comes before it)
-    RunOptions command = run;
-    if (!command.command.empty() && command.command.front() == "--") command.command.erase(command.command.begin());
-    if (command.command.empty()) die("sessions run needs a command after --");
-    jaild::v1::ClientMessage message = build_run(command);
+    // run
+    if (run.command.empty()) usage_error("sessions run needs a command after --");
+    jaild::v1::ClientMessage message = build_run(run);
     message.mutable_run()->set_session_id(o.id);
-    return run_command(socket_path, message, !command.no_stdin);
+    return run_command(socket_path, message, !run.no_stdin);
 }
 
 int languages_command(const std::string& socket_path) {
@@ -316,7 +331,25 @@ int languages_command(const std::string& socket_path) {
 
 }  // namespace
 
+// Everything after the first "--" is the program's: its command line or its arguments, never jailctl's options.
+// jailctl splits it off itself (CLI11 would keep the "--" as an argument once a positional came before it).
+std::vector<std::string> split_trailing(int& argc, char** argv) {
+    std::vector<std::string> trailing;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") != 0) continue;
+        trailing.assign(argv + i + 1, argv + argc);
+        argc = i;
+        break;
+    }
+    return trailing;
+}
+
+void append(std::vector<std::string>& to, const std::vector<std::string>& more) {
+    to.insert(to.end(), more.begin(), more.end());
+}
+
 int main(int argc, char** argv) {
+    const std::vector<std::string> trailing = split_trailing(argc, argv);
     CLI::App app{"jailctl: run programs in jaild sandboxes"};
     app.require_subcommand(1);
     const char* env_socket = std::getenv("JAILD_SOCKET");
@@ -336,7 +369,7 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--env", run.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
     run_cmd->add_option("--cwd", run.cwd, "working directory inside the sandbox (default /workspace)");
     run_cmd->add_flag("--no-stdin", run.no_stdin, "give the program an empty stdin");
-    run_cmd->add_option("command", run.command, "the command and its arguments, after --")->required();
+    run_cmd->add_option("command", run.command, "the command and its arguments, after --");
     run_cmd->positionals_at_end();
 
     ExecuteOptions execute;
@@ -386,8 +419,7 @@ int main(int argc, char** argv) {
     srun_cmd->add_option("--env", session_run.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
     srun_cmd->add_option("--cwd", session_run.cwd, "working directory (default: the session's)");
     srun_cmd->add_flag("--no-stdin", session_run.no_stdin, "give the program an empty stdin");
-    srun_cmd->add_option("command", session_run.command, "the command and its arguments, after --")->required();
-    srun_cmd->positionals_at_end();
+    srun_cmd->add_option("command", session_run.command, "the command and its arguments, after --");
     CLI::App* put_cmd = sessions_cmd->add_subcommand("put", "upload a file (from FILE, or stdin)");
     put_cmd->add_option("id", session.id, "session id")->required();
     put_cmd->add_option("path", session.path, "path in the workspace")->required();
@@ -399,10 +431,16 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        // --help is a "parse error" that exits 0; a real usage error is jailctl's failure, not the program's.
-        return app.exit(e) == 0 ? 0 : kJailctlError;
+        // --help is a "parse error" that exits 0; a real usage error exits 2.
+        return app.exit(e) == 0 ? 0 : kUsageError;
     }
-    if (run_cmd->parsed()) return run_command(socket_path, build_run(run), !run.no_stdin);
+    append(run.command, trailing);
+    append(execute.args, trailing);
+    append(session_run.command, trailing);
+    if (run_cmd->parsed()) {
+        if (run.command.empty()) usage_error("run needs a command after --");
+        return run_command(socket_path, build_run(run), !run.no_stdin);
+    }
     if (execute_cmd->parsed()) {
         const auto request = build_execute(execute_run, execute);
         return run_command(socket_path, request, request.execute().stdin_stream());
@@ -410,6 +448,7 @@ int main(int argc, char** argv) {
     if (languages_cmd->parsed()) return languages_command(socket_path);
     if (sessions_cmd->parsed()) {
         const std::string action = sessions_cmd->get_subcommands().front()->get_name();
+        if (!trailing.empty() && action != "run") usage_error("sessions " + action + " takes no command after --");
         return sessions_command(socket_path, action, session, session_run);
     }
     if (check_cmd->parsed()) return check_command(socket_path);

@@ -21,6 +21,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "jaild.pb.h"
+#include "jaild/language_dirs.h"
 #include "jaild/language_versions.h"
 #include "jaild/languages.h"
 #include "jaild/probe.h"
@@ -94,6 +95,48 @@ int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> c
     return 0;
 }
 
+// The build tree this jaild was built in (CMake defines both for the jaild executable only).
+#if defined(JAILD_BUILD_BIN_DIR) && defined(JAILD_SOURCE_DIR)
+const jaild::BuildTree kBuildTree{JAILD_BUILD_BIN_DIR, JAILD_SOURCE_DIR};
+#else
+const jaild::BuildTree kBuildTree{};
+#endif
+
+// Where the languages come from; a build tree's jaild falls back to its source tree (language_dirs.h).
+void choose_languages(jaild::LanguagesConfig& languages) {
+    std::error_code ec;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    const jaild::LanguageDirs chosen = jaild::choose_language_dirs(languages, kBuildTree, self);
+    if (chosen.from_source_tree)
+        spdlog::info(
+            "{} and {} do not exist; this jaild runs from its build tree, so it uses the source tree's {} "
+            "and {}",
+            languages.dir, languages.support_dir, chosen.dirs.dir, chosen.dirs.support_dir);
+    languages = chosen.dirs;
+}
+
+// The check's line for the languages: none enabled is a warning (jaild still serves commands).
+jaild::ProbeItem languages_item(const std::vector<jaild::Language>& enabled, std::size_t defined,
+                                const jaild::LanguagesConfig& dirs) {
+    std::string names;
+    for (const jaild::Language& language : enabled) names += (names.empty() ? "" : ", ") + language.name;
+    return {"languages", !enabled.empty(), false,
+            fmt::format("{} of {} enabled from {}{}", enabled.size(), defined, dirs.dir,
+                        names.empty() ? "" : " (" + names + ")"),
+            "install the runtimes the files in " + dirs.dir +
+                " name (scripts/bootstrap does), or point languages.dir at a directory of language files"};
+}
+
+void log_languages(const std::vector<jaild::Language>& enabled, std::size_t defined,
+                   const jaild::LanguagesConfig& dirs) {
+    if (enabled.empty())
+        spdlog::warn("no language enabled ({} defined in {}): execute requests will be refused; run requests work",
+                     defined, dirs.dir);
+    else
+        spdlog::info("{} of {} languages enabled from {} (runners: {})", enabled.size(), defined, dirs.dir,
+                     dirs.support_dir);
+}
+
 int run(const Options& options) {
     const bool explicit_config = options.config_path != kDefaultConfig;
     jaild::Config config = jaild::load_config(options.config_path, !explicit_config);
@@ -103,6 +146,7 @@ int run(const Options& options) {
     if (!options.state_dir.empty()) config.sessions.state_dir = std::filesystem::absolute(options.state_dir);
     if (options.session_ttl > 0) config.sessions.ttl_s = options.session_ttl;
     jaild::init_logging("jaild", config.log);
+    choose_languages(config.languages);
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
     const std::error_code unshared = jaild::unshare_mount_namespace();
     if (unshared)
@@ -137,8 +181,13 @@ int run(const Options& options) {
     } catch (const std::exception& e) {
         setup_error += (setup_error.empty() ? "" : "; ") + std::string(e.what());
     }
-    const jaild::ProbeReport report = jaild::probe_host(config, cgroups.get(), spawner.get(), setup_error);
+    jaild::ProbeReport report = jaild::probe_host(config, cgroups.get(), spawner.get(), setup_error);
+    const std::size_t defined = languages.size();
     if (options.check) {
+        if (report.usable) {
+            const auto enabled = jaild::read_versions(std::move(languages), config, *spawner, cgroups.get());
+            report.items.push_back(languages_item(enabled, defined, config.languages));
+        }
         std::cout << jaild::format_check(jaild::to_proto(report));
         return report.usable ? 0 : jaild::check_failed_exit;
     }
@@ -151,6 +200,7 @@ int run(const Options& options) {
         return jaild::check_failed_exit;
     }
     languages = jaild::read_versions(std::move(languages), config, *spawner, cgroups.get());
+    log_languages(languages, defined, config.languages);
     return serve(config, std::move(cgroups), std::move(spawner), jaild::LanguageRegistry(std::move(languages)));
 }
 

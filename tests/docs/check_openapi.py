@@ -167,6 +167,8 @@ def main(src):
     nonempty(execute_keys, "/execute fields (execute_field)")
     if "find_limit(key)" in function_body(codec, "std::optional<FieldError> run_field(", "run_field"):
         run_keys |= limit_names  # /run takes the limits at top level (seed 003)
+    if "find_limit(key)" in function_body(codec, "std::optional<FieldError> execute_field(", "execute_field"):
+        execute_keys |= limit_names  # ... and so does /execute, besides its "limits" object
     props = lambda name: set((schemas.get(name) or {}).get("properties") or {})
     compare("POST /run field", run_keys | common, props("RunRequest"))
     compare("POST /execute field", execute_keys | common, props("ExecuteRequest"))

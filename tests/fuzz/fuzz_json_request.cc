@@ -12,6 +12,7 @@
 // - percent_decode never yields NUL and round-trips with percent-encoding; sanitize_utf8 yields valid
 //   UTF-8, is the identity on valid UTF-8 and idempotent; base64_encode decodes back to its input.
 #include <google/protobuf/stubs/logging.h>
+#include <algorithm>
 #include <cmath>
 
 #include <boost/json/parse.hpp>
@@ -76,7 +77,7 @@ void check_map(const google::protobuf::Map<std::string, std::string>& got, const
     }
 }
 
-// A limit given at the top level of /run (seed 003's vocabulary) or in /execute's "limits".
+// A limit given at the top level of /run or /execute (seed 003's vocabulary) or in /execute's "limits".
 bool check_limit(const v1::Limits& limits, std::string_view key, const json::value& value) {
     std::uint64_t got = 0;
     if (key == "time") {
@@ -93,6 +94,8 @@ bool check_limit(const v1::Limits& limits, std::string_view key, const json::val
         got = limits.nproc();
     } else if (key == "output") {
         got = limits.output_bytes();
+    } else if (key == "tmp") {
+        got = limits.tmp_kb();
     } else {
         return false;
     }
@@ -160,13 +163,15 @@ void check_execute_mapping(const ParsedRequest& request, const json::object& bod
             FUZZ_CHECK(value.is_object());
             for (const auto& limit : value.get_object())
                 FUZZ_CHECK(check_limit(execute.limits(), limit.key(), limit.value()));
-        } else {
+        } else if (!check_limit(execute.limits(), key, value)) {
             check_common(request, key, value);
         }
     }
     if (request.script) {  // seed 004
         FUZZ_CHECK(execute.language() == "python" && execute.mode() == v1::EXECUTE_MODE_MAIN);
-        FUZZ_CHECK(execute.code().size() <= max_script && gateway::has_top_level_main(execute.code()));
+        const auto characters = std::count_if(execute.code().begin(), execute.code().end(),
+                                              [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+        FUZZ_CHECK(static_cast<std::size_t>(characters) <= max_script && gateway::has_top_level_main(execute.code()));
         FUZZ_CHECK(execute.limits().cpu_ms() > 0 && execute.limits().wall_ms() > 0);
     } else {
         FUZZ_CHECK(!execute.language().empty() && execute.mode() == v1::EXECUTE_MODE_PLAIN);
@@ -271,7 +276,7 @@ void check_request(const gateway::ParseResult& result, const json::value* body, 
         check_run_mapping(request, object);
     } else {
         FUZZ_CHECK(request.kind == RequestKind::execute);
-        check_execute_mapping(request, object, world().limits.script_bytes);
+        check_execute_mapping(request, object, world().limits.script_chars);
     }
     fuzz::check_frame_round_trip(request.message);
     check_jaild_validates(request);
@@ -354,7 +359,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const json::value* body = ec ? nullptr : &parsed;
 
     check_request(gateway::parse_run(text), body, false);
-    check_request(gateway::parse_execute(text, w.limits.script_bytes), body, true);
+    check_request(gateway::parse_execute(text, w.limits.script_chars), body, true);
     check_sessions(text, body);
     check_text(text);
     return 0;

@@ -15,16 +15,21 @@ namespace json = boost::json;
 
 namespace {
 
-json::object ok_result(const HttpResponse& response) {
+json::object answer(const HttpResponse& response, int status) {
     INFO(response.body);
-    REQUIRE(response.status == 200);
+    REQUIRE(response.status == status);
     return response.json().as_object();
 }
 
+json::object ok_result(const HttpResponse& response) { return answer(response, 200); }
+
+// A script that did not return from main() answers 400 with the whole result, as seeds 001 and 004 did.
+json::object failed_script(const HttpResponse& response) { return answer(response, 400); }
+
 // Every field of the result object is there, every time.
 void check_complete(const json::object& body) {
-    for (const char* key : {"stdout", "stderr", "exit_code", "signal", "status", "error", "wall_ms", "cpu_ms",
-                            "memory_kb", "truncated", "result", "trace"}) {
+    for (const char* key : {"stdout", "stderr", "exit_code", "signal", "signal_name", "status", "error", "wall_ms",
+                            "cpu_ms", "memory_kb", "truncated", "result", "trace"}) {
         INFO(key);
         CHECK(body.contains(key));
     }
@@ -80,8 +85,8 @@ TEST_CASE("gateway: seed 001's curl examples", "[gateway][execute]") {
 
     // Error: the script fails inside the sandbox; error and trace say how.
     auto error =
-        ok_result(post_json(stack.port(), "/execute",
-                            R"({"script": "def main():\n    import os\n    os.mkdir(\"/root\")\n    return {}"})"));
+        failed_script(post_json(stack.port(), "/execute",
+                                R"({"script": "def main():\n    import os\n    os.mkdir(\"/root\")\n    return {}"})"));
     check_complete(error);
     CHECK(error.at("status") == "runtime_error");
     CHECK(error.at("result").is_null());
@@ -146,16 +151,48 @@ TEST_CASE("gateway: seed 004's examples and its error texts", "[gateway][execute
     CHECK(shadowed.status == 400);
     CHECK(shadowed.json().at("error") == "Script must contain a 'main()' function");
     CHECK(shadowed.json().at("field") == "script");
-    auto big =
-        post_json(stack.port(), "/execute",
-                  json::serialize(json::object{{"script", "def main(): pass\n#" + std::string(50 * 1024, 'x')}}));
+    // "50KB" is 50,000 characters as both services counted them (len(script) > 50000), not bytes: 'é' is two
+    // bytes in UTF-8 and one character.
+    const std::string head = "def main():\n    return 1\n#";
+    std::string fits = head;
+    while (fits.size() - head.size() < 2 * (50'000 - head.size())) fits += "\u00e9";
+    auto largest = ok_result(post_json(stack.port(), "/execute", json::serialize(json::object{{"script", fits}})));
+    CHECK(largest.at("result") == 1);
+    auto big = post_json(stack.port(), "/execute", json::serialize(json::object{{"script", fits + "x"}}));
     CHECK(big.status == 400);
     CHECK(big.json().at("error") == "Invalid script size");
-    auto slow = ok_result(
+    CHECK(big.json().at("field") == "script");
+
+    // Seed 004's own test suite asserts 400 for an exception and for its timeout.
+    auto raised = failed_script(post_json(stack.port(), "/execute", R"({"script": "def main():\n    return 1 / 0"})"));
+    check_complete(raised);
+    CHECK(raised.at("status") == "runtime_error");
+    CHECK(raised.at("error") == "ZeroDivisionError: division by zero");
+    CHECK(std::string(raised.at("trace").as_string()).find("return 1 / 0") != std::string::npos);
+    auto slow = failed_script(
         post_json(stack.port(), "/execute",
                   R"J({"script": "import time\ndef main():\n    time.sleep(10)", "limits": {"wall": 1000}})J"));
     CHECK(slow.at("status") == "timeout");
     CHECK(slow.at("error") == "Script execution timed out (1s limit)");
+    auto hungry = failed_script(post_json(stack.port(), "/execute",
+                                          R"J({"script": "def main():\n    return len(bytearray(400 << 20))",)J"
+                                          R"J( "limits": {"mem": 65536}})J"));
+    CHECK(hungry.at("status") == "memory_limit");
+    auto killed = failed_script(
+        post_json(stack.port(), "/execute",
+                  R"J({"script": "import os, signal\ndef main():\n    os.kill(os.getpid(), signal.SIGKILL)"})J"));
+    CHECK(killed.at("signal") == 9);
+    // A streamed script has sent its 200 already: its last line says how the run ended.
+    auto streamed =
+        post_stream(stack.port(), "/execute", R"({"script": "def main():\n    return 1 / 0", "stream": true})");
+    CHECK(streamed.status == 200);
+    REQUIRE_FALSE(streamed.lines.empty());
+    const auto last = json::parse(streamed.lines.back().text).as_object();
+    CHECK(last.at("status") == "runtime_error");
+    CHECK(last.at("error") == "ZeroDivisionError: division by zero");
+    // The language+code dialect keeps 200 for a finished run whatever the program did.
+    auto plain = ok_result(post_json(stack.port(), "/execute", R"({"language":"python","code":"1 / 0"})"));
+    CHECK(plain.at("status") == "runtime_error");
 }
 
 TEST_CASE("gateway: every language over HTTP, and a compile error", "[gateway][execute]") {
@@ -196,5 +233,36 @@ TEST_CASE("gateway: every language over HTTP, and a compile error", "[gateway][e
                                     R"("stdin":"line\n","args":["arg"],"env":{"NAME":"env"},)"
                                     R"("files":{"in.txt":"file\n"}})"));
     CHECK(echo.at("stdout") == "line arg env\nfile\n");
+    check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
+}
+
+TEST_CASE("gateway: the libraries and tools the seeds promise, inside a sandbox", "[gateway][execute]") {
+    Stack stack;
+    // Seeds 001 and 004 list these libraries; a script imports them all and uses each once.
+    auto imported = ok_result(post_json(stack.port(), "/execute",
+                                        R"J({"script": "def main():\n)J"
+                                        R"J(    import numpy, pandas, scipy.stats, sklearn.linear_model, requests\n)J"
+                                        R"J(    import matplotlib\n    matplotlib.use('Agg')\n    import seaborn\n)J"
+                                        R"J(    m = sklearn.linear_model.LinearRegression().fit([[0], [1]], [0, 2])\n)J"
+                                        R"J(    return [int(numpy.sum([1, 2])), len(pandas.DataFrame({'a': [1]})),)J"
+                                        R"J( round(float(m.coef_[0])), requests.__name__, seaborn.__name__]"})J"));
+    INFO(imported.at("stderr"));
+    CHECK(imported.at("status") == "ok");
+    CHECK(json::serialize(imported.at("result")) == R"([3,1,2,"requests","seaborn"])");
+    // Seed 003's sandbox has git and gh.
+    for (const char* tool : {"git", "gh"}) {
+        INFO(tool);
+        json::object request;
+        request["command"] = json::array{tool, "--version"};
+        auto version = ok_result(post_json(stack.port(), "/run", json::serialize(request)));
+        CHECK(version.at("exit_code") == 0);
+        CHECK(std::string(version.at("stdout").as_string()).find(" version ") != std::string::npos);
+    }
+    auto repo =
+        ok_result(post_json(stack.port(), "/run",
+                            R"({"command": ["sh", "-c", "git init -q r && cd r && git config user.email a@b && )"
+                            R"(git config user.name a && echo x > f && git add f && git commit -qm one && )"
+                            R"(git log --oneline | wc -l"]})"));
+    CHECK(repo.at("stdout") == "1\n");
     check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
 }

@@ -283,7 +283,7 @@ TEST_CASE("gateway: jaild killed mid-run, then restarted", "[gateway]") {
     CHECK(last.at("exit_code") == -1);
     CHECK(last.at("stdout") == "early\n");
     for (const char* key :
-         {"stderr", "signal", "error", "wall_ms", "cpu_ms", "memory_kb", "truncated", "result", "trace"})
+         {"stderr", "signal", "signal_name", "error", "wall_ms", "cpu_ms", "memory_kb", "truncated", "result", "trace"})
         CHECK(last.contains(key));
 
     daemon = std::make_unique<Daemon>(Daemon::AtSocket{socket});

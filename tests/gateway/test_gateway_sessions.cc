@@ -233,6 +233,19 @@ TEST_CASE("gateway sessions: seed 002's /run example", "[gateway]") {
     response = post_json(port, "/run",
                          R"j({"user_id": "someone-else", "code": "import os\nresult = os.path.exists('notes.txt')"})j");
     CHECK(response.json().at("result") == false);
+    // A user_id (and a session's name) is 1 to 128 printable ASCII characters, spaces included.
+    response = post_json(port, "/run", R"j({"user_id": "Ada Lovelace", "code": "result = 1"})j");
+    CHECK(response.status == 200);
+    CHECK(response.json().at("result") == 1);
+    response = post_json(port, "/sessions", R"j({"name": "my session"})j");
+    CHECK(response.status == 201);
+    CHECK(response.json().at("name") == "my session");
+    for (const std::string& bad : {std::string(129, 'a'), std::string(""), std::string("tab\there")}) {
+        response = post_json(port, "/sessions", json::serialize(json::object{{"name", bad}}));
+        CHECK(response.status == 400);
+        CHECK(field_of(response) == "name");
+        CHECK(response.json().at("error") == "name must be 1 to 128 printable ASCII characters");
+    }
 
     // One named session per user, listed with its name.
     response = http_request(port, "GET", "/sessions");

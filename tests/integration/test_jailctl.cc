@@ -1,12 +1,15 @@
 // jailctl as a user runs it: a real process talking to a real jaild, with its stdin, stdout, stderr and exit
 // status checked like a shell script would see them.
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "harness.h"
@@ -22,13 +25,14 @@ struct Outcome {
     std::string out, err;
 };
 
-// Runs build/bin/jailctl ARGS with JAILD_SOCKET=socket, feeding `input` on its stdin (then EOF).
-Outcome jailctl(const std::string& socket, const std::vector<std::string>& args, const std::string& input = "") {
+// Runs build/bin/jailctl ARGS with JAILD_SOCKET=socket, feeding `input` on its stdin (then EOF); as the user
+// `uid` (and its group) when not root, from `path` (a copy that user can execute).
+Outcome jailctl(const std::string& socket, const std::vector<std::string>& args, const std::string& input = "",
+                uid_t uid = 0, const std::string& path = bin("jailctl")) {
     int in[2], out[2], err[2];
     REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-    const std::string path = bin("jailctl");
     std::vector<char*> argv{const_cast<char*>(path.c_str())};
     for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
@@ -39,6 +43,7 @@ Outcome jailctl(const std::string& socket, const std::vector<std::string>& args,
         ::dup2(out[1], 1);
         ::dup2(err[1], 2);
         ::setenv("JAILD_SOCKET", socket.c_str(), 1);
+        if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) ::_exit(126);
         ::execv(path.c_str(), argv.data());
         ::_exit(127);
     }
@@ -247,4 +252,55 @@ TEST_CASE("jailctl sessions: create, run, put, get, files, info, list, rm", "[ro
     CHECK(gone.exit_code == 125);
     CHECK_THAT(gone.err, Catch::Contains("no session"));
     check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("jailctl: everything after -- is the program's, options after a session id count", "[root][jailctl]") {
+    Daemon daemon;
+    TempDir dir;
+    const std::string program = dir.path() + "/prog.py";
+    std::ofstream(program) << "import sys\nprint(sys.argv[1:])\n";
+    Outcome o = jailctl(daemon.socket(), {"execute", "-l", "python", program, "--", "a", "b"});
+    CHECK(o.out == "['a', 'b']\n");
+    CHECK(o.exit_code == 0);
+    o = jailctl(daemon.socket(), {"execute", "-l", "python", program, "--", "--", "-x"});
+    CHECK(o.out == "['--', '-x']\n");  // only the first -- is jailctl's
+
+    const std::string id = jailctl(daemon.socket(), {"sessions", "create"}).out.substr(0, 32);
+    o = jailctl(daemon.socket(),
+                {"sessions", "run", id, "--env", "K=V", "--cwd", "/tmp", "--", "sh", "-c", "echo $K; pwd"});
+    CHECK(o.out == "V\n/tmp\n");
+    CHECK(o.exit_code == 0);
+    CHECK(jailctl(daemon.socket(), {"sessions", "rm", id}).exit_code == 0);
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("jailctl: usage errors exit 2, jaild's refusals 125 with jaild's message", "[root][jailctl]") {
+    Daemon daemon("", "socket_mode = 0o666");
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"run"},
+                                               {"run", "--time", "x", "--", "true"},
+                                               {"nonsense"},
+                                               {"execute", "-l", "python"},
+                                               {"run", "--env", "NOEQUALS", "--", "true"},
+                                               {"sessions", "rm"}}) {
+        const Outcome o = jailctl(daemon.socket(), args);
+        INFO(args.front() << " " << o.err);
+        CHECK(o.exit_code == 2);
+        CHECK_FALSE(o.err.empty());
+    }
+    Outcome o = jailctl(daemon.socket(), {"sessions", "info", std::string(32, 'a')});
+    CHECK(o.exit_code == 125);
+    CHECK_THAT(o.err, Catch::Contains("no session"));
+
+    // A user jaild does not allow: jaild's own words, not "Broken pipe".
+    TempDir dir;
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+    const std::string copy = dir.path() + "/jailctl";
+    std::filesystem::copy_file(bin("jailctl"), copy);
+    REQUIRE(::chmod(copy.c_str(), 0755) == 0);
+    o = jailctl(daemon.socket(), {"run", "--", "true"}, "", 65534, copy);
+    CHECK(o.exit_code == 125);
+    CHECK_THAT(o.err, Catch::Contains("not allowed") || Catch::Contains("permission"));
+    CHECK_THAT(o.err, !Catch::Contains("Broken pipe"));
+    check_nothing_left(daemon.run_dir());
 }

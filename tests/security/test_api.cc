@@ -788,21 +788,21 @@ TEST_CASE("api: out-of-range, negative, fractional and non-numeric limits are 40
                 fortress.port(), "/execute",
                 R"({"language": "sh", "code": "true", "limits": {")" + std::string(field) + "\": " + value + "}}");
             CHECK(execute.status == 400);
-            CHECK(error_field(execute) == "limits." + std::string(field));
+            CHECK(error_field(execute) == field);  // the request's own name, also inside "limits"
         }
     }
     // Just above jaild's configured maximum: jaild refuses, the gateway names the HTTP field.
-    const HttpResponse above = post_json(fortress.port(), "/run", R"({"command": ["/bin/true"], "time": 30001})");
+    const HttpResponse above = post_json(fortress.port(), "/run", R"({"command": ["/bin/true"], "time": 300001})");
     CHECK(above.status == 400);
     CHECK(error_field(above) == "time");
-    CHECK(error_text(above) == "time 30001 exceeds the maximum 30000");
+    CHECK(error_text(above) == "time 300001 exceeds the maximum 300000");
     const HttpResponse null_limit = post_json(fortress.port(), "/run", R"({"command": ["/bin/true"], "mem": null})");
     CHECK(null_limit.status == 400);
     // 0 is the default, and the maxima themselves are allowed.
     const Attack zero = fortress.run({"/bin/echo", "MARK zero"}, R"("time": 0, "mem": 0, "nproc": 0)");
     CHECK(zero.status == "ok");
     CHECK(zero.out == "MARK zero\n");
-    const Attack max = fortress.run({"/bin/echo", "MARK max"}, R"("time": 30000, "wall": 60000, "nofile": 4096)");
+    const Attack max = fortress.run({"/bin/echo", "MARK max"}, R"("time": 300000, "wall": 600000, "nofile": 4096)");
     CHECK(max.status == "ok");
     CHECK(max.out == "MARK max\n");
     check_host_unharmed(fortress, zero.out + max.out);

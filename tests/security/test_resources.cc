@@ -155,7 +155,8 @@ int main(void) {
     CHECK(attack.out.find("survived") == std::string::npos);
     CHECK(attack.status == "memory_limit");
     CHECK(field_string(attack, "error") == "memory limit of 65536 KiB exceeded");
-    CHECK(field_string(attack, "signal") == "SIGKILL");
+    CHECK(field_string(attack, "signal_name") == "SIGKILL");
+    CHECK(field_int(attack, "signal") == 9);  // the number, as seed 003's client reads it
     check_host_unharmed(fortress, attack.out + attack.err);
 }
 
@@ -265,7 +266,7 @@ int main(void) {
     CHECK(attack.out.find("ignored: total 1048576 errno 27\n") != std::string::npos);  // EFBIG at exactly fsize
     CHECK(attack.out.find("survived") == std::string::npos);
     CHECK(attack.status == "runtime_error");
-    CHECK(field_string(attack, "signal") == "SIGXFSZ");
+    CHECK(field_string(attack, "signal_name") == "SIGXFSZ");
     CHECK(attack.exit_code == 128 + SIGXFSZ);
     check_host_unharmed(fortress, attack.out + attack.err);
 }
@@ -514,7 +515,7 @@ int main(int argc, char **argv) {
     CHECK(sleeper.out == "MARK stubborn sleep\n");
     CHECK(sleeper.status == "timeout");
     CHECK(field_string(sleeper, "error") == "wall-clock time limit of 1000 ms exceeded");
-    CHECK(field_string(sleeper, "signal") == "SIGKILL");
+    CHECK(field_string(sleeper, "signal_name") == "SIGKILL");
     CHECK(field_int(sleeper, "wall_ms") < 4000);
 
     const Attack spinner = fortress.c(source, R"("args": ["spin"], "limits": {"time": 500, "wall": 20000})");
@@ -523,7 +524,7 @@ int main(int argc, char **argv) {
     CHECK(spinner.out == "MARK stubborn spin\n");
     CHECK(spinner.status == "timeout");
     CHECK(field_string(spinner, "error") == "CPU time limit of 500 ms exceeded");
-    CHECK(field_string(spinner, "signal") == "SIGKILL");
+    CHECK(field_string(spinner, "signal_name") == "SIGKILL");
     check_host_unharmed(fortress, sleeper.out + spinner.out);
 }
 
@@ -561,7 +562,7 @@ int main(void) {
     // The reaper shrugged everything off: the run ends with the program's own exit code.
     CHECK(attack.status == "runtime_error");
     CHECK(attack.exit_code == 7);
-    CHECK(field_string(attack, "signal") == "<null>");
+    CHECK(field_string(attack, "signal_name") == "<null>");
     check_host_unharmed(fortress, attack.out + attack.err);
 }
 

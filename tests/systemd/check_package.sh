@@ -32,6 +32,13 @@ done
 if grep -v '^[[:space:]]*#' "$root/control/postinst" | grep -Eq 'systemctl|deb-systemd-helper'; then
   echo "FAIL: postinst enables or starts services"; exit 1
 fi
+# Stripped binaries: the package is not a debugger's kit (debug info would be most of its size).
+for binary in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway usr/libexec/jaild/jaild-reaper; do
+  if readelf -S "$root/fs/$binary" | grep -q '\.debug_info'; then
+    echo "FAIL: /$binary is not stripped"; exit 1
+  fi
+done
+echo "ok: stripped binaries, $(sed -n 's/^Installed-Size: //p' "$root/control/control") KiB installed"
 echo "ok: $(basename "$deb") holds the binaries, units, config and languages (conffiles), the runner, sysusers, tmpfiles and docs; postinst enables nothing"
 
 exec_start=$(sed -n 's/^ExecStart=//p' "$root/fs/usr/lib/systemd/system/jaild.service")

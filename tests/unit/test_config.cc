@@ -58,8 +58,8 @@ TEST_CASE("the shipped config/jaild.toml is exactly the defaults", "[unit][confi
 
 TEST_CASE("default_limit_maxima is the hard-max column", "[unit][config]") {
     auto max = jaild::default_limit_maxima();
-    CHECK(max.cpu_ms == 30'000);
-    CHECK(max.wall_ms == 60'000);
+    CHECK(max.cpu_ms == 300'000);
+    CHECK(max.wall_ms == 600'000);
     CHECK(max.memory_kb == 2ull * 1024 * 1024);
     CHECK(max.fsize_kb == 1024 * 1024);
     CHECK(max.nofile == 4096);
@@ -250,8 +250,8 @@ TEST_CASE("values out of their allowed range are rejected, naming the key", "[un
 }
 
 TEST_CASE("a default above its maximum or zero is rejected", "[unit][config]") {
-    CHECK(error_of("[limits.default]\ncpu_ms = 60000\n") ==
-          R"(jaild.toml:2: "limits.default.cpu_ms" is 60000, above its maximum 30000 ("limits.max.cpu_ms"))");
+    CHECK(error_of("[limits.default]\ncpu_ms = 600000\n") ==
+          R"(jaild.toml:2: "limits.default.cpu_ms" is 600000, above its maximum 300000 ("limits.max.cpu_ms"))");
     // Lowering only the maximum below the built-in default points at the maximum's line.
     CHECK(error_of("[limits.max]\n\nmemory_kb = 1024\n") ==
           R"(jaild.toml:3: "limits.default.memory_kb" is 262144, above its maximum 1024 ("limits.max.memory_kb"))");

@@ -25,7 +25,7 @@ FieldError bad(const ParseResult& result) {
     return std::get<FieldError>(result);
 }
 
-ParseResult execute(const std::string& body) { return parse_execute(body, 50 * 1024); }
+ParseResult execute(const std::string& body) { return parse_execute(body, 50'000); }
 
 }  // namespace
 
@@ -99,10 +99,43 @@ TEST_CASE("codec: /execute with a language", "[unit][codec]") {
     CHECK_FALSE(parsed.script);
     CHECK(bad(execute(R"({"code":"x"})")).field == "language");
     CHECK(bad(execute(R"({"language":"python"})")).field == "code");
-    CHECK(bad(execute(R"({"language":"python","code":"x","limits":{"cpu":1}})")).field == "limits.cpu");
-    CHECK(bad(execute(R"({"language":"python","code":"x","limits":{"time":-3}})")).field == "limits.time");
+    // A field is named as the request spells it, also inside "limits".
+    CHECK(bad(execute(R"({"language":"python","code":"x","limits":{"cpu":1}})")).field == "cpu");
+    CHECK(bad(execute(R"({"language":"python","code":"x","limits":{"time":-3}})")).field == "time");
+    CHECK(bad(execute(R"({"language":"python","code":"x","time":-3})")).field == "time");
+    CHECK(bad(execute(R"({"language":"python","code":"x","env":{"K":1}})")).field == "env.K");
     CHECK(bad(execute(R"({"language":"python","code":"x","files":{"a":1}})")).field == "files.a");
     CHECK(bad(execute(R"({"language":"python","code":"x","args":"a"})")).field == "args");
+}
+
+TEST_CASE("codec: /execute takes /run's limits at the top level too, with one meaning", "[unit][codec]") {
+    const auto top = ok(execute(R"({"language":"python","code":"x","time":1000,"wall":2000,"mem":4096,"tmp":8192})"));
+    const auto nested =
+        ok(execute(R"({"language":"python","code":"x","limits":{"time":1000,"wall":2000,"mem":4096,"tmp":8192}})"));
+    CHECK(top.message.execute().limits().SerializeAsString() == nested.message.execute().limits().SerializeAsString());
+    CHECK(top.message.execute().limits().tmp_kb() == 8192);
+    const auto mixed = ok(execute(R"({"language":"python","code":"x","time":1000,"limits":{"mem":4096}})"));
+    CHECK(mixed.message.execute().limits().cpu_ms() == 1000);
+    CHECK(mixed.message.execute().limits().memory_kb() == 4096);
+    const auto twice = bad(execute(R"({"language":"python","code":"x","time":1000,"limits":{"time":1000}})"));
+    CHECK(twice.field == "time");
+    CHECK(twice.message == "time is given twice: at the top level and in limits");
+    // A script's 30-second default yields to a limit given either way.
+    CHECK(ok(execute(R"({"script":"def main(): pass","wall":1000})")).message.execute().limits().wall_ms() == 1000);
+}
+
+TEST_CASE("codec: a script's HTTP status is seeds 001 and 004's; other dialects answer 200", "[unit][codec]") {
+    for (const auto& [status, script_code] : std::vector<std::pair<std::string, unsigned>>{{"ok", 200},
+                                                                                           {"runtime_error", 400},
+                                                                                           {"timeout", 400},
+                                                                                           {"memory_limit", 400},
+                                                                                           {"output_limit", 400},
+                                                                                           {"internal_error", 500}}) {
+        INFO(status);
+        const json::object result{{"status", status}};
+        CHECK(result_http_status(result, true) == script_code);
+        CHECK(result_http_status(result, false) == 200);
+    }
 }
 
 TEST_CASE("codec: seed 004's script", "[unit][codec]") {
@@ -117,8 +150,15 @@ TEST_CASE("codec: seed 004's script", "[unit][codec]") {
     const auto missing = bad(execute(R"({"script":"x = 1\n    def main():\n        pass"})"));
     CHECK(missing.message == "Script must contain a 'main()' function");
     CHECK(missing.field == "script");
-    const std::string big = "def main():\n    return 1\n#" + std::string(50 * 1024, 'x');
-    CHECK(bad(execute(json::serialize(json::object{{"script", big}}))).message == "Invalid script size");
+    // 50,000 characters as Python's len() counts them (seed 004's `len(script) > 50000`), not bytes.
+    const std::string head = "def main():\n    return 1\n#";
+    const std::string ascii = head + std::string(50'000 - head.size(), 'x');
+    CHECK(ok(execute(json::serialize(json::object{{"script", ascii}}))).script);
+    CHECK(bad(execute(json::serialize(json::object{{"script", ascii + "x"}}))).message == "Invalid script size");
+    std::string wide = head;
+    for (std::size_t i = head.size(); i < 50'000; ++i) wide += "\u20ac";  // 3 bytes, 1 character
+    CHECK(ok(execute(json::serialize(json::object{{"script", wide}}))).script);
+    CHECK(bad(execute(json::serialize(json::object{{"script", wide + "\u20ac"}}))).field == "script");
     CHECK(bad(execute(R"({"script":"def main(): pass","code":"x"})")).field == "script");
     CHECK(bad(execute(R"({"script":"def main(): pass","language":"node"})")).field == "language");
 }
@@ -146,25 +186,27 @@ TEST_CASE("codec: result object has every field", "[unit][codec]") {
     exit.set_result_json(R"({"a":[1,2]})");
     ParsedRequest request;
     const auto result = result_object(exit, "out", "err", request);
-    CHECK(json::serialize(result) ==
-          R"({"stdout":"out","stderr":"err","exit_code":137,"signal":"SIGKILL","status":"runtime_error",)"
-          R"("error":"killed by SIGKILL","wall_ms":12,"cpu_ms":3,"memory_kb":400,"truncated":true,)"
-          R"("result":{"a":[1,2]},"trace":null})");
+    CHECK(
+        json::serialize(result) ==
+        R"({"stdout":"out","stderr":"err","exit_code":137,"signal":9,"signal_name":"SIGKILL",)"
+        R"("status":"runtime_error","error":"killed by SIGKILL","wall_ms":12,"cpu_ms":3,"memory_kb":400,"truncated":true,)"
+        R"("result":{"a":[1,2]},"trace":null})");
 
     jaild::v1::Exit fine;
     fine.set_status(jaild::v1::STATUS_OK);
     const auto clean = result_object(fine, "", "", request);
     CHECK(clean.at("signal").is_null());
+    CHECK(clean.at("signal_name").is_null());
     CHECK(clean.at("error").is_null());
     CHECK(clean.at("result").is_null());
     CHECK(clean.at("status") == "ok");
-    CHECK(clean.size() == 12);
+    CHECK(clean.size() == 13);
 
     const auto broken = internal_error_result("jaild connection lost", "a", "", Encoding::utf8);
     CHECK(broken.at("status") == "internal_error");
     CHECK(broken.at("error") == "jaild connection lost");
     CHECK(broken.at("stdout") == "a");
-    CHECK(broken.size() == 12);
+    CHECK(broken.size() == 13);
 }
 
 TEST_CASE("codec: status names", "[unit][codec]") {
@@ -231,7 +273,11 @@ TEST_CASE("codec: jaild errors become HTTP answers", "[unit][codec]") {
     CHECK(mapped.status == 400);
     CHECK(mapped.body == R"({"error":"time 99999 exceeds the maximum 30000","field":"time"})");
     mapped = map_jaild_error(error, RequestKind::execute);
-    CHECK(json::parse(mapped.body).at("field") == "limits.time");
+    CHECK(json::parse(mapped.body).at("field") == "time");
+    error.set_field("limits.tmp_kb");
+    error.set_message("tmp_kb 9 exceeds the maximum 8");
+    CHECK(map_jaild_error(error, RequestKind::execute).body ==
+          R"({"error":"tmp 9 exceeds the maximum 8","field":"tmp"})");
 
     CHECK(http_field_name("argv", RequestKind::run) == "command");
     CHECK(http_field_name("argv", RequestKind::execute) == "args");

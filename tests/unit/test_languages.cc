@@ -2,7 +2,12 @@
 // shipped language files, and every validation an execute request goes through.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
 #include "jaild.pb.h"
+
+#include <filesystem>
+
+#include "jaild/language_dirs.h"
 #include "jaild/languages.h"
 #include "jaild/runner_answer.h"
 
@@ -197,4 +202,40 @@ TEST_CASE("a runner's answer decides result, error and trace", "[languages]") {
         CHECK(exit.status() == v1::STATUS_RUNTIME_ERROR);
         CHECK(exit.result_json().empty());
     }
+}
+
+TEST_CASE("languages: a build tree's jaild falls back to its source tree, an installed one never",
+          "[unit][languages]") {
+    const LanguagesConfig defaults;
+    if (std::filesystem::exists(defaults.dir) || std::filesystem::exists(defaults.support_dir)) {
+        WARN("SKIPPED: " << defaults.dir << " or " << defaults.support_dir
+                         << " exists on this host (installed package)");
+        return;
+    }
+    const std::string source = JAILD_SOURCE_DIR;
+    const std::string bin_dir = std::filesystem::temp_directory_path() / ("jaild-bin-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(bin_dir);
+    const BuildTree tree{bin_dir, source};
+
+    // Run from the build tree with the default paths, which do not exist: the source tree's copies.
+    LanguageDirs chosen = choose_language_dirs(defaults, tree, bin_dir + "/jaild");
+    CHECK(chosen.from_source_tree);
+    CHECK(chosen.dirs.dir == source + "/languages");
+    CHECK(chosen.dirs.support_dir == source + "/languages/support");
+    CHECK_FALSE(load_languages(chosen.dirs.dir).empty());
+
+    // Installed (/usr/bin/jaild), or a copy elsewhere: the configuration's paths, even though they are missing.
+    for (const std::string& exe : {std::string("/usr/bin/jaild"), source + "/jaild"}) {
+        chosen = choose_language_dirs(defaults, tree, exe);
+        CHECK_FALSE(chosen.from_source_tree);
+        CHECK(chosen.dirs == defaults);
+    }
+    // Paths the operator chose are kept, existing or not.
+    LanguagesConfig chosen_by_operator{"/srv/languages", "/srv/support"};
+    chosen = choose_language_dirs(chosen_by_operator, tree, bin_dir + "/jaild");
+    CHECK_FALSE(chosen.from_source_tree);
+    CHECK(chosen.dirs == chosen_by_operator);
+    // A binary built without a build tree (no definitions) never falls back.
+    CHECK_FALSE(choose_language_dirs(defaults, BuildTree{}, bin_dir + "/jaild").from_source_tree);
+    std::filesystem::remove_all(bin_dir);
 }
