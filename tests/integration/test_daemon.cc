@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "harness.h"
@@ -49,7 +50,7 @@ TEST_CASE("jaild refuses an unknown config key naming the key and the line", "[r
 TEST_CASE("jaild refuses a default above its maximum", "[root][daemon]") {
     TempDir dir;
     const std::string path = dir.path() + "/jaild.toml";
-    std::ofstream(path) << "[limits.default]\nwall_ms = 70000\n";
+    std::ofstream(path) << "[limits.default]\nwall_ms = 700000\n";
     const Output out = run_jaild("--config " + path);
     CHECK(WEXITSTATUS(out.status) == 78);
     CHECK_THAT(out.text, Catch::Contains("limits.default.wall_ms"));
@@ -70,7 +71,27 @@ TEST_CASE("jaild --check runs the real sandbox and reports every step", "[root][
                              "seccomp filter", "run a program in the sandbox"})
         CHECK_THAT(out.text, Catch::Contains(std::string("[ok  ] ") + item));
     CHECK_THAT(out.text, Catch::Contains("jaild can run sandboxes on this host."));
+    // No [languages] in the config and no installed package: build/bin/jaild uses the checkout's languages/.
+    if (!std::filesystem::exists("/etc/jaild/languages.d"))
+        CHECK_THAT(out.text, Catch::Contains("[ok  ] languages: 7 of 7 enabled from " + source_path("languages")));
     check_nothing_left(dir.path() + "/run");
+}
+
+TEST_CASE("no language enabled: a warning in the log and in --check, and /run still served", "[root][daemon]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() + "/no-languages");
+    const std::string extra = "[languages]\ndir = \"" + dir.path() + "/no-languages\"\n";
+    const Output out = run_jaild("--check --config " + check_config(dir, extra));
+    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK_THAT(out.text, Catch::Contains("[WARN] languages: 0 of 0 enabled from " + dir.path() + "/no-languages"));
+    CHECK_THAT(out.text, Catch::Contains("fix: install the runtimes"));
+
+    Daemon daemon(extra);
+    CHECK_THAT(daemon.log(), Catch::Contains("no language enabled (0 defined in " + dir.path() + "/no-languages)"));
+    const RunResult r = run(daemon.socket(), run_message({"echo", "still here"}));
+    REQUIRE(r.has_exit);
+    CHECK(r.out == "still here\n");
+    check_nothing_left(daemon.run_dir());
 }
 
 TEST_CASE("jaild --check exits 78 and says what failed when the sandbox cannot start", "[root][daemon]") {
