@@ -16,6 +16,9 @@
 #include <boost/beast/http/write.hpp>
 #include <random>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include "gateway/json_codec.h"
 
 namespace jaild::gateway {
@@ -80,6 +83,9 @@ void SessionRegistry::close_all() {
 HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry)
     : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
     ++registry_.count_;
+    // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
+    boost::system::error_code ignored;
+    stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
 HttpSession::~HttpSession() { --registry_.count_; }
@@ -129,6 +135,7 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     bool timed_out = disarm_read_deadline();
+    if (!ec && !parser.is_done()) acknowledge_now();
     if (!ec && parser.get()[http::field::expect] == "100-continue") {
         http::response<http::empty_body> go_on{http::status::continue_, 11};
         stream_.expires_after(options_.limits.write_timeout);
@@ -137,7 +144,10 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     }
     if (!ec) {
         arm_read_deadline(options_.limits.body_timeout);
-        std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, as_tuple(use_awaitable));
+        while (!ec && !parser.is_done()) {
+            std::tie(ec, n) = co_await http::async_read_some(stream_, buffer_, parser, as_tuple(use_awaitable));
+            if (!ec && !parser.is_done()) acknowledge_now();
+        }
         timed_out = disarm_read_deadline();
     }
     if (ec) {
@@ -152,6 +162,14 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     keep_alive_ = request.keep_alive() && !registry_.stopping();
     co_await answer(request);
     co_return keep_alive_;
+}
+
+// A client without TCP_NODELAY (Python's httpx writes a request's head and body apart) holds back the rest of
+// its request until it sees an ACK, which Linux delays up to 40 ms in the hope of sending it with an answer:
+// acknowledge now what was read, while more is expected. TCP_QUICKACK does not stick, so it is set each time.
+void HttpSession::acknowledge_now() {
+    const int on = 1;
+    ::setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
 // Cancels the pending read when `timeout` passes; the socket stays open so the client can be told why.

@@ -74,6 +74,7 @@ private:
     void wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed);
     bool disarm_read_deadline();
     boost::asio::awaitable<void> lingering_close();
+    void acknowledge_now();
 
     boost::beast::tcp_stream stream_;
     // Reading a request is timed by this timer, not by stream_'s own timeout, which would close the socket
