@@ -154,6 +154,8 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
         if (timed_out && ec == asio::error::operation_aborted) ec = asio::error::timed_out;
         std::string_view given;
         if (parser.is_header_done()) given = parser.get()["X-Request-Id"];
+        // The fields read so far (all of them when only the body was refused) may name a listed origin.
+        cors_ = cors_headers(options_.cors_origins, parser.get()[http::field::origin]);
         request_id_ = valid_request_id(given) ? std::string(given) : new_request_id();
         co_await reject(ec, parser.is_header_done());
         co_return false;
@@ -225,12 +227,19 @@ asio::awaitable<void> HttpSession::answer(Request& request) {
     status_ = 0;
     const std::string_view given = request["X-Request-Id"];
     request_id_ = given.empty() ? new_request_id() : std::string(given);
+    cors_ = cors_headers(options_.cors_origins, request[http::field::origin]);
     const RouteMatch match = match_route(request.method(), request.target());
     if (!given.empty() && !valid_request_id(given)) {
         request_id_ = new_request_id();
         co_await send(json_response(
             400,
             error_body("X-Request-Id must be 1 to 128 printable ASCII characters without spaces", "X-Request-Id")));
+    } else if (request.method() == http::verb::options && match.status == 405) {
+        // A CORS preflight (or any OPTIONS) on a known path. Browsers send no credentials with a preflight,
+        // so it is answered before anything that would ask for them.
+        Response response{http::status::no_content, 11};
+        for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
+        co_await send(std::move(response));
     } else if (match.status == 404) {
         co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
     } else if (match.status == 405) {
@@ -282,6 +291,7 @@ asio::awaitable<bool> HttpSession::send(Response response) {
     status_ = response.result_int();
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     response.set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.prepare_payload();
     stream_.expires_after(options_.limits.write_timeout);
@@ -298,6 +308,7 @@ asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
     response.set(http::field::cache_control, "no-cache");
     response.set("X-Accel-Buffering", "no");  // tell nginx-like proxies not to hold the stream back
     response.set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.chunked(true);
     http::response_serializer<http::empty_body> serializer{response};

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "gateway/cors.h"
 #include "gateway/options.h"
 #include "gateway/routes.h"
 
@@ -86,6 +87,7 @@ private:
     const GatewayOptions& options_;
     SessionRegistry& registry_;
     std::string request_id_;
+    HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;
     bool busy_ = false;
