@@ -51,13 +51,19 @@ std::string normalize_origin(std::string_view entry) {
     if (authority.find('@') != std::string_view::npos) fail("has user info, which no Origin header carries");
     if (std::any_of(authority.begin(), authority.end(), [](char c) { return c <= 0x20 || c >= 0x7f; }))
         fail("holds a space or a non-ASCII character (write an international host name in its xn-- form)");
-    const std::size_t colon = authority.rfind(':');
-    if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
-        const std::string_view port = authority.substr(colon + 1);
-        if (!is_port(port)) fail("has a port that is not 1..65535");
+    // The host: a bracketed IPv6 literal, or a name without colons or brackets. Then nothing, or :port.
+    const bool literal = authority.front() == '[';
+    const std::size_t host_end = literal ? authority.find(']') + 1 : std::min(authority.find(':'), authority.size());
+    const std::string_view host = authority.substr(0, host_end);
+    const std::size_t bracket = host.find_first_of("[]", literal ? 1 : 0);
+    if (host_end == 0 || (literal ? bracket != host.size() - 1 : bracket != std::string_view::npos))
+        fail("has a host that is neither a name nor a bracketed IPv6 address");
+    const std::string_view rest = authority.substr(host_end);
+    if (!rest.empty()) {
+        if (rest.front() != ':' || !is_port(rest.substr(1))) fail("has a port that is not 1..65535");
         // Browsers leave the scheme's default port out of Origin.
-        if ((scheme == "https" && port == "443") || (scheme == "http" && port == "80"))
-            origin.erase(separator + 3 + colon);
+        if ((scheme == "https" && rest == ":443") || (scheme == "http" && rest == ":80"))
+            origin.erase(separator + 3 + host_end);
     }
     return origin;
 }

@@ -95,6 +95,11 @@ TEST_CASE("cors: configured origins are spelled as browsers send them, or refuse
         {"https://ide.example.com:", "has a port"},
         {"https://ide.example.com:08", "has a port"},
         {"https://idé.example.com", "non-ASCII"},
+        {"https://ide:80.example.com:443", "has a port"},  // found by fuzz_http_head: not idempotent before
+        {"http://[::1", "neither a name nor a bracketed IPv6 address"},
+        {"http://[::1]x", "has a port"},
+        {"http://a]b", "neither a name nor a bracketed IPv6 address"},
+        {"http://[[::1]]", "neither a name nor a bracketed IPv6 address"},
         {"https://ide example.com", "a space"},
         {"", "is not an origin"},
     };
