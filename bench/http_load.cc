@@ -1,18 +1,21 @@
 // jaild-bench-http: a closed-loop HTTP/1.1 load generator on Boost.Beast.
 //
 //   jaild-bench-http --port P [--host 127.0.0.1] [--path /run] [--body JSON] [--concurrency C]
-//                    [--seconds S] [--warmup W] [--max-requests N] [--expect TEXT]
+//                    [--seconds S] [--warmup W] [--max-requests N] [--expect TEXT] [--status N] [--writes 1|2]
 //
 // C clients, each on its own kept-alive connection, POST the body back to back for S seconds (after W
 // seconds of warm-up that are not counted) and stop early after N requests in all. An answer counts as an
-// error unless it is 200 and its body contains TEXT (default "status":"ok"); a broken connection is an
-// error too and the client reconnects. Prints one `key=value` line (see stats.h).
+// error unless its status is N (default 200) and its body contains TEXT (default "status":"ok"); a broken connection is
+// an error too and the client reconnects. Prints one `key=value` line (see stats.h).
+// --writes 2 sends each request's head and body in two writes, with Nagle's algorithm on (no TCP_NODELAY),
+// as Python's httpx does; the default sends the request in one write.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/stats.h"
@@ -42,6 +46,8 @@ struct Options {
     double seconds = 5;
     double warmup = 1;
     std::size_t max_requests = 1'000'000;
+    int writes = 1;
+    unsigned status = 200;
 };
 
 struct Totals {
@@ -55,7 +61,8 @@ struct Totals {
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "jaild-bench-http: %s\nusage: jaild-bench-http --port P [--host H] [--path /run] [--body JSON] "
-                 "[--concurrency C] [--seconds S] [--warmup W] [--max-requests N] [--expect TEXT]\n",
+                 "[--concurrency C] [--seconds S] [--warmup W] [--max-requests N] [--expect TEXT] [--status N] "
+                 "[--writes 1|2]\n",
                  why);
     std::exit(2);
 }
@@ -83,21 +90,44 @@ Options parse(int argc, char** argv) {
             options.warmup = std::stod(value);
         else if (key == "--max-requests")
             options.max_requests = std::stoul(value);
+        else if (key == "--status")
+            options.status = static_cast<unsigned>(std::stoul(value));
+        else if (key == "--writes")
+            options.writes = std::stoi(value);
         else
             usage("unknown option");
     }
     if (options.port == 0) usage("--port is required");
+    if (options.writes != 1 && options.writes != 2) usage("--writes is 1 or 2");
     return options;
+}
+
+// The request's head, as a client library writes it before the body.
+std::string request_head(const Options& options) {
+    return "POST " + options.path + " HTTP/1.1\r\nHost: " + options.host +
+           "\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: " +
+           std::to_string(options.body.size()) + "\r\n\r\n";
+}
+
+// The request in one write, or its head and then its body (the second write waits for the server's ACK of the
+// first while Nagle's algorithm holds it back).
+asio::awaitable<beast::error_code> send_request(beast::tcp_stream& stream, const Options& options,
+                                                const std::string& head) {
+    if (options.writes == 1) {
+        const std::string whole = head + options.body;
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(whole), asio::as_tuple(asio::use_awaitable));
+        co_return ec;
+    }
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+    if (!ec)
+        std::tie(ec, n) =
+            co_await asio::async_write(stream, asio::buffer(options.body), asio::as_tuple(asio::use_awaitable));
+    co_return ec;
 }
 
 // One client: a kept-alive connection, requests back to back until the stop time or the request budget.
 asio::awaitable<void> client(const Options& options, Totals& totals, tcp::endpoint endpoint) {
-    http::request<http::string_body> request{http::verb::post, options.path, 11};
-    request.set(http::field::host, options.host);
-    request.set(http::field::content_type, "application/json");
-    request.keep_alive(true);
-    request.body() = options.body;
-    request.prepare_payload();
+    const std::string head = request_head(options);
 
     beast::tcp_stream stream(co_await asio::this_coro::executor);
     bool connected = false;
@@ -116,14 +146,14 @@ asio::awaitable<void> client(const Options& options, Totals& totals, tcp::endpoi
         const bool counted = begin >= totals.measure_from;
         if (counted) ++totals.started;
         stream.expires_after(std::chrono::seconds(60));
-        auto [write_ec, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
+        const beast::error_code write_ec = co_await send_request(stream, options, head);
         http::response<http::string_body> response;
         beast::error_code read_ec = write_ec;
         if (!write_ec) {
             auto [ec, read] = co_await http::async_read(stream, buffer, response, asio::as_tuple(asio::use_awaitable));
             read_ec = ec;
         }
-        const bool ok = !read_ec && response.result() == http::status::ok &&
+        const bool ok = !read_ec && response.result_int() == options.status &&
                         response.body().find(options.expect) != std::string::npos;
         if (read_ec || !response.keep_alive()) {
             beast::error_code ignored;

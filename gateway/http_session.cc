@@ -16,6 +16,9 @@
 #include <boost/beast/http/write.hpp>
 #include <random>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include "gateway/json_codec.h"
 
 namespace jaild::gateway {
@@ -80,6 +83,9 @@ void SessionRegistry::close_all() {
 HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry)
     : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
     ++registry_.count_;
+    // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
+    boost::system::error_code ignored;
+    stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
 HttpSession::~HttpSession() { --registry_.count_; }
@@ -129,6 +135,7 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     bool timed_out = disarm_read_deadline();
+    if (!ec && !parser.is_done()) acknowledge_now();
     if (!ec && parser.get()[http::field::expect] == "100-continue") {
         http::response<http::empty_body> go_on{http::status::continue_, 11};
         stream_.expires_after(options_.limits.write_timeout);
@@ -137,13 +144,18 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     }
     if (!ec) {
         arm_read_deadline(options_.limits.body_timeout);
-        std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, as_tuple(use_awaitable));
+        while (!ec && !parser.is_done()) {
+            std::tie(ec, n) = co_await http::async_read_some(stream_, buffer_, parser, as_tuple(use_awaitable));
+            if (!ec && !parser.is_done()) acknowledge_now();
+        }
         timed_out = disarm_read_deadline();
     }
     if (ec) {
         if (timed_out && ec == asio::error::operation_aborted) ec = asio::error::timed_out;
         std::string_view given;
         if (parser.is_header_done()) given = parser.get()["X-Request-Id"];
+        // The fields read so far (all of them when only the body was refused) may name a listed origin.
+        cors_ = cors_headers(options_.cors_origins, parser.get()[http::field::origin]);
         request_id_ = valid_request_id(given) ? std::string(given) : new_request_id();
         co_await reject(ec, parser.is_header_done());
         co_return false;
@@ -152,6 +164,14 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     keep_alive_ = request.keep_alive() && !registry_.stopping();
     co_await answer(request);
     co_return keep_alive_;
+}
+
+// A client without TCP_NODELAY (Python's httpx writes a request's head and body apart) holds back the rest of
+// its request until it sees an ACK, which Linux delays up to 40 ms in the hope of sending it with an answer:
+// acknowledge now what was read, while more is expected. TCP_QUICKACK does not stick, so it is set each time.
+void HttpSession::acknowledge_now() {
+    const int on = 1;
+    ::setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
 // Cancels the pending read when `timeout` passes; the socket stays open so the client can be told why.
@@ -207,12 +227,19 @@ asio::awaitable<void> HttpSession::answer(Request& request) {
     status_ = 0;
     const std::string_view given = request["X-Request-Id"];
     request_id_ = given.empty() ? new_request_id() : std::string(given);
+    cors_ = cors_headers(options_.cors_origins, request[http::field::origin]);
     const RouteMatch match = match_route(request.method(), request.target());
     if (!given.empty() && !valid_request_id(given)) {
         request_id_ = new_request_id();
         co_await send(json_response(
             400,
             error_body("X-Request-Id must be 1 to 128 printable ASCII characters without spaces", "X-Request-Id")));
+    } else if (request.method() == http::verb::options && match.status == 405) {
+        // A CORS preflight (or any OPTIONS) on a known path. Browsers send no credentials with a preflight,
+        // so it is answered before anything that would ask for them.
+        Response response{http::status::no_content, 11};
+        for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
+        co_await send(std::move(response));
     } else if (match.status == 404) {
         co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
     } else if (match.status == 405) {
@@ -264,6 +291,7 @@ asio::awaitable<bool> HttpSession::send(Response response) {
     status_ = response.result_int();
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     response.set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.prepare_payload();
     stream_.expires_after(options_.limits.write_timeout);
@@ -280,6 +308,7 @@ asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
     response.set(http::field::cache_control, "no-cache");
     response.set("X-Accel-Buffering", "no");  // tell nginx-like proxies not to hold the stream back
     response.set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.chunked(true);
     http::response_serializer<http::empty_body> serializer{response};

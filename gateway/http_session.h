@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "gateway/cors.h"
 #include "gateway/options.h"
 #include "gateway/routes.h"
 
@@ -74,6 +75,7 @@ private:
     void wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed);
     bool disarm_read_deadline();
     boost::asio::awaitable<void> lingering_close();
+    void acknowledge_now();
 
     boost::beast::tcp_stream stream_;
     // Reading a request is timed by this timer, not by stream_'s own timeout, which would close the socket
@@ -85,6 +87,7 @@ private:
     const GatewayOptions& options_;
     SessionRegistry& registry_;
     std::string request_id_;
+    HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;
     bool busy_ = false;

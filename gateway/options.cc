@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 #include <boost/asio/ip/address.hpp>
 
+#include "gateway/cors.h"
+
 namespace jaild::gateway {
 
 void parse_listen(const std::string& text, GatewayOptions& options) {
@@ -43,6 +45,15 @@ std::string text(const toml::node& node, const std::string& key) {
     return *value;
 }
 
+std::vector<std::string> origins(const toml::node& node) {
+    const auto* array = node.as_array();
+    if (!array || (!array->empty() && !array->is_homogeneous(toml::node_type::string)))
+        throw ConfigError("gateway.cors_origins must be an array of strings");
+    std::vector<std::string> out;
+    for (const toml::node& entry : *array) out.push_back(normalize_origin(*entry.value<std::string>()));
+    return out;
+}
+
 void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOptions& o) {
     using ms = std::chrono::milliseconds;
     GatewayLimits& l = o.limits;
@@ -52,6 +63,7 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
         if (!node.is_boolean()) throw ConfigError("gateway.allow_remote must be a boolean");
         return void(o.allow_remote = *node.value<bool>());
     }
+    if (key == "cors_origins") return void(o.cors_origins = origins(node));
     if (key == "threads") return void(o.threads = integer<unsigned>(node, key));
     if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
     if (key == "header_limit_bytes") return void(l.header_bytes = integer<std::size_t>(node, key));

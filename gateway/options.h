@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "gateway/limits.h"
@@ -15,6 +16,8 @@ struct GatewayOptions {
     std::string jaild_socket = "/run/jaild/jaild.sock";
     bool allow_remote = false;  // a non-loopback listen address needs this: the API runs code on request
     unsigned threads = 0;       // 0: one per core
+    // Origins whose pages get CORS headers ("*": any page); empty: none.
+    std::vector<std::string> cors_origins;
     GatewayLimits limits;
     LogConfig log;
 };
@@ -24,7 +27,7 @@ void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
 // header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
-// max_connections, script_max_bytes) and a [log] table (level, format). Unknown keys throw ConfigError.
+// max_connections, script_max_bytes, cors_origins) and a [log] table (level, format). Unknown keys throw ConfigError.
 void load_options_file(const std::string& path, GatewayOptions& options);
 
 // Throws ConfigError when the listen address is not loopback and allow_remote is off.

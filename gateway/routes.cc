@@ -52,15 +52,15 @@ asio::awaitable<void> forward_parsed(Exchange& exchange, ParseResult parsed) {
 void place_in_session(ParseResult& parsed, const Exchange& exchange) {
     auto* request = std::get_if<ParsedRequest>(&parsed);
     if (!request) return;
-    const std::optional<std::string> id = percent_decode(exchange.params.at(0));
-    if (!id) {
-        parsed = FieldError{"session_id", "the session id in the URL is not validly percent-encoded"};
+    auto id = decode_url_param(exchange.params.at(0), "session_id", "the session id");
+    if (auto* error = std::get_if<FieldError>(&id)) {
+        parsed = std::move(*error);
     } else if (!request->user_id.empty()) {
         parsed = FieldError{"user_id", "user_id chooses a session on POST /run; this URL already names one"};
     } else if (request->kind == RequestKind::execute) {
-        request->message.mutable_execute()->set_session_id(*id);
+        request->message.mutable_execute()->set_session_id(std::get<std::string>(id));
     } else {
-        request->message.mutable_run()->set_session_id(*id);
+        request->message.mutable_run()->set_session_id(std::get<std::string>(id));
     }
 }
 

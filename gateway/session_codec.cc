@@ -56,6 +56,16 @@ std::optional<std::string> percent_decode(std::string_view text) {
     return out;
 }
 
+std::variant<std::string, FieldError> decode_url_param(std::string_view text, std::string_view field,
+                                                       std::string_view what) {
+    std::optional<std::string> decoded = percent_decode(text);
+    if (!decoded)
+        return FieldError{std::string(field), std::string(what) + " in the URL is not validly percent-encoded"};
+    if (sanitize_utf8(*decoded) != *decoded)
+        return FieldError{std::string(field), std::string(what) + " in the URL is not UTF-8 once percent-decoded"};
+    return std::move(*decoded);
+}
+
 std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_view body) {
     v1::SessionCreate create;
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return create;  // no body: no env
@@ -141,7 +151,9 @@ std::string file_list_body(const v1::FileEntryList& list) {
     json::array files;
     for (const v1::FileEntry& entry : list.files()) {
         json::object file;
-        file["path"] = entry.path();
+        const std::string path = sanitize_utf8(entry.path());
+        file["path"] = path;
+        if (path != entry.path()) file["path_base64"] = base64_encode(entry.path());
         file["size"] = entry.size();
         file["type"] = entry.type();
         file["mtime_ms"] = entry.mtime_unix_ms();
@@ -162,7 +174,7 @@ bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected) {
 
 json::array workspace_paths(const v1::FileEntryList& list) {
     json::array paths;
-    for (const v1::FileEntry& entry : list.files()) paths.emplace_back(entry.path());
+    for (const v1::FileEntry& entry : list.files()) paths.emplace_back(sanitize_utf8(entry.path()));
     return paths;
 }
 

@@ -28,14 +28,14 @@ std::string unexpected_body() { return error_body("jaild answered with an unexpe
 // The URL's {id} and, when asked for, {path}, percent-decoded once and otherwise left as sent: jaild is the one
 // that resolves the path beneath the workspace and refuses what escapes it.
 std::optional<FieldError> decode_params(const Exchange& exchange, std::string& session_id, std::string* path) {
-    std::optional<std::string> id = percent_decode(exchange.params.at(0));
-    if (!id) return FieldError{"session_id", "the session id in the URL is not validly percent-encoded"};
-    session_id = std::move(*id);
+    auto id = decode_url_param(exchange.params.at(0), "session_id", "the session id");
+    if (auto* error = std::get_if<FieldError>(&id)) return *error;
+    session_id = std::move(std::get<std::string>(id));
     if (!path) return std::nullopt;
-    std::optional<std::string> decoded = percent_decode(exchange.params.at(1));
-    if (!decoded) return FieldError{"path", "the file path in the URL is not validly percent-encoded"};
-    if (decoded->empty()) return FieldError{"path", "a file path is required: /sessions/{id}/files/{path}"};
-    *path = std::move(*decoded);
+    auto decoded = decode_url_param(exchange.params.at(1), "path", "the file path");
+    if (auto* error = std::get_if<FieldError>(&decoded)) return *error;
+    *path = std::move(std::get<std::string>(decoded));
+    if (path->empty()) return FieldError{"path", "a file path is required: /sessions/{id}/files/{path}"};
     return std::nullopt;
 }
 

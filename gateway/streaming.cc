@@ -33,6 +33,29 @@ Response unreachable(const std::string& reason) {
     return json_response(503, error_body("jaild unreachable: " + reason), true);
 }
 
+// The socket's permissions keep the gateway out: its user is not in the socket's group.
+bool refused(const std::error_code& ec) {
+    return ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted;
+}
+
+std::string refused_message(const std::string& reason) {
+    return "jaild refused the gateway: " + reason +
+           " (the gateway's user must be allowed on jaild's socket, see docs/deploy.md)";
+}
+
+// jaild could not be reached. A refusal is a deployment error that no retry mends: 502, as when jaild itself
+// refuses the gateway's user, and no Retry-After. Anything else (no socket, jaild stopped) is 503 with
+// Retry-After: jaild may be back in a moment.
+Response connect_failed(const std::error_code& ec) {
+    if (refused(ec)) return json_response(502, error_body(refused_message(ec.message())));
+    return unreachable(ec.message());
+}
+
+// jaild may refuse a peer and close before it reads the request; its answer is still there to read.
+bool may_receive(const std::error_code& send_ec) {
+    return !send_ec || send_ec == std::errc::broken_pipe || send_ec == std::errc::connection_reset;
+}
+
 // Every request says who asks: jaild keeps each principal's sessions apart (authentication does not exist yet,
 // so it is always the anonymous caller).
 void stamp(v1::ClientMessage& message, const Exchange& exchange) {
@@ -44,8 +67,12 @@ void stamp(v1::ClientMessage& message, const Exchange& exchange) {
 asio::awaitable<bool> open_request(Exchange& exchange, JaildClient& client, v1::ClientMessage& message) {
     stamp(message, exchange);
     std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
-    if (!ec) ec = co_await client.async_send(message);
-    if (!ec) co_return true;
+    if (ec) {
+        co_await exchange.responder.send(connect_failed(ec));
+        co_return false;
+    }
+    ec = co_await client.async_send(message);
+    if (may_receive(ec)) co_return true;
     const std::string reason = ec.message();
     co_await exchange.responder.send(unreachable(reason));
     co_return false;
@@ -185,10 +212,21 @@ std::string languages_body(const v1::LanguageList& list) {
     return json::serialize(body);
 }
 
-std::string unhealthy_body(const std::string& reason) {
+// What keeps jaild from answering the gateway's health request; empty when it answered.
+std::string health_problem(std::error_code connect_ec, std::error_code exchange_ec, const v1::ServerMessage& reply) {
+    if (connect_ec)
+        return refused(connect_ec) ? refused_message(connect_ec.message())
+                                   : "jaild unreachable: " + connect_ec.message();
+    if (exchange_ec) return "jaild unreachable: connection closed before an answer (" + exchange_ec.message() + ")";
+    if (!reply.has_error()) return {};
+    if (reply.error().code() == v1::ERROR_CODE_PERMISSION_DENIED) return refused_message(reply.error().message());
+    return "jaild answered with an error: " + reply.error().message();
+}
+
+std::string unhealthy_body(const std::string& problem) {
     json::object body;
     body["status"] = "unhealthy";
-    body["error"] = "jaild unreachable: " + reason;
+    body["error"] = problem;
     return json::serialize(body);
 }
 
@@ -250,11 +288,20 @@ asio::awaitable<void> forward_languages(Exchange& exchange) {
 
 asio::awaitable<void> probe_health(Exchange& exchange) {
     JaildClient client(co_await asio::this_coro::executor);
-    const std::error_code ec = co_await client.async_connect(exchange.options.jaild_socket);
+    v1::ClientMessage message;
+    message.mutable_languages();  // cheap, and refused like every request when jaild does not allow the gateway
+    stamp(message, exchange);
+    v1::ServerMessage reply;
+    const std::error_code connect_ec = co_await client.async_connect(exchange.options.jaild_socket);
+    std::error_code exchange_ec;  // sending, then receiving
+    if (!connect_ec) exchange_ec = co_await client.async_send(message);
+    if (!connect_ec && may_receive(exchange_ec)) exchange_ec = co_await client.async_receive(reply);
     client.close();
-    if (ec) {
-        const std::string body = unhealthy_body(ec.message());
-        co_await exchange.responder.send(json_response(503, body, true));
+    const std::string problem = health_problem(connect_ec, exchange_ec, reply);
+    if (!problem.empty()) {
+        const bool retry = !refused(connect_ec) && reply.error().code() != v1::ERROR_CODE_PERMISSION_DENIED;
+        const std::string body = unhealthy_body(problem);
+        co_await exchange.responder.send(json_response(503, body, retry));
         co_return;
     }
     co_await exchange.responder.send(json_response(200, R"({"status":"healthy"})"));

@@ -23,7 +23,8 @@ boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage
 // GET /languages: forwards a LanguagesRequest.
 boost::asio::awaitable<void> forward_languages(Exchange& exchange);
 
-// GET /health: whether jaild's socket accepts a connection.
+// GET /health: whether jaild answers a request from the gateway (a languages request: it fails as every
+// request would when jaild is down or does not allow the gateway's user).
 boost::asio::awaitable<void> probe_health(Exchange& exchange);
 
 // Keeps a cut UTF-8 sequence at the end of a streamed chunk for the next chunk of the same stream.

@@ -28,8 +28,9 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 EVERY_OPERATION = {"400", "408", "413", "431", "503"}
 # ... and those of a request whose JSON body the gateway forwards to jaild.
 POST_OPERATION = EVERY_OPERATION | {"415", "429", "502"}
-# Statuses that belong to no operation (an unknown path, another method): a component response each.
-PATH_LEVEL = {"404": "NotFound", "405": "MethodNotAllowed"}
+# Statuses that belong to no operation (OPTIONS on a served path, an unknown path, another method): a component
+# response each.
+PATH_LEVEL = {"204": "Options", "404": "NotFound", "405": "MethodNotAllowed"}
 
 failures = []
 

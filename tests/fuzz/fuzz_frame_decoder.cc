@@ -12,7 +12,8 @@
 // - jaild: a RunRequest or ExecuteRequest that validates gives a plan every later stage may trust (argv and
 //   env without NUL, files and cwd inside the workspace, limits within the maxima);
 // - gateway: whatever jaild answers becomes valid JSON (error bodies, results with the runner's result_json
-//   spliced in verbatim, output lines, session and file listings), and output text is valid UTF-8.
+//   spliced in verbatim, output lines, session and file listings), and output text is valid UTF-8; a file
+//   name that is not UTF-8 is listed exactly in path_base64.
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 #include "jaild/languages.h"
 
 using namespace jaild;
+namespace json = boost::json;
 
 namespace {
 
@@ -189,7 +191,17 @@ void check_server(const v1::ServerMessage& message) {
     if (message.has_session()) fuzz::parse_json_or_trap(gateway::session_info_body(message.session()));
     if (message.has_sessions()) fuzz::parse_json_or_trap(gateway::session_list_body(message.sessions()));
     if (message.has_files()) {
-        fuzz::parse_json_or_trap(gateway::file_list_body(message.files()));
+        // Names are bytes: each is listed as valid UTF-8, and exactly (path_base64) when it is not UTF-8.
+        const json::value listing = fuzz::parse_json_or_trap(gateway::file_list_body(message.files()));
+        const json::array& files = listing.at("files").as_array();
+        FUZZ_CHECK(files.size() == static_cast<std::size_t>(message.files().files_size()));
+        for (int i = 0; i < message.files().files_size(); ++i) {
+            const std::string& raw = message.files().files(i).path();
+            const json::object& entry = files[std::size_t(i)].as_object();
+            const json::value* exact = entry.if_contains("path_base64");
+            FUZZ_CHECK(fuzz::valid_utf8(raw) ? entry.at("path").as_string() == raw && !exact
+                                             : exact && fuzz::base64_decode(exact->as_string()) == raw);
+        }
         FUZZ_CHECK(gateway::workspace_paths(message.files()).size() ==
                    static_cast<std::size_t>(message.files().files_size()));
     }

@@ -10,7 +10,9 @@
 //   body is JSON naming the field; data the gateway accepted as an object is never refused as not one;
 // - seed 002 (user_id) and seed 004 (script) requests keep their fixed shape (Python, the mode, the limits);
 // - percent_decode never yields NUL and round-trips with percent-encoding; sanitize_utf8 yields valid
-//   UTF-8, is the identity on valid UTF-8 and idempotent; base64_encode decodes back to its input.
+//   UTF-8, is the identity on valid UTF-8 and idempotent; base64_encode decodes back to its input;
+// - as a URL parameter (decode_url_param) the text is accepted exactly when it decodes to UTF-8 without NUL,
+//   and what is accepted survives framing in the messages URLs name; what is refused names the field.
 #include <google/protobuf/stubs/logging.h>
 #include <algorithm>
 #include <cmath>
@@ -330,21 +332,30 @@ void check_text(std::string_view text) {
     const std::size_t prefix = gateway::complete_utf8_prefix(text);
     FUZZ_CHECK(prefix <= text.size() && text.size() - prefix < 4);
     if (fuzz::valid_utf8(text)) FUZZ_CHECK(prefix == text.size());
-    // base64, decoded here by hand.
     const std::string b64 = gateway::base64_encode(text);
     FUZZ_CHECK(b64.size() == (text.size() + 2) / 3 * 4);
-    std::string decoded;
-    std::uint32_t bits = 0;
-    int count = 0;
-    for (char c : b64) {
-        if (c == '=') break;
-        const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const char* at = std::char_traits<char>::find(alphabet, 64, c);
-        FUZZ_CHECK(at != nullptr);
-        bits = (bits << 6) | std::uint32_t(at - alphabet);
-        if ((count += 6) >= 8) decoded.push_back(char((bits >> (count -= 8)) & 0xFF));
+    FUZZ_CHECK(fuzz::base64_decode(b64) == text);
+}
+
+// The text as a URL's {id} and {path}: accepted only as UTF-8 without NUL, which then crosses the socket in
+// every message a URL names (protobuf refuses a string that is not UTF-8); refused naming the field.
+void check_url_param(std::string_view text) {
+    const auto decoded = gateway::decode_url_param(text, "path", "the file path");
+    const auto plain = gateway::percent_decode(text);
+    if (const auto* error = std::get_if<gateway::FieldError>(&decoded)) {
+        FUZZ_CHECK(error->field == "path" && !error->message.empty());
+        FUZZ_CHECK(!plain || !fuzz::valid_utf8(*plain));
+        fuzz::parse_json_or_trap(gateway::error_body(error->message, error->field));
+        return;
     }
-    FUZZ_CHECK(decoded == text);
+    const std::string& value = std::get<std::string>(decoded);
+    FUZZ_CHECK(plain == value && fuzz::valid_utf8(value) && value.find('\0') == std::string::npos);
+    v1::ClientMessage message;
+    message.mutable_file_put()->set_session_id(value);
+    message.mutable_file_put()->set_path(value);
+    fuzz::check_frame_round_trip(message);
+    message.mutable_run()->set_session_id(value);
+    fuzz::check_frame_round_trip(message);
 }
 
 }  // namespace
@@ -362,5 +373,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_request(gateway::parse_execute(text, w.limits.script_chars), body, true);
     check_sessions(text, body);
     check_text(text);
+    check_url_param(text);
     return 0;
 }

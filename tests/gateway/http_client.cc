@@ -1,6 +1,7 @@
 #include "http_client.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -189,7 +190,7 @@ int free_port() {
     return ntohs(address.sin_port);
 }
 
-GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args) {
+GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args, uid_t uid) {
     static int instance = 0;
     log_path_ = "/tmp/jaild-gateway-test-" + std::to_string(::getpid()) + "-" + std::to_string(++instance) + ".log";
     port_ = free_port();
@@ -204,6 +205,7 @@ GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std:
         // descriptors it inherited: the test lock's among them (a leaked jaild held /tmp/jaild-tests.lock).
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         ::close_range(3, ~0U, 0);
+        if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) ::_exit(126);
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());
         argv.push_back(nullptr);

@@ -62,10 +62,11 @@ private:
 
 int free_port();
 
-// build/bin/jaild-gateway on a free loopback port, talking to `socket`. Waits until it accepts.
+// build/bin/jaild-gateway on a free loopback port, talking to `socket`, as root or as `uid` (its own group, no
+// other groups). Waits until it accepts.
 class GatewayProcess {
 public:
-    explicit GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args = {});
+    explicit GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args = {}, uid_t uid = 0);
     ~GatewayProcess();  // SIGTERM and wait
     GatewayProcess(const GatewayProcess&) = delete;
     int port() const { return port_; }

@@ -293,3 +293,49 @@ TEST_CASE("routes: session paths and their parameters", "[unit][codec]") {
     CHECK(match.allow == "GET, PUT, DELETE");
     CHECK(match_route(http::verb::get, "/sessions/abc/run").allow == "POST");
 }
+
+TEST_CASE("session codec: URL parameters must be UTF-8, listings stay JSON whatever the names", "[unit][codec]") {
+    CHECK(ok(decode_url_param("d%C3%A9j%C3%A0/vu.txt", "path", "the file path")) == "déjà/vu.txt");
+    CHECK(ok(decode_url_param("%F0%9F%98%80", "path", "the file path")) == "\xF0\x9F\x98\x80");
+    for (const char* text : {"a%C0%AFb", "%FF", "a%E2%82", "%ED%A0%80" /* a surrogate */, "%F4%90%80%80"}) {
+        INFO(text);
+        const FieldError error = bad(decode_url_param(text, "path", "the file path"));
+        CHECK(error.field == "path");
+        CHECK(error.message == "the file path in the URL is not UTF-8 once percent-decoded");
+    }
+    const FieldError id = bad(decode_url_param("s%C0", "session_id", "the session id"));
+    CHECK(id.field == "session_id");
+    CHECK(id.message == "the session id in the URL is not UTF-8 once percent-decoded");
+    CHECK(bad(decode_url_param("%zz", "path", "the file path")).message ==
+          "the file path in the URL is not validly percent-encoded");
+    CHECK(bad(decode_url_param("a%00b", "path", "the file path")).field == "path");
+
+    // A name a program made: the listing is valid JSON, U+FFFD where the bytes are not UTF-8, and the exact name
+    // in base64 beside it.
+    v1::FileEntryList list;
+    v1::FileEntry& odd = *list.add_files();
+    odd.set_path(
+        "a\xC0\xAF"
+        "b.txt");
+    odd.set_type("file");
+    list.add_files()->set_path("plain.txt");
+    const std::string body = file_list_body(list);
+    CHECK(body == R"({"files":[{"path":"a)"
+                  "\xEF\xBF\xBD\xEF\xBF\xBD"
+                  R"(b.txt","path_base64":"YcCvYi50eHQ=","size":0,"type":"file","mtime_ms":0},)"
+                  R"({"path":"plain.txt","size":0,"type":"","mtime_ms":0}]})");
+    CHECK(json::parse(body).at("files").at(0).at("path") ==
+          "a\xEF\xBF\xBD\xEF\xBF\xBD"
+          "b.txt");
+    CHECK(json::serialize(workspace_paths(list)) ==
+          "[\"a\xEF\xBF\xBD\xEF\xBF\xBD"
+          "b.txt\",\"plain.txt\"]");
+    // The listing crosses the socket: the path is bytes in the protocol, so the frame parses.
+    v1::ServerMessage reply;
+    *reply.mutable_files() = list;
+    v1::ServerMessage back;
+    REQUIRE(back.ParseFromString(reply.SerializeAsString()));
+    CHECK(back.files().files(0).path() ==
+          "a\xC0\xAF"
+          "b.txt");
+}
