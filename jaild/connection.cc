@@ -485,8 +485,12 @@ private:
             }
             case K::kSessionSetCwd: {
                 const std::string& cwd = request.session_set_cwd().cwd();
-                if (std::string error = check_cwd_path(cwd); !error.empty())
-                    co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "cwd");
+                std::string error = check_cwd_path(cwd);
+                if (error.empty()) {
+                    const Rootfs& rootfs = supervisor_.spawner().rootfs();
+                    error = store.check_cwd(*session, cwd, rootfs.templated() ? rootfs.new_root() : std::string());
+                }
+                if (!error.empty()) co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "cwd");
                 session->meta.cwd = cwd;
                 store.touch(*session);
                 co_return info_message(*session);

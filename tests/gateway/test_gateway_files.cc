@@ -1,6 +1,7 @@
 // A session's files through the gateway at sizes past one protocol frame (16 MiB): streamed both ways with
 // the memory of both daemons bounded (their peak RSS, VmHWM, checked around the transfers), the quota exact
-// whether the size is announced or not, and nothing left by an upload that is refused or abandoned.
+// whether the size is announced or not, and nothing left by an upload that is refused or abandoned. Also
+// POST /sessions/{id}/cwd refusing a directory that does not exist.
 #include <unistd.h>
 
 #include <algorithm>
@@ -223,4 +224,51 @@ TEST_CASE("gateway files: a client that leaves mid-transfer leaves nothing, and 
     const auto response = post_json(port, "/sessions/" + id + "/run", R"({"command": ["cat", "after.txt"]})");
     CHECK(response.json().at("stdout") == "still here\n");
     CHECK((http_request(port, "GET", files + "big.bin").body == content));
+}
+
+TEST_CASE("gateway sessions: cwd must be a directory that exists in the session's view", "[gateway][files]") {
+    Stack stack;
+    const int port = stack.port();
+    const std::string id = create_session(port);
+    const std::string cwd = "/sessions/" + id + "/cwd";
+    auto response =
+        post_json(port, "/sessions/" + id + "/run",
+                  R"({"command": ["sh", "-c", "mkdir -p sub/deeper /tmp/t; echo x > file; ln -s /etc link"]})");
+    REQUIRE(response.json().at("status") == "ok");
+
+    for (const char* good : {"/workspace/sub/deeper", "/tmp/t", "/workspace", "/tmp", "/usr/lib", "/"}) {
+        INFO(good);
+        response = post_json(port, cwd, std::string(R"({"cwd": ")") + good + "\"}");
+        CHECK(response.status == 200);
+        CHECK(response.json().at("cwd") == good);
+    }
+    response = post_json(port, cwd, R"({"cwd": "/workspace/sub/deeper"})");
+    response = post_json(port, "/sessions/" + id + "/run", R"({"command": ["pwd"]})");
+    CHECK(response.json().at("stdout") == "/workspace/sub/deeper\n");
+
+    struct Refused {
+        const char* cwd;
+        const char* says;
+    };
+    std::vector<Refused> refused = {
+        {"/workspace/nope", "cwd \"/workspace/nope\" does not exist in the session"},
+        {"/tmp/nope/deeper", "cwd \"/tmp/nope/deeper\" does not exist in the session"},
+        {"/workspace/file", "cwd \"/workspace/file\" is not a directory"},
+        {"/workspace/link", "symbolic link"},
+    };
+    const bool templated = stack.daemon.log().find("cannot build the sandboxes' template root") == std::string::npos;
+    if (templated)
+        refused.push_back({"/nonexistent", "cwd \"/nonexistent\" does not exist in the sandbox"});
+    else
+        WARN("SKIPPED: jaild has no template root here, so paths outside /workspace and /tmp are not checked");
+    for (const Refused& bad : refused) {
+        INFO(bad.cwd);
+        response = post_json(port, cwd, std::string(R"({"cwd": ")") + bad.cwd + "\"}");
+        CHECK(response.status == 400);
+        CHECK(response.json().at("field") == "cwd");
+        CHECK(text(response.json().at("error")).find(bad.says) != std::string::npos);
+    }
+    // The refusals changed nothing: runs still start in the last accepted directory.
+    response = post_json(port, "/sessions/" + id + "/run", R"({"command": ["pwd"]})");
+    CHECK(response.json().at("stdout") == "/workspace/sub/deeper\n");
 }
