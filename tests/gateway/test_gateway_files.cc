@@ -272,3 +272,27 @@ TEST_CASE("gateway sessions: cwd must be a directory that exists in the session'
     response = post_json(port, "/sessions/" + id + "/run", R"({"command": ["pwd"]})");
     CHECK(response.json().at("stdout") == "/workspace/sub/deeper\n");
 }
+
+TEST_CASE("gateway files: an upload whose body stalls gets 408 and leaves nothing", "[gateway][files]") {
+    TempDir state, config;
+    Daemon daemon(sessions_toml(state));
+    std::ofstream(config.path() + "/gateway.toml") << "[gateway]\nbody_timeout_ms = 1000\n";
+    GatewayProcess gateway(daemon.socket(), {"--config", config.path() + "/gateway.toml"});
+    const int port = gateway.port();
+    const std::string id = create_session(port);
+    RawConnection upload(port);
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(upload.send(head("PUT", "/sessions/" + id + "/files/stalled.bin", "Content-Length: 1048576\r\n") +
+                        random_bytes(100 * 1024, 6)));
+    bool closed = false;
+    const std::string answer = upload.receive_all(10s, closed);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(status_of(answer) == 408);
+    CHECK(answer.find("no part of the request body received within 1000 ms") != std::string::npos);
+    CHECK(closed);
+    CHECK(waited >= 900ms);
+    CHECK(waited < 5s);
+    CHECK(wait_until([&] { return !session_running(port, id); }, 10s));
+    CHECK(on_disk(state, id) == std::vector<std::string>{"tmp", "workspace"});
+    CHECK(http_request(port, "PUT", "/sessions/" + id + "/files/after.txt", "ok").status == 201);
+}
