@@ -257,8 +257,7 @@ asio::awaitable<void> HttpSession::run_handler(Handler handler, Exchange& exchan
     using namespace asio::experimental::awaitable_operators;
     try {
         // Whichever ends first cancels the other: a hang-up cancels the handler (and so the job); the
-        // handler's end stops the watch.
-        // A handler that reads the body watches the peer itself.
+        // handler's end stops the watch. A handler that reads the body itself sees a hang-up there.
         if (exchange.body)
             co_await handler(exchange);
         else
