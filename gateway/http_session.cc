@@ -20,6 +20,7 @@
 #include <netinet/tcp.h>
 
 #include "gateway/json_codec.h"
+#include "gateway/upload_body.h"
 
 namespace jaild::gateway {
 
@@ -130,17 +131,27 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     busy_ = true;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
-    parser.body_limit(options_.limits.body_bytes);
+    parser.body_limit(boost::none);  // the route decides, once the header is in
     stream_.expires_never();
     arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     bool timed_out = disarm_read_deadline();
+    const bool streams = !ec && match_route(parser.get().method(), parser.get().target()).streams_body;
+    if (!ec && !streams) {
+        parser.body_limit(options_.limits.body_bytes);  // a chunked body is counted as it comes
+        if (parser.content_length().value_or(0) > options_.limits.body_bytes) ec = http::error::body_limit;
+    }
     if (!ec && !parser.is_done()) acknowledge_now();
     if (!ec && parser.get()[http::field::expect] == "100-continue") {
         http::response<http::empty_body> go_on{http::status::continue_, 11};
         stream_.expires_after(options_.limits.write_timeout);
         std::tie(ec, n) = co_await http::async_write(stream_, go_on, as_tuple(use_awaitable));
         stream_.expires_never();
+    }
+    if (!ec && streams) {
+        UploadBody::Parser streamed(std::move(parser));  // the header so far; the handler reads the body
+        streamed.body_limit(boost::none);                // jaild holds it to the session's quota
+        co_return co_await answer_streamed(streamed);
     }
     if (!ec) {
         arm_read_deadline(options_.limits.body_timeout);
@@ -172,6 +183,18 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
 void HttpSession::acknowledge_now() {
     const int on = 1;
     ::setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+}
+
+// A request whose handler reads the body itself. Whatever it leaves unread ends the connection.
+asio::awaitable<bool> HttpSession::answer_streamed(UploadBody::Parser& parser) {
+    UploadBody body(stream_, buffer_, parser, options_.limits.body_timeout);
+    Request request{parser.get().base()};
+    keep_alive_ = request.keep_alive() && !registry_.stopping();
+    unread_body_ = &body;
+    co_await answer(request, &body);
+    unread_body_ = nullptr;
+    if (!body.complete()) keep_alive_ = false;
+    co_return keep_alive_;
 }
 
 // Cancels the pending read when `timeout` passes; the socket stays open so the client can be told why.
@@ -222,9 +245,10 @@ asio::awaitable<void> HttpSession::reject(boost::system::error_code ec, bool hea
     spdlog::info("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
 }
 
-asio::awaitable<void> HttpSession::answer(Request& request) {
+asio::awaitable<void> HttpSession::answer(Request& request, BodyReader* body) {
     const auto started = std::chrono::steady_clock::now();
     status_ = 0;
+    body_left_ = 0;
     const std::string_view given = request["X-Request-Id"];
     request_id_ = given.empty() ? new_request_id() : std::string(given);
     cors_ = cors_headers(options_.cors_origins, request[http::field::origin]);
@@ -247,7 +271,7 @@ asio::awaitable<void> HttpSession::answer(Request& request) {
         response.set(http::field::allow, match.allow);
         co_await send(std::move(response));
     } else {
-        Exchange exchange{request, request_id_, options_, *this, match.params};
+        Exchange exchange{request, request_id_, options_, *this, match.params, body};
         co_await run_handler(match.handler, exchange);
     }
     const auto elapsed =
@@ -260,13 +284,17 @@ asio::awaitable<void> HttpSession::run_handler(Handler handler, Exchange& exchan
     using namespace asio::experimental::awaitable_operators;
     try {
         // Whichever ends first cancels the other: a hang-up cancels the handler (and so the job); the
-        // handler's end stops the watch.
-        co_await (handler(exchange) || watch_peer());
+        // handler's end stops the watch. A handler that reads the body itself sees a hang-up there.
+        if (exchange.body)
+            co_await handler(exchange);
+        else
+            co_await (handler(exchange) || watch_peer());
     } catch (const boost::system::system_error& error) {
         if (!is_disconnect(error.code())) spdlog::warn("request {} failed: {}", request_id_, error.what());
         keep_alive_ = false;
     }
-    if (status_ == 0) keep_alive_ = false;  // the handler never answered: the client left or was cancelled
+    if (status_ == 0) keep_alive_ = false;    // the handler never answered: the client left or was cancelled
+    if (body_left_ > 0) keep_alive_ = false;  // a sized answer was cut short
 }
 
 // Reads while a handler runs. Bytes that arrive are a pipelined next request and are kept; an error or EOF
@@ -290,6 +318,7 @@ asio::awaitable<void> HttpSession::watch_peer() {
 asio::awaitable<bool> HttpSession::send(Response response) {
     status_ = response.result_int();
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
+    if (unread_body_ && !unread_body_->complete()) keep_alive_ = false;  // answered before the body was read
     response.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
@@ -328,6 +357,31 @@ asio::awaitable<bool> HttpSession::chunk(std::string data) {
 asio::awaitable<bool> HttpSession::end_chunked() {
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+asio::awaitable<bool> HttpSession::begin_body(std::string content_type, std::uint64_t length) {
+    status_ = 200;
+    if (registry_.stopping()) keep_alive_ = false;
+    http::response<http::empty_body> response{http::status::ok, 11};
+    response.set(http::field::content_type, content_type);
+    response.set("X-Request-Id", request_id_);
+    response.keep_alive(keep_alive_);
+    response.content_length(length);
+    body_left_ = length;
+    http::response_serializer<http::empty_body> serializer{response};
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, as_tuple(use_awaitable));
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+}
+
+asio::awaitable<bool> HttpSession::write_body(std::string data) {
+    if (data.size() > body_left_) co_return false;  // more than announced would corrupt the connection
+    stream_.expires_after(options_.limits.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
+    body_left_ -= n;
     if (ec) keep_alive_ = false;
     co_return !ec;
 }

@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <list>
 #include <memory>
@@ -25,6 +27,7 @@ namespace jaild::gateway {
 std::string new_request_id();
 
 class HttpSession;
+class UploadBody;
 
 // Every live session, so shutdown can close the idle ones at once and the busy ones after the grace period.
 class SessionRegistry {
@@ -63,11 +66,15 @@ public:
     boost::asio::awaitable<bool> begin_chunked(std::string content_type) override;
     boost::asio::awaitable<bool> chunk(std::string data) override;
     boost::asio::awaitable<bool> end_chunked() override;
+    boost::asio::awaitable<bool> begin_body(std::string content_type, std::uint64_t length) override;
+    boost::asio::awaitable<bool> write_body(std::string data) override;
 
 private:
     boost::asio::awaitable<bool> wait_for_request();
     boost::asio::awaitable<bool> read_and_answer();
-    boost::asio::awaitable<void> answer(Request& request);
+    boost::asio::awaitable<void> answer(Request& request, BodyReader* body = nullptr);
+    boost::asio::awaitable<bool> answer_streamed(
+        boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser);
     boost::asio::awaitable<void> run_handler(Handler handler, Exchange& exchange);
     boost::asio::awaitable<void> watch_peer();
     boost::asio::awaitable<void> reject(boost::system::error_code ec, bool header_done);
@@ -91,6 +98,8 @@ private:
     unsigned status_ = 0;
     bool keep_alive_ = true;
     bool busy_ = false;
+    std::uint64_t body_left_ = 0;        // bytes a begin_body() answer still owes
+    UploadBody* unread_body_ = nullptr;  // the body a streams_body handler reads, while it runs
 };
 
 }  // namespace jaild::gateway

@@ -110,7 +110,7 @@ const Route kRoutes[] = {
     {http::verb::post, "/sessions/{id}/cwd", &handle_session_cwd},
     {http::verb::get, "/sessions/{id}/files", &handle_file_list},
     {http::verb::get, "/sessions/{id}/files/{path...}", &handle_file_get},
-    {http::verb::put, "/sessions/{id}/files/{path...}", &handle_file_put},
+    {http::verb::put, "/sessions/{id}/files/{path...}", &handle_file_put, true},
     {http::verb::delete_, "/sessions/{id}/files/{path...}", &handle_file_delete},
 };
 
@@ -156,7 +156,7 @@ RouteMatch match_route(http::verb method, std::string_view target) {
     std::vector<std::string> params;
     for (const Route& route : kRoutes) {
         if (!match_pattern(route.path, path, params)) continue;
-        if (route.method == method) return RouteMatch{route.handler, 200, {}, std::move(params)};
+        if (route.method == method) return RouteMatch{route.handler, 200, {}, std::move(params), route.streams_body};
         match.status = 405;
         if (!match.allow.empty()) match.allow += ", ";
         match.allow += std::string(http::to_string(route.method));

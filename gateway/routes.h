@@ -7,6 +7,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,23 @@ public:
     virtual boost::asio::awaitable<bool> begin_chunked(std::string content_type) = 0;
     virtual boost::asio::awaitable<bool> chunk(std::string data) = 0;
     virtual boost::asio::awaitable<bool> end_chunked() = 0;
+    // A 200 answer of exactly `length` bytes, written piece by piece with write_body(). Cut short (the handler
+    // returns before the last byte), it ends with the connection, so the client can tell it is incomplete.
+    virtual boost::asio::awaitable<bool> begin_body(std::string content_type, std::uint64_t length) = 0;
+    virtual boost::asio::awaitable<bool> write_body(std::string data) = 0;
+};
+
+// A request body that its handler reads piece by piece (routes with streams_body: file uploads), so that the
+// gateway never holds more than a piece of it.
+class BodyReader {
+public:
+    virtual ~BodyReader() = default;
+    // The next piece into `piece` (possibly empty), and `done` once the body is complete. An error when the
+    // client left or sent a malformed body, or boost::asio::error::timed_out when it sent nothing for the
+    // body timeout.
+    virtual boost::asio::awaitable<boost::system::error_code> read(std::string& piece, bool& done) = 0;
+    // Its Content-Length; none for a chunked body.
+    virtual std::optional<std::uint64_t> length() const = 0;
 };
 
 struct Exchange {
@@ -37,6 +56,7 @@ struct Exchange {
     const GatewayOptions& options;
     Responder& responder;
     std::vector<std::string> params;  // the route's {parameters}, in order, as sent
+    BodyReader* body = nullptr;       // streams_body routes: the body, still to be read (request's is empty)
 };
 
 using Handler = boost::asio::awaitable<void> (*)(Exchange&);
@@ -45,6 +65,7 @@ struct Route {
     http::verb method;
     std::string_view path;
     Handler handler;
+    bool streams_body = false;  // the handler reads the body itself (Exchange::body), of any size
 };
 
 // What the table says about a request: its handler, or the status (404/405) and the Allow header.
@@ -53,6 +74,7 @@ struct RouteMatch {
     unsigned status = 200;
     std::string allow;
     std::vector<std::string> params;
+    bool streams_body = false;
 };
 RouteMatch match_route(http::verb method, std::string_view target);
 

@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "gateway/file_transfer.h"
 #include "gateway/session_codec.h"
 #include "gateway/streaming.h"
 
@@ -167,16 +168,7 @@ asio::awaitable<void> handle_file_get(Exchange& exchange) {
         co_await send_field_error(exchange, *error);
         co_return;
     }
-    v1::ClientMessage message;
-    message.mutable_file_get()->set_session_id(id);
-    message.mutable_file_get()->set_path(path);
-    v1::ServerMessage reply;
-    if (!co_await call(exchange, message, v1::ServerMessage::kFile, reply)) co_return;
-    // The bytes as they are: no JSON, no trailing newline.
-    Response response{http::status::ok, 11};
-    response.set(http::field::content_type, "application/octet-stream");
-    response.body() = std::move(*reply.mutable_file()->mutable_content());
-    co_await exchange.responder.send(std::move(response));
+    co_await forward_download(exchange, id, path);
 }
 
 asio::awaitable<void> handle_file_put(Exchange& exchange) {
@@ -185,16 +177,7 @@ asio::awaitable<void> handle_file_put(Exchange& exchange) {
         co_await send_field_error(exchange, *error);
         co_return;
     }
-    v1::ClientMessage message;
-    v1::FilePut& put = *message.mutable_file_put();
-    put.set_session_id(id);
-    put.set_path(path);
-    put.set_content(exchange.request.body());  // any content type: the body is the file
-    const std::size_t size = put.content().size();
-    v1::ServerMessage reply;
-    if (!co_await call(exchange, message, v1::ServerMessage::kDone, reply)) co_return;
-    const std::string body = put_body(path, size);
-    co_await send_json(exchange, 201, body);
+    co_await forward_upload(exchange, id, path);
 }
 
 asio::awaitable<void> handle_file_delete(Exchange& exchange) {

@@ -272,8 +272,14 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
 asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage& message, RequestKind kind,
                                     v1::ServerMessage& reply) {
     JaildClient client(co_await asio::this_coro::executor);
+    const bool answered = co_await open_exchange(exchange, client, message, kind, reply);
+    co_return answered;
+}
+
+asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
+                                    RequestKind kind, v1::ServerMessage& first) {
     if (!co_await open_request(exchange, client, message)) co_return false;
-    const bool answered = co_await await_start(exchange, client, kind, reply);
+    const bool answered = co_await await_start(exchange, client, kind, first);
     co_return answered;
 }
 

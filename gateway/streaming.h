@@ -4,6 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "common/jaild_client.h"
 #include "gateway/json_codec.h"
 #include "gateway/routes.h"
 
@@ -19,6 +20,10 @@ boost::asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest reque
 // exchange itself and returns false when jaild cannot be reached or refuses (its Error mapped for `kind`).
 boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage& message, RequestKind kind,
                                            v1::ServerMessage& reply);
+
+// request_reply on a connection the caller keeps for what follows the first answer (file transfers).
+boost::asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
+                                           RequestKind kind, v1::ServerMessage& first);
 
 // GET /languages: forwards a LanguagesRequest.
 boost::asio::awaitable<void> forward_languages(Exchange& exchange);

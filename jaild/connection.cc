@@ -17,6 +17,7 @@
 
 #include "common/framing.h"
 #include "jaild.pb.h"
+#include "jaild/file_transfer.h"
 #include "jaild/job.h"
 #include "jaild/probe.h"
 #include "jaild/supervisor.h"
@@ -69,19 +70,6 @@ std::string check_env(const Map& env) {
         if (value.find('\0') != std::string::npos) return "value of " + key + " contains a NUL byte";
     }
     return {};
-}
-
-// What openat2 and friends said, in words a client can act on.
-std::string describe_path_error(const std::error_code& ec) {
-    switch (ec.value()) {
-        case ELOOP: return "the path goes through a symbolic link, which is not followed";
-        case EXDEV: return "the path leaves the session's workspace";
-        case EISDIR: return "is a directory";
-        case ENOTDIR: return "a parent of it is not a directory";
-        case EINVAL: return "not a regular file (fifos, devices and sockets are refused)";
-        case EFBIG: return "larger than a single answer may be";
-        default: return ec.message();
-    }
 }
 
 std::vector<std::uint32_t> peer_groups(int fd, gid_t primary) {
@@ -163,10 +151,10 @@ private:
         return ok;
     }
 
-    // The first frame, within the configured time.
-    asio::awaitable<std::error_code> read_request(std::string& payload) {
+    // The next frame, within timeout_ms.
+    asio::awaitable<std::error_code> read_frame(std::string& payload, std::uint32_t timeout_ms) {
         asio::steady_timer deadline(socket_.get_executor());
-        deadline.expires_after(std::chrono::milliseconds(supervisor_.config().server.request_timeout_ms));
+        deadline.expires_after(std::chrono::milliseconds(timeout_ms));
         auto result =
             co_await (framing::async_read_frame(socket_, supervisor_.config().server.max_frame_bytes, payload) ||
                       deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -183,7 +171,7 @@ private:
             co_return;
         }
         std::string payload;
-        if (std::error_code ec = co_await read_request(payload)) {
+        if (std::error_code ec = co_await read_frame(payload, supervisor_.config().server.request_timeout_ms)) {
             if (framing::is_eof(ec)) co_return;  // connected and left: nothing to answer
             // Built before the co_await: GCC 12 destroys a conditional operator's std::string temporary twice
             // when it sits in a co_await expression (a double free that took jaild down on every bad frame).
@@ -229,6 +217,11 @@ private:
             case K::kFileList:
             case K::kFileGet:
             case K::kFilePut:
+                if (request.has_file_get() ? request.file_get().chunked() : request.file_put().chunked()) {
+                    co_await transfer(request);
+                    co_return;
+                }
+                [[fallthrough]];
             case K::kFileDelete: {
                 v1::ServerMessage reply = co_await session_request(request);
                 co_await send(reply);
@@ -398,7 +391,7 @@ private:
                 }
                 if (ec == std::errc::no_space_on_device)
                     return {"files", "the files do not fit in the session's quota"};
-                if (ec) return {"files", "file \"" + file.path + "\": " + describe_path_error(ec)};
+                if (ec) return {"files", "file \"" + file.path + "\": " + session_files::describe(ec)};
             }
             plan->files.clear();
             plan->workspace_source = root + "/workspace";
@@ -501,8 +494,12 @@ private:
             }
             case K::kSessionSetCwd: {
                 const std::string& cwd = request.session_set_cwd().cwd();
-                if (std::string error = check_cwd_path(cwd); !error.empty())
-                    co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "cwd");
+                std::string error = check_cwd_path(cwd);
+                if (error.empty()) {
+                    const Rootfs& rootfs = supervisor_.spawner().rootfs();
+                    error = store.check_cwd(*session, cwd, rootfs.templated() ? rootfs.new_root() : std::string());
+                }
+                if (!error.empty()) co_return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "cwd");
                 session->meta.cwd = cwd;
                 store.touch(*session);
                 co_return info_message(*session);
@@ -519,6 +516,10 @@ private:
     v1::ServerMessage file_request(const v1::ClientMessage& request, Session& session) {
         using K = v1::ClientMessage::KindCase;
         SessionStore& store = supervisor_.sessions();
+        if (request.kind_case() == K::kFilePut) return file_transfer::put_whole(store, session, request.file_put());
+        if (request.kind_case() == K::kFileGet)
+            return file_transfer::get_whole(store, session, request.file_get(),
+                                            supervisor_.config().server.max_frame_bytes - 1024);
         std::error_code ec;
         unique_fd workspace = store.open_workspace(session, ec);
         if (!workspace)
@@ -535,43 +536,44 @@ private:
             }
             return reply;
         }
-        const std::string& path = request.kind_case() == K::kFileGet   ? request.file_get().path()
-                                  : request.kind_case() == K::kFilePut ? request.file_put().path()
-                                                                       : request.file_delete().path();
+        const std::string& path = request.file_delete().path();
         if (std::string error = check_relative_path(path); !error.empty())
             return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, error, "path");
-        if (request.kind_case() == K::kFileGet) {
-            const std::uint64_t max = supervisor_.config().server.max_frame_bytes - 1024;
-            ec = session_files::read_file(workspace.get(), path, max, *reply.mutable_file()->mutable_content());
-        } else if (request.kind_case() == K::kFilePut) {
-            const std::string& content = request.file_put().content();
-            std::uint64_t replaced = 0;
-            std::error_code stat_ec;
-            if (unique_fd old = session_files::open_beneath(workspace.get(), path, O_PATH | O_NOFOLLOW, 0, stat_ec)) {
-                struct stat st {};
-                if (::fstat(old.get(), &st) == 0 && S_ISREG(st.st_mode))
-                    replaced = static_cast<std::uint64_t>(st.st_size);
-            }
-            const std::uint64_t after =
-                session.meta.disk_used - std::min(session.meta.disk_used, replaced) + content.size();
-            if (after > store.quota_bytes())
-                return error_message(v1::ERROR_CODE_QUOTA_EXCEEDED,
-                                     "the session's disk quota of " + std::to_string(store.quota_bytes()) +
-                                         " bytes would be exceeded (" + std::to_string(after) + " bytes)",
-                                     "content");
-            ec = session_files::write_file(workspace.get(), path, content, 0, 0);
-            if (!ec) reply.mutable_done();
-        } else {
-            ec = session_files::remove(workspace.get(), path);
-            if (!ec) reply.mutable_done();
-        }
-        if (request.kind_case() != K::kFileGet) store.refresh_usage(session);
-        if (ec == std::errc::no_such_file_or_directory)
-            return error_message(v1::ERROR_CODE_NOT_FOUND, "no file \"" + path + "\" in the session", "path");
-        if (ec)
-            return error_message(v1::ERROR_CODE_INVALID_ARGUMENT, "\"" + path + "\": " + describe_path_error(ec),
-                                 "path");
+        ec = session_files::remove(workspace.get(), path);
+        store.refresh_usage(session);
+        if (ec) return file_transfer::path_error(path, ec);
+        reply.mutable_done();
         return reply;
+    }
+
+    // A chunked FilePut or FileGet, streamed (file_transfer.h) while this connection holds the session.
+    asio::awaitable<void> transfer(const v1::ClientMessage& request) {
+        SessionStore& store = supervisor_.sessions();
+        const std::string id = session_id_of(request);
+        std::shared_ptr<Session> session = store.find(principal_, id);
+        if (!session) {
+            co_await send_no_session(id);
+            co_return;
+        }
+        std::shared_ptr<SessionLock> held = co_await store.lock(session);
+        if (session->deleted) {
+            co_await send_error(v1::ERROR_CODE_NOT_FOUND, "the session was deleted", "session_id");
+            co_return;
+        }
+        file_transfer::Channel channel{
+            [this](const v1::ServerMessage& message) -> asio::awaitable<void> { co_await send(message); },
+            [this](v1::ClientMessage& message) -> asio::awaitable<std::error_code> {
+                // A client that sends nothing for as long as one that reads nothing is dropped.
+                std::string payload;
+                if (auto ec = co_await read_frame(payload, supervisor_.config().server.write_timeout_ms)) co_return ec;
+                if (!framing::decode(payload, message)) co_return framing::errc::malformed;
+                co_return std::error_code{};
+            },
+            [this] { return broken_; }};
+        if (request.has_file_put())
+            co_await file_transfer::upload(channel, store, *session, request.file_put());
+        else
+            co_await file_transfer::download(channel, store, *session, request.file_get());
     }
 
     void fill_info(const Session& session, v1::SessionInfo& out) const {

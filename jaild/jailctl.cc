@@ -21,6 +21,7 @@
 #include "common/check_format.h"
 #include "common/framing.h"
 #include "common/jaild_client.h"
+#include "jaild/jailctl_files.h"
 
 namespace {
 
@@ -296,17 +297,13 @@ int sessions_command(const std::string& socket_path, const std::string& action, 
                         f.path().c_str());
         return 0;
     }
-    if (action == "put") {
-        request.mutable_file_put()->set_session_id(o.id);
-        request.mutable_file_put()->set_path(o.path);
-        request.mutable_file_put()->set_content(read_file(o.local.empty() ? "-" : o.local));
-        ask(socket_path, request);
-        return 0;
-    }
-    if (action == "get") {
-        request.mutable_file_get()->set_session_id(o.id);
-        request.mutable_file_get()->set_path(o.path);
-        write_all(1, ask(socket_path, request).file().content());
+    if (action == "put" || action == "get") {  // streamed in chunks: any size within the quota
+        boost::asio::io_context io;
+        jaild::JaildClient client(io.get_executor());
+        if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
+        const std::string error = action == "put" ? jaild::jailctl::put_file(client, o.id, o.path, o.local)
+                                                  : jaild::jailctl::get_file(client, o.id, o.path, 1);
+        if (!error.empty()) die(error);
         return 0;
     }
     // run

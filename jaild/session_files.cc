@@ -206,16 +206,28 @@ std::vector<Entry> list(int dir) {
     return out;
 }
 
-std::error_code read_file(int dir, const std::string& path, std::uint64_t max_bytes, std::string& out) {
-    std::error_code ec;
+unique_fd open_regular(int dir, const std::string& path, std::uint64_t& size, std::error_code& ec) {
     // O_NONBLOCK: a fifo planted there must not hang us before fstat refuses it.
     unique_fd fd = open_beneath(dir, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, ec);
-    if (!fd) return ec;
+    if (!fd) return fd;
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return last_error();
-    if (S_ISDIR(st.st_mode)) return from_errno(EISDIR);
-    if (!S_ISREG(st.st_mode)) return from_errno(EINVAL);
-    if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return from_errno(EFBIG);
+    if (::fstat(fd.get(), &st) != 0)
+        ec = last_error();
+    else if (S_ISDIR(st.st_mode))
+        ec = from_errno(EISDIR);
+    else if (!S_ISREG(st.st_mode))
+        ec = from_errno(EINVAL);
+    if (ec) return {};
+    size = static_cast<std::uint64_t>(st.st_size);
+    return fd;
+}
+
+std::error_code read_file(int dir, const std::string& path, std::uint64_t max_bytes, std::string& out) {
+    std::error_code ec;
+    std::uint64_t size = 0;
+    unique_fd fd = open_regular(dir, path, size, ec);
+    if (!fd) return ec;
+    if (size > max_bytes) return from_errno(EFBIG);
     out.clear();
     char buffer[64 * 1024];
     for (;;) {
@@ -230,6 +242,17 @@ std::error_code read_file(int dir, const std::string& path, std::uint64_t max_by
 }
 
 std::error_code write_file(int dir, const std::string& path, const std::string& content, uid_t uid, gid_t gid) {
+    Upload upload;
+    if (auto ec = upload.open(dir, path, uid, gid)) return ec;
+    if (auto ec = upload.write(content)) return ec;
+    return upload.commit();
+}
+
+Upload::~Upload() {
+    if (!temp_.empty()) ::unlinkat(parent_.get(), temp_.c_str(), 0);
+}
+
+std::error_code Upload::open(int dir, const std::string& path, uid_t uid, gid_t gid) {
     const auto [parent, name] = split(path);
     if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
     // Parents, one component at a time, each beneath the last.
@@ -250,28 +273,65 @@ std::error_code write_file(int dir, const std::string& path, const std::string& 
         at = std::move(next);
         start = end + 1;
     }
-    // Written beside and renamed over: a reader never sees half a file, and a symlink or fifo at the
-    // name is replaced, never followed.
-    const std::string temp = ".jaild-upload-" + name;
-    ::unlinkat(at.get(), temp.c_str(), 0);
-    unique_fd out(::openat(at.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!out) return last_error();
-    auto fail = [&](std::error_code ec) {
-        ::unlinkat(at.get(), temp.c_str(), 0);
-        return ec;
-    };
-    for (std::size_t done = 0; done < content.size();) {
-        const ssize_t w = ::write(out.get(), content.data() + done, content.size() - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return fail(last_error());
-        done += static_cast<std::size_t>(w);
-    }
-    if (::fchown(out.get(), uid, gid) != 0) return fail(last_error());
     struct stat existing {};
     if (::fstatat(at.get(), name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode))
-        return fail(from_errno(EISDIR));
-    if (::renameat(at.get(), temp.c_str(), at.get(), name.c_str()) != 0) return fail(last_error());
+        return from_errno(EISDIR);  // refused before any byte is written
+    parent_ = std::move(at);
+    name_ = name;
+    file_.reset(::openat(parent_.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+    if (!file_ && (errno == EOPNOTSUPP || errno == EISDIR)) {  // no O_TMPFILE here (EISDIR: before Linux 3.11)
+        temp_ = ".jaild-upload-" + name_;
+        ::unlinkat(parent_.get(), temp_.c_str(), 0);
+        file_.reset(::openat(parent_.get(), temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!file_) temp_.clear();
+    }
+    if (!file_) return last_error();
+    if (::fchown(file_.get(), uid, gid) != 0) return last_error();
     return {};
+}
+
+std::error_code Upload::write(std::string_view data) {
+    if (!file_) return from_errno(EBADF);
+    for (std::size_t done = 0; done < data.size();) {
+        const ssize_t w = ::write(file_.get(), data.data() + done, data.size() - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return last_error();
+        done += static_cast<std::size_t>(w);
+        written_ += static_cast<std::uint64_t>(w);
+    }
+    return {};
+}
+
+std::error_code Upload::commit() {
+    if (!file_) return from_errno(EBADF);
+    struct stat existing {};
+    if (::fstatat(parent_.get(), name_.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode))
+        return from_errno(EISDIR);
+    if (temp_.empty()) {
+        // An unnamed file is linked under a temporary name first: linkat cannot replace a name, rename can.
+        // Through /proc/self/fd, as open(2) shows: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
+        const std::string temp = ".jaild-upload-" + name_;
+        ::unlinkat(parent_.get(), temp.c_str(), 0);
+        const std::string self = "/proc/self/fd/" + std::to_string(file_.get());
+        if (::linkat(AT_FDCWD, self.c_str(), parent_.get(), temp.c_str(), AT_SYMLINK_FOLLOW) != 0) return last_error();
+        temp_ = temp;
+    }
+    if (::renameat(parent_.get(), temp_.c_str(), parent_.get(), name_.c_str()) != 0) return last_error();
+    temp_.clear();
+    file_.reset();
+    return {};
+}
+
+std::string describe(const std::error_code& ec) {
+    switch (ec.value()) {
+        case ELOOP: return "the path goes through a symbolic link, which is not followed";
+        case EXDEV: return "the path leaves the session's workspace";
+        case EISDIR: return "is a directory";
+        case ENOTDIR: return "a parent of it is not a directory";
+        case EINVAL: return "not a regular file (fifos, devices and sockets are refused)";
+        case EFBIG: return "larger than one frame: download it in chunks (FileGet.chunked)";
+        default: return ec.message();
+    }
 }
 
 std::error_code remove(int dir, const std::string& path) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -39,10 +40,38 @@ Usage usage_of(int dir);
 // Every entry below dir, depth first, sorted by path.
 std::vector<Entry> list(int dir);
 
+// The regular file at path, opened for reading (fifos, devices and sockets: EINVAL; a directory: EISDIR), and
+// its size.
+unique_fd open_regular(int dir, const std::string& path, std::uint64_t& size, std::error_code& ec);
 // The regular file at path (at most max_bytes; EFBIG beyond).
 std::error_code read_file(int dir, const std::string& path, std::uint64_t max_bytes, std::string& out);
 // Creates or replaces the regular file at path (parents created, 0755), mode 0644, owned by uid/gid.
 std::error_code write_file(int dir, const std::string& path, const std::string& content, uid_t uid, gid_t gid);
+
+// A file being written in pieces: created unnamed (O_TMPFILE) in its parent directory, or under a temporary
+// name beside it where the file system has no O_TMPFILE, and put at its name by commit() only, so a reader
+// never sees half a file and an upload that stops half-way leaves nothing (not even after a crash, with
+// O_TMPFILE). A symlink or fifo at the name is replaced, never followed; a directory there is EISDIR.
+class Upload {
+public:
+    Upload() = default;
+    Upload(const Upload&) = delete;
+    ~Upload();  // uncommitted: the file goes
+    // Creates the missing parents of path beneath dir (0755, owned by uid/gid) and the new file (0644).
+    std::error_code open(int dir, const std::string& path, uid_t uid, gid_t gid);
+    std::error_code write(std::string_view data);
+    std::error_code commit();
+    std::uint64_t written() const { return written_; }
+
+private:
+    unique_fd parent_, file_;
+    std::string name_, temp_;  // temp_: the temporary name, while the file has one
+    std::uint64_t written_ = 0;
+};
+
+// What a path error means, in words a client can act on ("the path goes through a symbolic link, which is
+// not followed").
+std::string describe(const std::error_code& ec);
 // Removes the file, symlink or directory (with its content) at path.
 std::error_code remove(int dir, const std::string& path);
 // Removes everything below dir (not dir itself).

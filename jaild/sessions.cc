@@ -1,9 +1,11 @@
 #include "jaild/sessions.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -79,6 +81,25 @@ std::error_code make_dir(const std::string& path, mode_t mode, uid_t uid) {
     if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return last_error();
     if (::chown(path.c_str(), uid, uid) != 0 || ::chmod(path.c_str(), mode) != 0) return last_error();
     return {};
+}
+
+// A directory of the sandboxes' common root, resolved as a sandbox would (symlinks such as /lib -> usr/lib
+// are followed, but only ever inside that root: RESOLVE_IN_ROOT). The root is jaild's own, read-only.
+std::error_code open_dir_in_root(const std::string& root, const std::string& path) {
+    unique_fd top(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!top) return last_error();
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    unique_fd dir(static_cast<int>(::syscall(SYS_openat2, top.get(), path.c_str(), &how, sizeof how)));
+    return dir ? std::error_code() : last_error();
+}
+
+std::string describe_cwd(const std::string& cwd, const std::error_code& ec, const char* where) {
+    const std::string quoted = "cwd \"" + cwd + "\"";
+    if (ec == std::errc::no_such_file_or_directory) return quoted + " does not exist in the " + where;
+    if (ec == std::errc::not_a_directory) return quoted + " is not a directory";
+    return quoted + ": " + session_files::describe(ec);
 }
 
 }  // namespace
@@ -312,6 +333,22 @@ std::error_code SessionStore::stage_out(Session& session, const std::string& roo
     session.meta.files = total.files;
     save(session);
     return {};
+}
+
+std::string SessionStore::check_cwd(const Session& session, const std::string& cwd,
+                                    const std::string& sandbox_root) const {
+    for (const std::string part : {"workspace", "tmp"}) {
+        const std::string top = "/" + part;
+        if (cwd == top) return {};
+        if (!cwd.starts_with(top + "/")) continue;
+        unique_fd dir(::open((session.dir + "/data/" + part).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        std::error_code ec = dir ? std::error_code() : last_error();
+        if (dir) session_files::open_beneath(dir.get(), cwd.substr(top.size() + 1), O_PATH | O_DIRECTORY, 0, ec);
+        return ec ? describe_cwd(cwd, ec, "session") : std::string();
+    }
+    if (sandbox_root.empty() || cwd == "/") return {};
+    const std::error_code ec = open_dir_in_root(sandbox_root, cwd);
+    return ec ? describe_cwd(cwd, ec, "sandbox") : std::string();
 }
 
 unique_fd SessionStore::open_workspace(const Session& session, std::error_code& ec) const {

@@ -111,6 +111,12 @@ public:
     // After it: copies <root>/{workspace,tmp} to data/ (new copy synced, then swapped in) and updates usage.
     std::error_code stage_out(Session& session, const std::string& root);
 
+    // "" when cwd (absolute and normalised: check_cwd_path) is a directory in the view a run of the session
+    // has, else why not. /workspace and /tmp are the session's own, resolved beneath them without following
+    // a symlink; other paths are looked up in the sandboxes' common root at sandbox_root (jaild's template of
+    // it, Rootfs::build_template), as a run would see them; with no sandbox_root they are not checked.
+    std::string check_cwd(const Session& session, const std::string& cwd, const std::string& sandbox_root) const;
+
     // The session's on-disk workspace (file operations, with the lock held).
     unique_fd open_workspace(const Session& session, std::error_code& ec) const;
     void refresh_usage(Session& session);

@@ -267,19 +267,29 @@ TEST_CASE("api: traversal in execute files and in cwd is refused", "[security][a
     check_host_unharmed(fortress, ok.out + literal.out + etc.out);
 }
 
-TEST_CASE("api: an oversized body gets 413, even when only announced", "[security][api]") {
+TEST_CASE("api: an oversized body gets 413 (an upload past the quota 507), even when only announced",
+          "[security][api]") {
     Fortress fortress;
     const std::string big = R"({"command": ["/bin/echo", ")" + std::string(2 * 1024 * 1024, 'B') + "\"]}";
     const HttpResponse run = post_json(fortress.port(), "/run", big);
     CHECK(run.status == 413);
     CHECK(error_text(run) != "<none>");
     const std::string id = create_session(fortress);
+    // A file upload is held to the session's quota, not to the body limit: past the limit it is written, and
+    // one announcing 10 GiB is refused at once (507), its body never waited for.
     const HttpResponse upload =
         http_request(fortress.port(), "PUT", "/sessions/" + id + "/files/big.bin", std::string(1100 * 1024, 'U'));
-    CHECK(upload.status == 413);
+    CHECK(upload.status == 201);
+    RawConnection huge(fortress.port());
+    auto started = Clock::now();
+    huge.send("PUT /sessions/" + id + "/files/huge.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10737418240\r\n\r\n");
+    bool huge_closed = false;
+    CHECK(huge.receive_all(5s, huge_closed).rfind("HTTP/1.1 507", 0) == 0);
+    CHECK(huge_closed);
+    CHECK(Clock::now() - started < 3s);
     // Content-Length of 10 GiB, body never sent: refused at once, not waited for.
     RawConnection announced(fortress.port());
-    const auto started = Clock::now();
+    started = Clock::now();
     announced.send(
         "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n{");
     bool closed = false;

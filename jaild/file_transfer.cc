@@ -1,0 +1,203 @@
+#include "jaild/file_transfer.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "jaild/run_plan.h"
+#include "jaild/session_files.h"
+
+namespace jaild::file_transfer {
+
+namespace asio = boost::asio;
+
+namespace {
+
+v1::ServerMessage error_reply(v1::ErrorCode code, const std::string& message, const std::string& field = {}) {
+    v1::ServerMessage reply;
+    reply.mutable_error()->set_code(code);
+    reply.mutable_error()->set_message(message);
+    reply.mutable_error()->set_field(field);
+    return reply;
+}
+
+v1::ServerMessage done_reply() {
+    v1::ServerMessage reply;
+    reply.mutable_done();
+    return reply;
+}
+
+// What the session holds without the regular file at path (which an upload there replaces).
+std::uint64_t usage_without(const Session& session, int workspace, const std::string& path) {
+    std::uint64_t replaced = 0;
+    std::error_code ec;
+    if (unique_fd old = session_files::open_beneath(workspace, path, O_PATH | O_NOFOLLOW, 0, ec)) {
+        struct stat st {};
+        if (::fstat(old.get(), &st) == 0 && S_ISREG(st.st_mode)) replaced = static_cast<std::uint64_t>(st.st_size);
+    }
+    return session.meta.disk_used - std::min(session.meta.disk_used, replaced);
+}
+
+// Null when `after` bytes fit in the session's quota.
+std::optional<v1::ServerMessage> over_quota(const SessionStore& store, std::uint64_t after) {
+    if (after <= store.quota_bytes()) return std::nullopt;
+    return error_reply(v1::ERROR_CODE_QUOTA_EXCEEDED,
+                       "the session's disk quota of " + std::to_string(store.quota_bytes()) +
+                           " bytes would be exceeded (" + std::to_string(after) + " bytes)",
+                       "content");
+}
+
+// The path checked and the workspace opened; an Error in `failed` otherwise.
+unique_fd open_for(SessionStore& store, const Session& session, const std::string& path,
+                   std::optional<v1::ServerMessage>& failed) {
+    if (std::string error = check_relative_path(path); !error.empty()) {
+        failed = error_reply(v1::ERROR_CODE_INVALID_ARGUMENT, error, "path");
+        return {};
+    }
+    std::error_code ec;
+    unique_fd workspace = store.open_workspace(session, ec);
+    if (!workspace)
+        failed = error_reply(v1::ERROR_CODE_INTERNAL, "cannot open the session's workspace: " + ec.message());
+    return workspace;
+}
+
+// The chunks of an upload into `file` until the one with eof; the Error that ends it early, if any.
+asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channel, const SessionStore& store,
+                                                                 const v1::FilePut& put, std::uint64_t base,
+                                                                 session_files::Upload& file) {
+    v1::ClientMessage message;
+    for (bool eof = false; !eof;) {
+        message.Clear();
+        if (std::error_code ec = co_await channel.receive(message))
+            co_return error_reply(v1::ERROR_CODE_PROTOCOL, "the upload ended before its last chunk: " + ec.message());
+        if (!message.has_file_chunk())
+            co_return error_reply(v1::ERROR_CODE_PROTOCOL, "an upload sends FileChunk messages until the one with eof");
+        const v1::FileChunk& chunk = message.file_chunk();
+        if (chunk.data().size() > max_chunk_bytes)
+            co_return error_reply(v1::ERROR_CODE_PROTOCOL,
+                                  "a FileChunk holds at most " + std::to_string(max_chunk_bytes) + " bytes");
+        const std::uint64_t total = file.written() + chunk.data().size();
+        if (put.has_size() && total > put.size())
+            co_return error_reply(
+                v1::ERROR_CODE_INVALID_ARGUMENT,
+                "the upload sent more than its announced size of " + std::to_string(put.size()) + " bytes", "size");
+        if (auto refused = over_quota(store, base + total)) co_return refused;
+        if (std::error_code ec = file.write(chunk.data()))
+            co_return error_reply(v1::ERROR_CODE_INTERNAL, "writing \"" + put.path() + "\" failed: " + ec.message());
+        eof = chunk.eof();
+    }
+    if (put.has_size() && file.written() != put.size())
+        co_return error_reply(v1::ERROR_CODE_INVALID_ARGUMENT,
+                              "the upload ended after " + std::to_string(file.written()) + " of its announced " +
+                                  std::to_string(put.size()) + " bytes",
+                              "size");
+    co_return std::nullopt;
+}
+
+asio::awaitable<v1::ServerMessage> receive_upload(Channel& channel, SessionStore& store, Session& session,
+                                                  const v1::FilePut& put) {
+    std::optional<v1::ServerMessage> failed;
+    unique_fd workspace = open_for(store, session, put.path(), failed);
+    if (!workspace) co_return *failed;
+    const std::uint64_t base = usage_without(session, workspace.get(), put.path());
+    // An announced size past the quota is refused before the client sends a byte of it.
+    if (put.has_size()) {
+        if (auto refused = over_quota(store, base + put.size())) co_return *refused;
+    }
+    session_files::Upload file;
+    if (std::error_code ec = file.open(workspace.get(), put.path(), 0, 0)) co_return path_error(put.path(), ec);
+    v1::ServerMessage ready;
+    ready.mutable_ready();
+    co_await channel.send(ready);
+    if (auto ended = co_await receive_chunks(channel, store, put, base, file)) co_return *ended;
+    if (std::error_code ec = file.commit()) co_return path_error(put.path(), ec);
+    spdlog::info("session {}: received \"{}\", {} bytes", session.meta.id, put.path(), file.written());
+    co_return done_reply();
+}
+
+// Reads exactly data.size() bytes at the file's offset; false at an early end of the file or an error.
+bool read_exactly(int fd, std::string& data, std::error_code& ec) {
+    for (std::size_t done = 0; done < data.size();) {
+        const ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) ec = {errno, std::system_category()};
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+v1::ServerMessage path_error(const std::string& path, const std::error_code& ec) {
+    if (ec == std::errc::no_such_file_or_directory)
+        return error_reply(v1::ERROR_CODE_NOT_FOUND, "no file \"" + path + "\" in the session", "path");
+    return error_reply(v1::ERROR_CODE_INVALID_ARGUMENT, "\"" + path + "\": " + session_files::describe(ec), "path");
+}
+
+asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put) {
+    v1::ServerMessage reply = co_await receive_upload(channel, store, session, put);
+    store.refresh_usage(session);
+    co_await channel.send(reply);
+}
+
+asio::awaitable<void> download(Channel& channel, SessionStore& store, Session& session, const v1::FileGet& get) {
+    std::optional<v1::ServerMessage> failed;
+    unique_fd workspace = open_for(store, session, get.path(), failed);
+    std::error_code ec;
+    std::uint64_t size = 0;
+    unique_fd file = workspace ? session_files::open_regular(workspace.get(), get.path(), size, ec) : unique_fd();
+    if (workspace && !file) failed = path_error(get.path(), ec);
+    if (failed) {
+        co_await channel.send(*failed);
+        co_return;
+    }
+    v1::ServerMessage message;
+    message.mutable_file_header()->set_size(size);
+    co_await channel.send(message);
+    // The lock keeps runs and uploads away from the file, so it keeps its size; a chunk that comes short says
+    // something else changed it, and the client learns it was cut.
+    for (std::uint64_t left = size;;) {
+        if (channel.gone()) co_return;
+        v1::FileChunk& chunk = *message.mutable_file_chunk();
+        std::string& data = *chunk.mutable_data();
+        data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(left, send_chunk_bytes)));
+        if (!read_exactly(file.get(), data, ec)) {
+            const std::string why = ec ? ec.message() : "the file shrank while it was read";
+            v1::ServerMessage cut = error_reply(v1::ERROR_CODE_INTERNAL, "reading \"" + get.path() + "\": " + why);
+            co_await channel.send(cut);
+            co_return;
+        }
+        left -= data.size();
+        chunk.set_eof(left == 0);
+        co_await channel.send(message);
+        if (left == 0) co_return;
+    }
+}
+
+v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::FilePut& put) {
+    std::optional<v1::ServerMessage> failed;
+    unique_fd workspace = open_for(store, session, put.path(), failed);
+    if (!workspace) return *failed;
+    if (auto refused = over_quota(store, usage_without(session, workspace.get(), put.path()) + put.content().size()))
+        return *refused;
+    const std::error_code ec = session_files::write_file(workspace.get(), put.path(), put.content(), 0, 0);
+    store.refresh_usage(session);
+    return ec ? path_error(put.path(), ec) : done_reply();
+}
+
+v1::ServerMessage get_whole(SessionStore& store, Session& session, const v1::FileGet& get, std::uint64_t max_bytes) {
+    std::optional<v1::ServerMessage> failed;
+    unique_fd workspace = open_for(store, session, get.path(), failed);
+    if (!workspace) return *failed;
+    v1::ServerMessage reply;
+    const std::error_code ec =
+        session_files::read_file(workspace.get(), get.path(), max_bytes, *reply.mutable_file()->mutable_content());
+    return ec ? path_error(get.path(), ec) : reply;
+}
+
+}  // namespace jaild::file_transfer
