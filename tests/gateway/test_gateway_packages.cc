@@ -155,6 +155,13 @@ TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing w
     CHECK(numpy.at("status") == "ok");
     CHECK(std::string(numpy.at("stdout").as_string()).starts_with("/usr/lib/python3/dist-packages/numpy"));
     CHECK(packages.environments().empty());
+    // Without an environment its mount point is an empty directory of the read-only root.
+    auto empty = ok(post_json(port, "/execute",
+                              execute_body("import os; print(os.listdir('/opt/jaild-packages')); "
+                                           "open('/opt/jaild-packages/x', 'w')",
+                                           "numpy")));
+    CHECK(empty.at("stdout") == "[]\n");
+    CHECK_THAT(std::string(empty.at("stderr").as_string()), Catch::Contains("Read-only file system"));
     // Seed 000's progress lines come first in a stream.
     auto streamed = post_stream(port, "/execute", execute_body("print('hi')", "numpy", "\"stream\":true,"));
     REQUIRE(streamed.status == 200);
@@ -179,6 +186,7 @@ TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing w
     CHECK_THAT(error, Catch::Contains(packages.wheelhouse));
     CHECK(missing.body.find("the program ran") == std::string::npos);
     CHECK(packages.environments().empty());  // nothing half-built is kept
+    CHECK(fs::is_empty(packages.envs));
     streamed = post_stream(port, "/execute", execute_body(code, "not-in-the-wheelhouse", "\"stream\":true,"));
     REQUIRE(streamed.status == 200);
     REQUIRE(streamed.lines.size() == 2);

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "common/requirements.h"
+#include "gateway/json_codec.h"
 
 namespace req = jaild::requirements;
 using Catch::Matchers::Contains;
@@ -135,4 +136,26 @@ TEST_CASE("installed distributions satisfy requirements without pip", "[unit][re
     CHECK(verdict("numpy; python_version >= \"3\"") == V::unknown);
     // A clause that fails decides even beside one pip would have to judge.
     CHECK(verdict("numpy>=1.0rc1,<1.0") == V::not_satisfied);
+}
+
+TEST_CASE("codec: /execute's requirements in both dialects, refused lines named", "[unit][requirements][codec]") {
+    using jaild::gateway::FieldError;
+    using jaild::gateway::ParsedRequest;
+    const auto code = jaild::gateway::parse_execute(
+        R"({"language":"python","code":"import x","requirements":"x==1.0\n# c\n"})", 50 * 1024);
+    REQUIRE(std::holds_alternative<ParsedRequest>(code));
+    CHECK(std::get<ParsedRequest>(code).message.execute().requirements() == "x==1.0\n# c\n");
+    const auto script =
+        jaild::gateway::parse_execute(R"({"script":"def main():\n    return 1","requirements":"x"})", 50 * 1024);
+    REQUIRE(std::holds_alternative<ParsedRequest>(script));
+    CHECK(std::get<ParsedRequest>(script).message.execute().requirements() == "x");
+    const auto refused =
+        jaild::gateway::parse_execute(R"({"language":"python","code":"1","requirements":"x\n-r y.txt"})", 50 * 1024);
+    REQUIRE(std::holds_alternative<FieldError>(refused));
+    CHECK(std::get<FieldError>(refused).field == "requirements");
+    CHECK(std::get<FieldError>(refused).message ==
+          "requirements line 2 (\"-r y.txt\"): other requirement files (-r) are not accepted");
+    const auto typed = jaild::gateway::parse_execute(R"({"language":"python","code":"1","requirements":1})", 1024);
+    REQUIRE(std::holds_alternative<FieldError>(typed));
+    CHECK(std::get<FieldError>(typed).message == "requirements must be a string");
 }
