@@ -419,7 +419,7 @@ private:
         RunPlan install = store.install_plan(list, dir, like);
         const v1::Exit exit = co_await run_helper(std::move(install), std::move(lease), output);
         const bool ok = exit.status() == v1::STATUS_OK;
-        env = store.finish(key, dir, ok, ec);
+        env = co_await store.finish(key, dir, ok, ec);
         if (client_gone_ != KillReason::none) co_return false;
         if (env) co_return true;
         if (ok) {

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -18,6 +21,7 @@ namespace jaild {
 
 namespace {
 
+namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 constexpr const char* kBuildPrefix = ".build-";
@@ -53,9 +57,9 @@ std::int64_t now_ns() {
         .count();
 }
 
-// nftw's callback has no context argument: the walk's totals live here (event loop thread only).
-std::uint64_t walk_bytes = 0;
-bool walk_chown = false;
+// nftw's callback has no context argument: the walk's totals live here, one set per thread.
+thread_local std::uint64_t walk_bytes = 0;
+thread_local bool walk_chown = false;
 
 int walk_entry(const char* path, const struct stat* st, int, FTW*) {
     walk_bytes += static_cast<std::uint64_t>(st->st_blocks) * 512;
@@ -79,6 +83,20 @@ std::string major_minor(const std::string& version) {
     return version.substr(0, second);
 }
 
+struct Published {
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+};
+
+// The store's thread: a built environment becomes root's (no sandbox uid owns a shared environment), is
+// measured, and is renamed into place.
+Published publish_dir(const std::string& dir, const std::string& target) {
+    Published out;
+    out.bytes = walk(dir, true, out.ec);
+    if (!out.ec && ::rename(dir.c_str(), target.c_str()) != 0) out.ec = {errno, std::system_category()};
+    return out;
+}
+
 RunPlan helper_plan(std::vector<std::string> argv) {
     RunPlan plan;
     plan.argv = std::move(argv);
@@ -91,7 +109,14 @@ RunPlan helper_plan(std::vector<std::string> argv) {
 
 }  // namespace
 
-PackageStore::~PackageStore() = default;
+PackageStore::~PackageStore() { worker_.join(); }
+
+void PackageStore::discard(const std::string& path) {
+    asio::post(worker_, [path] {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    });
+}
 
 PackageStore::Hold::~Hold() {
     auto found = store_.envs_.find(key_);
@@ -237,23 +262,32 @@ RunPlan PackageStore::install_plan(const Requirements& list, const std::string& 
     return plan;
 }
 
-std::shared_ptr<PackageStore::Hold> PackageStore::finish(const std::string& key, const std::string& dir, bool ok,
-                                                         std::error_code& ec) {
-    building_.erase(key);
-    const std::string target = config_.envs_dir + "/" + key;
-    Env env;
-    if (ok) env.bytes = walk(dir, true, ec);  // root's from now on: no sandbox uid owns a shared environment
-    if (ok && !ec && ::rename(dir.c_str(), target.c_str()) != 0) ec = {errno, std::system_category()};
-    if (!ok || ec) {
-        std::error_code ignored;
-        fs::remove_all(dir, ignored);
-        return nullptr;
+asio::awaitable<std::shared_ptr<PackageStore::Hold>> PackageStore::finish(const std::string& key,
+                                                                          const std::string& dir, bool ok,
+                                                                          std::error_code& ec) {
+    Published done;
+    if (ok) {
+        // Named, not a temporary of the co_await expression: GCC 12 destroys a temporary's captured strings
+        // twice there (connection.cc, handle()).
+        auto publish = [dir, target = config_.envs_dir + "/" + key]() -> asio::awaitable<Published> {
+            co_return publish_dir(dir, target);
+        };
+        done = co_await asio::co_spawn(worker_, std::move(publish), asio::use_awaitable);
     }
+    // Only now: a request waiting for this build looks again once it is in place (or gone).
+    building_.erase(key);
+    if (!ok || done.ec) {
+        ec = done.ec;
+        discard(dir);
+        co_return nullptr;
+    }
+    Env env;
+    env.bytes = done.bytes;
     envs_[key] = env;
     std::shared_ptr<Hold> held = hold(key);
     spdlog::info("packages: environment {} published ({} KiB)", key, env.bytes / 1024);
     evict();
-    return held;
+    co_return held;
 }
 
 void PackageStore::evict() {
@@ -269,8 +303,7 @@ void PackageStore::evict() {
         // Renamed first: a run that looks it up from now on builds it afresh instead of finding half of it.
         const std::string path = config_.envs_dir + "/" + key;
         const std::string doomed = config_.envs_dir + "/" + kBuildPrefix + "evicted-" + key;
-        std::error_code ec;
-        if (::rename(path.c_str(), doomed.c_str()) == 0) fs::remove_all(doomed, ec);
+        if (::rename(path.c_str(), doomed.c_str()) == 0) discard(doomed);
         total -= envs_[key].bytes;
         spdlog::info("packages: environment {} removed ({} KiB, least recently used, budget {} KiB)", key,
                      envs_[key].bytes / 1024, config_.budget_kb);

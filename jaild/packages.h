@@ -5,6 +5,8 @@
 // event loop thread; the connection runs the install step (connection.cc) with the plan made here.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,7 +30,7 @@ public:
 
     explicit PackageStore(const PackagesConfig& config) : config_(config) {}
     PackageStore(const PackageStore&) = delete;
-    ~PackageStore();
+    ~PackageStore();  // after every queued removal is done
 
     // The sandbox Python's distributions (name → version), read once by the first request that needs them
     // (inventory_plan's output, parsed by set_inventory). Until then `known()` is false.
@@ -53,7 +55,9 @@ public:
     RunPlan install_plan(const Requirements& list, const std::string& dir, const RunPlan& like) const;
     // Ends a build: publishes `dir` as `key` (owned by root, then renamed into place) when `ok`, else removes
     // it; then removes environments beyond the budget. The held environment, or null when not published.
-    std::shared_ptr<Hold> finish(const std::string& key, const std::string& dir, bool ok, std::error_code& ec);
+    // The walk over its files, the rename and every removal run on the store's own thread, off the loop.
+    boost::asio::awaitable<std::shared_ptr<Hold>> finish(const std::string& key, const std::string& dir, bool ok,
+                                                         std::error_code& ec);
 
     // Where a held environment is on the host and what runs put on PYTHONPATH to use it.
     std::string python_path() const;
@@ -69,6 +73,7 @@ private:
     friend class Hold;
     void open();  // first use: creates envs_dir, clears leftovers, reads the environments there
     void evict();
+    void discard(const std::string& path);  // removed on worker_
     std::shared_ptr<Hold> hold(const std::string& key);
 
     const PackagesConfig& config_;
@@ -78,6 +83,7 @@ private:
     std::map<std::string, Env> envs_;
     std::set<std::string> building_;
     std::uint64_t next_build_ = 0;
+    boost::asio::thread_pool worker_{1};  // last: joined (every queued removal done) before the rest goes
 };
 
 class PackageStore::Hold {
