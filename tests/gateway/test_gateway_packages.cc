@@ -142,6 +142,21 @@ TEST_CASE("gateway packages: installed from the wheelhouse, imported, reused", "
                                    execute_body("import jaildotherpkg; print(jaildotherpkg.VALUE)", "jaildotherpkg")));
     CHECK(in_session.at("stdout") == "7\n");
     CHECK(packages.environments().size() == 2);
+
+    // Requests for a new set at the same time: one builds it, the others wait for it.
+    const std::string both = "jaildtestpkg\njaildotherpkg==2.0\n";
+    std::vector<std::future<HttpResponse>> together;
+    for (int i = 0; i < 3; ++i)
+        together.push_back(std::async(std::launch::async, [&] {
+            return post_json(port, "/execute",
+                             execute_body("import jaildtestpkg, jaildotherpkg as o; print(o.VALUE)", both));
+        }));
+    for (auto& answer : together) CHECK(ok(answer.get()).at("stdout") == "7\n");
+    CHECK(packages.environments().size() == 3);
+    const std::string log = stack.daemon.log();
+    std::size_t builds = 0;
+    for (auto at = log.find(" published ("); at != std::string::npos; at = log.find(" published (", at + 1)) ++builds;
+    CHECK(builds == 3);  // each set built once
     check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
 }
 
@@ -185,7 +200,7 @@ TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing w
     CHECK_THAT(error, Catch::Contains("pip download --only-binary :all: -d"));
     CHECK_THAT(error, Catch::Contains(packages.wheelhouse));
     CHECK(missing.body.find("the program ran") == std::string::npos);
-    CHECK(packages.environments().empty());  // nothing half-built is kept
+    CHECK(packages.environments().empty());                              // nothing half-built is kept
     CHECK(wait_until([&] { return fs::is_empty(packages.envs); }, 5s));  // removed off jaild's loop
     streamed = post_stream(port, "/execute", execute_body(code, "not-in-the-wheelhouse", "\"stream\":true,"));
     REQUIRE(streamed.status == 200);
