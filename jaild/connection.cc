@@ -19,6 +19,7 @@
 #include "common/requirements.h"
 #include "jaild.pb.h"
 #include "jaild/job.h"
+#include "jaild/package_steps.h"
 #include "jaild/probe.h"
 #include "jaild/supervisor.h"
 
@@ -316,124 +317,52 @@ private:
     }
 
     // A request's requirements (there are none when the text holds only comments) made available to its
-    // run, then its steps.
+    // run (package_steps.h), then its steps.
     asio::awaitable<void> packages_then_steps(PackageStore::Requirements list, ExecutePlan plan,
                                               std::shared_ptr<Session> session) {
-        if (list.empty()) {
-            co_await run_steps(std::move(plan.compile), std::move(plan.run), std::move(session));
-            co_return;
-        }
-        v1::ServerMessage progress;
-        progress.mutable_progress()->set_message("Installing packages...");
-        co_await send(progress);
-        std::shared_ptr<PackageStore::Hold> env;
-        const bool ready = co_await prepare_packages(list, plan, env);
-        if (!ready) co_return;
-        if (env) {
-            plan.run.packages.env = env->path();
-            const std::string entry = supervisor_.packages().python_path();
-            auto existing = std::find_if(plan.run.env.begin(), plan.run.env.end(),
-                                         [](const std::string& e) { return e.starts_with("PYTHONPATH="); });
-            if (existing == plan.run.env.end())
-                plan.run.env.push_back("PYTHONPATH=" + entry);
-            else
-                existing->insert(sizeof "PYTHONPATH=" - 1, entry + ":");
+        std::shared_ptr<PackageStore::Hold> env;  // held until the run is over: never removed under it
+        if (!list.empty()) {
+            v1::ServerMessage progress;
+            progress.mutable_progress()->set_message("Installing packages...");
+            co_await send(progress);
+            RunHelper run = [this](RunPlan helper, std::shared_ptr<Lease> lease) {
+                return run_helper(std::move(helper), std::move(lease));
+            };
+            std::function<bool()> gone = [this] { return client_gone_ != KillReason::none; };
+            const std::string version = plan.language->version;
+            PackagesReady ready =
+                co_await prepare_packages(supervisor_, list, plan.run, version, std::move(run), std::move(gone));
+            if (ready.code != 0) {
+                co_await send_error(ready.code, ready.message, ready.field);
+                co_return;
+            }
+            if (client_gone_ != KillReason::none) co_return;
+            if ((env = std::move(ready.env))) use_packages(plan.run, *env, supervisor_.packages());
         }
         co_await run_steps(std::move(plan.compile), std::move(plan.run), std::move(session));
     }
 
-    // One sandboxed helper step (the inventory of the sandbox's Python, pip): its Exit and its output
-    // (stdout and stderr as they came, at most 1 MiB).
-    asio::awaitable<v1::Exit> run_helper(RunPlan plan, std::shared_ptr<Lease> lease, std::string& output) {
+    // One helper sandbox of a request (package_steps.h), killed like its run when the client leaves.
+    asio::awaitable<HelperOutcome> run_helper(RunPlan plan, std::shared_ptr<Lease> lease) {
         plan.request_id = request_id_;
         StartError start_error;
-        v1::Exit exit;
+        HelperOutcome out;
         std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error, std::move(lease));
         if (!job) {
-            exit.set_status(v1::STATUS_INTERNAL_ERROR);
-            exit.set_error(start_error.message);
-            co_return exit;
+            out.error = start_error.message;
+            co_return out;
         }
-        Job::Sink keep = [&output](v1::ServerMessage message) -> asio::awaitable<void> {
+        Job::Sink keep = [&out](v1::ServerMessage message) -> asio::awaitable<void> {
             const std::string& data = message.output().data();
             constexpr std::size_t cap = 1 << 20;
-            output.append(data, 0, std::min<std::size_t>(data.size(), cap - std::min(cap, output.size())));
+            out.output.append(data, 0, std::min<std::size_t>(data.size(), cap - std::min(cap, out.output.size())));
             co_return;
         };
-        exit = co_await run_job(job, std::move(keep));
-        co_return exit;
-    }
-
-    // The environment of the request's requirements: none when the sandbox's Python satisfies them all, an
-    // existing one, or one built now. False when the request ended (its answer is sent).
-    asio::awaitable<bool> prepare_packages(const PackageStore::Requirements& list, const ExecutePlan& plan,
-                                           std::shared_ptr<PackageStore::Hold>& env) {
-        PackageStore& store = supervisor_.packages();
-        if (!store.known()) {
-            std::string output;
-            const v1::Exit exit = co_await run_helper(store.inventory_plan(plan.run), nullptr, output);
-            if (exit.status() != v1::STATUS_OK) {
-                if (client_gone_ != KillReason::none) co_return false;
-                const std::string message = "reading the sandbox's Python packages failed: " + exit.error();
-                co_await send_error(v1::ERROR_CODE_INTERNAL, message);
-                co_return false;
-            }
-            store.set_inventory(output, plan.language->version);
-        }
-        if (store.satisfied(list)) co_return true;
-        const std::string key = store.key(list);
-        asio::steady_timer pause(socket_.get_executor());
-        while (!(env = store.find(key)) && store.building(key)) {  // another request is building it
-            pause.expires_after(std::chrono::milliseconds(50));
-            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (client_gone_ != KillReason::none) co_return false;
-        }
-        if (env) co_return true;
-        const bool installed = co_await install_packages(list, key, plan.run, env);
-        co_return installed;
-    }
-
-    asio::awaitable<bool> install_packages(const PackageStore::Requirements& list, const std::string& key,
-                                           const RunPlan& like, std::shared_ptr<PackageStore::Hold>& env) {
-        PackageStore& store = supervisor_.packages();
-        if (!store.wheelhouse_exists()) {
-            const std::string message = describe_install_failure(
-                "No matching distribution found for " + list.front().text, list, store.config().wheelhouse);
-            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, message, "requirements");
-            co_return false;
-        }
-        StartError start_error;
-        std::shared_ptr<Lease> lease = supervisor_.lease(0, start_error);
-        if (!lease) {
-            co_await send_error(start_error.code, start_error.message);
-            co_return false;
-        }
-        std::error_code ec;
-        const std::string dir = store.begin(key, lease->uid(), ec);
-        if (dir.empty()) {
-            const std::string message = "preparing the package environment failed: " + ec.message();
-            co_await send_error(v1::ERROR_CODE_INTERNAL, message);
-            co_return false;
-        }
-        std::string output;
-        RunPlan install = store.install_plan(list, dir, like);
-        const v1::Exit exit = co_await run_helper(std::move(install), std::move(lease), output);
-        const bool ok = exit.status() == v1::STATUS_OK;
-        env = co_await store.finish(key, dir, ok, ec);
-        if (client_gone_ != KillReason::none) co_return false;
-        if (env) co_return true;
-        if (ok) {
-            const std::string message = "publishing the package environment failed: " + ec.message();
-            co_await send_error(v1::ERROR_CODE_INTERNAL, message);
-        } else if (exit.status() == v1::STATUS_RUNTIME_ERROR) {
-            const std::string message = describe_install_failure(output, list, store.config().wheelhouse);
-            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, message, "requirements");
-        } else {
-            spdlog::warn("request {}: installing packages: {}\n{}", request_id_, exit.error(), output);
-            const std::string message = "installing the requirements failed: " + exit.error();
-            co_await send_error(v1::ERROR_CODE_INTERNAL, message);
-        }
-        co_return false;
+        const v1::Exit exit = co_await run_job(job, std::move(keep));
+        out.ok = exit.status() == v1::STATUS_OK;
+        out.program_error = exit.status() == v1::STATUS_RUNTIME_ERROR;
+        out.error = exit.error();
+        co_return out;
     }
 
     asio::awaitable<void> languages() {
