@@ -68,6 +68,11 @@ struct Packages {
         return "[packages]\nwheelhouse = \"" + wheelhouse + "\"\nenvs_dir = \"" + envs +
                "\"\nbudget_kb = " + std::to_string(budget_kb) + "\n";
     }
+    // Anything in envs_dir (a build in progress, a published or a removed environment).
+    bool envs_empty() const {
+        std::error_code ec;
+        return fs::directory_iterator(envs, ec) == fs::directory_iterator();
+    }
     // The published environments: name -> inode.
     std::map<std::string, ino_t> environments() const {
         std::map<std::string, ino_t> out;
@@ -201,7 +206,7 @@ TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing w
     CHECK_THAT(error, Catch::Contains(packages.wheelhouse));
     CHECK(missing.body.find("the program ran") == std::string::npos);
     CHECK(packages.environments().empty());                              // nothing half-built is kept
-    CHECK(wait_until([&] { return fs::is_empty(packages.envs); }, 5s));  // removed off jaild's loop
+    CHECK(wait_until([&] { return packages.envs_empty(); }, 5s));  // removed off jaild's loop
     streamed = post_stream(port, "/execute", execute_body(code, "not-in-the-wheelhouse", "\"stream\":true,"));
     REQUIRE(streamed.status == 200);
     REQUIRE(streamed.lines.size() == 2);
@@ -296,4 +301,37 @@ TEST_CASE("gateway packages: past the budget the least recently used environment
     CHECK(now.size() == 1);
     CHECK(now.count(only_first.begin()->first) == 0);
     check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
+}
+
+TEST_CASE("gateway packages: an install cut short leaves nothing behind", "[gateway][packages]") {
+    Packages packages;
+    SECTION("by its time limit") {
+        Stack stack(packages.toml() + "install_wall_ms = 300\n");
+        auto response = post_json(stack.port(), "/execute", execute_body("print('ran')", "jaildtestpkg"));
+        INFO(response.body);
+        CHECK(response.status == 502);
+        CHECK_THAT(std::string(response.json().at("error").as_string()),
+                   Catch::StartsWith("installing the requirements failed: "));
+        CHECK(wait_until([&] { return packages.envs_empty(); }, 5s));
+        check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
+    }
+    SECTION("by its client leaving") {
+        Daemon daemon(packages.toml());
+        v1::ClientMessage message;
+        message.mutable_execute()->set_language("python");
+        message.mutable_execute()->set_code("print('ran')");
+        message.mutable_execute()->set_requirements("jaildtestpkg");
+        Connection connection(daemon.socket());
+        connection.send(message);
+        v1::ServerMessage first;
+        REQUIRE(connection.receive(first));
+        CHECK(first.progress().message() == "Installing packages...");
+        // Past the inventory, into pip (which takes a second or more), then gone.
+        REQUIRE(wait_until([&] { return !packages.envs_empty(); }, 10s));
+        connection.close();
+        CHECK(wait_until([&] { return packages.envs_empty(); }, 10s));
+        CHECK(packages.environments().empty());
+        check_nothing_left(daemon.run_dir(), daemon.pid());
+        CHECK_THAT(daemon.log(), Catch::Contains("client left"));
+    }
 }
