@@ -205,7 +205,7 @@ TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing w
     CHECK_THAT(error, Catch::Contains("pip download --only-binary :all: -d"));
     CHECK_THAT(error, Catch::Contains(packages.wheelhouse));
     CHECK(missing.body.find("the program ran") == std::string::npos);
-    CHECK(packages.environments().empty());                              // nothing half-built is kept
+    CHECK(packages.environments().empty());                        // nothing half-built is kept
     CHECK(wait_until([&] { return packages.envs_empty(); }, 5s));  // removed off jaild's loop
     streamed = post_stream(port, "/execute", execute_body(code, "not-in-the-wheelhouse", "\"stream\":true,"));
     REQUIRE(streamed.status == 200);
