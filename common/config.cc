@@ -217,6 +217,16 @@ constexpr Field<SessionsConfig> sessions_fields[] = {
     {"max_per_principal", &SessionsConfig::max_per_principal},
 };
 
+constexpr Field<PackagesConfig> packages_fields[] = {
+    {"wheelhouse", &PackagesConfig::wheelhouse},
+    {"envs_dir", &PackagesConfig::envs_dir},
+    {"budget_kb", &PackagesConfig::budget_kb},
+    {"install_cpu_ms", &PackagesConfig::install_cpu_ms},
+    {"install_wall_ms", &PackagesConfig::install_wall_ms},
+    {"install_memory_kb", &PackagesConfig::install_memory_kb},
+    {"install_tmp_kb", &PackagesConfig::install_tmp_kb},
+};
+
 // Also drives the default-against-maximum check, so a new limit needs only a line here.
 constexpr Field<LimitSet> limit_fields[] = {
     {"cpu_ms", &LimitSet::cpu_ms},
@@ -242,6 +252,7 @@ constexpr Field<Config> root_fields[] = {
     {"sandbox", [](Config& c, const Item& i) { read_table<SandboxConfig>(i, sandbox_fields, c.sandbox); }},
     {"languages", [](Config& c, const Item& i) { read_table<LanguagesConfig>(i, languages_fields, c.languages); }},
     {"sessions", [](Config& c, const Item& i) { read_table<SessionsConfig>(i, sessions_fields, c.sessions); }},
+    {"packages", [](Config& c, const Item& i) { read_table<PackagesConfig>(i, packages_fields, c.packages); }},
     {"limits", [](Config& c, const Item& i) { read_table<Config>(i, limits_fields, c); }},
 };
 
@@ -272,6 +283,11 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"sessions.quota_kb", c.sessions.quota_kb, 64, 1024ULL * 1024 * 1024},
         {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},
         {"sessions.max_per_principal", c.sessions.max_per_principal, 1, 1'000'000},
+        {"packages.budget_kb", c.packages.budget_kb, 0, kMaxKb},
+        {"packages.install_cpu_ms", c.packages.install_cpu_ms, 1, 3'600'000},
+        {"packages.install_wall_ms", c.packages.install_wall_ms, 1, 3'600'000},
+        {"packages.install_memory_kb", c.packages.install_memory_kb, 1024, kMaxKb},
+        {"packages.install_tmp_kb", c.packages.install_tmp_kb, 1024, kMaxKb},
         // Sizes in KiB become bytes (x 1024) in the run plan: bounded so that can never wrap to 0, which the
         // cgroup and tmpfs code would read as "no limit". 1 PiB is far above any machine.
         {"limits.default.memory_kb", c.limits_default.memory_kb, 0, kMaxKb},
@@ -317,9 +333,14 @@ void check_paths(const Config& c, const Context& ctx) {
         bool optional;
     };
     const Path paths[] = {
-        {"server.socket", c.server.socket, false},  {"sandbox.run_dir", c.sandbox.run_dir, false},
-        {"sandbox.rootfs", c.sandbox.rootfs, true}, {"sandbox.cgroup_root", c.sandbox.cgroup_root, true},
-        {"languages.dir", c.languages.dir, false},  {"languages.support_dir", c.languages.support_dir, false},
+        {"server.socket", c.server.socket, false},
+        {"sandbox.run_dir", c.sandbox.run_dir, false},
+        {"sandbox.rootfs", c.sandbox.rootfs, true},
+        {"sandbox.cgroup_root", c.sandbox.cgroup_root, true},
+        {"languages.dir", c.languages.dir, false},
+        {"languages.support_dir", c.languages.support_dir, false},
+        {"packages.wheelhouse", c.packages.wheelhouse, false},
+        {"packages.envs_dir", c.packages.envs_dir, false},
     };
     for (const auto& p : paths) {
         if (p.optional && p.value.empty()) continue;

@@ -97,12 +97,28 @@ struct SessionsConfig {
     bool operator==(const SessionsConfig&) const = default;
 };
 
+// Python requirements (a request's `requirements`), installed offline from the operator's wheelhouse into
+// shared read-only environments (jaild/packages.h, docs/languages.md).
+struct PackagesConfig {
+    std::string wheelhouse = "/var/lib/jaild/wheelhouse";  // the only source of packages: *.whl files
+    std::string envs_dir = "/var/cache/jaild/packages";    // one directory per resolved set of requirements
+    std::uint64_t budget_kb = 2 * 1024 * 1024;             // environments beyond it: least recently used go
+    // The install sandbox (pip, no network).
+    std::uint32_t install_cpu_ms = 120'000;
+    std::uint32_t install_wall_ms = 300'000;
+    std::uint64_t install_memory_kb = 1024 * 1024;
+    std::uint64_t install_tmp_kb = 1024 * 1024;  // /tmp (pip unpacks there) and the largest file it writes
+
+    bool operator==(const PackagesConfig&) const = default;
+};
+
 struct Config {
     ServerConfig server;
     LogConfig log;
     SandboxConfig sandbox;
     LanguagesConfig languages;
     SessionsConfig sessions;
+    PackagesConfig packages;
     LimitSet limits_default;
     LimitSet limits_max = default_limit_maxima();
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/requirements.h"
 #include "gateway/limits.h"
 #include "gateway/precise_json.h"
 
@@ -179,6 +180,15 @@ struct ExecuteFields {
     std::vector<const LimitField*> limits_given;
 };
 
+// Seed 000's requirements.txt text, checked line by line here (and again by jaild).
+std::optional<FieldError> get_requirements(const json::value& value, v1::ExecuteRequest& execute) {
+    if (auto error = get_string(value, "requirements", *execute.mutable_requirements())) return error;
+    const auto parsed = requirements::parse(execute.requirements());
+    if (const auto* error = std::get_if<requirements::Error>(&parsed))
+        return FieldError{"requirements", error->message};
+    return std::nullopt;
+}
+
 std::optional<FieldError> execute_field(std::string_view key, const json::value& value, ParsedRequest& out,
                                         ExecuteFields& fields) {
     v1::ExecuteRequest& execute = *out.message.mutable_execute();
@@ -198,6 +208,7 @@ std::optional<FieldError> execute_field(std::string_view key, const json::value&
     if (key == "files") return get_files(value, execute);
     if (key == "limits") return get_limits(value, execute, fields.limits_given);
     if (const LimitField* limit = find_limit(key)) return get_limit(*limit, value, execute, fields.limits_given);
+    if (key == "requirements") return get_requirements(value, execute);
     bool known = false;
     auto error = common_field(key, value, out, known);
     if (!known) return FieldError{name, "unknown field " + name};

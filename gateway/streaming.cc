@@ -79,8 +79,14 @@ asio::awaitable<bool> open_request(Exchange& exchange, JaildClient& client, v1::
 }
 
 // The first answer decides the HTTP status: an Error maps to 4xx/5xx, anything else means the run started.
-asio::awaitable<bool> await_start(Exchange& exchange, JaildClient& client, RequestKind kind, v1::ServerMessage& first) {
-    const std::error_code ec = co_await client.async_receive(first);
+// Progress messages (package installs) come before it; a buffered answer skips them, so its status is the
+// request's outcome.
+asio::awaitable<bool> await_start(Exchange& exchange, JaildClient& client, RequestKind kind, v1::ServerMessage& first,
+                                  bool skip_progress = false) {
+    std::error_code ec;
+    do {
+        ec = co_await client.async_receive(first);
+    } while (!ec && skip_progress && first.has_progress());
     if (ec) {
         const std::string reason = "connection closed before the request started (" + ec.message() + ")";
         co_await exchange.responder.send(unreachable(reason));
@@ -102,11 +108,28 @@ struct RunState {
     json::object result;
     std::string raw_result;            // jaild's result_json, spliced in verbatim
     std::optional<HttpError> refused;  // jaild refused the request after starting it (no main())
+    bool executing = false;            // the "Executing code..." line was sent
 };
+
+// Seed 000's progress line; "type" tells it from output lines.
+std::string progress_line(std::string_view text) {
+    json::object line;
+    line["type"] = "progress";
+    line["status"] = "progress";
+    line["message"] = text;
+    return json::serialize(line) + "\n";
+}
 
 // Handles one event; returns the NDJSON line to send now (empty when none).
 std::string on_event(RunState& state, const v1::ServerMessage& message) {
     const Encoding encoding = state.request.encoding;
+    // Seed 000's client shows what its service was doing before the output: installing the requirements
+    // (jaild's Progress), then running the code (the program's Started).
+    if (message.has_progress()) return state.stream ? progress_line(message.progress().message()) : std::string();
+    if (message.has_started() && state.stream && state.request.kind == RequestKind::execute && !state.executing) {
+        state.executing = true;
+        return progress_line("Executing code...");
+    }
     if (message.has_output()) {
         const bool is_err = message.output().stream() == v1::STREAM_STDERR;
         (is_err ? state.err : state.out) += message.output().data();
@@ -254,7 +277,7 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
     JaildClient client(co_await asio::this_coro::executor);
     if (!co_await open_request(exchange, client, request.message)) co_return;
     v1::ServerMessage first;
-    if (!co_await await_start(exchange, client, request.kind, first)) co_return;
+    if (!co_await await_start(exchange, client, request.kind, first, !stream)) co_return;
     RunState state{request, stream, {}, {}, {}, {}};
     // No co_await on the right of && or ||: GCC 12 miscompiles short-circuited co_await (see http_session.cc).
     if (stream) {

@@ -16,9 +16,11 @@
 #include <optional>
 
 #include "common/framing.h"
+#include "common/requirements.h"
 #include "jaild.pb.h"
 #include "jaild/file_transfer.h"
 #include "jaild/job.h"
+#include "jaild/package_steps.h"
 #include "jaild/probe.h"
 #include "jaild/supervisor.h"
 
@@ -303,7 +305,66 @@ private:
         ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
         plan.run.request_id = request_id_;
         if (plan.compile) plan.compile->request_id = request_id_;
-        co_await (run_steps(std::move(plan.compile), std::move(plan.run), std::move(session)) || watch_client());
+        auto wanted = requirements::parse(request.requirements());
+        if (const auto* error = std::get_if<requirements::Error>(&wanted)) {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, error->message, "requirements");
+            co_return;
+        }
+        if (!request.requirements().empty() && plan.language->name != "python") {
+            co_await send_error(v1::ERROR_CODE_INVALID_ARGUMENT, "requirements are for python only", "requirements");
+            co_return;
+        }
+        PackageStore::Requirements list = std::move(std::get<PackageStore::Requirements>(wanted));
+        co_await (packages_then_steps(std::move(list), std::move(plan), std::move(session)) || watch_client());
+    }
+
+    // A request's requirements (there are none when the text holds only comments) made available to its
+    // run (package_steps.h), then its steps.
+    asio::awaitable<void> packages_then_steps(PackageStore::Requirements list, ExecutePlan plan,
+                                              std::shared_ptr<Session> session) {
+        std::shared_ptr<PackageStore::Hold> env;  // held until the run is over: never removed under it
+        if (!list.empty()) {
+            v1::ServerMessage progress;
+            progress.mutable_progress()->set_message("Installing packages...");
+            co_await send(progress);
+            RunHelper run = [this](RunPlan helper, std::shared_ptr<Lease> lease) {
+                return run_helper(std::move(helper), std::move(lease));
+            };
+            std::function<bool()> gone = [this] { return client_gone_ != KillReason::none; };
+            const std::string version = plan.language->version;
+            PackagesReady ready =
+                co_await prepare_packages(supervisor_, list, plan.run, version, std::move(run), std::move(gone));
+            if (ready.code != 0) {
+                co_await send_error(ready.code, ready.message, ready.field);
+                co_return;
+            }
+            if (client_gone_ != KillReason::none) co_return;
+            if ((env = std::move(ready.env))) use_packages(plan.run, *env, supervisor_.packages());
+        }
+        co_await run_steps(std::move(plan.compile), std::move(plan.run), std::move(session));
+    }
+
+    // One helper sandbox of a request (package_steps.h), killed like its run when the client leaves.
+    asio::awaitable<HelperOutcome> run_helper(RunPlan plan, std::shared_ptr<Lease> lease) {
+        plan.request_id = request_id_;
+        StartError start_error;
+        HelperOutcome out;
+        std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error, std::move(lease));
+        if (!job) {
+            out.error = start_error.message;
+            co_return out;
+        }
+        Job::Sink keep = [&out](v1::ServerMessage message) -> asio::awaitable<void> {
+            const std::string& data = message.output().data();
+            constexpr std::size_t cap = 1 << 20;
+            out.output.append(data, 0, std::min<std::size_t>(data.size(), cap - std::min(cap, out.output.size())));
+            co_return;
+        };
+        const v1::Exit exit = co_await run_job(job, std::move(keep));
+        out.ok = exit.status() == v1::STATUS_OK;
+        out.program_error = exit.status() == v1::STATUS_RUNTIME_ERROR;
+        out.error = exit.error();
+        co_return out;
     }
 
     asio::awaitable<void> languages() {

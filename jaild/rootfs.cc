@@ -175,6 +175,9 @@ Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extr
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/proc"), nullptr, 0, 0555});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/tmp"), nullptr, 0, 01777});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + workspace_dir), nullptr, 0, 0755});
+    add_parents(skeleton_, r, packages_mount);
+    for (const char* point : {packages_mount, wheelhouse_mount})
+        skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + point), nullptr, 0, 0755});
 
     proc_.add({K::proc, nullptr, proc_.keep(r + "/proc"), nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC});
     for (const char* name : kProcMaskedFiles)
@@ -260,6 +263,13 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
         list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
     }
 
+    if (job.packages && !job.packages->env.empty()) {
+        const unsigned long flags = job.packages->writable ? kScratch : kReadOnly;
+        list.add({K::bind, job.packages->env.c_str(), list.keep(r + packages_mount), nullptr, flags});
+    }
+    if (job.packages && !job.packages->wheelhouse.empty())
+        list.add({K::bind, job.packages->wheelhouse.c_str(), list.keep(r + wheelhouse_mount), nullptr,
+                  kReadOnly | MS_NOEXEC});
     if (!ids.empty()) {
         for (const char* name : {"/passwd", "/group"})
             list.add({K::bind, list.keep(ids + name), list.keep(r + "/etc" + name), nullptr, kReadOnly | MS_NOEXEC});

@@ -41,10 +41,15 @@ struct JobFilesystem {
     const std::vector<PlanFile>* files = nullptr;
     const std::string* workspace_source = nullptr;  // host directory bound at /workspace; null/empty: a tmpfs
     const std::string* tmp_source = nullptr;        // host directory bound at /tmp; null/empty: a tmpfs
+    const RunPlan::Packages* packages = nullptr;    // a Python environment and wheelhouse (packages.h)
 };
 
 // Where the language support files (the Python runner) appear inside every run.
 inline constexpr const char* support_mount = "/opt/jaild";
+// Where a request's Python package environment appears (read-only in its run, writable in the install
+// step that builds it), and the wheelhouse the install step reads.
+inline constexpr const char* packages_mount = "/opt/jaild-packages";
+inline constexpr const char* wheelhouse_mount = "/opt/jaild-wheelhouse";
 
 class Rootfs {
 public:

@@ -54,6 +54,12 @@ struct RunPlan {
     // A file of the workspace that is the request's, not the session's (execute's source file): removed
     // before a session keeps the workspace.
     std::string transient_file;
+    // Host directories bound at packages_mount and wheelhouse_mount (rootfs.h); empty: none.
+    struct Packages {
+        std::string env;         // a Python environment (packages.h)
+        bool writable = false;   // the install step that builds it; runs get it read-only
+        std::string wheelhouse;  // the install step only
+    } packages;
 };
 
 struct PlanError {

@@ -184,8 +184,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         out.result.reset(pair[0]);
         result_child.reset(pair[1]);
     }
-    out.mounts =
-        rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source, &plan.tmp_source});
+    out.mounts = rootfs_.for_job(
+        {uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source, &plan.tmp_source, &plan.packages});
     const rlimits::Table limits = rlimits::prepare(
         {plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile, plan.limits.nproc, plan.limits.stack_bytes});
     const std::vector<std::string> candidates = exec_candidates(plan);

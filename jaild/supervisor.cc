@@ -36,6 +36,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       languages_(std::move(languages)),
       workspaces_(config.sandbox.run_dir + "/work"),
       sessions_(config.sessions, executor_),
+      packages_(config.packages),
       // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
       instance_(std::random_device{}()) {
@@ -159,7 +160,8 @@ std::string Supervisor::warm_start(const RunPlan& plan) const {
     // What a warm sandbox has fixed: no files of the run's in its fresh /workspace, no session or request
     // workspace, no result channel, the default /tmp size, and limits its start can reach by lowering.
     if (!plan.files.empty() || !plan.workspace_source.empty() || !plan.tmp_source.empty() || plan.result_channel ||
-        !plan.session_id.empty() || plan.limits.tmp_bytes != warm_plan_.limits.tmp_bytes)
+        !plan.session_id.empty() || plan.limits.tmp_bytes != warm_plan_.limits.tmp_bytes ||
+        !plan.packages.env.empty() || !plan.packages.wheelhouse.empty())
         return {};
     const ResolvedLimits& l = plan.limits;
     const rlimits::Table wanted = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});

@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "jaild/cgroup.h"
 #include "jaild/languages.h"
+#include "jaild/packages.h"
 #include "jaild/sessions.h"
 #include "jaild/spawn.h"
 #include "jaild/uid_pool.h"
@@ -93,6 +94,7 @@ public:
     const Spawner& spawner() const { return *spawner_; }
     const LanguageRegistry& languages() const { return languages_; }
     SessionStore& sessions() { return sessions_; }
+    PackageStore& packages() { return packages_; }
     cgroup::Manager* cgroups() const { return cgroups_.get(); }
     UidPool& uids() { return uids_; }
     // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
@@ -108,6 +110,7 @@ private:
     LanguageRegistry languages_;
     WorkspaceArea workspaces_;
     SessionStore sessions_;
+    PackageStore packages_;
     UidPool uids_;
     std::map<std::string, std::weak_ptr<Job>> jobs_;
     std::uint64_t next_job_ = 0;

@@ -50,12 +50,14 @@ TEST_CASE("gateway: seed 000's /execute example, buffered and streamed", "[gatew
     // "A stream of JSON objects. The last object will contain the final result."
     auto streamed = post_stream(stack.port(), "/execute", body, {{"Accept", "application/x-ndjson"}});
     REQUIRE(streamed.status == 200);
-    REQUIRE(streamed.lines.size() >= 2);
-    const auto first = json::parse(streamed.lines.front().text).as_object();
+    REQUIRE(streamed.lines.size() >= 3);
+    // Seed 000's progress line, then the output.
+    CHECK(streamed.lines.front().text == R"({"type":"progress","status":"progress","message":"Executing code..."})");
+    const auto first = json::parse(streamed.lines[1].text).as_object();
     CHECK(first.at("type") == "stdout");
     // Python -u writes "hello" and "\n" apart: one line or two, depending on when jaild reads the pipe.
     std::string streamed_out;
-    for (std::size_t i = 0; i + 1 < streamed.lines.size(); ++i) {
+    for (std::size_t i = 1; i + 1 < streamed.lines.size(); ++i) {
         const auto line = json::parse(streamed.lines[i].text).as_object();
         if (line.at("type") == "stdout") streamed_out += std::string(line.at("data").as_string());
     }

@@ -438,3 +438,34 @@ TEST_CASE("Rootfs refuses /etc itself as an etc_files entry however it is spelle
         CHECK_THROWS_AS(Rootfs(config), std::runtime_error);
     }
 }
+
+TEST_CASE("for_job binds a package environment read-only, writable only for its install step", "[unit][rootfs]") {
+    TempDir dir;
+    const Rootfs rootfs(config_in(dir));
+    const std::string r = rootfs.new_root();
+    const std::string env = r + jaild::packages_mount, wheels = r + jaild::wheelhouse_mount;
+    // The mount points are part of every root; nothing is bound on them without packages.
+    const MountList bare = job_list(rootfs);
+    CHECK(find_op(bare, K::mkdir, env) != npos);
+    CHECK(find_op(bare, K::mkdir, wheels) != npos);
+    CHECK(find_op(bare, K::bind, env) == npos);
+    CHECK(find_op(bare, K::bind, wheels) == npos);
+
+    jaild::RunPlan::Packages run{"/var/cache/jaild/packages/abc", false, ""};
+    const MountList used = rootfs.for_job({kUid, kGid, kTmpBytes, nullptr, nullptr, nullptr, &run});
+    const std::size_t bound = find_op(used, K::bind, env);
+    REQUIRE(bound != npos);
+    CHECK(str(used.ops()[bound].source) == "/var/cache/jaild/packages/abc");
+    CHECK((used.ops()[bound].flags & (MS_RDONLY | MS_NOSUID | MS_NODEV)) == (MS_RDONLY | MS_NOSUID | MS_NODEV));
+    CHECK(find_op(used, K::bind, wheels) == npos);
+
+    jaild::RunPlan::Packages install{"/var/cache/jaild/packages/.build-abc-1", true, "/var/lib/jaild/wheelhouse"};
+    const MountList building = rootfs.for_job({kUid, kGid, kTmpBytes, nullptr, nullptr, nullptr, &install});
+    const std::size_t target = find_op(building, K::bind, env);
+    const std::size_t source = find_op(building, K::bind, wheels);
+    REQUIRE(target != npos);
+    REQUIRE(source != npos);
+    CHECK((building.ops()[target].flags & MS_RDONLY) == 0);
+    CHECK((building.ops()[target].flags & MS_NOSUID) != 0);
+    CHECK((building.ops()[source].flags & (MS_RDONLY | MS_NOEXEC)) == (MS_RDONLY | MS_NOEXEC));
+}
