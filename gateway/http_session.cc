@@ -367,6 +367,7 @@ asio::awaitable<bool> HttpSession::begin_body(std::string content_type, std::uin
     http::response<http::empty_body> response{http::status::ok, 11};
     response.set(http::field::content_type, content_type);
     response.set("X-Request-Id", request_id_);
+    for (const auto& [name, value] : cors_) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.content_length(length);
     body_left_ = length;

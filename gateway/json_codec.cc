@@ -264,7 +264,7 @@ ParseResult parse_user_run(const json::object& body) {
     return out;
 }
 
-// Seed 004's {"script"}: Python, main() mode, its size and main() checks, its 30-second limits.
+// Seed 004's {"script"}: Python, main() mode, its size and main() checks, its 30-second and 300 MB limits.
 // Characters (code points) of valid UTF-8 text, as Python's len() counts a str.
 std::size_t count_characters(std::string_view text) {
     return static_cast<std::size_t>(
@@ -284,6 +284,7 @@ std::optional<FieldError> apply_script(std::string script, bool has_code, std::s
     v1::Limits& limits = *execute.mutable_limits();
     if (limits.cpu_ms() == 0) limits.set_cpu_ms(kScriptDefaultLimitMs);
     if (limits.wall_ms() == 0) limits.set_wall_ms(kScriptDefaultLimitMs);
+    if (limits.memory_kb() == 0) limits.set_memory_kb(kScriptDefaultMemoryKb);
     return std::nullopt;
 }
 

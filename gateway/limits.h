@@ -22,5 +22,7 @@ struct GatewayLimits {
 
 // Seed 004 promises a 30-second timeout for `script` requests when the caller sets no limit.
 inline constexpr std::uint32_t kScriptDefaultLimitMs = 30'000;
+// ... and a 300 MB memory limit.
+inline constexpr std::uint64_t kScriptDefaultMemoryKb = 300 * 1024;
 
 }  // namespace jaild::gateway

@@ -142,15 +142,15 @@ std::string on_event(RunState& state, const v1::ServerMessage& message) {
         state.result = result_object(message.exit(), state.out, state.err, state.request);
         state.raw_result = message.exit().result_json();
     } else if (message.has_error() && message.error().code() == v1::ERROR_CODE_INVALID_ARGUMENT) {
-        // The runner found no main(): a 400 like the gateway's own pre-check (a stream can only say it in its
-        // result line).
+        // The runner found no main(), or the requirements could not be installed (the program never ran): a 400
+        // like the gateway's own checks (a stream can only say it in its result line).
         state.finished = true;
         v1::Error error = message.error();
         if (state.request.script && error.field() == "code") error.set_field("script");
         state.refused = map_jaild_error(error, state.request.kind);
         v1::Exit exit;
         exit.set_status(v1::STATUS_RUNTIME_ERROR);
-        exit.set_exit_code(1);
+        exit.set_exit_code(error.field() == "requirements" ? -1 : 1);
         exit.set_error(error.message());
         state.result = result_object(exit, state.out, state.err, state.request);
     } else if (message.has_error()) {

@@ -25,6 +25,16 @@ std::string next(JaildClient& client, v1::ServerMessage& reply) {
     return {};
 }
 
+// Sends the request. jaild answers a peer it does not allow with an Error and closes at once: a failed send is
+// followed by a read of that Error, whose message says what to do ("Broken pipe" would not).
+std::string send_request(JaildClient& client, const v1::ClientMessage& request) {
+    const std::error_code ec = client.send(request);
+    if (!ec) return {};
+    v1::ServerMessage reply;
+    if (std::string refused = next(client, reply); !refused.empty() && reply.has_error()) return refused;
+    return "sending the request: " + ec.message();
+}
+
 // Announces the size when it is known (a regular file): jaild refuses a file past the quota before it is sent.
 void announce_size(int fd, v1::FilePut& put) {
     struct stat st {};
@@ -74,7 +84,7 @@ std::string put_file(JaildClient& client, const std::string& session_id, const s
     put.set_path(path);
     put.set_chunked(true);
     announce_size(fd, put);
-    if (auto ec = client.send(request)) return "sending the request: " + ec.message();
+    if (std::string error = send_request(client, request); !error.empty()) return error;
     v1::ServerMessage reply;
     if (std::string error = next(client, reply); !error.empty()) return error;
     if (!reply.has_ready()) return "jaild answered with an unexpected message";
@@ -88,7 +98,7 @@ std::string get_file(JaildClient& client, const std::string& session_id, const s
     request.mutable_file_get()->set_session_id(session_id);
     request.mutable_file_get()->set_path(path);
     request.mutable_file_get()->set_chunked(true);
-    if (auto ec = client.send(request)) return "sending the request: " + ec.message();
+    if (std::string error = send_request(client, request); !error.empty()) return error;
     v1::ServerMessage reply;
     if (std::string error = next(client, reply); !error.empty()) return error;
     if (!reply.has_file_header()) return "jaild answered with an unexpected message";

@@ -183,6 +183,16 @@ void PackageStore::open() {
     std::error_code ec;
     fs::create_directories(config_.envs_dir, ec);
     if (ec) spdlog::error("packages: cannot create {}: {}", config_.envs_dir, ec.message());
+    // Builds happen in here, in trees a sandbox uid owned, which publishing walks and chowns by path: nobody
+    // but root may reach them, or a host user could swap a directory of a build for a symlink mid-walk.
+    struct stat dir {};
+    private_ = ::lstat(config_.envs_dir.c_str(), &dir) == 0 && S_ISDIR(dir.st_mode) && dir.st_uid == 0 &&
+               ::chmod(config_.envs_dir.c_str(), 0700) == 0;
+    if (!private_)
+        spdlog::error(
+            "packages: {} is not a directory of root's that jaild can make private (0700): no "
+            "requirements will be installed",
+            config_.envs_dir);
     for (const auto& entry : fs::directory_iterator(config_.envs_dir, ec)) {
         const std::string name = entry.path().filename().string();
         if (name.starts_with(kBuildPrefix)) {
@@ -226,10 +236,15 @@ std::shared_ptr<PackageStore::Hold> PackageStore::find(const std::string& key) {
 std::string PackageStore::begin(const std::string& key, std::uint32_t uid, std::error_code& ec) {
     open();
     const std::string dir = config_.envs_dir + "/" + kBuildPrefix + key + "-" + std::to_string(++next_build_);
+    if (!private_) {
+        ec = std::make_error_code(std::errc::permission_denied);
+        return {};
+    }
     fs::remove_all(dir, ec);
     if (::mkdir(dir.c_str(), 0755) != 0 || ::chown(dir.c_str(), uid, uid) != 0) {
         ec = {errno, std::system_category()};
-        fs::remove_all(dir);
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
         return {};
     }
     building_.insert(key);
@@ -302,7 +317,8 @@ void PackageStore::evict() {
         if (total <= budget) break;
         // Renamed first: a run that looks it up from now on builds it afresh instead of finding half of it.
         const std::string path = config_.envs_dir + "/" + key;
-        const std::string doomed = config_.envs_dir + "/" + kBuildPrefix + "evicted-" + key;
+        const std::string doomed =
+            config_.envs_dir + "/" + kBuildPrefix + "evicted-" + key + "-" + std::to_string(++next_build_);
         if (::rename(path.c_str(), doomed.c_str()) == 0) discard(doomed);
         total -= envs_[key].bytes;
         spdlog::info("packages: environment {} removed ({} KiB, least recently used, budget {} KiB)", key,

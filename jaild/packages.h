@@ -78,6 +78,7 @@ private:
 
     const PackagesConfig& config_;
     bool opened_ = false;
+    bool private_ = false;  // envs_dir is root's and 0700: builds may happen in it
     std::optional<std::map<std::string, std::string>> inventory_;
     std::string python_version_;  // "3.11.2"
     std::map<std::string, Env> envs_;

@@ -217,11 +217,13 @@ TEST_CASE("gateway transport: /health asks jaild, and a gateway jaild refuses is
         GatewayProcess gateway(daemon.socket(), {}, kNobody);
         auto response = http_request(gateway.port(), "GET", "/health");
         CHECK(response.status == 503);
-        CHECK(error_of(response).rfind("jaild refused the gateway: this user is not allowed to use jaild", 0) == 0);
+        CHECK(error_of(response).rfind("jaild refused the gateway: uid 65534 is not allowed to use jaild", 0) == 0);
         CHECK(response.headers.count("retry-after") == 0);
         response = post_json(gateway.port(), "/run", run);
         CHECK(response.status == 502);
-        CHECK(error_of(response) == "this user is not allowed to use jaild");
+        CHECK(error_of(response) ==
+              "uid 65534 is not allowed to use jaild: add it to the socket's group (server.socket_group) or to "
+              "server.allowed_uids");
         CHECK(daemon.log().find("refused peer") != std::string::npos);
     }
     {

@@ -192,7 +192,7 @@ TEST_CASE("execute refuses bad requests naming the field", "[languages]") {
         bad.mutable_execute()->set_data_json(data);
         cases.push_back({bad, "data"});
     }
-    cases.push_back({execute("python", std::string(60 * 1024, '#')), "code"});
+    cases.push_back({execute("python", std::string(201 * 1024, '#')), "code"});  // past code_bytes (200 KiB)
     for (const Case& c : cases) {
         INFO("the bad field: " << c.field);
         RunResult result = run(daemon.socket(), c.message);

@@ -146,6 +146,7 @@ TEST_CASE("codec: seed 004's script", "[unit][codec]") {
     CHECK(request.mode() == jaild::v1::EXECUTE_MODE_MAIN);
     CHECK(request.limits().wall_ms() == 30000);
     CHECK(request.limits().cpu_ms() == 30000);
+    CHECK(request.limits().memory_kb() == 300 * 1024);  // seed 004's 300 MB
 
     const auto missing = bad(execute(R"({"script":"x = 1\n    def main():\n        pass"})"));
     CHECK(missing.message == "Script must contain a 'main()' function");
