@@ -15,12 +15,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Locals, never temporaries, in co_await expressions: GCC 12 destroys some of those twice (see routes.cc).
-asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body) {
-    Response response = json_response(status, body);
-    co_await exchange.responder.send(std::move(response));
-}
-
 asio::awaitable<void> send_unexpected(Exchange& exchange) {
     const std::string body = error_body("jaild answered with an unexpected message");
     co_await send_json(exchange, 502, body);

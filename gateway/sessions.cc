@@ -12,11 +12,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body) {
-    Response response = json_response(status, body);
-    co_await exchange.responder.send(std::move(response));
-}
-
 asio::awaitable<void> send_field_error(Exchange& exchange, const FieldError& error) {
     const std::string body = error_body(error.message, error.field);
     co_await send_json(exchange, 400, body);

@@ -306,6 +306,11 @@ asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1:
     co_return answered;
 }
 
+asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body) {
+    Response response = json_response(status, body);
+    co_await exchange.responder.send(std::move(response));
+}
+
 asio::awaitable<void> forward_languages(Exchange& exchange) {
     v1::ClientMessage message;
     message.mutable_languages();

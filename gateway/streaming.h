@@ -25,6 +25,10 @@ boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage
 boost::asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
                                            RequestKind kind, v1::ServerMessage& first);
 
+// Answers the exchange with a JSON body. Callers build the body in a local first: a temporary in a co_await
+// expression is destroyed twice by GCC 12 (see routes.cc).
+boost::asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body);
+
 // GET /languages: forwards a LanguagesRequest.
 boost::asio::awaitable<void> forward_languages(Exchange& exchange);
 
