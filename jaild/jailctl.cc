@@ -198,10 +198,22 @@ int exit_code_of(const jaild::v1::Exit& exit) {
     return exit.exit_code() & 0xff;
 }
 
+// Connects, or ends jailctl saying why and, when the socket's permissions refuse this user, what to do.
+void connect(jaild::JaildClient& client, const std::string& socket_path) {
+    const std::error_code ec = client.connect(socket_path);
+    if (!ec) return;
+    std::string message = "cannot connect to " + socket_path + ": " + ec.message();
+    if (ec == std::errc::permission_denied)
+        message +=
+            " (jaild's socket admits root and the members of its group, server.socket_group in jaild.toml: "
+            "add this user to that group, or run jailctl as root)";
+    die(message);
+}
+
 // Connects and sends `request`. jaild answers a peer it does not allow with an Error and closes at once, so a
 // send that fails (EPIPE) is followed by a read of that Error: its message says what to do, "Broken pipe" not.
 void open_request(jaild::JaildClient& client, const std::string& socket_path, const jaild::v1::ClientMessage& request) {
-    if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
+    connect(client, socket_path);
     const std::error_code sent = client.send(request);
     if (!sent) return;
     jaild::v1::ServerMessage reply;
@@ -300,7 +312,7 @@ int sessions_command(const std::string& socket_path, const std::string& action, 
     if (action == "put" || action == "get") {  // streamed in chunks: any size within the quota
         boost::asio::io_context io;
         jaild::JaildClient client(io.get_executor());
-        if (auto ec = client.connect(socket_path)) die("cannot connect to " + socket_path + ": " + ec.message());
+        connect(client, socket_path);
         const std::string error = action == "put" ? jaild::jailctl::put_file(client, o.id, o.path, o.local)
                                                   : jaild::jailctl::get_file(client, o.id, o.path, 1);
         if (!error.empty()) die(error);
