@@ -143,8 +143,12 @@ TEST_CASE("gateway files: 40 MiB up and down, streamed, in bounded memory", "[ga
     const long jaild_growth = peak_kb(stack.daemon.pid()) - jaild_before;
     INFO("peak RSS growth: gateway " << gateway_growth << " KiB, jaild " << jaild_growth << " KiB, for files of "
                                      << (content.size() >> 10) << " KiB");
-    CHECK(gateway_growth < 12 * 1024);
-    CHECK(jaild_growth < 12 * 1024);
+    if (kSanitizedBuild) {
+        WARN("SKIPPED: memory bounds under ASan (checked in the plain build)");
+    } else {
+        CHECK(gateway_growth < 12 * 1024);
+        CHECK(jaild_growth < 12 * 1024);
+    }
 
     // Programs in the session see the same bytes.
     response = post_json(port, "/sessions/" + id + "/run", R"({"command": ["sha256sum", "big/blob.bin"]})");

@@ -24,6 +24,14 @@ inline const std::uint32_t kUidBase = [] {
 }();
 inline constexpr std::uint32_t kUidCount = 100;
 
+// An ASan build: freed memory waits in ASan's quarantine and shadow memory is mapped, so a peak RSS measures
+// the sanitizer; memory bounds are checked in the plain build only.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+
 std::string bin(const std::string& name);          // path of a built binary (build/bin/NAME)
 std::string source_path(const std::string& name);  // path of a file in the source tree
 

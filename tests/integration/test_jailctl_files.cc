@@ -127,9 +127,13 @@ TEST_CASE("jailctl sessions put and get stream files past one frame in bounded m
     CHECK((read_host(back) == read_host(piped)));
     const long growth = peak_kb(daemon.pid()) - before;
     INFO("peak RSS: jaild grew " << growth << " KiB; jailctl put " << put_peak << " KiB, get " << get_peak << " KiB");
-    CHECK(growth < 12 * 1024);
-    CHECK(put_peak < 24 * 1024);
-    CHECK(get_peak < 24 * 1024);
+    if (kSanitizedBuild) {
+        WARN("SKIPPED: memory bounds under ASan (checked in the plain build)");
+    } else {
+        CHECK(growth < 12 * 1024);
+        CHECK(put_peak < 24 * 1024);
+        CHECK(get_peak < 24 * 1024);
+    }
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
 
