@@ -36,15 +36,6 @@ std::string create_session(int port) {
     return text(response.json().at("session_id"));
 }
 
-// The peak resident memory of a process so far (VmHWM), in KiB.
-long peak_kb(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-    FAIL("no VmHWM in /proc/" << pid << "/status");
-    return 0;
-}
-
 std::string random_bytes(std::size_t size, unsigned seed) {
     std::mt19937_64 generator(seed);
     std::string out(size, '\0');

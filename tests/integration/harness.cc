@@ -28,6 +28,14 @@ namespace jaild::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+long peak_kb(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    FAIL("no VmHWM in /proc/" << pid << "/status");
+    return 0;
+}
+
 std::string bin(const std::string& name) { return std::string(JAILD_BIN_DIR) + "/" + name; }
 std::string source_path(const std::string& name) { return std::string(JAILD_SOURCE_DIR) + "/" + name; }
 

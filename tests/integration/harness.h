@@ -32,6 +32,9 @@ inline constexpr bool kSanitizedBuild = true;
 inline constexpr bool kSanitizedBuild = false;
 #endif
 
+// The peak resident memory of a process so far (VmHWM), in KiB.
+long peak_kb(pid_t pid);
+
 std::string bin(const std::string& name);          // path of a built binary (build/bin/NAME)
 std::string source_path(const std::string& name);  // path of a file in the source tree
 

@@ -63,14 +63,6 @@ Ran jailctl(const std::string& socket, const std::vector<std::string>& args, con
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_host(err), usage.ru_maxrss};
 }
 
-long peak_kb(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-    FAIL("no VmHWM in /proc/" << pid << "/status");
-    return 0;
-}
-
 void write_random(const std::string& path, std::size_t size, unsigned seed) {
     std::mt19937_64 generator(seed);
     std::string data(size, '\0');
