@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 namespace jaild::test {
 
