@@ -14,15 +14,20 @@ namespace jaild::test {
 
 namespace {
 
+// "NAME=" of an environment entry ("" when it has no '=').
+std::string name_of(const std::string& entry) {
+    const std::size_t equals = entry.find('=');
+    return equals == std::string::npos ? std::string() : entry.substr(0, equals + 1);
+}
+
 // This process's environment with `extra` added, NAME=value entries of `extra` replacing NAME.
 std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
     std::vector<std::string> all;
     for (char** entry = environ; *entry; ++entry) {
-        const std::string text = *entry;
-        const std::string name = text.substr(0, text.find('=') + 1);
+        const std::string name = name_of(*entry);
         bool replaced = false;
-        for (const std::string& added : extra) replaced = replaced || added.rfind(name, 0) == 0;
-        if (!replaced) all.push_back(text);
+        for (const std::string& added : extra) replaced = replaced || (!name.empty() && name_of(added) == name);
+        if (!replaced) all.push_back(*entry);
     }
     all.insert(all.end(), extra.begin(), extra.end());
     return all;
