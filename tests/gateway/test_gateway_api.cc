@@ -6,8 +6,9 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "../integration/harness.h"
-#include "http_client.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 
 using namespace jaild::test;
 using namespace std::chrono_literals;

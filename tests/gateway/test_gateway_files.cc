@@ -14,8 +14,10 @@
 #include <random>
 #include <thread>
 
-#include "../integration/harness.h"
-#include "http_client.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/skip.h"
 
 using namespace jaild::test;
 namespace json = boost::json;
@@ -135,7 +137,7 @@ TEST_CASE("gateway files: 40 MiB up and down, streamed, in bounded memory", "[ga
     INFO("peak RSS growth: gateway " << gateway_growth << " KiB, jaild " << jaild_growth << " KiB, for files of "
                                      << (content.size() >> 10) << " KiB");
     if (kSanitizedBuild) {
-        WARN("SKIPPED: memory bounds under ASan (checked in the plain build)");
+        skip("memory bounds under ASan (checked in the plain build)");
     } else {
         CHECK(gateway_growth < 12 * 1024);
         CHECK(jaild_growth < 12 * 1024);
@@ -255,7 +257,7 @@ TEST_CASE("gateway sessions: cwd must be a directory that exists in the session'
     if (templated)
         refused.push_back({"/nonexistent", "cwd \"/nonexistent\" does not exist in the sandbox"});
     else
-        WARN("SKIPPED: jaild has no template root here, so paths outside /workspace and /tmp are not checked");
+        skip("jaild has no template root here, so paths outside /workspace and /tmp are not checked");
     for (const Refused& bad : refused) {
         INFO(bad.cwd);
         response = post_json(port, cwd, std::string(R"({"cwd": ")") + bad.cwd + "\"}");

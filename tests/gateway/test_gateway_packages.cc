@@ -13,8 +13,9 @@
 #include <future>
 #include <regex>
 
-#include "../integration/harness.h"
-#include "http_client.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 
 using namespace jaild::test;
 using namespace std::chrono_literals;

@@ -8,8 +8,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "../integration/harness.h"
-#include "http_client.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 
 using namespace jaild::test;
 namespace json = boost::json;

@@ -17,8 +17,10 @@
 #include <cstdio>
 #include <fstream>
 
-#include "../integration/harness.h"
-#include "http_client.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/skip.h"
 
 using namespace jaild::test;
 using namespace std::chrono_literals;
@@ -130,7 +132,7 @@ TEST_CASE("gateway transport: a request written in two pieces with Nagle on is a
     if (medians.contains("httpx")) {
         CHECK(medians.at("httpx").to_number<double>() < 10);
     } else {
-        WARN("SKIPPED: python3-httpx is not installed (scripts/bootstrap installs it); a bare socket was measured");
+        skip("python3-httpx is not installed (scripts/bootstrap installs it); a bare socket was measured");
     }
 }
 

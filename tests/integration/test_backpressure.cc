@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "common/framing.h"
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild;
 using namespace jaild::test;

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild::test;
 

@@ -12,7 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "harness.h"
+#include "tests/support/harness.h"
+#include "tests/support/jailctl.h"
 
 using namespace jaild;
 using namespace jaild::test;
@@ -29,71 +30,10 @@ struct Outcome {
 // `uid` (and its group) when not root, from `path` (a copy that user can execute).
 Outcome jailctl(const std::string& socket, const std::vector<std::string>& args, const std::string& input = "",
                 uid_t uid = 0, const std::string& path = bin("jailctl")) {
-    int in[2], out[2], err[2];
-    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-    std::vector<char*> argv{const_cast<char*>(path.c_str())};
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        ::dup2(in[0], 0);
-        ::dup2(out[1], 1);
-        ::dup2(err[1], 2);
-        ::setenv("JAILD_SOCKET", socket.c_str(), 1);
-        if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) ::_exit(126);
-        ::execv(path.c_str(), argv.data());
-        ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    ::fcntl(in[1], F_SETFL, O_NONBLOCK);
-
-    Outcome outcome;
-    std::size_t written = 0;
-    int stdin_fd = in[1];
-    if (input.empty()) {
-        ::close(stdin_fd);
-        stdin_fd = -1;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    for (int open_outputs = 2; open_outputs > 0 && std::chrono::steady_clock::now() < deadline;) {
-        pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {stdin_fd, POLLOUT, 0}};
-        if (::poll(fds, 3, 100) < 0) break;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-            char buffer[65536];
-            const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-            if (n > 0) {
-                (i == 0 ? outcome.out : outcome.err).append(buffer, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                (i == 0 ? out[0] : err[0]) = -1;
-                --open_outputs;
-            }
-        }
-        if (stdin_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR))) {
-            const ssize_t n = ::write(stdin_fd, input.data() + written, input.size() - written);
-            if (n > 0) written += static_cast<std::size_t>(n);
-            if (n < 0 || written == input.size()) {
-                ::close(stdin_fd);
-                stdin_fd = -1;
-            }
-        }
-    }
-    for (int fd : {out[0], err[0], stdin_fd})
-        if (fd >= 0) ::close(fd);
-    int status = 0;
-    if (!wait_until([&] { return ::waitpid(child, &status, WNOHANG) == child; }, 5s)) {
-        FAIL_CHECK("jailctl did not finish in time");
-        ::kill(child, SIGKILL);
-        ::waitpid(child, &status, 0);
-    }
-    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return outcome;
+    const Jailctl ran =
+        run_jailctl({.args = args, .socket = socket, .input = input, .uid = uid, .program = path, .timeout = 30s});
+    if (ran.timed_out) FAIL_CHECK("jailctl did not finish in time");
+    return {ran.signal ? 128 + ran.signal : ran.exit_code, ran.out, ran.err};
 }
 
 }  // namespace

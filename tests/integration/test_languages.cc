@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild;
 using namespace jaild::test;

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "common/framing.h"
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild;
 using namespace jaild::test;

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild;
 using namespace jaild::test;

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 using namespace jaild;
 using namespace jaild::test;

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 namespace jaild::test {
 
@@ -698,8 +698,8 @@ TEST_CASE("api: jailctl pointed at a garbage socket fails clearly and quickly", 
 
 TEST_CASE("api: jailctl with a socket path longer than sun_path fails with a message, not an abort",
           "[security][api]") {
-    // Found by this suite: jailctl --socket <200 characters> died of an uncaught boost::system::system_error
-    // ("File name too long"), SIGABRT, instead of printing the error and exiting non-zero (fixed in JaildClient).
+    // jailctl --socket <200 characters>: the connect error ("File name too long", a boost::system::system_error
+    // in JaildClient) is printed and jailctl exits non-zero; uncaught, it would abort jailctl (SIGABRT).
     Fortress fortress;
     const auto started = Clock::now();
     const Jailctl ctl = jailctl_at(std::string(200, 'x'), {"run", "--", "/bin/echo", "hi"});

@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 namespace jaild::test {
 

@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 namespace jaild::test {
 

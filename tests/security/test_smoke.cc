@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 namespace jaild::test {
 

@@ -10,7 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "fortress.h"
+#include "tests/support/fortress.h"
+#include "tests/support/skip.h"
 
 namespace jaild::test {
 
@@ -179,12 +180,14 @@ TEST_CASE("stress: 2000 mixed good and hostile runs at concurrency 16 leave jail
     CHECK(jaild_end.threads == jaild_warm.threads);
     CHECK(gateway_end.threads == gateway_warm.threads);
     // Under ASan, freed memory waits in a quarantine of up to 256 MiB before it is reused, so RSS grows by
-    // design (seen: jaild 121 -> 408 MiB over 2 000 runs); LeakSanitizer at jaild's exit is the leak check there.
-    if (!kSanitized) {
+    // design; LeakSanitizer at jaild's exit is the leak check there.
+    if (kSanitized) {
+        skip("memory bounds under ASan (LeakSanitizer checks for leaks at jaild's exit)");
+    } else {
         CHECK(jaild_end.rss_kb <= jaild_warm.rss_kb + 8 * 1024);
         CHECK(gateway_end.rss_kb <= gateway_warm.rss_kb + 8 * 1024);
     }
-    CHECK(seconds < 600);  // a hang guard; the rate is printed above (about 5-7 runs/s on 2 shared cores)
+    CHECK(seconds < 600);  // a hang guard; the rate is printed above
     check_host_unharmed(fortress);
 }
 

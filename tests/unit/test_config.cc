@@ -46,7 +46,7 @@ TEST_CASE("an empty file gives the built-in defaults", "[unit][config]") {
 }
 
 TEST_CASE("the shipped config/jaild.toml is exactly the defaults", "[unit][config]") {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "../../config/jaild.toml";
+    auto path = std::filesystem::path(JAILD_SOURCE_DIR) / "config/jaild.toml";
     REQUIRE(std::filesystem::exists(path));
     Config config = jaild::load_config(path, false);
     CHECK(config.server == Config{}.server);

@@ -12,7 +12,7 @@
 namespace {
 
 std::string read_doc(const std::string& name) {
-    const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+    const auto root = std::filesystem::path(JAILD_SOURCE_DIR);
     std::ifstream in(root / "docs" / name);
     REQUIRE(in.good());
     std::stringstream text;

@@ -10,8 +10,10 @@
 #include "jaild/language_dirs.h"
 #include "jaild/languages.h"
 #include "jaild/runner_answer.h"
+#include "tests/support/skip.h"
 
 using namespace jaild;
+using jaild::test::skip;
 
 namespace {
 
@@ -208,8 +210,7 @@ TEST_CASE("languages: a build tree's jaild falls back to its source tree, an ins
           "[unit][languages]") {
     const LanguagesConfig defaults;
     if (std::filesystem::exists(defaults.dir) || std::filesystem::exists(defaults.support_dir)) {
-        WARN("SKIPPED: " << defaults.dir << " or " << defaults.support_dir
-                         << " exists on this host (installed package)");
+        skip(defaults.dir + " or " + defaults.support_dir + " exists on this host (installed package)");
         return;
     }
     const std::string source = JAILD_SOURCE_DIR;

@@ -110,9 +110,6 @@ v1::ClientMessage shell(const std::string& script, const v1::Limits& limits = {}
 RunResult run(const std::string& socket, const v1::ClientMessage& request);
 RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits = {});
 
-// SIGTERM to a child process and wait for it; returns its wait status (-1 if pid <= 0) and sets pid to -1.
-int terminate_child(pid_t& pid);
-
 // Writes all of bytes to a socket; false when the peer is gone.
 bool send_all(int fd, const std::string& bytes);
 

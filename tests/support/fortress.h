@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "../gateway/http_client.h"
-#include "../integration/harness.h"
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/jailctl.h"
 
 namespace jaild::test {
 
@@ -24,11 +26,6 @@ struct Attack {
     std::string out, err;     // "stdout" and "stderr" of a run result
     std::string status;       // "ok", "timeout", "memory_limit", ... of a run result; "" otherwise
     long long exit_code = -1;
-};
-
-struct Jailctl {
-    int exit_code = -1;  // -1: killed by a signal or timed out
-    std::string out, err;
 };
 
 class Fortress {

@@ -1,9 +1,8 @@
-#include "harness.h"
+#include "tests/support/harness.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +21,7 @@
 
 #include "common/framing.h"
 #include "jaild/cgroup.h"
+#include "tests/support/process.h"
 
 namespace jaild::test {
 
@@ -84,17 +84,9 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
         std::ofstream(config_path, std::ios::app)
             << "[languages]\ndir = \"" << source_path("languages") << "\"\nsupport_dir = \""
             << source_path("languages/support") << "\"\n";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(log, 2);
-        // A test process that dies (a crash, a timeout's SIGKILL) takes its daemon along, and with it the
-        // descriptors it inherited: the test lock's among them (a leaked jaild held /tmp/jaild-tests.lock).
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        ::close_range(3, ~0U, 0);
-        ::execl(binary_.c_str(), binary_.c_str(), "--config", config_path.c_str(), nullptr);
-        ::_exit(127);
-    }
+    const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = launch({.argv = {binary_, "--config", config_path}, .stderr_fd = log_fd});
+    ::close(log_fd);
     const bool up = wait_until(
         [&] {
             int status = 0;
@@ -111,15 +103,6 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
 
 Daemon::~Daemon() {
     if (pid_ > 0) terminate();
-}
-
-int terminate_child(pid_t& pid) {
-    int status = -1;
-    if (pid <= 0) return status;
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return status;
 }
 
 int Daemon::terminate() { return terminate_child(pid_); }

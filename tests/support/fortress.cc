@@ -1,4 +1,4 @@
-#include "fortress.h"
+#include "tests/support/fortress.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -129,38 +129,9 @@ Jailctl Fortress::jailctl(const std::vector<std::string>& args, const std::strin
 
 Jailctl jailctl_at(const std::string& socket, const std::vector<std::string>& args, const std::string& stdin_data,
                    std::chrono::seconds timeout) {
-    TempDir scratch;
-    const std::string in_path = scratch.path() + "/in", out_path = scratch.path() + "/out",
-                      err_path = scratch.path() + "/err";
-    std::ofstream(in_path, std::ios::binary) << stdin_data;
-    std::vector<std::string> argv = {bin("jailctl"), "--socket", socket};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> c_argv;
-    for (std::string& arg : argv) c_argv.push_back(arg.data());
-    c_argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const int in = ::open(in_path.c_str(), O_RDONLY);
-        const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(in, 0);
-        ::dup2(out, 1);
-        ::dup2(err, 2);
-        ::execv(c_argv[0], c_argv.data());
-        ::_exit(127);
-    }
-    Jailctl result;
-    int status = 0;
-    const bool ended = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout);
-    if (!ended) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-    } else if (WIFEXITED(status)) {
-        result.exit_code = WEXITSTATUS(status);
-    }
-    result.out = read_file(out_path);
-    result.err = read_file(err_path);
-    return result;
+    JailctlCall call{.args = {"--socket", socket}, .input = stdin_data, .timeout = timeout};
+    call.args.insert(call.args.end(), args.begin(), args.end());
+    return run_jailctl(call);
 }
 
 void check_host_unharmed(Fortress& fortress, const std::string& seen) {

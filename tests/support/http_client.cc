@@ -1,13 +1,8 @@
-#include "http_client.h"
+#include "tests/support/http_client.h"
 
-#include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -22,7 +17,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "../integration/harness.h"
+#include "tests/support/harness.h"
 
 namespace jaild::test {
 
@@ -176,67 +171,6 @@ std::string RawConnection::receive_all(std::chrono::milliseconds timeout, bool& 
         out.append(data, static_cast<std::size_t>(n));
     }
     return out;
-}
-
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
-GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args, uid_t uid) {
-    static int instance = 0;
-    log_path_ = "/tmp/jaild-gateway-test-" + std::to_string(::getpid()) + "-" + std::to_string(++instance) + ".log";
-    port_ = free_port();
-    std::vector<std::string> args = {bin("jaild-gateway"), "--listen", "127.0.0.1:" + std::to_string(port_),
-                                     "--jaild-socket", socket};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(log, 2);
-        // A test process that dies (a crash, a timeout's SIGKILL) takes its daemon along, and with it the
-        // descriptors it inherited: the test lock's among them (a leaked jaild held /tmp/jaild-tests.lock).
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        ::close_range(3, ~0U, 0);
-        if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) ::_exit(126);
-        std::vector<char*> argv;
-        for (auto& arg : args) argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    const bool up = wait_until(
-        [&] {
-            if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("jaild-gateway exited at start:\n" + log());
-            }
-            RawConnection probe(port_);
-            return probe.connected();
-        },
-        std::chrono::seconds(10));
-    if (!up) throw std::runtime_error("jaild-gateway did not start listening:\n" + log());
-}
-
-GatewayProcess::~GatewayProcess() {
-    terminate();
-    ::unlink(log_path_.c_str());
-}
-
-int GatewayProcess::terminate() { return terminate_child(pid_); }
-
-std::string GatewayProcess::log() const {
-    std::ifstream in(log_path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 }  // namespace jaild::test

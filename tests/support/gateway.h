@@ -1,0 +1,41 @@
+// A real jaild-gateway process on a free loopback port, and a jaild with a gateway in front of it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/harness.h"
+
+namespace jaild::test {
+
+int free_port();
+
+// build/bin/jaild-gateway on a free loopback port, talking to `socket`, as root or as `uid` (its own group, no
+// other groups). Waits until it accepts.
+class GatewayProcess {
+public:
+    explicit GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args = {}, uid_t uid = 0);
+    ~GatewayProcess();  // SIGTERM and wait
+    GatewayProcess(const GatewayProcess&) = delete;
+    int port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    int terminate();  // SIGTERM, wait; the waitpid status
+    std::string log() const;
+
+private:
+    std::string log_path_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+};
+
+// A jaild (with `extra_toml`, see Daemon) and a gateway in front of it, for one test.
+struct Stack {
+    explicit Stack(const std::string& extra_toml = "") : daemon(extra_toml) {}
+    Daemon daemon;
+    GatewayProcess gateway{daemon.socket()};
+    int port() const { return gateway.port(); }
+};
+
+}  // namespace jaild::test
