@@ -19,7 +19,8 @@
 
 #include "jaild.pb.h"
 #include "jaild/job.h"
-#include "jaild/program_start.h"
+#include "jaild/plan_from_request.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace jaild {
 

@@ -16,14 +16,14 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/cgroup.h"
 #include "jaild/languages.h"
 #include "jaild/packages.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/spawn.h"
+#include "jaild/sandbox/uid_pool.h"
+#include "jaild/sandbox/warm_pool.h"
+#include "jaild/sandbox/workspace.h"
 #include "jaild/sessions.h"
-#include "jaild/spawn.h"
-#include "jaild/uid_pool.h"
-#include "jaild/warm_pool.h"
-#include "jaild/workspace.h"
 
 namespace jaild {
 

@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "common/framing.h"
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 
 namespace jaild::test {
 

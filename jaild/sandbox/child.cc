@@ -1,4 +1,4 @@
-#include "jaild/child.h"
+#include "jaild/sandbox/child.h"
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -15,9 +15,9 @@
 #include <cstring>
 
 #include "common/linux_compat.h"
-#include "jaild/caps.h"
-#include "jaild/credentials.h"
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/caps.h"
+#include "jaild/sandbox/credentials.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
 

@@ -1,4 +1,4 @@
-#include "jaild/warm_pool.h"
+#include "jaild/sandbox/warm_pool.h"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -91,7 +91,7 @@ void WarmPool::fill() {
         wake_.wait(lock, [this] { return stopping_ || (filling_ && ready_.size() < depth_); });
         if (stopping_) return;
         // Only once runs have let the cores alone for a moment: a sandbox built while a run starts or ends
-        // takes the cores that run needs, and on a small machine slows it by about what a warm start saves
+        // takes the cores that run needs, and on a small machine costs it what a warm start saves
         // (bench/README.md). Under a steady stream of runs the pool stays empty and runs start cold.
         const auto quiet_at = last_activity_ + idle_before_fill;
         if (std::chrono::steady_clock::now() < quiet_at) {

@@ -7,10 +7,10 @@
 // reap every process that ends in the namespace, and when the program ends, report its wait status to jaild
 // on fd 4 and exit, which makes the kernel kill everything the program left behind (pid_namespaces(7)).
 //
-// It is built freestanding, without a C library (jaild/CMakeLists.txt): it starts once per run, on the run's
-// path, and glibc's static start-up (IRELATIVE relocations, TLS, tunables) with the pages it touches cost
-// about as much as a dynamic program's exec on these machines (bench/README.md). What it needs is a handful
-// of raw system calls.
+// It is built freestanding, without a C library (jaild/sandbox/CMakeLists.txt): it starts once per run, on the
+// run's path, and glibc's static start-up (IRELATIVE relocations, TLS, tunables) and the pages it touches
+// would be work it does not need (bench/README.md, "Why the reaper and jailctl are built as they are"). What
+// it needs is a handful of raw system calls.
 //
 // Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
 // channel (if any) on fd 3 and the report channel on fd 4, and nothing else open. `jaild-reaper warm`: a
@@ -23,7 +23,7 @@
 #include <linux/signal.h>
 #include <linux/wait.h>
 
-#include "jaild/child_abi.h"
+#include "jaild/sandbox/child_abi.h"
 
 #if !defined(__x86_64__)
 #error "jaild-reaper's system calls and entry point are written for x86-64 (the architecture jaild ships for)"
@@ -52,7 +52,7 @@ long as_long(const void* pointer) { return reinterpret_cast<long>(pointer); }
 }
 
 void report(const jaild::ChildReport& record) {
-    // A pipe write of fewer than PIPE_BUF bytes is atomic: jaild reads whole records.
+    // The channel is a SOCK_SEQPACKET socket pair: each record is one message, read whole.
     while (syscall6(__NR_write, jaild::child_report_fd, as_long(&record), sizeof record) == -EINTR) {
     }
 }
@@ -75,8 +75,8 @@ void report(const jaild::ChildReport& record) {
 
 // Runs child(arg) in a new process that shares our memory on `stack_top` until it execs or exits, and we are
 // suspended meanwhile (CLONE_VM|CLONE_VFORK, as posix_spawn does). A fork would cost a new address space
-// and, in the child, a fresh fault on every page of code it runs; on these machines that was most of the
-// time between the reaper's start and the program's. Returns the child's pid or -errno.
+// and, in the child, a fresh fault on every page of code it runs (bench/README.md). Returns the child's pid
+// or -errno.
 long spawn(void (*child)(void*), void* arg, char* stack_top) {
     register long r10 __asm__("r10") = 0;
     register long r8 __asm__("r8") = 0;

@@ -1,4 +1,4 @@
-#include "jaild/spawn.h"
+#include "jaild/sandbox/spawn.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -13,8 +13,8 @@
 #include <filesystem>
 
 #include "common/linux_compat.h"
-#include "jaild/caps.h"
-#include "jaild/program_start.h"
+#include "jaild/sandbox/caps.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace jaild {
 
@@ -33,8 +33,8 @@ std::error_code make_pipe(Pipe& pipe) {
     return {};
 }
 
-// The report channel: a socket pair, so that the child can pass its mount namespace (ChildReport); each
-// record is one message, as each was one atomic pipe write.
+// The report channel: a SOCK_SEQPACKET socket pair, so that the child can pass its mount namespace
+// (ChildReport); each record is one message, read whole.
 std::error_code make_report_channel(Pipe& channel) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return {errno, std::system_category()};
@@ -93,7 +93,7 @@ std::vector<char*> c_array(const std::vector<std::string>& strings) {
 }
 
 constexpr std::size_t kChildStackBytes = 512 * 1024;
-// Network namespaces kept ready (NetnsPool): enough for a burst of runs; each costs the kernel ~100 KB.
+// Network namespaces kept ready (NetnsPool): enough for a burst of runs; each holds kernel memory.
 constexpr std::size_t kReadyNetworkNamespaces = 4;
 constexpr std::size_t kGuardBytes = 4096;
 #if defined(__SANITIZE_ADDRESS__)

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <string_view>
 
-#include "jaild/cgroup.h"
-#include "jaild/child_abi.h"
-#include "jaild/mounts.h"
-#include "jaild/rlimits.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child_abi.h"
+#include "jaild/sandbox/mounts.h"
+#include "jaild/sandbox/rlimits.h"
 
 namespace jaild {
 

@@ -12,12 +12,12 @@
 
 #include "common/config.h"
 #include "common/unique_fd.h"
-#include "jaild/cgroup.h"
-#include "jaild/child.h"
-#include "jaild/netns_pool.h"
-#include "jaild/rootfs.h"
-#include "jaild/run_plan.h"
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/netns_pool.h"
+#include "jaild/sandbox/rootfs.h"
+#include "jaild/sandbox/run_plan.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
 
@@ -54,7 +54,7 @@ public:
 
     // Clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the start-up probe. On
     // failure sets ec (the errno of the failing parent-side call). Any thread: the calling thread is
-    // suspended until the sandbox's first process execs jaild-reaper (about 2 ms). `warm`: the reaper waits
+    // suspended until the sandbox's first process execs jaild-reaper. `warm`: the reaper waits
     // for the program's start on the report channel (warm_pool.h; needs jaild-reaper); the plan then only
     // gives the sandbox's filesystem and the limits the start may lower.
     Spawned spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,

@@ -1,6 +1,6 @@
 // Sandboxes prepared ahead of the runs that can use them ("warm"). Building a sandbox — uid, cgroup,
-// namespaces, the run's mounts, pivot_root, credentials, seccomp, the exec of jaild-reaper — is about 2 ms
-// of a run's latency on these machines (bench/README.md), and none of it depends on what the run executes.
+// namespaces, the run's mounts, pivot_root, credentials, seccomp, the exec of jaild-reaper — is most of a
+// short run's latency (bench/README.md, warm sandboxes), and none of it depends on what the run executes.
 // A helper thread keeps `depth` such sandboxes whose jaild-reaper waits for its start message (child_abi.h);
 // a run that fits (Supervisor::start) takes one, has its cgroup limits written and sends the message: argv,
 // environment, working directory, resource limits. Each sandbox serves exactly one run, like a cold one.
@@ -18,8 +18,8 @@
 #include <string>
 #include <thread>
 
-#include "jaild/cgroup.h"
-#include "jaild/spawn.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/spawn.h"
 
 namespace jaild {
 
@@ -47,8 +47,8 @@ public:
     // A ready sandbox, or nothing when none is. Any thread.
     std::optional<WarmSandbox> take();
     // A run started or ended. The pool refills up to its depth once no run has started or ended for
-    // idle_before_fill: building a sandbox beside a run's start or end slows that run, on a machine with few
-    // cores, by about what a warm start saves.
+    // idle_before_fill: building a sandbox beside a run's start or end takes the cores that run needs, on a
+    // machine with few cores, and costs it what a warm start saves (bench/README.md).
     void activity();
     static constexpr std::chrono::milliseconds idle_before_fill{2};
     // Discards one ready sandbox now (its uid goes back before this returns), for a run that found no free

@@ -1,5 +1,5 @@
 // Detection of the host's cgroup hierarchy, and the file helpers cgroup_v1.cc and cgroup_v2.cc share.
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "jaild/cgroup_detect.h"
+#include "jaild/sandbox/cgroup_detect.h"
 
 namespace jaild::cgroup {
 namespace detail {

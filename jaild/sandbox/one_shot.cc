@@ -1,4 +1,4 @@
-#include "jaild/one_shot.h"
+#include "jaild/sandbox/one_shot.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "common/linux_compat.h"
-#include "jaild/spawn.h"
+#include "jaild/sandbox/spawn.h"
 
 namespace jaild {
 
