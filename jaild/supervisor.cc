@@ -232,17 +232,15 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
     // The reaper is gone, and with it its namespace; the cgroup may still count tasks the kernel has not
     // finished tearing down, so rmdir is retried with a growing pause. The uid goes back to the pool (with
     // the job's lease) only once nothing can still run under it.
+    if (!group) co_return;
     asio::steady_timer pause(executor_);
-    auto delay = std::chrono::milliseconds(1);
-    for (int attempt = 0; group; ++attempt) {
-        if (!group->empty()) group->kill_all();
-        const std::error_code ec = group->remove();
-        if (!ec) break;
-        if (attempt == 20 || (attempt > 20 && attempt % 100 == 0))
-            spdlog::warn("job {}: cgroup still busy after {} attempts: {}", id, attempt, ec.message());
-        pause.expires_after(delay);
+    cgroup::Teardown teardown(*group);
+    while (!teardown.attempt()) {
+        const int attempts = teardown.attempts();
+        if (attempts == 20 || (attempts > 20 && attempts % 100 == 0))
+            spdlog::warn("job {}: cgroup still busy after {} attempts: {}", id, attempts, teardown.error().message());
+        pause.expires_after(teardown.next_pause());
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-        delay = std::min(delay * 2, std::chrono::milliseconds(1000));
     }
 }
 

@@ -73,14 +73,8 @@ void WarmPool::discard(WarmSandbox& sandbox) {
         }
     }
     if (sandbox.cgroup) {
-        // As Supervisor::retire: the kernel may still count the exiting reaper for a moment.
-        std::error_code ec;
-        for (int attempt = 0; attempt < 200; ++attempt) {
-            if (!sandbox.cgroup->empty()) sandbox.cgroup->kill_all();
-            if (!(ec = sandbox.cgroup->remove())) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        if (ec) spdlog::error("warm sandbox {}: removing its cgroup: {}", sandbox.name, ec.message());
+        if (const std::error_code ec = cgroup::remove_within(*sandbox.cgroup, std::chrono::seconds(1)))
+            spdlog::error("warm sandbox {}: removing its cgroup: {}", sandbox.name, ec.message());
     }
     sandbox = WarmSandbox{};  // the mount namespace, the pipes, then the uid (the lease) go
 }

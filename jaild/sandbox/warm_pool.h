@@ -56,8 +56,8 @@ public:
     bool shed_one(const std::function<void(unique_fd)>& close_later);
     // Ends a sandbox that will not run (ready, or taken and then refused): closes its report channel, which
     // makes its reaper exit, kills what is left, reaps it and removes its cgroup. Blocks until then
-    // (usually about a millisecond; up to a second while the kernel still counts the reaper in its
-    // cgroup): the event loop calls it only on rare paths (a run that found no free uid, a refused start),
+    // (up to a second while the kernel still counts the reaper in its cgroup: cgroup::remove_within): the
+    // event loop calls it only on rare paths (a run that found no free uid, a refused start),
     // and gives the mount namespace to Supervisor::close_later first.
     static void discard(WarmSandbox& sandbox);
 
