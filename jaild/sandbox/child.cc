@@ -39,7 +39,10 @@ void send_report(int fd, const ChildReport& report) noexcept {
     ::_exit(127);
 }
 
-void step(int fd, Stage stage, int err, int detail = 0) noexcept {
+// The end of one setup step: a failure ends the child with its report. A failure injected for this stage
+// (ChildSpec::injected) is reported as the step's own.
+void step(const ChildSpec& s, int fd, Stage stage, int err, int detail = 0) noexcept {
+    if (err == 0 && s.injected.stage == stage) err = s.injected.err;
     if (err != 0) fail(fd, stage, err, detail);
 }
 
@@ -201,39 +204,43 @@ void become_reaper(const ChildSpec& s) noexcept {
 
 }  // namespace
 
+// Every step runs its step() line, even one this sandbox does not need (its error is then 0), so that a
+// failure injected for it is reported at its place in the order.
 [[noreturn]] void run_child(const ChildSpec& s) noexcept {
     int fd = s.report_fd;
     int detail = 0;
-    if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
-    if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
-    if (s.netns_fd >= 0) step(fd, Stage::network_namespace, errno_of(::setns(s.netns_fd, CLONE_NEWNET)));
-    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    step(s, fd, Stage::cgroup_attach, s.join_cgroup_by_write ? join_cgroup(s, &detail) : 0, detail);
+    step(s, fd, Stage::cgroup_namespace, s.new_cgroup_namespace ? errno_of(::unshare(CLONE_NEWCGROUP)) : 0);
+    step(s, fd, Stage::network_namespace, s.netns_fd >= 0 ? errno_of(::setns(s.netns_fd, CLONE_NEWNET)) : 0);
+    step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
     // Unsent, jaild would wait for it until our next record; ending here gives it that record or EOF.
-    step(fd, Stage::file_descriptors, send_mount_namespace(fd));
-    step(fd, Stage::file_descriptors, setup_fds(s));
+    step(s, fd, Stage::file_descriptors, send_mount_namespace(fd));
+    step(s, fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 
-    step(fd, Stage::mount_private, mounts::make_private());
+    step(s, fd, Stage::mount_private, mounts::make_private());
     std::size_t failed_mount = 0;
-    step(fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount), static_cast<int>(failed_mount));
-    step(fd, Stage::pivot_root, mounts::pivot(s.new_root));
-    step(fd, Stage::root_readonly, mounts::make_root_readonly());
-    step(fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
-    if (s.loopback_up) step(fd, Stage::loopback, bring_up_loopback());
+    step(s, fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount),
+         static_cast<int>(failed_mount));
+    step(s, fd, Stage::pivot_root, mounts::pivot(s.new_root));
+    step(s, fd, Stage::root_readonly, mounts::make_root_readonly());
+    step(s, fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
+    step(s, fd, Stage::loopback, s.loopback_up ? bring_up_loopback() : 0);
 
-    step(fd, Stage::rlimits, rlimits::apply(s.rlimits, s.rlimit_count, &detail), detail);
-    step(fd, Stage::securebits, caps::lock_securebits());
-    step(fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
-    step(fd, Stage::credentials, credentials::apply(s.uid, s.gid));
+    step(s, fd, Stage::rlimits, rlimits::apply(s.rlimits, s.rlimit_count, &detail), detail);
+    step(s, fd, Stage::securebits, caps::lock_securebits());
+    step(s, fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
+    step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid));
     // A uid change clears the parent-death signal (prctl(2)); set it again for the rest of the run.
-    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
-    step(fd, Stage::capabilities, caps::clear(s.empty_caps));
-    step(fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
-    step(fd, Stage::cwd, errno_of(::chdir(s.cwd)));
+    step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    step(s, fd, Stage::capabilities, caps::clear(s.empty_caps));
+    step(s, fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
+    step(s, fd, Stage::cwd, errno_of(::chdir(s.cwd)));
     reset_signals();
     ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
-    step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
+    step(s, fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
+    step(s, fd, Stage::reaper, 0);
     if (s.reaper_fd >= 0) {
         become_reaper(s);
         // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command
