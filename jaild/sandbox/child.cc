@@ -17,6 +17,7 @@
 #include "common/linux_compat.h"
 #include "jaild/sandbox/caps.h"
 #include "jaild/sandbox/credentials.h"
+#include "jaild/sandbox/reaper_loop.h"
 #include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
@@ -144,38 +145,6 @@ void reset_signals() noexcept {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-// Without jaild-reaper: the program's process, a vfork-style clone that shares our memory until its execve
-// (as posix_spawn does). We are suspended meanwhile, and its side touches only its own stack below. A
-// program that cannot be exec'd reports Stage::exec (exit code 127).
-[[noreturn]] void exec_program(const ChildSpec& s) noexcept {
-    int first_error = ENOENT;
-    for (std::size_t i = 0; i < s.exec_path_count; ++i) {
-        ::execve(s.exec_paths[i], s.argv, s.envp);
-        // Like execvp: a missing candidate lets the next one try; any other error is the answer.
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_error = errno;
-            break;
-        }
-    }
-    fail(kReportFd, Stage::exec, first_error);
-}
-
-int start_program(void* spec) noexcept { exec_program(*static_cast<const ChildSpec*>(spec)); }
-
-pid_t spawn_program(const ChildSpec& s) noexcept {
-    alignas(64) char stack[32 * 1024];
-    return ::clone(start_program, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSpec*>(&s));
-}
-
-// Our descriptors that must not outlive the setup: jaild sees EOF on the program's stdio and result channel
-// only when the program's processes are gone.
-void close_program_fds() noexcept {
-    ::close(0);
-    ::close(1);
-    ::close(2);
-    ::close(kResultFd);
-}
-
 // Becomes jaild-reaper (reaper_main.cc), which starts the program and reaps for the rest of the run. Returns
 // only when the exec failed (errno tells why).
 void become_reaper(const ChildSpec& s) noexcept {
@@ -187,20 +156,32 @@ void become_reaper(const ChildSpec& s) noexcept {
     errno = err;
 }
 
-// PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
-// kernel kill everything the program left behind (pid_namespaces(7)). jaild-reaper does the same.
-[[noreturn]] void reap(pid_t program) noexcept {
-    close_program_fds();
-    for (;;) {
-        int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, __WALL);
-        if (pid == program) {
-            send_report(kReportFd, ChildReport{ChildReport::exited, Stage::none, 0, 0, status});
-            ::_exit(0);
-        }
-        if (pid < 0 && errno == ECHILD) ::_exit(0);
+// The reaper loop's system calls over the C library (reaper_loop.h), for a sandbox without jaild-reaper.
+struct LibcSys {
+    static long result(long rc) noexcept { return rc < 0 ? -errno : rc; }
+    static long execve(const char* path, char* const* argv, char* const* envp) noexcept {
+        return result(::execve(path, argv, envp));
     }
-}
+    // glibc's clone() wants an int(void*) entry: the child and its argument travel in a trampoline on our
+    // stack, which the child reads before its execve (we are suspended until then).
+    struct Trampoline {
+        void (*child)(void*);
+        void* arg;
+    };
+    static int enter(void* trampoline) noexcept {
+        const auto* t = static_cast<const Trampoline*>(trampoline);
+        t->child(t->arg);
+        return 127;
+    }
+    static long spawn(void (*child)(void*), void* arg, char* stack_top) noexcept {
+        Trampoline trampoline{child, arg};
+        return result(::clone(enter, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &trampoline));
+    }
+    static long close(int fd) noexcept { return result(::close(fd)); }
+    static long wait_any(int* status) noexcept { return result(::waitpid(-1, status, __WALL)); }
+    static void report(const ChildReport& record) noexcept { send_report(kReportFd, record); }
+    [[noreturn]] static void exit(int code) noexcept { ::_exit(code); }
+};
 
 }  // namespace
 
@@ -248,10 +229,11 @@ void become_reaper(const ChildSpec& s) noexcept {
         const int err = errno;
         if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
     }
-    const pid_t program = spawn_program(s);
-    if (program < 0) fail(fd, Stage::fork, errno);
-    close_program_fds();
-    reap(program);
+    // Without jaild-reaper we stay PID 1 and run the reaper's loop ourselves.
+    const ReaperCommand program{s.exec_paths, s.exec_path_count, s.argv, s.envp};
+    alignas(64) char stack[32 * 1024];
+    const bool started = reaper_loop::start_and_reap<LibcSys>(program, stack + sizeof stack, [] {});
+    ::_exit(started ? 0 : 127);
 }
 
 std::string_view stage_name(Stage stage) noexcept {
