@@ -1,7 +1,9 @@
 #include "jaild/sandbox/warm_pool.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -10,11 +12,15 @@
 #include <exception>
 
 #include "common/linux_compat.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace jaild {
 
-WarmPool::WarmPool(std::size_t depth, Maker make)
-    : depth_(depth), make_(std::move(make)), thread_([this] { fill(); }) {}
+WarmPool::WarmPool(Setup setup)
+    : setup_(std::move(setup)),
+      rlimits_(rlimits::prepare({setup_.plan.limits.cpu_ms, setup_.plan.limits.fsize_bytes, setup_.plan.limits.nofile,
+                                 setup_.plan.limits.nproc, setup_.plan.limits.stack_bytes})),
+      thread_([this] { fill(); }) {}
 
 WarmPool::~WarmPool() {
     {
@@ -47,7 +53,86 @@ void WarmPool::activity() {
     wake_.notify_one();
 }
 
-bool WarmPool::shed_one(const std::function<void(unique_fd)>& close_later) {
+std::string WarmPool::start_message(const RunPlan& plan) const {
+    // What a warm sandbox has fixed: no files of the run's in its fresh /workspace, no session or request
+    // workspace, no result channel, the default /tmp size, and limits its start can reach by lowering.
+    if (!plan.files.empty() || !plan.workspace_source.empty() || !plan.tmp_source.empty() || plan.result_channel ||
+        !plan.session_id.empty() || plan.limits.tmp_bytes != setup_.plan.limits.tmp_bytes ||
+        !plan.packages.env.empty() || !plan.packages.wheelhouse.empty())
+        return {};
+    const ResolvedLimits& l = plan.limits;
+    const rlimits::Table wanted = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+        if (wanted[i].resource != rlimits_[i].resource || wanted[i].hard > rlimits_[i].hard) return {};
+    }
+    return warm_start_message(wanted, plan.cwd, exec_candidates(plan), plan.argv, plan.env);
+}
+
+std::optional<WarmSandbox> WarmPool::start(const RunPlan& plan, const cgroup::JobLimits& limits) {
+    const std::string message = start_message(plan);
+    if (message.empty()) return std::nullopt;
+    std::optional<WarmSandbox> sandbox = take();
+    if (sandbox && !send_start(*sandbox, message, limits)) {
+        setup_.close_later(std::move(sandbox->spawned.mount_ns));  // its teardown off the caller's thread
+        discard(*sandbox);
+        sandbox.reset();
+    }
+    return sandbox;
+}
+
+bool WarmPool::send_start(WarmSandbox& sandbox, const std::string& message, const cgroup::JobLimits& limits) {
+    if (const std::error_code ec = sandbox.cgroup->set_limits(limits)) {
+        spdlog::warn("warm sandbox {}: its cgroup refused the run's limits ({}); the run starts cold", sandbox.name,
+                     ec.message());
+        return false;
+    }
+    // One message on the report channel, which has room for it (warm_start_max_bytes): never blocks.
+    ssize_t sent;
+    while ((sent = ::send(sandbox.spawned.report_r.get(), message.data(), message.size(),
+                          MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 &&
+           errno == EINTR) {
+    }
+    if (sent != static_cast<ssize_t>(message.size())) {
+        // Its reaper is gone (killed from outside, or a setup step after the namespace record failed).
+        spdlog::warn("warm sandbox {}: sending its start failed ({}); the run starts cold", sandbox.name,
+                     sent < 0 ? std::strerror(errno) : "short send");
+        return false;
+    }
+    return true;
+}
+
+std::optional<WarmSandbox> WarmPool::make() {
+    std::uint32_t uid = 0;
+    WarmSandbox sandbox;
+    sandbox.lease = setup_.spare_uid(uid);
+    if (!sandbox.lease) return std::nullopt;
+    sandbox.name = fmt::format("{}-warm{}", setup_.name_prefix, ++made_);
+    std::error_code ec;
+    const cgroup::JobLimits limits{setup_.plan.limits.memory_bytes, setup_.plan.limits.nproc, setup_.cpu_quota_percent};
+    sandbox.cgroup = setup_.cgroups->create(sandbox.name, limits, ec);
+    if (!sandbox.cgroup) {
+        spdlog::error("warm sandbox {}: creating its cgroup failed: {}", sandbox.name, ec.message());
+        return std::nullopt;
+    }
+    const Spawner& spawner = *setup_.spawner;
+    sandbox.spawned =
+        spawner.spawn(setup_.plan, uid, sandbox.cgroup.get(), setup_.cgroups->version() == "v2", ec, true);
+    std::string failure;
+    if (ec)
+        failure = "clone: " + ec.message();
+    else if (!sandbox.spawned.early_reports.empty())
+        failure = spawner.describe_failure(sandbox.spawned.early_reports.front(), sandbox.spawned);
+    else if (!sandbox.spawned.mount_ns)
+        failure = "its first process ended before it was set up";
+    if (!failure.empty()) {
+        spdlog::error("warm sandbox {}: {}", sandbox.name, failure);
+        discard(sandbox);
+        return std::nullopt;
+    }
+    return sandbox;
+}
+
+bool WarmPool::shed_one() {
     std::optional<WarmSandbox> sandbox;
     {
         std::lock_guard lock(mutex_);
@@ -55,7 +140,7 @@ bool WarmPool::shed_one(const std::function<void(unique_fd)>& close_later) {
         sandbox.emplace(std::move(ready_.back()));
         ready_.pop_back();
     }
-    close_later(std::move(sandbox->spawned.mount_ns));
+    setup_.close_later(std::move(sandbox->spawned.mount_ns));
     discard(*sandbox);
     return true;
 }
@@ -82,7 +167,7 @@ void WarmPool::discard(WarmSandbox& sandbox) {
 void WarmPool::fill() {
     std::unique_lock lock(mutex_);
     for (;;) {
-        wake_.wait(lock, [this] { return stopping_ || (filling_ && ready_.size() < depth_); });
+        wake_.wait(lock, [this] { return stopping_ || (filling_ && ready_.size() < setup_.depth); });
         if (stopping_) return;
         // Only once runs have let the cores alone for a moment: a sandbox built while a run starts or ends
         // takes the cores that run needs, and on a small machine costs it what a warm start saves
@@ -95,13 +180,13 @@ void WarmPool::fill() {
         lock.unlock();
         std::optional<WarmSandbox> sandbox;
         try {
-            sandbox = make_();
+            sandbox = make();
         } catch (const std::exception& e) {  // never let it end jaild: runs still start cold
             spdlog::error("warm sandbox: {}", e.what());
         }
         lock.lock();
         if (!sandbox) {
-            // No uid to spare, or a setup that failed (logged by make_): again after the next run starts or
+            // No uid to spare, or a setup that failed (logged by make): again after the next run starts or
             // ends, or after a pause that doubles while it keeps failing (1 s up to a minute).
             const std::uint64_t seen = activities_;
             wake_.wait_for(lock, retry_, [this, seen] { return stopping_ || activities_ != seen; });
@@ -115,7 +200,7 @@ void WarmPool::fill() {
             return;
         }
         ready_.push_back(std::move(*sandbox));
-        if (ready_.size() >= depth_) filling_ = false;
+        if (ready_.size() >= setup_.depth) filling_ = false;
     }
 }
 
