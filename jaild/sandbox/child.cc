@@ -190,7 +190,10 @@ struct LibcSys {
 [[noreturn]] void run_child(const ChildSpec& s) noexcept {
     int fd = s.report_fd;
     int detail = 0;
-    step(s, fd, Stage::cgroup_attach, s.join_cgroup_by_write ? join_cgroup(s, &detail) : 0, detail);
+    // A step that names what failed (detail) runs before its step() line: the order in which a call's
+    // arguments are evaluated is unspecified, so the detail must be written before it is read.
+    int err = s.join_cgroup_by_write ? join_cgroup(s, &detail) : 0;
+    step(s, fd, Stage::cgroup_attach, err, detail);
     step(s, fd, Stage::cgroup_namespace, s.new_cgroup_namespace ? errno_of(::unshare(CLONE_NEWCGROUP)) : 0);
     step(s, fd, Stage::network_namespace, s.netns_fd >= 0 ? errno_of(::setns(s.netns_fd, CLONE_NEWNET)) : 0);
     step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
@@ -201,14 +204,15 @@ struct LibcSys {
 
     step(s, fd, Stage::mount_private, mounts::make_private());
     std::size_t failed_mount = 0;
-    step(s, fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount),
-         static_cast<int>(failed_mount));
+    err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount);
+    step(s, fd, Stage::mounts, err, static_cast<int>(failed_mount));
     step(s, fd, Stage::pivot_root, mounts::pivot(s.new_root));
     step(s, fd, Stage::root_readonly, mounts::make_root_readonly());
     step(s, fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
     step(s, fd, Stage::loopback, s.loopback_up ? bring_up_loopback() : 0);
 
-    step(s, fd, Stage::rlimits, rlimits::apply(s.rlimits, s.rlimit_count, &detail), detail);
+    err = rlimits::apply(s.rlimits, s.rlimit_count, &detail);
+    step(s, fd, Stage::rlimits, err, detail);
     step(s, fd, Stage::securebits, caps::lock_securebits());
     step(s, fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
     step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid));
@@ -226,7 +230,7 @@ struct LibcSys {
         become_reaper(s);
         // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command
         // line carries the program's arguments and environment, so E2BIG is the program's own error.
-        const int err = errno;
+        err = errno;
         if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
     }
     // Without jaild-reaper we stay PID 1 and run the reaper's loop ourselves.
