@@ -71,7 +71,7 @@ struct SandboxConfig {
     bool allow_network = false;
     std::string cgroup_root;              // empty: beneath jaild's own cgroup
     std::uint32_t cpu_quota_percent = 0;  // per-job cpu.max / cfs quota; 0 = no quota
-    // Sandboxes prepared ahead of the runs that can use them (jaild/warm_pool.h); 0 = every run is built
+    // Sandboxes prepared ahead of the runs that can use them (jaild/sandbox/warm_pool.h); 0 = every run is built
     // when it is asked for.
     std::uint32_t warm_sandboxes = 2;
 

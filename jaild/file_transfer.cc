@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 #include "jaild/session_files.h"
 
 namespace jaild::file_transfer {

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "jaild.pb.h"
-#include "jaild/child.h"
 #include "jaild/runner_answer.h"
-#include "jaild/spawn.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/spawn.h"
 
 namespace jaild {
 

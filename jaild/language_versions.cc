@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "jaild/one_shot.h"
+#include "jaild/sandbox/one_shot.h"
 
 namespace jaild {
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/cgroup.h"
 #include "jaild/languages.h"
+#include "jaild/sandbox/cgroup.h"
 
 namespace jaild {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 
 namespace jaild {
 

@@ -25,9 +25,9 @@
 #include "jaild/language_versions.h"
 #include "jaild/languages.h"
 #include "jaild/probe.h"
+#include "jaild/sandbox/workspace.h"
 #include "jaild/server.h"
 #include "jaild/supervisor.h"
-#include "jaild/workspace.h"
 
 namespace asio = boost::asio;
 

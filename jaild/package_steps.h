@@ -10,7 +10,7 @@
 #include <string>
 
 #include "jaild/packages.h"
-#include "jaild/run_plan.h"
+#include "jaild/sandbox/run_plan.h"
 
 namespace jaild {
 

@@ -15,7 +15,7 @@
 #include <chrono>
 #include <filesystem>
 
-#include "jaild/rootfs.h"
+#include "jaild/sandbox/rootfs.h"
 
 namespace jaild {
 

@@ -18,7 +18,7 @@
 
 #include "common/config.h"
 #include "common/requirements.h"
-#include "jaild/run_plan.h"
+#include "jaild/sandbox/run_plan.h"
 
 namespace jaild {
 

@@ -13,9 +13,9 @@
 
 #include "common/linux_compat.h"
 #include "jaild.pb.h"
-#include "jaild/child.h"
-#include "jaild/one_shot.h"
-#include "jaild/spawn.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/one_shot.h"
+#include "jaild/sandbox/spawn.h"
 
 namespace jaild {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 
 namespace jaild {
 

@@ -1,10 +1,9 @@
 // What jaild's runs share: the config, the uid pool, the cgroup manager, the spawner, the warm sandboxes and
 // the set of running jobs (for shutdown). Lives on jaild's event loop thread; nothing here is called from
-// elsewhere but make_warm() (the warm pool's thread: it touches only the thread-safe uid pool, cgroup
-// manager and spawner) and Lease's destructor of a discarded warm sandbox's lease (the uid pool only).
+// elsewhere but spare_uid() and close_later() (the warm pool's thread: they touch only the thread-safe uid
+// pool and the closer) and Lease's destructor of a discarded warm sandbox's lease (the uid pool only).
 #pragma once
 
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -16,14 +15,14 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/cgroup.h"
 #include "jaild/languages.h"
 #include "jaild/packages.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/spawn.h"
+#include "jaild/sandbox/uid_pool.h"
+#include "jaild/sandbox/warm_pool.h"
+#include "jaild/sandbox/workspace.h"
 #include "jaild/sessions.h"
-#include "jaild/spawn.h"
-#include "jaild/uid_pool.h"
-#include "jaild/warm_pool.h"
-#include "jaild/workspace.h"
 
 namespace jaild {
 
@@ -120,17 +119,15 @@ private:
     std::vector<std::uint32_t> allowed_gids_;
     boost::asio::thread_pool closer_{1};
 
-    // Warm sandboxes (warm_pool.h): what they are built from, and whether a plan can use one.
-    std::optional<WarmSandbox> make_warm();
-    // The start message of `plan` for a warm sandbox, or "" when the plan needs a cold one.
-    std::string warm_start(const RunPlan& plan) const;
-    // Writes the run's cgroup limits and sends its start to a warm sandbox taken for it. False (the sandbox
-    // is then discarded, and the run starts cold) when the sandbox does not take it.
-    bool start_warm(WarmSandbox& sandbox, const std::string& message, const cgroup::JobLimits& limits);
-    RunPlan warm_plan_;
-    rlimits::Table warm_rlimits_{};
+    // A cold start: a cgroup of its own, and a clone. False (with `error` filled, nothing held) on failure.
+    bool start_cold(RunPlan& plan, const std::string& id, const cgroup::JobLimits& limits,
+                    std::shared_ptr<Lease>& lease, std::unique_ptr<cgroup::JobCgroup>& group, Spawned& spawned,
+                    StartError& error);
+    // The warm pool's setup (warm_pool.h), or nothing when this jaild keeps no warm sandboxes.
+    std::optional<WarmPool::Setup> warm_setup();
+    // A uid for one more warm sandbox, while more uids than the pool's depth stay free after it.
+    std::shared_ptr<Lease> spare_uid(std::uint32_t& uid);
     std::uint32_t warm_depth_ = 0;
-    std::atomic<std::uint64_t> warm_made_{0};
     std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes
 };
 

@@ -15,7 +15,7 @@
 
 #include "common/config.h"
 #include "common/framing.h"
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 
 // An invariant: when it does not hold, say which and trap (libFuzzer keeps the input as crash-<sha1>).
 #define FUZZ_CHECK(condition)                                                                      \

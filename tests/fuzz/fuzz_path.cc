@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "fuzz_common.h"
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 #include "jaild/session_files.h"
 
 using namespace jaild;

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <string>
 
-#include "jaild/cgroup.h"
-#include "jaild/cgroup_detect.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/cgroup_detect.h"
 #include "tests/support/skip.h"
 
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
-// Warm sandboxes (jaild/warm_pool.h): runs that fit start in a sandbox prepared ahead, and get exactly what a
-// cold run gets — their own argv, environment, directory, limits and uid — while runs that do not fit still
+// Warm sandboxes (jaild/sandbox/warm_pool.h): runs that fit start in a sandbox prepared ahead, and get exactly
+// what a cold run gets — their own argv, environment, directory, limits and uid — while runs that do not fit still
 // start cold, and no warm sandbox outlives its daemon.
 #include <sys/types.h>
 

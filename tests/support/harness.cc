@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "common/framing.h"
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 #include "tests/support/process.h"
 
 namespace jaild::test {

@@ -62,7 +62,7 @@ for entry in "${breaking[@]}"; do
   directive=${entry%%|*}
   if grep -q "^$directive" "$unit"; then echo "FAIL: jaild.service has $directive: ${entry#*|}"; exit 1; fi
 done
-# What the parent and the child call to build and start a sandbox (jaild/spawn.cc, jaild/child.cc, caps,
+# What the parent and the child call to build and start a sandbox (jaild/sandbox/: spawn.cc, child.cc, caps,
 # credentials, mounts, rlimits) and what the reaper and jaild call to run and end it.
 needed="clone clone3 unshare mount umount2 pivot_root chdir sethostname socket ioctl prlimit64 setrlimit prctl
         capget capset setgroups setresuid setresgid seccomp execve fork wait4 waitid pidfd_open pidfd_send_signal

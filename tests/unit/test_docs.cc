@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "jaild.pb.h"
-#include "jaild/child.h"
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "jaild/child.h"
 #include "jaild/connection.h"
+#include "jaild/sandbox/child.h"
 
 using jaild::peer_allowed;
 using jaild::Stage;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "jaild/child_abi.h"
-#include "jaild/program_start.h"
+#include "jaild/sandbox/child_abi.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "jaild/rootfs.h"
+#include "jaild/sandbox/rootfs.h"
 #include "tests/support/skip.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <variant>
 
 #include "jaild.pb.h"
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 
 using Catch::Matchers::Contains;
 using jaild::check_relative_path;

@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace seccomp = jaild::seccomp;
 

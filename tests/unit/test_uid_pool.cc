@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "jaild/uid_pool.h"
+#include "jaild/sandbox/uid_pool.h"
 
 using jaild::UidPool;
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "jaild/cgroup.h"
-#include "jaild/child.h"
-#include "jaild/run_plan.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/run_plan.h"
 
 namespace jaild {
 

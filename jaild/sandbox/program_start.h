@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "jaild/rlimits.h"
-#include "jaild/run_plan.h"
+#include "jaild/sandbox/rlimits.h"
+#include "jaild/sandbox/run_plan.h"
 
 namespace jaild {
 

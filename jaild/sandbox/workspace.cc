@@ -1,4 +1,4 @@
-#include "jaild/workspace.h"
+#include "jaild/sandbox/workspace.h"
 
 #include <sched.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "jaild/spawn.h"
+#include "jaild/sandbox/spawn.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -13,8 +13,8 @@
 #include <filesystem>
 
 #include "common/linux_compat.h"
-#include "jaild/caps.h"
-#include "jaild/program_start.h"
+#include "jaild/sandbox/caps.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace jaild {
 
@@ -33,8 +33,8 @@ std::error_code make_pipe(Pipe& pipe) {
     return {};
 }
 
-// The report channel: a socket pair, so that the child can pass its mount namespace (ChildReport); each
-// record is one message, as each was one atomic pipe write.
+// The report channel: a SOCK_SEQPACKET socket pair, so that the child can pass its mount namespace
+// (ChildReport); each record is one message, read whole.
 std::error_code make_report_channel(Pipe& channel) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return {errno, std::system_category()};
@@ -93,7 +93,7 @@ std::vector<char*> c_array(const std::vector<std::string>& strings) {
 }
 
 constexpr std::size_t kChildStackBytes = 512 * 1024;
-// Network namespaces kept ready (NetnsPool): enough for a burst of runs; each costs the kernel ~100 KB.
+// Network namespaces kept ready (NetnsPool): enough for a burst of runs; each holds kernel memory.
 constexpr std::size_t kReadyNetworkNamespaces = 4;
 constexpr std::size_t kGuardBytes = 4096;
 #if defined(__SANITIZE_ADDRESS__)
@@ -162,110 +162,63 @@ void Spawner::return_stack(void* stack) const {
     free_stacks_.push_back(stack);
 }
 
-Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
-                       std::error_code& ec, bool warm) const {
-    Spawned out;
-    if (warm && !reaper_) {
-        ec = std::make_error_code(std::errc::not_supported);
-        return out;
+namespace {
+
+// The descriptors of one run: the program's stdio, the report channel and the result channel.
+struct Channels {
+    Pipe in, out, err, report;
+    unique_fd result_parent, result_child;
+};
+
+std::error_code open_channels(const RunPlan& plan, Channels& c) {
+    for (Pipe* p : {&c.in, &c.out, &c.err}) {
+        if (std::error_code ec = make_pipe(*p)) return ec;
     }
-    Pipe in, stdout_pipe, stderr_pipe, report;
-    for (Pipe* p : {&in, &stdout_pipe, &stderr_pipe}) {
-        if ((ec = make_pipe(*p))) return out;
-    }
-    if ((ec = make_report_channel(report))) return out;
-    unique_fd result_child;
+    if (std::error_code ec = make_report_channel(c.report)) return ec;
     if (plan.result_channel) {
         int pair[2];
-        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-            ec = {errno, std::system_category()};
-            return out;
-        }
-        out.result.reset(pair[0]);
-        result_child.reset(pair[1]);
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return {errno, std::system_category()};
+        c.result_parent.reset(pair[0]);
+        c.result_child.reset(pair[1]);
     }
-    out.mounts = rootfs_.for_job(
-        {uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source, &plan.tmp_source, &plan.packages});
-    const rlimits::Table limits = rlimits::prepare(
-        {plan.limits.cpu_ms, plan.limits.fsize_bytes, plan.limits.nofile, plan.limits.nproc, plan.limits.stack_bytes});
-    const std::vector<std::string> candidates = exec_candidates(plan);
+    return {};
+}
+
+// What the child reads of the plan, in the forms it needs (no allocation after the clone): resource limits,
+// the program's candidate paths, argv and envp as char* arrays, and jaild-reaper's command line. Built in
+// place and never moved: the arrays point into the strings.
+struct ChildInputs {
+    rlimits::Table limits{};
+    std::vector<std::string> candidates;
     std::vector<const char*> exec_paths;
-    for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
-    const std::vector<char*> argv = c_array(plan.argv);
-    const std::vector<char*> envp = c_array(plan.env);
-    const std::vector<std::string> reaper_command = warm      ? std::vector<std::string>{"jaild-reaper", "warm"}
-                                                    : reaper_ ? reaper_command_line(candidates, plan.argv, plan.env)
-                                                              : std::vector<std::string>{};
-    const std::vector<char*> reaper_argv = c_array(reaper_command);
+    std::vector<char*> argv, envp;
+    std::vector<std::string> reaper_command;
+    std::vector<char*> reaper_argv;
+};
 
-    ChildSpec spec;
-    spec.stdin_fd = in.read.get();
-    spec.stdout_fd = stdout_pipe.write.get();
-    spec.stderr_fd = stderr_pipe.write.get();
-    spec.report_fd = report.write.get();
-    spec.result_fd = result_child.get();
-    spec.mount_ops = out.mounts.ops().data();
-    spec.mount_count = out.mounts.ops().size();
-    spec.new_root = rootfs_.new_root().c_str();
-    spec.hostname = rootfs_.hostname().c_str();
-    spec.hostname_len = rootfs_.hostname().size();
-    spec.loopback_up = !config_.sandbox.allow_network;
-    spec.rlimits = limits.data();
-    spec.rlimit_count = limits.size();
-    spec.uid = uid;
-    spec.gid = uid;
-    spec.last_cap = last_cap_;
-    spec.empty_caps = empty_caps_;
-    spec.cwd = plan.cwd.c_str();
-    spec.seccomp = filter_.program();
-    spec.exec_paths = exec_paths.data();
-    spec.exec_path_count = exec_paths.size();
-    spec.argv = argv.data();
-    spec.envp = envp.data();
-    spec.reaper_fd = reaper_.get();
-    spec.reaper_argv = reaper_argv.data();
+void prepare_inputs(const RunPlan& plan, bool warm, bool has_reaper, ChildInputs& in) {
+    const ResolvedLimits& l = plan.limits;
+    in.limits = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});
+    in.candidates = exec_candidates(plan);
+    for (const std::string& c : in.candidates) in.exec_paths.push_back(c.c_str());
+    in.argv = c_array(plan.argv);
+    in.envp = c_array(plan.env);
+    if (warm)
+        in.reaper_command = {"jaild-reaper", "warm"};
+    else if (has_reaper)
+        in.reaper_command = reaper_command_line(in.candidates, plan.argv, plan.env);
+    in.reaper_argv = c_array(in.reaper_command);
+}
 
-    std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-    // Our copy of a prepared namespace is closed when this returns; the child has entered it by then (it
-    // shares our memory until its exec) or holds its own copy (a fork-like clone).
-    unique_fd netns;
-    if (!config_.sandbox.allow_network) {
-        if (netns_) netns = netns_->take();
-        if (netns) {
-            spec.netns_fd = netns.get();
-            spec.loopback_up = false;
-        } else {
-            flags |= CLONE_NEWNET;
-        }
-    }
-    // Taken here, given back when this returns (the child has exec'd or died by then).
-    void* const stack = reaper_ && kShareMemory ? take_stack() : nullptr;
-    struct StackReturn {
-        const Spawner& spawner;
-        void* stack;
-        ~StackReturn() { spawner.return_stack(stack); }
-    } stack_return{*this, stack};
-    if (cgroup) {
-        spec.cgroup = cgroup->attach();
-        if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !stack) {
-            // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
-            // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
-            flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
-        } else {
-            spec.join_cgroup_by_write = true;
-            spec.new_cgroup_namespace = true;
-        }
-    }
-
-    int pidfd = -1;
-    long pid = -1;
-    // Every signal blocked across the clone, as posix_spawn does: until the child resets its handlers
-    // (reset_signals, before the program starts) a signal must not run one of jaild's handlers in it — with
-    // CLONE_VM in jaild's own memory, and in any case writing to asio's wake-up pipe, which jaild would take
-    // for its own SIGTERM (a `pkill jaild` matches the child's name too).
+// Every signal blocked across the clone, as posix_spawn does: until the child resets its handlers
+// (reset_signals, before the program starts) a signal must not run one of jaild's handlers in it — with
+// CLONE_VM in jaild's own memory, and in any case writing to asio's wake-up pipe, which jaild would take
+// for its own SIGTERM (a `pkill jaild` matches the child's name too). Returns the pid, or -1 with errno set.
+long clone_child(ChildSpec& spec, std::uint64_t flags, void* stack, int& pidfd) {
     sigset_t all, saved;
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+    long pid = -1;
     if (stack) {
         // posix_spawn's way: the child shares jaild's memory on a stack of its own, and jaild waits until it
         // execs (jaild-reaper, which then starts the program) or dies. jaild's address space is neither copied nor
@@ -288,17 +241,115 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
     const int clone_errno = errno;
     ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+    errno = clone_errno;
+    return pid;
+}
+
+void connect_inputs(ChildSpec& spec, const Channels& c, const ChildInputs& in, const MountList& mounts) {
+    spec.stdin_fd = c.in.read.get();
+    spec.stdout_fd = c.out.write.get();
+    spec.stderr_fd = c.err.write.get();
+    spec.report_fd = c.report.write.get();
+    spec.result_fd = c.result_child.get();
+    spec.mount_ops = mounts.ops().data();
+    spec.mount_count = mounts.ops().size();
+    spec.rlimits = in.limits.data();
+    spec.rlimit_count = in.limits.size();
+    spec.exec_paths = in.exec_paths.data();
+    spec.exec_path_count = in.exec_paths.size();
+    spec.argv = in.argv.data();
+    spec.envp = in.envp.data();
+    spec.reaper_argv = in.reaper_argv.data();
+}
+
+// The cgroup's attach descriptors, and the clone flags that place the child in it.
+std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool cgroup_v2, bool shares_memory) {
+    if (!cgroup) return 0;
+    spec.cgroup = cgroup->attach();
+    if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory) {
+        // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
+        // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
+        return CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+    }
+    spec.join_cgroup_by_write = true;
+    spec.new_cgroup_namespace = true;
+    return 0;
+}
+
+}  // namespace
+
+ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
+    ChildSpec spec;
+    spec.new_root = rootfs_.new_root().c_str();
+    spec.hostname = rootfs_.hostname().c_str();
+    spec.hostname_len = rootfs_.hostname().size();
+    spec.loopback_up = !config_.sandbox.allow_network;
+    spec.uid = uid;
+    spec.gid = uid;
+    spec.last_cap = last_cap_;
+    spec.empty_caps = empty_caps_;
+    spec.cwd = plan.cwd.c_str();
+    spec.seccomp = filter_.program();
+    spec.reaper_fd = reaper_.get();
+    spec.injected = injected_;
+    return spec;
+}
+
+std::uint64_t Spawner::choose_namespaces(ChildSpec& spec, unique_fd& netns) const {
+    std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+    if (config_.sandbox.allow_network) return flags;
+    if (netns_) netns = netns_->take();
+    if (netns) {
+        spec.netns_fd = netns.get();
+        spec.loopback_up = false;
+    } else {
+        flags |= CLONE_NEWNET;
+    }
+    return flags;
+}
+
+Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
+                       std::error_code& ec, bool warm) const {
+    Spawned out;
+    if (warm && !reaper_) {
+        ec = std::make_error_code(std::errc::not_supported);
+        return out;
+    }
+    Channels channels;
+    if ((ec = open_channels(plan, channels))) return out;
+    out.mounts = rootfs_.for_job(
+        {uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source, &plan.tmp_source, &plan.packages});
+    ChildInputs inputs;
+    prepare_inputs(plan, warm, static_cast<bool>(reaper_), inputs);
+    ChildSpec spec = base_spec(plan, uid);
+    connect_inputs(spec, channels, inputs, out.mounts);
+    // Our copy of a prepared namespace is closed when this returns; the child has entered it by then (it
+    // shares our memory until its exec) or holds its own copy (a fork-like clone).
+    unique_fd netns;
+    std::uint64_t flags = choose_namespaces(spec, netns);
+    // Taken here, given back when this returns (the child has exec'd or died by then).
+    void* const stack = reaper_ && kShareMemory ? take_stack() : nullptr;
+    struct StackReturn {
+        const Spawner& spawner;
+        void* stack;
+        ~StackReturn() { spawner.return_stack(stack); }
+    } stack_return{*this, stack};
+    flags |= place_in_cgroup(spec, cgroup, cgroup_v2, stack != nullptr);
+
+    int pidfd = -1;
+    const long pid = clone_child(spec, flags, stack, pidfd);
     if (pid < 0) {
-        ec = {clone_errno, std::system_category()};
+        ec = {errno, std::system_category()};
         return out;
     }
     out.pid = static_cast<pid_t>(pid);
     out.pidfd.reset(pidfd);
-    out.stdin_w = std::move(in.write);
-    out.stdout_r = std::move(stdout_pipe.read);
-    out.stderr_r = std::move(stderr_pipe.read);
-    out.report_r = std::move(report.read);
-    report.write.reset();
+    out.stdin_w = std::move(channels.in.write);
+    out.stdout_r = std::move(channels.out.read);
+    out.stderr_r = std::move(channels.err.read);
+    out.report_r = std::move(channels.report.read);
+    out.result = std::move(channels.result_parent);
+    channels.report.write.reset();
     receive_mount_namespace(out);
     return out;
 }

@@ -1,4 +1,4 @@
-#include "jaild/rootfs.h"
+#include "jaild/sandbox/rootfs.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>

@@ -1,5 +1,5 @@
 // Fresh network namespaces made ahead of the runs that need them, each with its loopback up. Creating one is
-// the dearest part of a sandbox's clone (setup_net runs every protocol's per-namespace init: ~0.5 ms here),
+// the dearest part of a sandbox's clone (setup_net runs every protocol's per-namespace init; bench/README.md),
 // and nothing in it depends on the run, so a helper thread makes them while runs wait for nothing. Each
 // namespace serves exactly one run and is never reused: the isolation is that of a clone(CLONE_NEWNET).
 #pragma once

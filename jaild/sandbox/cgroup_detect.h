@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 
 namespace jaild::cgroup::detail {
 

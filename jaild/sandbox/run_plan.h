@@ -1,5 +1,6 @@
-// A validated, immutable description of one run. jaild turns every request into a RunPlan first and
-// re-checks everything the request says (even from our own gateway): nothing below the plan sees protobuf.
+// A validated, immutable description of one run: the sandbox library's input. jaild turns every request
+// into a RunPlan first (plan_from_request.h) and re-checks everything the request says (even from our own
+// gateway): nothing below the plan sees protobuf.
 #pragma once
 
 #include <cstdint>
@@ -7,13 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "common/config.h"
-
 namespace jaild {
-
-namespace v1 {
-class RunRequest;
-}
 
 struct ResolvedLimits {
     std::uint32_t cpu_ms = 0;
@@ -62,23 +57,7 @@ struct RunPlan {
     } packages;
 };
 
-struct PlanError {
-    std::string field;
-    std::string message;
-};
-
 inline constexpr const char* sandbox_path_env = "/usr/local/bin:/usr/bin:/bin";
 inline constexpr const char* workspace_dir = "/workspace";
-
-// Validates a request against the configured defaults and maxima.
-std::variant<RunPlan, PlanError> make_run_plan(const v1::RunRequest& request, const LimitSet& defaults,
-                                               const LimitSet& maxima);
-
-// Checks a working directory inside the sandbox (absolute, no "." or ".."): an error message or "".
-std::string check_cwd_path(const std::string& cwd);
-
-// Checks a path relative to /workspace: no empty, "." or ".." component, no NUL, not absolute, bounded.
-// Returns an error message or an empty string. Exposed for tests and the sessions code.
-std::string check_relative_path(const std::string& path);
 
 }  // namespace jaild

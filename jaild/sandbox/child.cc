@@ -1,4 +1,4 @@
-#include "jaild/child.h"
+#include "jaild/sandbox/child.h"
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -15,9 +15,10 @@
 #include <cstring>
 
 #include "common/linux_compat.h"
-#include "jaild/caps.h"
-#include "jaild/credentials.h"
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/caps.h"
+#include "jaild/sandbox/credentials.h"
+#include "jaild/sandbox/reaper_loop.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
 
@@ -39,7 +40,10 @@ void send_report(int fd, const ChildReport& report) noexcept {
     ::_exit(127);
 }
 
-void step(int fd, Stage stage, int err, int detail = 0) noexcept {
+// The end of one setup step: a failure ends the child with its report. A failure injected for this stage
+// (ChildSpec::injected) is reported as the step's own.
+void step(const ChildSpec& s, int fd, Stage stage, int err, int detail = 0) noexcept {
+    if (err == 0 && s.injected.stage == stage) err = s.injected.err;
     if (err != 0) fail(fd, stage, err, detail);
 }
 
@@ -141,38 +145,6 @@ void reset_signals() noexcept {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-// Without jaild-reaper: the program's process, a vfork-style clone that shares our memory until its execve
-// (as posix_spawn does). We are suspended meanwhile, and its side touches only its own stack below. A
-// program that cannot be exec'd reports Stage::exec (exit code 127).
-[[noreturn]] void exec_program(const ChildSpec& s) noexcept {
-    int first_error = ENOENT;
-    for (std::size_t i = 0; i < s.exec_path_count; ++i) {
-        ::execve(s.exec_paths[i], s.argv, s.envp);
-        // Like execvp: a missing candidate lets the next one try; any other error is the answer.
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_error = errno;
-            break;
-        }
-    }
-    fail(kReportFd, Stage::exec, first_error);
-}
-
-int start_program(void* spec) noexcept { exec_program(*static_cast<const ChildSpec*>(spec)); }
-
-pid_t spawn_program(const ChildSpec& s) noexcept {
-    alignas(64) char stack[32 * 1024];
-    return ::clone(start_program, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildSpec*>(&s));
-}
-
-// Our descriptors that must not outlive the setup: jaild sees EOF on the program's stdio and result channel
-// only when the program's processes are gone.
-void close_program_fds() noexcept {
-    ::close(0);
-    ::close(1);
-    ::close(2);
-    ::close(kResultFd);
-}
-
 // Becomes jaild-reaper (reaper_main.cc), which starts the program and reaps for the rest of the run. Returns
 // only when the exec failed (errno tells why).
 void become_reaper(const ChildSpec& s) noexcept {
@@ -184,67 +156,88 @@ void become_reaper(const ChildSpec& s) noexcept {
     errno = err;
 }
 
-// PID 1 of the sandbox: reaps every process that ends, and exits when the program does, which makes the
-// kernel kill everything the program left behind (pid_namespaces(7)). jaild-reaper does the same.
-[[noreturn]] void reap(pid_t program) noexcept {
-    close_program_fds();
-    for (;;) {
-        int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, __WALL);
-        if (pid == program) {
-            send_report(kReportFd, ChildReport{ChildReport::exited, Stage::none, 0, 0, status});
-            ::_exit(0);
-        }
-        if (pid < 0 && errno == ECHILD) ::_exit(0);
+// The reaper loop's system calls over the C library (reaper_loop.h), for a sandbox without jaild-reaper.
+struct LibcSys {
+    static long result(long rc) noexcept { return rc < 0 ? -errno : rc; }
+    static long execve(const char* path, char* const* argv, char* const* envp) noexcept {
+        return result(::execve(path, argv, envp));
     }
-}
+    // glibc's clone() wants an int(void*) entry: the child and its argument travel in a trampoline on our
+    // stack, which the child reads before its execve (we are suspended until then).
+    struct Trampoline {
+        void (*child)(void*);
+        void* arg;
+    };
+    static int enter(void* trampoline) noexcept {
+        const auto* t = static_cast<const Trampoline*>(trampoline);
+        t->child(t->arg);
+        return 127;
+    }
+    static long spawn(void (*child)(void*), void* arg, char* stack_top) noexcept {
+        Trampoline trampoline{child, arg};
+        return result(::clone(enter, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &trampoline));
+    }
+    static long close(int fd) noexcept { return result(::close(fd)); }
+    static long wait_any(int* status) noexcept { return result(::waitpid(-1, status, __WALL)); }
+    static void report(const ChildReport& record) noexcept { send_report(kReportFd, record); }
+    [[noreturn]] static void exit(int code) noexcept { ::_exit(code); }
+};
 
 }  // namespace
 
+// Every step runs its step() line, even one this sandbox does not need (its error is then 0), so that a
+// failure injected for it is reported at its place in the order.
 [[noreturn]] void run_child(const ChildSpec& s) noexcept {
     int fd = s.report_fd;
     int detail = 0;
-    if (s.join_cgroup_by_write) step(fd, Stage::cgroup_attach, join_cgroup(s, &detail), detail);
-    if (s.new_cgroup_namespace) step(fd, Stage::cgroup_namespace, errno_of(::unshare(CLONE_NEWCGROUP)));
-    if (s.netns_fd >= 0) step(fd, Stage::network_namespace, errno_of(::setns(s.netns_fd, CLONE_NEWNET)));
-    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    // A step that names what failed (detail) runs before its step() line: the order in which a call's
+    // arguments are evaluated is unspecified, so the detail must be written before it is read.
+    int err = s.join_cgroup_by_write ? join_cgroup(s, &detail) : 0;
+    step(s, fd, Stage::cgroup_attach, err, detail);
+    step(s, fd, Stage::cgroup_namespace, s.new_cgroup_namespace ? errno_of(::unshare(CLONE_NEWCGROUP)) : 0);
+    step(s, fd, Stage::network_namespace, s.netns_fd >= 0 ? errno_of(::setns(s.netns_fd, CLONE_NEWNET)) : 0);
+    step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
     // Unsent, jaild would wait for it until our next record; ending here gives it that record or EOF.
-    step(fd, Stage::file_descriptors, send_mount_namespace(fd));
-    step(fd, Stage::file_descriptors, setup_fds(s));
+    step(s, fd, Stage::file_descriptors, send_mount_namespace(fd));
+    step(s, fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 
-    step(fd, Stage::mount_private, mounts::make_private());
+    step(s, fd, Stage::mount_private, mounts::make_private());
     std::size_t failed_mount = 0;
-    step(fd, Stage::mounts, mounts::apply(s.mount_ops, s.mount_count, &failed_mount), static_cast<int>(failed_mount));
-    step(fd, Stage::pivot_root, mounts::pivot(s.new_root));
-    step(fd, Stage::root_readonly, mounts::make_root_readonly());
-    step(fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
-    if (s.loopback_up) step(fd, Stage::loopback, bring_up_loopback());
+    err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount);
+    step(s, fd, Stage::mounts, err, static_cast<int>(failed_mount));
+    step(s, fd, Stage::pivot_root, mounts::pivot(s.new_root));
+    step(s, fd, Stage::root_readonly, mounts::make_root_readonly());
+    step(s, fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
+    step(s, fd, Stage::loopback, s.loopback_up ? bring_up_loopback() : 0);
 
-    step(fd, Stage::rlimits, rlimits::apply(s.rlimits, s.rlimit_count, &detail), detail);
-    step(fd, Stage::securebits, caps::lock_securebits());
-    step(fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
-    step(fd, Stage::credentials, credentials::apply(s.uid, s.gid));
+    err = rlimits::apply(s.rlimits, s.rlimit_count, &detail);
+    step(s, fd, Stage::rlimits, err, detail);
+    step(s, fd, Stage::securebits, caps::lock_securebits());
+    step(s, fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
+    step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid));
     // A uid change clears the parent-death signal (prctl(2)); set it again for the rest of the run.
-    step(fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
-    step(fd, Stage::capabilities, caps::clear(s.empty_caps));
-    step(fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
-    step(fd, Stage::cwd, errno_of(::chdir(s.cwd)));
+    step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
+    step(s, fd, Stage::capabilities, caps::clear(s.empty_caps));
+    step(s, fd, Stage::no_new_privs, errno_of(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)));
+    step(s, fd, Stage::cwd, errno_of(::chdir(s.cwd)));
     reset_signals();
     ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
-    step(fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
+    step(s, fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
+    step(s, fd, Stage::reaper, 0);
     if (s.reaper_fd >= 0) {
         become_reaper(s);
         // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command
         // line carries the program's arguments and environment, so E2BIG is the program's own error.
-        const int err = errno;
+        err = errno;
         if (s.shares_memory) fail(fd, err == E2BIG ? Stage::exec : Stage::reaper, err);
     }
-    const pid_t program = spawn_program(s);
-    if (program < 0) fail(fd, Stage::fork, errno);
-    close_program_fds();
-    reap(program);
+    // Without jaild-reaper we stay PID 1 and run the reaper's loop ourselves.
+    const ReaperCommand program{s.exec_paths, s.exec_path_count, s.argv, s.envp};
+    alignas(64) char stack[32 * 1024];
+    const bool started = reaper_loop::start_and_reap<LibcSys>(program, stack + sizeof stack, [] {});
+    ::_exit(started ? 0 : 127);
 }
 
 std::string_view stage_name(Stage stage) noexcept {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,12 +13,12 @@
 
 #include "common/config.h"
 #include "common/unique_fd.h"
-#include "jaild/cgroup.h"
-#include "jaild/child.h"
-#include "jaild/netns_pool.h"
-#include "jaild/rootfs.h"
-#include "jaild/run_plan.h"
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child.h"
+#include "jaild/sandbox/netns_pool.h"
+#include "jaild/sandbox/rootfs.h"
+#include "jaild/sandbox/run_plan.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
 
@@ -54,7 +55,7 @@ public:
 
     // Clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the start-up probe. On
     // failure sets ec (the errno of the failing parent-side call). Any thread: the calling thread is
-    // suspended until the sandbox's first process execs jaild-reaper (about 2 ms). `warm`: the reaper waits
+    // suspended until the sandbox's first process execs jaild-reaper. `warm`: the reaper waits
     // for the program's start on the report channel (warm_pool.h; needs jaild-reaper); the plan then only
     // gives the sandbox's filesystem and the limits the start may lower.
     Spawned spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
@@ -65,6 +66,10 @@ public:
     // Text for a child's failure report: "mounts: bind /usr (from /usr): Permission denied".
     std::string describe_failure(const ChildReport& report, const Spawned& spawned) const;
 
+    // Test code only (the service never calls it): every later sandbox fails at `stage` with `err` (see
+    // InjectedFailure in child.h), so that tests can check each stage's failure report.
+    void inject_failure_for_tests(InjectedFailure failure) { injected_ = failure; }
+
     const seccomp::Filter& filter() const { return filter_; }
     const Rootfs& rootfs() const { return rootfs_; }
     // At start, in jaild's own mount namespace: see Rootfs::build_template.
@@ -73,12 +78,18 @@ public:
     const std::string& reaper_path() const { return reaper_path_; }
 
 private:
+    // The steps of spawn() that need the spawner: the parts of the spec every run shares, and the
+    // namespaces to clone (a prepared network namespace, or a new one).
+    ChildSpec base_spec(const RunPlan& plan, std::uint32_t uid) const;
+    std::uint64_t choose_namespaces(ChildSpec& spec, unique_fd& netns) const;
+
     const Config& config_;
     Rootfs rootfs_;
     seccomp::Filter filter_;
     int last_cap_;
     const void* empty_caps_;
     std::string reaper_path_;
+    InjectedFailure injected_;
     std::unique_ptr<NetnsPool> netns_;  // null with sandbox.allow_network (runs share the host's network)
     unique_fd reaper_;                  // O_PATH, executed by each sandbox's first process, which it turns into PID 1
     // Stacks of sandboxes' first processes while they share jaild's memory (see spawn()): one per thread

@@ -1,4 +1,4 @@
-#include "jaild/rlimits.h"
+#include "jaild/sandbox/rlimits.h"
 
 #include <cerrno>
 

@@ -1,4 +1,4 @@
-#include "jaild/caps.h"
+#include "jaild/sandbox/caps.h"
 
 #include <linux/securebits.h>
 #include <sys/capability.h>

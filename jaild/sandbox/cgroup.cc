@@ -1,5 +1,5 @@
 // Detection of the host's cgroup hierarchy, and the file helpers cgroup_v1.cc and cgroup_v2.cc share.
-#include "jaild/cgroup.h"
+#include "jaild/sandbox/cgroup.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "jaild/cgroup_detect.h"
+#include "jaild/sandbox/cgroup_detect.h"
 
 namespace jaild::cgroup {
 namespace detail {
@@ -344,6 +344,30 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 }  // namespace detail
 
 // Runs in jaild at start-up (and in jaild --check): reads /proc/self, picks v2 or v1, builds the manager.
+bool Teardown::attempt() {
+    ++attempts_;
+    if (!group_.empty()) group_.kill_all();
+    error_ = group_.remove();
+    return !error_;
+}
+
+std::chrono::milliseconds Teardown::next_pause() {
+    const auto pause = pause_;
+    pause_ = std::min(pause_ * 2, std::chrono::milliseconds(1000));
+    return pause;
+}
+
+std::error_code remove_within(JobCgroup& group, std::chrono::milliseconds deadline) {
+    const auto give_up = std::chrono::steady_clock::now() + deadline;
+    Teardown teardown(group);
+    while (!teardown.attempt()) {
+        const auto left = give_up - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) break;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(teardown.next_pause(), left));
+    }
+    return teardown.error();
+}
+
 std::unique_ptr<Manager> detect(const std::string& configured_root) {
     const auto mountinfo = detail::read_at(AT_FDCWD, "/proc/self/mountinfo");
     const auto proc_cgroup = detail::read_at(AT_FDCWD, "/proc/self/cgroup");

@@ -1,4 +1,4 @@
-#include "jaild/mounts.h"
+#include "jaild/sandbox/mounts.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>

@@ -11,14 +11,22 @@
 #include <cstdint>
 #include <string_view>
 
-#include "jaild/cgroup.h"
-#include "jaild/child_abi.h"
-#include "jaild/mounts.h"
-#include "jaild/rlimits.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child_abi.h"
+#include "jaild/sandbox/mounts.h"
+#include "jaild/sandbox/rlimits.h"
 
 namespace jaild {
 
 std::string_view stage_name(Stage stage) noexcept;
+
+// A failure a test asks for (Spawner::inject_failure_for_tests; nothing else sets it): the child reports
+// `stage` as failed with `err` at that stage's place in the order, whether or not this sandbox needs that
+// step, as if the step had failed. Stages the reaper runs (fork, exec) are not injectable here.
+struct InjectedFailure {
+    Stage stage = Stage::none;
+    int err = 0;
+};
 
 struct ChildSpec {
     int stdin_fd = -1;
@@ -57,6 +65,7 @@ struct ChildSpec {
     int reaper_fd = -1;                  // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
     char* const* reaper_argv = nullptr;  // reaper_command_line() (program_start.h)
     bool shares_memory = false;          // cloned with CLONE_VM|CLONE_VFORK: must exec or exit, never reap in place
+    InjectedFailure injected;            // tests only
 };
 
 // Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits

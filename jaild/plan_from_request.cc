@@ -1,4 +1,4 @@
-#include "jaild/run_plan.h"
+#include "jaild/plan_from_request.h"
 
 #include <algorithm>
 #include <map>

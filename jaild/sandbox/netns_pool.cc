@@ -1,4 +1,4 @@
-#include "jaild/netns_pool.h"
+#include "jaild/sandbox/netns_pool.h"
 
 #include <fcntl.h>
 #include <net/if.h>

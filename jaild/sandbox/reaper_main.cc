@@ -7,10 +7,10 @@
 // reap every process that ends in the namespace, and when the program ends, report its wait status to jaild
 // on fd 4 and exit, which makes the kernel kill everything the program left behind (pid_namespaces(7)).
 //
-// It is built freestanding, without a C library (jaild/CMakeLists.txt): it starts once per run, on the run's
-// path, and glibc's static start-up (IRELATIVE relocations, TLS, tunables) with the pages it touches cost
-// about as much as a dynamic program's exec on these machines (bench/README.md). What it needs is a handful
-// of raw system calls.
+// It is built freestanding, without a C library (jaild/sandbox/CMakeLists.txt): it starts once per run, on the
+// run's path, and glibc's static start-up (IRELATIVE relocations, TLS, tunables) and the pages it touches
+// would be work it does not need (bench/README.md, "Why the reaper and jailctl are built as they are"). What
+// it needs is a handful of raw system calls.
 //
 // Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
 // channel (if any) on fd 3 and the report channel on fd 4, and nothing else open. `jaild-reaper warm`: a
@@ -23,7 +23,8 @@
 #include <linux/signal.h>
 #include <linux/wait.h>
 
-#include "jaild/child_abi.h"
+#include "jaild/sandbox/child_abi.h"
+#include "jaild/sandbox/reaper_loop.h"
 
 #if !defined(__x86_64__)
 #error "jaild-reaper's system calls and entry point are written for x86-64 (the architecture jaild ships for)"
@@ -52,44 +53,30 @@ long as_long(const void* pointer) { return reinterpret_cast<long>(pointer); }
 }
 
 void report(const jaild::ChildReport& record) {
-    // A pipe write of fewer than PIPE_BUF bytes is atomic: jaild reads whole records.
+    // The channel is a SOCK_SEQPACKET socket pair: each record is one message, read whole.
     while (syscall6(__NR_write, jaild::child_report_fd, as_long(&record), sizeof record) == -EINTR) {
     }
 }
 
-// The program's process: execs the first candidate that exists, as execvp does, or reports why none could
-// be exec'd and exits with 127.
-[[noreturn]] void exec_program(void* arg) {
-    const auto& program = *static_cast<const jaild::ReaperCommand*>(arg);
-    long first_error = -ENOENT;
-    for (std::size_t i = 0; i < program.path_count; ++i) {
-        const long rc = syscall6(__NR_execve, as_long(program.paths[i]), as_long(program.argv), as_long(program.envp));
-        if (rc != -ENOENT && rc != -ENOTDIR) {
-            first_error = rc;
-            break;
-        }
-    }
-    report({jaild::ChildReport::failed, jaild::Stage::exec, static_cast<std::int32_t>(-first_error), 0, 0});
-    exit_now(127);
-}
-
 // Runs child(arg) in a new process that shares our memory on `stack_top` until it execs or exits, and we are
 // suspended meanwhile (CLONE_VM|CLONE_VFORK, as posix_spawn does). A fork would cost a new address space
-// and, in the child, a fresh fault on every page of code it runs; on these machines that was most of the
-// time between the reaper's start and the program's. Returns the child's pid or -errno.
+// and, in the child, a fresh fault on every page of code it runs (bench/README.md). Returns the child's pid
+// or -errno.
 long spawn(void (*child)(void*), void* arg, char* stack_top) {
     register long r10 __asm__("r10") = 0;
     register long r8 __asm__("r8") = 0;
     long result;
     // The child returns from the system call with every register as it was except rax (0) and the stack
-    // pointer (stack_top, 16-byte aligned): it calls child(arg) from there and never comes back.
+    // pointer (stack_top, 16-byte aligned): it calls child(arg) from there and never comes back. Both are
+    // read into rdi and rax before rbp is cleared (the compiler may have put either in rbp).
     __asm__ volatile(
         "syscall\n"
         "test %%rax, %%rax\n"
         "jnz 1f\n"
-        "xor %%ebp, %%ebp\n"
         "mov %[arg], %%rdi\n"
-        "call *%[child]\n"
+        "mov %[child], %%rax\n"
+        "xor %%ebp, %%ebp\n"
+        "call *%%rax\n"
         "hlt\n"
         "1:\n"
         : "=a"(result)
@@ -99,35 +86,32 @@ long spawn(void (*child)(void*), void* arg, char* stack_top) {
     return result;
 }
 
+// The reaper loop's system calls (reaper_loop.h), raw.
+struct RawSys {
+    static long execve(const char* path, char* const* argv, char* const* envp) {
+        return syscall6(__NR_execve, as_long(path), as_long(argv), as_long(envp));
+    }
+    static long spawn(void (*child)(void*), void* arg, char* stack_top) { return ::spawn(child, arg, stack_top); }
+    static long close(int fd) { return syscall6(__NR_close, fd); }
+    static long wait_any(int* status) { return syscall6(__NR_wait4, -1, as_long(status), __WALL, 0); }
+    static void report(const jaild::ChildReport& record) { ::report(record); }
+    [[noreturn]] static void exit(int code) { exit_now(code); }
+};
+
 // Starts the program and reaps until it ends; `strings` is the extent of our command line's text, wiped
 // once the program runs.
 int start_and_reap(const jaild::ReaperCommand& program, char* strings_begin, char* strings_end) {
     // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
     if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
-
     alignas(16) char child_stack[8192];
-    const long pid = spawn(exec_program, const_cast<jaild::ReaperCommand*>(&program), child_stack + sizeof child_stack);
-    if (pid < 0) {
-        report({jaild::ChildReport::failed, jaild::Stage::fork, static_cast<std::int32_t>(-pid), 0, 0});
-        return 0;
-    }
-    // jaild sees EOF on the program's stdio and result channel only when the program's processes are gone.
-    for (int fd = 0; fd <= jaild::child_result_fd; ++fd) syscall6(__NR_close, fd);
-    // /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
-    // environment: the rest is wiped, and a non-NUL last byte makes the kernel read it the way it reads a
-    // setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c).
-    for (char* p = strings_begin; p != strings_end; ++p) *p = '\0';
-    strings_end[-1] = '.';
-
-    for (;;) {
-        int status = 0;
-        const long ended = syscall6(__NR_wait4, -1, as_long(&status), __WALL, 0);
-        if (ended == pid) {
-            report({jaild::ChildReport::exited, jaild::Stage::none, 0, 0, status});
-            return 0;
-        }
-        if (ended == -ECHILD) return 0;
-    }
+    jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack, [=] {
+        // /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
+        // environment: the rest is wiped, and a non-NUL last byte makes the kernel read it the way it reads a
+        // setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c).
+        for (char* p = strings_begin; p != strings_end; ++p) *p = '\0';
+        strings_end[-1] = '.';
+    });
+    return 0;
 }
 
 [[noreturn]] void fail(jaild::Stage stage, long err, int detail = 0) {

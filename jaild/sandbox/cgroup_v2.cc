@@ -9,8 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "jaild/cgroup.h"
-#include "jaild/cgroup_detect.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/cgroup_detect.h"
 
 namespace jaild::cgroup {
 namespace {

@@ -1,4 +1,4 @@
-#include "jaild/uid_pool.h"
+#include "jaild/sandbox/uid_pool.h"
 
 #include <stdexcept>
 

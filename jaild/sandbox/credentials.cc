@@ -1,4 +1,4 @@
-#include "jaild/credentials.h"
+#include "jaild/sandbox/credentials.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>

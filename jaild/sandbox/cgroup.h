@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -53,6 +54,31 @@ public:
     // Idempotent: a second successful call does nothing.
     virtual std::error_code remove() = 0;
 };
+
+// Removing a job's cgroup once its processes are meant to be gone: each attempt kills what is left and
+// removes the cgroup(s); the kernel may still count exiting tasks for a moment (EBUSY), so attempts are
+// repeated with a pause that doubles from 1 ms up to a second. The one place that knows this; callers that
+// may block use remove_within(), jaild's event loop (Supervisor::retire) waits the pauses on its timer.
+class Teardown {
+public:
+    explicit Teardown(JobCgroup& group) : group_(group) {}
+    // One attempt: true once the cgroup is removed; error() tells why not.
+    bool attempt();
+    const std::error_code& error() const { return error_; }
+    int attempts() const { return attempts_; }
+    // How long to wait before the next attempt.
+    std::chrono::milliseconds next_pause();
+
+private:
+    JobCgroup& group_;
+    std::error_code error_;
+    int attempts_ = 0;
+    std::chrono::milliseconds pause_{1};
+};
+
+// Attempts until the cgroup is removed or `deadline` has passed, sleeping between attempts: the error of
+// the last attempt, or none.
+std::error_code remove_within(JobCgroup& group, std::chrono::milliseconds deadline);
 
 class Manager {
 public:

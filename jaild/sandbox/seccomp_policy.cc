@@ -1,4 +1,4 @@
-#include "jaild/seccomp_policy.h"
+#include "jaild/sandbox/seccomp_policy.h"
 
 #include <fcntl.h>
 #include <linux/seccomp.h>

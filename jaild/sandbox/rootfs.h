@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "common/config.h"
-#include "jaild/mounts.h"
-#include "jaild/run_plan.h"
+#include "jaild/sandbox/mounts.h"
+#include "jaild/sandbox/run_plan.h"
 
 namespace jaild {
 

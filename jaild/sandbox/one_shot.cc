@@ -1,4 +1,4 @@
-#include "jaild/one_shot.h"
+#include "jaild/sandbox/one_shot.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
 
 #include "common/linux_compat.h"
-#include "jaild/spawn.h"
+#include "jaild/sandbox/spawn.h"
 
 namespace jaild {
 
@@ -71,11 +70,7 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
             }
         }
     }
-    for (int attempt = 0; group && attempt < 100; ++attempt) {
-        if (!group->remove()) break;
-        group->kill_all();
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    if (group) cgroup::remove_within(*group, std::chrono::seconds(1));
     return shot;
 }
 

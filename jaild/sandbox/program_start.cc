@@ -1,9 +1,9 @@
-#include "jaild/program_start.h"
+#include "jaild/sandbox/program_start.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "jaild/child_abi.h"
+#include "jaild/sandbox/child_abi.h"
 
 namespace jaild {
 
