@@ -18,6 +18,7 @@ asio::awaitable<void> send_field_error(Exchange& exchange, const FieldError& err
     co_await send_json(exchange, 400, body);
 }
 
+// The body answering a reply of the wrong kind from jaild; a plain function, not a coroutine that sends it:
 // GCC 12 coroutines (docs/development.md): callers build the body in a local and await send_json themselves
 std::string unexpected_body() { return error_body("jaild answered with an unexpected message"); }
 
