@@ -6,8 +6,9 @@
 #include <boost/beast/http/error.hpp>
 
 #include "common/jaild_client.h"
+#include "gateway/jaild_forwarding.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
-#include "gateway/streaming.h"
 
 namespace jaild::gateway {
 

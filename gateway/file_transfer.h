@@ -1,6 +1,6 @@
 // A session's files through HTTP, streamed both ways (docs/api.md, "Files"): an upload's body goes to jaild a
 // piece at a time as it arrives, a download's chunks go to the client as jaild sends them, so a file of any
-// size within the session's quota passes with one piece in the gateway's memory. Runs on the HTTP session's
+// size within the session's quota passes with one piece in the gateway's memory. Runs on the HTTP connection's
 // strand, after the handler has checked the URL.
 #pragma once
 

@@ -19,7 +19,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/upload_body.h"
 
 namespace jaild::gateway {
@@ -54,34 +55,34 @@ std::string new_request_id() {
 }
 
 template <class F>
-void SessionRegistry::for_each(F f) {
+void ConnectionRegistry::for_each(F f) {
     std::lock_guard lock(mutex_);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-        if (auto session = it->lock()) {
-            f(session);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+        if (auto connection = it->lock()) {
+            f(connection);
             ++it;
         } else {
-            it = sessions_.erase(it);
+            it = connections_.erase(it);
         }
     }
 }
 
-void SessionRegistry::add(const std::shared_ptr<HttpSession>& session) {
+void ConnectionRegistry::add(const std::shared_ptr<HttpSession>& connection) {
     std::lock_guard lock(mutex_);
-    sessions_.remove_if([](const auto& weak) { return weak.expired(); });
-    sessions_.push_back(session);
+    connections_.remove_if([](const auto& weak) { return weak.expired(); });
+    connections_.push_back(connection);
 }
 
-void SessionRegistry::begin_stopping() {
+void ConnectionRegistry::begin_stopping() {
     stopping_ = true;
     for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close_if_idle(); }); });
 }
 
-void SessionRegistry::close_all() {
+void ConnectionRegistry::close_all() {
     for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close(); }); });
 }
 
-HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry)
+HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry)
     : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
     ++registry_.count_;
     // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
@@ -103,8 +104,7 @@ void HttpSession::close() {
 
 asio::awaitable<void> HttpSession::run(std::shared_ptr<HttpSession> self) {
     try {
-        // Two statements, not `while (co_await a() && co_await b())`: GCC 12 never resumes the
-        // coroutine after a short-circuited co_await in a loop condition (the session leaked its socket).
+        // GCC 12 coroutines (docs/development.md): two statements, no short-circuited co_await
         for (;;) {
             if (!co_await self->wait_for_request()) break;
             if (!co_await self->read_and_answer()) break;
@@ -150,7 +150,7 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
     }
     if (!ec && streams) {
         UploadBody::Parser streamed(std::move(parser));  // the header so far; the handler reads the body
-        streamed.body_limit(boost::none);                // jaild holds it to the session's quota
+        streamed.body_limit(boost::none);                // jaild holds it to the jaild session's disk quota
         co_return co_await answer_streamed(streamed);
     }
     if (!ec) {

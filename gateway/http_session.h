@@ -1,6 +1,7 @@
-// One HTTP/1.1 connection: reads requests under the limits of GatewayLimits (header and body size, header,
-// body, idle and write timeouts), routes them, and answers them. It runs as a coroutine on its own strand;
-// while a handler runs, a concurrent read watches the socket so a client that hangs up cancels its job.
+// One HTTP/1.1 connection (HttpSession, as Beast calls it; not a jaild session, which session_routes.h serves):
+// reads requests under the limits of GatewayLimits (header and body size, header, body, idle and write
+// timeouts), routes them, and answers them. It runs as a coroutine on its own strand; while a handler runs, a
+// concurrent read watches the socket so a client that hangs up cancels its job.
 #pragma once
 
 #include <atomic>
@@ -29,13 +30,14 @@ std::string new_request_id();
 class HttpSession;
 class UploadBody;
 
-// Every live session, so shutdown can close the idle ones at once and the busy ones after the grace period.
-class SessionRegistry {
+// Every live HTTP connection, so shutdown can close the idle ones at once and the busy ones after the grace
+// period.
+class ConnectionRegistry {
 public:
-    void add(const std::shared_ptr<HttpSession>& session);
+    void add(const std::shared_ptr<HttpSession>& connection);
     std::size_t count() const { return count_.load(); }
     bool stopping() const { return stopping_.load(); }
-    void begin_stopping();  // no more keep-alive; idle sessions are closed now
+    void begin_stopping();  // no more keep-alive; idle connections are closed now
     void close_all();       // the grace period is over: cancel whatever is still running
 
 private:
@@ -44,20 +46,20 @@ private:
     void for_each(F f);
 
     mutable std::mutex mutex_;
-    std::list<std::weak_ptr<HttpSession>> sessions_;
+    std::list<std::weak_ptr<HttpSession>> connections_;
     std::atomic<std::size_t> count_{0};
     std::atomic<bool> stopping_{false};
 };
 
 class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, SessionRegistry& registry);
+    HttpSession(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry);
     ~HttpSession() override;
 
     // The connection's whole life; spawn it on the socket's strand.
     static boost::asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
 
-    // Both run on the session's strand (SessionRegistry posts them there).
+    // Both run on the connection's strand (ConnectionRegistry posts them there).
     boost::asio::any_io_executor executor() { return stream_.get_executor(); }
     void close_if_idle();
     void close();
@@ -92,7 +94,7 @@ private:
     bool read_timed_out_ = false;
     boost::beast::flat_buffer buffer_;
     const GatewayOptions& options_;
-    SessionRegistry& registry_;
+    ConnectionRegistry& registry_;
     std::string request_id_;
     HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;

@@ -38,14 +38,14 @@ asio::awaitable<void> Listener::accept_loop() {
             spdlog::warn("accept failed: {}", ec.message());
             continue;
         }
-        if (sessions_.count() >= options_.limits.max_connections) {
+        if (connections_.count() >= options_.limits.max_connections) {
             auto executor = socket.get_executor();
             asio::co_spawn(executor, refuse(std::move(socket)), asio::detached);
             continue;
         }
-        auto session = std::make_shared<HttpSession>(std::move(socket), options_, sessions_);
-        sessions_.add(session);
-        asio::co_spawn(session->executor(), HttpSession::run(session), asio::detached);
+        auto connection = std::make_shared<HttpSession>(std::move(socket), options_, connections_);
+        connections_.add(connection);
+        asio::co_spawn(connection->executor(), HttpSession::run(connection), asio::detached);
     }
 }
 
@@ -70,7 +70,7 @@ void Listener::shutdown() {
     asio::post(acceptor_.get_executor(), [this] {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
-        sessions_.begin_stopping();
+        connections_.begin_stopping();
         asio::co_spawn(context_, drain(), asio::detached);
     });
 }
@@ -78,13 +78,13 @@ void Listener::shutdown() {
 asio::awaitable<void> Listener::drain() {
     asio::steady_timer timer(context_);
     const auto deadline = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
-    while (sessions_.count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (connections_.count() > 0 && std::chrono::steady_clock::now() < deadline) {
         timer.expires_after(std::chrono::milliseconds(50));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (sessions_.count() > 0) {
-        spdlog::warn("shutdown: cancelling {} connection(s) still busy after the grace period", sessions_.count());
-        sessions_.close_all();
+    if (connections_.count() > 0) {
+        spdlog::warn("shutdown: cancelling {} connection(s) still busy after the grace period", connections_.count());
+        connections_.close_all();
         // Cancelled handlers close their jaild connections (which kills their jobs) as they unwind.
         timer.expires_after(std::chrono::seconds(1));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

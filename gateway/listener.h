@@ -32,7 +32,7 @@ private:
     boost::asio::io_context& context_;
     const GatewayOptions& options_;
     boost::asio::ip::tcp::acceptor acceptor_;
-    SessionRegistry sessions_;
+    ConnectionRegistry connections_;
 };
 
 }  // namespace jaild::gateway

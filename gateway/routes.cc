@@ -3,10 +3,11 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 
-#include "gateway/json_codec.h"
+#include "gateway/jaild_forwarding.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
-#include "gateway/sessions.h"
-#include "gateway/streaming.h"
+#include "gateway/session_routes.h"
 
 namespace jaild::gateway {
 
@@ -66,7 +67,7 @@ void place_in_session(ParseResult& parsed, const Exchange& exchange) {
 
 asio::awaitable<void> handle_run(Exchange& exchange) {
     if (!co_await require_json(exchange)) co_return;
-    // A local, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
+    // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
     ParseResult parsed = parse_run(exchange.request.body());
     co_await forward_parsed(exchange, std::move(parsed));
 }

@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <vector>
 
+#include "gateway/text_encoding.h"
+
 namespace jaild::gateway {
 
 namespace json = boost::json;

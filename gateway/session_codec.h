@@ -1,4 +1,4 @@
-// JSON ⇄ protobuf for sessions and their files (docs/api.md, "Sessions"). Pure functions like json_codec:
+// JSON ⇄ protobuf for sessions and their files (docs/api.md, "Sessions"). Pure functions like request_parsing:
 // no sockets, no clocks, unit-tested in tests/unit/test_session_codec.cc.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <variant>
 
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
 #include "jaild.pb.h"
 
 namespace jaild::gateway {
@@ -41,8 +41,8 @@ std::string session_list_body(const v1::SessionInfoList& list);
 // each bad byte and given exactly, base64-encoded, in "path_base64".
 std::string file_list_body(const v1::FileEntryList& list);
 // Whether jaild's one answer is of the `expected` kind. An answer with no kind at all to a listing request
-// (files, sessions) is taken as the empty list and made one: jaild (eec86d5) sets the list only when it adds
-// an entry, and an empty message then has nothing on the wire.
+// (files, sessions) is taken as the empty list and made one: a reply that leaves an empty list unset has
+// nothing on the wire.
 bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected);
 // Seed 002's workspace_files: the paths of the listing (U+FFFD for the bytes of a path that are not UTF-8).
 boost::json::array workspace_paths(const v1::FileEntryList& list);

@@ -20,7 +20,7 @@ class UploadBody final : public BodyReader {
 public:
     using Parser = http::request_parser<http::buffer_body>;
 
-    // On the HTTP session's strand; the stream, the buffer (which may hold the body's first bytes) and the
+    // On the HTTP connection's strand; the stream, the buffer (which may hold the body's first bytes) and the
     // parser (its header read) outlive it.
     UploadBody(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, Parser& parser,
                std::chrono::milliseconds timeout);

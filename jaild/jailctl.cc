@@ -18,7 +18,7 @@
 #include <sstream>
 #include <thread>
 
-#include "common/check_format.h"
+#include "common/check_report_text.h"
 #include "common/framing.h"
 #include "common/jaild_client.h"
 #include "jaild/jailctl_files.h"
@@ -257,7 +257,7 @@ int check_command(const std::string& socket_path) {
     jaild::v1::ClientMessage request;
     request.mutable_check();
     const jaild::v1::ServerMessage reply = ask(socket_path, request);
-    std::fputs(jaild::format_check(reply.check()).c_str(), stdout);
+    std::fputs(jaild::check_report_text(reply.check()).c_str(), stdout);
     return reply.check().usable() ? 0 : jaild::check_failed_exit;
 }
 

@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common/check_format.h"
+#include "common/check_report_text.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "jaild.pb.h"
@@ -188,7 +188,7 @@ int run(const Options& options) {
             const auto enabled = jaild::read_versions(std::move(languages), config, *spawner, cgroups.get());
             report.items.push_back(languages_item(enabled, defined, config.languages));
         }
-        std::cout << jaild::format_check(jaild::to_proto(report));
+        std::cout << jaild::check_report_text(jaild::to_proto(report));
         return report.usable ? 0 : jaild::check_failed_exit;
     }
     if (!report.usable) {

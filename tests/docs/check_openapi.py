@@ -5,10 +5,10 @@
   the spec is a route (sessions appear in the spec when they appear in the table, not before);
 - every operation has a 2xx answer and the error answers every request can get, each with a description and
   a body (errors: the JSON error object);
-- the request fields gateway/json_codec.cc accepts for /run and /execute (and the limits, and the encodings)
+- the request fields gateway/request_parsing.cc accepts for /run and /execute (and the limits, and the encodings)
   are exactly the properties of RunRequest, ExecuteRequest, Limits and Encoding;
 - the result fields (result_object) are exactly Result's, the statuses exactly proto/jaild.proto's Status
-  values, the language fields (streaming.cc) exactly Language's;
+  values, the language fields (jaild_forwarding.cc) exactly Language's;
 - every HTTP status in docs/api.md's status table is in the spec and vice versa;
 - every $ref resolves.
 
@@ -161,8 +161,8 @@ def main(src):
     for status in sorted(spec_statuses - md_statuses):
         fail(f"status {status} is in docs/openapi.yaml but not in docs/api.md's table")
 
-    # Request fields: exactly what gateway/json_codec.cc accepts.
-    codec = (src / "gateway/json_codec.cc").read_text()
+    # Request fields: exactly what gateway/request_parsing.cc accepts.
+    codec = (src / "gateway/request_parsing.cc").read_text()
     limits_table = re.search(r"kLimitFields\[\]\s*=\s*\{(.*?)\n\};", codec, re.S)
     limit_names = set(re.findall(r"\{\"(\w+)\",\s*\"\w+\"", limits_table.group(1))) if limits_table else set()
     nonempty(limit_names, "limit fields (kLimitFields)")
@@ -188,7 +188,8 @@ def main(src):
             fail(f"{name}: additionalProperties must be false (the gateway refuses unknown fields)")
 
     # Result fields, statuses, languages.
-    result_keys = set(re.findall(r'result\["(\w+)"\]\s*=', function_body(codec, "json::object result_object(", "result_object")))
+    rendering = (src / "gateway/result_rendering.cc").read_text()
+    result_keys = set(re.findall(r'result\["(\w+)"\]\s*=', function_body(rendering, "json::object result_object(", "result_object")))
     result = schemas.get("Result") or {}
     compare("result field", nonempty(result_keys, "result fields (result_object)"), set(result.get("properties") or {}))
     compare("required result field", result_keys, set(result.get("required") or []))
@@ -198,8 +199,8 @@ def main(src):
     statuses.discard("unspecified")
     compare("status", nonempty(statuses, "Status values in proto/jaild.proto"),
             set((schemas.get("Status") or {}).get("enum") or []))
-    streaming = (src / "gateway/streaming.cc").read_text()
-    language_keys = set(re.findall(r'entry\["(\w+)"\]', function_body(streaming, "std::string languages_body(", "languages_body")))
+    forwarding = (src / "gateway/jaild_forwarding.cc").read_text()
+    language_keys = set(re.findall(r'entry\["(\w+)"\]', function_body(forwarding, "std::string languages_body(", "languages_body")))
     compare("language field", nonempty(language_keys, "language fields (languages_body)"), props("Language"))
 
     if failures:

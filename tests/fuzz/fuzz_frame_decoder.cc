@@ -27,8 +27,10 @@
 #include <vector>
 
 #include "fuzz_common.h"
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
+#include "gateway/text_encoding.h"
 #include "jaild.pb.h"
 #include "jaild/languages.h"
 

@@ -26,8 +26,8 @@
 
 #include "fuzz_common.h"
 #include "gateway/cors.h"
-#include "gateway/json_codec.h"
 #include "gateway/limits.h"
+#include "gateway/request_parsing.h"
 #include "gateway/session_codec.h"
 #include "jaild.pb.h"
 

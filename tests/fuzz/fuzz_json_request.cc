@@ -25,10 +25,12 @@
 #include <string_view>
 
 #include "fuzz_common.h"
-#include "gateway/json_codec.h"
 #include "gateway/limits.h"
 #include "gateway/precise_json.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
+#include "gateway/text_encoding.h"
 #include "jaild.pb.h"
 #include "jaild/languages.h"
 

@@ -3,10 +3,12 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
-#include "gateway/json_codec.h"
 #include "gateway/options.h"
 #include "gateway/precise_json.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/routes.h"
+#include "gateway/text_encoding.h"
 
 namespace json = boost::json;
 using namespace jaild::gateway;

@@ -6,7 +6,7 @@
 #include <variant>
 
 #include "common/requirements.h"
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
 
 namespace req = jaild::requirements;
 using Catch::Matchers::Contains;

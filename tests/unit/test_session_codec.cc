@@ -4,7 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
+#include "gateway/result_rendering.h"
 #include "gateway/routes.h"
 #include "gateway/session_codec.h"
 

@@ -1,11 +1,13 @@
-// Forwarding one request to jaild and its events back to the HTTP client, buffered (one JSON result) or
-// streamed (NDJSON, one line per Output event, flushed as it arrives). Runs on the HTTP session's strand.
+// The gateway's side of talking to jaild, for every route: a run forwarded and its events back to the HTTP
+// client, buffered (one JSON result) or streamed (NDJSON, one line per Output event, flushed as it arrives);
+// one request and its one answer for the session and file routes; /languages and /health. Runs on the HTTP
+// connection's strand.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 
 #include "common/jaild_client.h"
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
 #include "gateway/routes.h"
 
 namespace jaild::gateway {
@@ -25,8 +27,8 @@ boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage
 boost::asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
                                            RequestKind kind, v1::ServerMessage& first);
 
-// Answers the exchange with a JSON body. Callers build the body in a local first: a temporary in a co_await
-// expression is destroyed twice by GCC 12 (see routes.cc).
+// Answers the exchange with a JSON body.
+// GCC 12 coroutines (docs/development.md): callers pass a named body, no temporary
 boost::asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body);
 
 // GET /languages: forwards a LanguagesRequest.

@@ -1,9 +1,13 @@
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/requirements.h"
 #include "gateway/limits.h"
@@ -216,7 +220,7 @@ std::optional<FieldError> execute_field(std::string_view key, const json::value&
 }
 
 // Whether a number in value overflowed to infinity (1e400): Boost.JSON reads it as inf and would spell it
-// 1e99999, which is not JSON another reader accepts (found by fuzz_json_request).
+// 1e99999, which is not JSON another reader accepts.
 bool has_non_finite(const json::value& value) {
     if (value.is_double()) return !std::isfinite(value.get_double());
     if (value.is_object()) {
@@ -358,190 +362,6 @@ bool has_top_level_main(std::string_view script) {
     return false;
 }
 
-namespace {
-
-// Length of the valid UTF-8 sequence at the start of `s` (1..4), 0 when invalid, -1 when valid so far but cut.
-int utf8_sequence(std::string_view s) {
-    const auto b0 = static_cast<unsigned char>(s[0]);
-    if (b0 < 0x80) return 1;
-    int length = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range excludes overlongs and surrogates
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        length = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        length = 3;
-        if (b0 == 0xE0) lo = 0xA0;
-        if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        length = 4;
-        if (b0 == 0xF0) lo = 0x90;
-        if (b0 == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    for (int i = 1; i < length; ++i) {
-        if (static_cast<std::size_t>(i) >= s.size()) return -1;
-        const auto b = static_cast<unsigned char>(s[static_cast<std::size_t>(i)]);
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
-    }
-    return length;
-}
-
-}  // namespace
-
-std::string sanitize_utf8(std::string_view bytes) {
-    std::string out;
-    out.reserve(bytes.size());
-    std::size_t i = 0;
-    while (i < bytes.size()) {
-        const int n = utf8_sequence(bytes.substr(i));
-        if (n > 0) {
-            out.append(bytes.substr(i, static_cast<std::size_t>(n)));
-            i += static_cast<std::size_t>(n);
-        } else {
-            out.append("\xEF\xBF\xBD");  // U+FFFD for one bad byte, then resynchronize on the next
-            ++i;
-        }
-    }
-    return out;
-}
-
-std::size_t complete_utf8_prefix(std::string_view bytes) {
-    // A cut sequence is at most 3 bytes long, so only the last 3 bytes can start one.
-    const std::size_t from = bytes.size() > 3 ? bytes.size() - 3 : 0;
-    for (std::size_t i = from; i < bytes.size(); ++i)
-        if (static_cast<unsigned char>(bytes[i]) >= 0xC0 && utf8_sequence(bytes.substr(i)) == -1) return i;
-    return bytes.size();
-}
-
-std::string base64_encode(std::string_view bytes) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16 |
-                                static_cast<unsigned char>(bytes[i + 1]) << 8 |
-                                static_cast<unsigned char>(bytes[i + 2]);
-        for (int shift : {18, 12, 6, 0}) out.push_back(kAlphabet[(v >> shift) & 63]);
-    }
-    if (i < bytes.size()) {
-        std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-        out.push_back(kAlphabet[(v >> 18) & 63]);
-        out.push_back(kAlphabet[(v >> 12) & 63]);
-        out.push_back(i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=');
-        out.push_back('=');
-    }
-    return out;
-}
-
-std::string encode_output(std::string_view bytes, Encoding encoding) {
-    return encoding == Encoding::base64 ? base64_encode(bytes) : sanitize_utf8(bytes);
-}
-
-std::string script_timeout_message(std::uint64_t limit_ms) {
-    return "Script execution timed out (" + std::to_string((limit_ms + 999) / 1000) + "s limit)";
-}
-
-namespace {
-
-std::string status_name(v1::Status status) {
-    // Unspecified, or a value this gateway does not know (a newer jaild): the client still gets a status.
-    if (status == v1::STATUS_UNSPECIFIED || !v1::Status_IsValid(status)) return "internal_error";
-    std::string name = v1::Status_Name(status).substr(7);  // drop "STATUS_"
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return name;
-}
-
-json::value null_if_empty(std::string_view text) { return text.empty() ? json::value(nullptr) : json::value(text); }
-
-json::value parse_result_json(std::string_view text) {
-    if (text.empty()) return nullptr;
-    boost::system::error_code ec;
-    json::value value = parse_json(text, ec);
-    return ec ? json::value(nullptr) : value;  // jaild's runner writes JSON; anything else is not a result
-}
-
-const v1::Limits& request_limits(const ParsedRequest& request) {
-    return request.kind == RequestKind::execute ? request.message.execute().limits() : request.message.run().limits();
-}
-
-}  // namespace
-
-json::object result_object(const v1::Exit& exit, std::string_view out, std::string_view err,
-                           const ParsedRequest& request) {
-    std::string error = exit.error();
-    if (request.script && exit.status() == v1::STATUS_TIMEOUT) {
-        const v1::Limits& limits = request_limits(request);
-        error = script_timeout_message(exit.timeout_kind() == "cpu" ? limits.cpu_ms() : limits.wall_ms());
-    }
-    json::object result;
-    result["stdout"] = encode_output(out, request.encoding);
-    result["stderr"] = encode_output(err, request.encoding);
-    result["exit_code"] = exit.exit_code();
-    // The number, as seed 003's clients read it (they compute 128 + signal); the name beside it for people.
-    result["signal"] = exit.signal() > 0 ? json::value(exit.signal()) : json::value(nullptr);
-    result["signal_name"] = null_if_empty(exit.signal_name());
-    result["status"] = status_name(exit.status());
-    result["error"] = null_if_empty(error);
-    result["wall_ms"] = exit.wall_ms();
-    result["cpu_ms"] = exit.cpu_ms();
-    result["memory_kb"] = exit.memory_kb();
-    result["truncated"] = exit.stdout_truncated() || exit.stderr_truncated();
-    result["result"] = parse_result_json(exit.result_json());
-    result["trace"] = null_if_empty(exit.trace());
-    return result;
-}
-
-unsigned result_http_status(const json::object& result, bool script) {
-    if (!script) return 200;
-    const json::value* status = result.if_contains("status");
-    if (status && *status == "ok") return 200;
-    if (status && *status == "internal_error") return 500;
-    return 400;
-}
-
-std::string serialize_result(json::object& result, std::string_view raw_result) {
-    json::value* slot = result.if_contains("result");
-    if (!slot || slot->is_null() || raw_result.empty()) return json::serialize(result);
-    // The "result" key is the object's own: inside a JSON string every quote is escaped, so the sequence
-    // ,"result": can only be the key.
-    json::value parsed = std::exchange(*slot, nullptr);
-    std::string text = json::serialize(result);
-    *slot = std::move(parsed);
-    constexpr std::string_view placeholder = ",\"result\":null";
-    const std::size_t at = text.find(placeholder);
-    if (at == std::string::npos) return json::serialize(result);
-    text.replace(at, placeholder.size(), ",\"result\":" + std::string(raw_result));
-    return text;
-}
-
-json::object internal_error_result(std::string_view error, std::string_view out, std::string_view err,
-                                   Encoding encoding) {
-    v1::Exit exit;
-    exit.set_status(v1::STATUS_INTERNAL_ERROR);
-    exit.set_exit_code(-1);
-    exit.set_error(std::string(error));
-    ParsedRequest plain;
-    plain.encoding = encoding;
-    return result_object(exit, out, err, plain);
-}
-
-std::string output_line(v1::Stream stream, std::string_view encoded_data) {
-    json::object line;
-    line["type"] = stream == v1::STREAM_STDERR ? "stderr" : "stdout";
-    line["data"] = encoded_data;
-    return json::serialize(line);
-}
-
-std::string error_body(std::string_view message, std::string_view field) {
-    json::object body;
-    body["error"] = message;
-    body["field"] = null_if_empty(field);
-    return json::serialize(body);
-}
-
 std::string http_field_name(std::string_view proto_field, RequestKind kind) {
     const bool execute = kind == RequestKind::execute;
     if (proto_field.starts_with("limits.")) {
@@ -563,50 +383,6 @@ std::string http_field_name(std::string_view proto_field, RequestKind kind) {
         }
     }
     return std::string(proto_field);
-}
-
-namespace {
-
-// jaild names the limit in its own words ("cpu_ms 99999 exceeds ..."); say it in the request's words.
-std::string translate_message(std::string message, std::string_view proto_field, std::string_view http_field) {
-    std::string_view bare = proto_field;
-    if (bare.starts_with("limits.")) bare.remove_prefix(7);
-    const std::string_view http_bare = http_field.substr(std::min(http_field.rfind('.') + 1, http_field.size()));
-    if (!bare.empty() && message.starts_with(bare) && message.size() > bare.size() && message[bare.size()] == ' ')
-        message.replace(0, bare.size(), http_bare);
-    return message;
-}
-
-}  // namespace
-
-HttpError map_jaild_error(const v1::Error& error, RequestKind kind) {
-    HttpError out;
-    switch (error.code()) {
-        case v1::ERROR_CODE_INVALID_ARGUMENT: {
-            const std::string field = http_field_name(error.field(), kind);
-            out.status = 400;
-            out.body = error_body(translate_message(error.message(), error.field(), field), field);
-            return out;
-        }
-        case v1::ERROR_CODE_RESOURCE_EXHAUSTED:
-            out.status = 429;
-            out.retry_after = true;
-            break;
-        case v1::ERROR_CODE_UNAVAILABLE:
-            out.status = 503;
-            out.retry_after = true;
-            break;
-        case v1::ERROR_CODE_UNIMPLEMENTED: out.status = 501; break;
-        case v1::ERROR_CODE_NOT_FOUND:
-        case v1::ERROR_CODE_QUOTA_EXCEEDED:
-            // Unknown (or another principal's) session or file; an upload past the session's disk quota.
-            out.status = error.code() == v1::ERROR_CODE_NOT_FOUND ? 404 : 507;
-            out.body = error_body(error.message());
-            return out;
-        default: out.status = 502; break;  // PROTOCOL, PERMISSION_DENIED, INTERNAL: the gateway's side failed
-    }
-    out.body = error_body(error.message(), error.field());
-    return out;
 }
 
 bool valid_request_id(std::string_view id) {

@@ -1,10 +1,10 @@
-#include "common/check_format.h"
+#include "common/check_report_text.h"
 
 #include <fmt/format.h>
 
 namespace jaild {
 
-std::string format_check(const v1::CheckReport& report) {
+std::string check_report_text(const v1::CheckReport& report) {
     std::string out = fmt::format("kernel: {}\ncgroups: {}\n\n", report.kernel(), report.cgroup_version());
     for (const v1::CheckItem& item : report.items()) {
         const char* mark = item.ok() ? "ok  " : (item.required() ? "FAIL" : "WARN");

@@ -1,10 +1,11 @@
-#include "gateway/sessions.h"
+#include "gateway/session_routes.h"
 
 #include <boost/beast/http/field.hpp>
 
 #include "gateway/file_transfer.h"
+#include "gateway/jaild_forwarding.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
-#include "gateway/streaming.h"
 
 namespace jaild::gateway {
 
@@ -17,8 +18,8 @@ asio::awaitable<void> send_field_error(Exchange& exchange, const FieldError& err
     co_await send_json(exchange, 400, body);
 }
 
-// Callers build the body in a local and await send_json: awaiting a helper coroutine that did both crashed
-// under GCC 12 (the caller's frame was resumed in a bad state).
+// The body answering a reply of the wrong kind from jaild; a plain function, not a coroutine that sends it:
+// GCC 12 coroutines (docs/development.md): callers build the body in a local and await send_json themselves
 std::string unexpected_body() { return error_body("jaild answered with an unexpected message"); }
 
 // The URL's {id} and, when asked for, {path}, percent-decoded once and otherwise left as sent: jaild is the one

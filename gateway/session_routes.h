@@ -5,7 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "gateway/json_codec.h"
+#include "gateway/request_parsing.h"
 #include "gateway/routes.h"
 
 namespace jaild::gateway {

@@ -7,7 +7,7 @@
 
 namespace jaild {
 
-std::string format_check(const v1::CheckReport& report);
+std::string check_report_text(const v1::CheckReport& report);
 
 // `jaild --check` and `jailctl check` exit with this when a required feature is missing (EX_CONFIG).
 inline constexpr int check_failed_exit = 78;

@@ -1,11 +1,13 @@
-#include "gateway/streaming.h"
+#include "gateway/jaild_forwarding.h"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 #include <optional>
 
 #include "common/jaild_client.h"
+#include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
+#include "gateway/text_encoding.h"
 
 namespace jaild::gateway {
 
@@ -217,7 +219,7 @@ asio::awaitable<void> add_workspace_files(const Exchange& exchange, const std::s
     set_workspace_files(state.result, listed ? &reply.files() : nullptr);
 }
 
-// Built outside the coroutine: GCC 12 miscompiles brace-initialized JSON objects inside coroutines.
+// GCC 12 coroutines (docs/development.md): built outside the coroutine, no brace-initialized JSON in one
 std::string languages_body(const v1::LanguageList& list) {
     json::array languages;
     for (const v1::Language& language : list.languages()) {
@@ -279,7 +281,7 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
     v1::ServerMessage first;
     if (!co_await await_start(exchange, client, request.kind, first, !stream)) co_return;
     RunState state{request, stream, {}, {}, {}, {}};
-    // No co_await on the right of && or ||: GCC 12 miscompiles short-circuited co_await (see http_session.cc).
+    // GCC 12 coroutines (docs/development.md): no co_await on the right of && or ||
     if (stream) {
         if (!co_await exchange.responder.begin_chunked("application/x-ndjson")) co_return;
     }
