@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "common/config.h"
-#include "tests/support/harness.h"
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/one_shot.h"
 #include "jaild/sandbox/spawn.h"
+#include "tests/support/harness.h"
 
 namespace {
 
