@@ -102,8 +102,7 @@ private:
         co_await out_.async_send(boost::system::error_code{}, std::move(frame), asio::as_tuple(asio::use_awaitable));
     }
 
-    // Views, not strings: GCC 12 mishandles std::string temporaries inside co_await expressions (see
-    // handle()), so callers pass literals or named strings and the copies are made here.
+    // GCC 12 coroutines (docs/development.md): views, so callers pass no std::string temporary to co_await
     asio::awaitable<void> send_error(int code, std::string_view message, std::string_view field = {}) {
         spdlog::warn("request {}: {}{}{}", request_id_, message, field.empty() ? "" : " field ", field);
         v1::ServerMessage reply;
@@ -175,8 +174,7 @@ private:
         std::string payload;
         if (std::error_code ec = co_await read_frame(payload, supervisor_.config().server.request_timeout_ms)) {
             if (framing::is_eof(ec)) co_return;  // connected and left: nothing to answer
-            // Built before the co_await: GCC 12 destroys a conditional operator's std::string temporary twice
-            // when it sits in a co_await expression (a double free that took jaild down on every bad frame).
+            // GCC 12 coroutines (docs/development.md): the conditional's string is built before the co_await
             const std::string message =
                 ec == std::errc::timed_out ? "no request received in time" : "bad frame: " + ec.message();
             co_await send_error(v1::ERROR_CODE_PROTOCOL, message);
@@ -285,7 +283,8 @@ private:
         }
         RunPlan plan = std::move(std::get<RunPlan>(planned));
         plan.request_id = request_id_;
-        std::optional<RunPlan> no_compile;  // named: no temporaries inside co_await (GCC 12, see handle())
+        // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
+        std::optional<RunPlan> no_compile;
         co_await (run_steps(std::move(no_compile), std::move(plan), std::move(session)) || watch_client());
     }
 

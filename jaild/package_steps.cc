@@ -65,7 +65,8 @@ asio::awaitable<PackagesReady> prepare_packages(Supervisor& supervisor, const Pa
     PackageStore& store = supervisor.packages();
     if (!store.known()) {
         RunPlan plan = store.inventory_plan(like);
-        std::shared_ptr<Lease> own_uid;  // named: no temporaries in a co_await expression (GCC 12)
+        // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
+        std::shared_ptr<Lease> own_uid;
         const HelperOutcome inventory = co_await run(std::move(plan), std::move(own_uid));
         if (gone()) co_return PackagesReady{};
         if (!inventory.ok)
