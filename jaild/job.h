@@ -17,20 +17,34 @@
 #include "jaild/child.h"
 #include "jaild/runner_answer.h"
 #include "jaild/spawn.h"
+#include "jaild/verdict.h"
 
 namespace jaild {
 
-class Supervisor;
 class Lease;
 
-enum class KillReason { none, wall_timeout, cpu_timeout, output_limit, cancelled, client_gone, shutdown };
+// What a Job needs from whoever started it (the Supervisor), which it calls back and never names.
+class JobOwner {
+public:
+    // The run's processes are gone: removes its cgroup, retrying while the kernel still counts exiting
+    // tasks. The uid goes back with the job's lease, after this.
+    virtual boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) = 0;
+    // The Job is being destroyed: its id is no longer running, and its mount namespace is closed off the loop.
+    virtual void job_ended(const std::string& job_id, unique_fd mount_ns) = 0;
+    // A failed setup report of the run in words (stage_text.h).
+    virtual std::string describe_failure(const ChildReport& report, const Spawned& spawned) const = 0;
+
+protected:
+    ~JobOwner() = default;
+};
 
 class Job : public std::enable_shared_from_this<Job> {
 public:
     using Sink = std::function<boost::asio::awaitable<void>(v1::ServerMessage)>;
 
-    Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
-        std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
+    // `lease` holds `uid` (and the workspace) until the job is gone.
+    Job(JobOwner& owner, boost::asio::any_io_executor executor, RunPlan plan, std::string id,
+        std::shared_ptr<Lease> lease, std::uint32_t uid, std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
     ~Job();
 
     // Runs to the end: output goes to `sink` as it is produced; returns the Exit (already cleaned up).
@@ -56,9 +70,9 @@ private:
     boost::asio::awaitable<void> write_result_input();
     void arm_cpu_watch(std::chrono::milliseconds delay);
     void read_reports();
-    v1::Exit classify(const cgroup::JobStats& stats) const;
+    RunOutcome outcome() const;
 
-    Supervisor& supervisor_;
+    JobOwner& owner_;
     RunPlan plan_;
     std::string id_;
     std::shared_ptr<Lease> lease_;
