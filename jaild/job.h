@@ -15,6 +15,7 @@
 
 #include "jaild.pb.h"
 #include "jaild/child.h"
+#include "jaild/job_owner.h"
 #include "jaild/runner_answer.h"
 #include "jaild/spawn.h"
 #include "jaild/verdict.h"
@@ -22,21 +23,6 @@
 namespace jaild {
 
 class Lease;
-
-// What a Job needs from whoever started it (the Supervisor), which it calls back and never names.
-class JobOwner {
-public:
-    // The run's processes are gone: removes its cgroup, retrying while the kernel still counts exiting
-    // tasks. The uid goes back with the job's lease, after this.
-    virtual boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) = 0;
-    // The Job is being destroyed: its id is no longer running, and its mount namespace is closed off the loop.
-    virtual void job_ended(const std::string& job_id, unique_fd mount_ns) = 0;
-    // A failed setup report of the run in words (stage_text.h).
-    virtual std::string describe_failure(const ChildReport& report, const Spawned& spawned) const = 0;
-
-protected:
-    ~JobOwner() = default;
-};
 
 class Job : public std::enable_shared_from_this<Job> {
 public:

@@ -18,7 +18,7 @@
 #include "common/config.h"
 #include "jaild/cgroup.h"
 #include "jaild/error_code.h"
-#include "jaild/job.h"
+#include "jaild/job_owner.h"
 #include "jaild/languages.h"
 #include "jaild/packages.h"
 #include "jaild/sessions.h"
@@ -29,6 +29,7 @@
 
 namespace jaild {
 
+class Job;
 class Supervisor;
 
 // A sandbox uid held for every step of one request, with the request's host workspace when its steps share
