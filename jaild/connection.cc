@@ -13,7 +13,6 @@
 #include <optional>
 
 #include "common/framing.h"
-#include "common/requirements.h"
 #include "jaild.pb.h"
 #include "jaild/file_transfer.h"
 #include "jaild/probe.h"
@@ -62,7 +61,7 @@ public:
     }
 
 private:
-    // Named, not temporary: see send_error.
+    // GCC 12 coroutines (docs/development.md): callers pass a named message, not a temporary
     asio::awaitable<void> send(const v1::ServerMessage& message) {
         std::string frame = framing::encode(message);
         co_await out_.async_send(boost::system::error_code{}, std::move(frame), asio::as_tuple(asio::use_awaitable));
@@ -75,6 +74,7 @@ private:
         co_await send(reply);
     }
 
+    // Where a request's steps (request_steps.h) send what they produce.
     Job::Sink sender() {
         return [this](v1::ServerMessage message) -> asio::awaitable<void> { co_await send(message); };
     }
@@ -172,8 +172,8 @@ private:
     asio::awaitable<void> dispatch(const v1::ClientMessage& request) {
         using K = v1::ClientMessage::KindCase;
         switch (request.kind_case()) {
-            case K::kRun: co_await run(request.run()); co_return;
-            case K::kExecute: co_await execute(request.execute()); co_return;
+            case K::kRun: co_await run_steps(request.run()); co_return;
+            case K::kExecute: co_await run_steps(request.execute()); co_return;
             case K::kLanguages: co_await languages(); co_return;
             case K::kSessionCreate:
             case K::kSessionGet:
@@ -217,73 +217,20 @@ private:
         }
     }
 
-    // The caller's session the request names, with its env put under the request's; null when there is none
-    // (or it is another principal's).
+    // A run or an execute request: made into its steps, which run while the client is watched.
     template <class Request>
-    std::shared_ptr<Session> join_session(Request& request) {
-        std::shared_ptr<Session> session = supervisor_.sessions().find(principal_, request.session_id());
-        if (session)
-            for (const auto& [key, value] : session->meta.env) request.mutable_env()->insert({key, value});
-        return session;
+    asio::awaitable<void> run_steps(const Request& request) {
+        RequestSteps steps(supervisor_, request_id_, control_, sender());
+        if (std::optional<Refusal> refused = steps.prepare(request, principal_)) {
+            co_await send_error(refused->code, refused->message, refused->field);
+            co_return;
+        }
+        co_await (steps.run() || watch_client());
     }
 
     asio::awaitable<void> send_no_session(std::string_view id) {
         const std::string message = "no session \"" + std::string(id) + "\"";
         co_await send_error(ErrorCode::not_found, message, "session_id");
-    }
-
-    asio::awaitable<void> run(const v1::RunRequest& original) {
-        const Config& config = supervisor_.config();
-        v1::RunRequest request = original;
-        std::shared_ptr<Session> session;
-        if (!request.session_id().empty()) {
-            if (!(session = join_session(request))) {
-                co_await send_no_session(request.session_id());
-                co_return;
-            }
-            if (request.cwd().empty()) request.set_cwd(session->meta.cwd);  // unless the request names one
-        }
-        auto planned = make_run_plan(request, config.limits_default, config.limits_max);
-        if (auto* error = std::get_if<PlanError>(&planned)) {
-            co_await send_error(ErrorCode::invalid_argument, error->message, error->field);
-            co_return;
-        }
-        RunPlan plan = std::move(std::get<RunPlan>(planned));
-        plan.request_id = request_id_;
-        // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
-        std::optional<RunPlan> no_compile;
-        RequestSteps steps(supervisor_, request_id_, control_, sender());
-        co_await (steps.run(std::move(no_compile), std::move(plan), std::move(session)) || watch_client());
-    }
-
-    asio::awaitable<void> execute(const v1::ExecuteRequest& original) {
-        const Config& config = supervisor_.config();
-        v1::ExecuteRequest request = original;
-        std::shared_ptr<Session> session;
-        if (!request.session_id().empty() && !(session = join_session(request))) {
-            co_await send_no_session(request.session_id());
-            co_return;
-        }
-        auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
-        if (auto* error = std::get_if<PlanError>(&planned)) {
-            co_await send_error(ErrorCode::invalid_argument, error->message, error->field);
-            co_return;
-        }
-        ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
-        plan.run.request_id = request_id_;
-        if (plan.compile) plan.compile->request_id = request_id_;
-        auto wanted = requirements::parse(request.requirements());
-        if (const auto* error = std::get_if<requirements::Error>(&wanted)) {
-            co_await send_error(ErrorCode::invalid_argument, error->message, "requirements");
-            co_return;
-        }
-        if (!request.requirements().empty() && plan.language->name != "python") {
-            co_await send_error(ErrorCode::invalid_argument, "requirements are for python only", "requirements");
-            co_return;
-        }
-        PackageStore::Requirements list = std::move(std::get<PackageStore::Requirements>(wanted));
-        RequestSteps steps(supervisor_, request_id_, control_, sender());
-        co_await (steps.execute(std::move(list), std::move(plan), std::move(session)) || watch_client());
     }
 
     // Sessions and their files: one answer each. File operations wait for the session like a run does:

@@ -43,30 +43,72 @@ asio::awaitable<void> RequestSteps::fail(ErrorCode code, std::string_view messag
     co_await send_(std::move(reply));
 }
 
+template <class Request>
+std::optional<Refusal> RequestSteps::join_session(Request& request, const std::string& principal) {
+    if (request.session_id().empty()) return std::nullopt;
+    session_ = supervisor_.sessions().find(principal, request.session_id());
+    if (!session_) return Refusal{ErrorCode::not_found, "no session \"" + request.session_id() + "\"", "session_id"};
+    for (const auto& [key, value] : session_->meta.env) request.mutable_env()->insert({key, value});
+    return std::nullopt;
+}
+
+std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, const std::string& principal) {
+    const Config& config = supervisor_.config();
+    v1::RunRequest request = original;
+    if (auto refused = join_session(request, principal)) return refused;
+    if (session_ && request.cwd().empty()) request.set_cwd(session_->meta.cwd);  // unless the request names one
+    auto planned = make_run_plan(request, config.limits_default, config.limits_max);
+    if (auto* error = std::get_if<PlanError>(&planned))
+        return Refusal{ErrorCode::invalid_argument, error->message, error->field};
+    program_ = std::move(std::get<RunPlan>(planned));
+    program_.request_id = request_id_;
+    return std::nullopt;
+}
+
+std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original, const std::string& principal) {
+    const Config& config = supervisor_.config();
+    v1::ExecuteRequest request = original;
+    if (auto refused = join_session(request, principal)) return refused;
+    auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
+    if (auto* error = std::get_if<PlanError>(&planned))
+        return Refusal{ErrorCode::invalid_argument, error->message, error->field};
+    ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
+    auto wanted = requirements::parse(request.requirements());
+    if (const auto* error = std::get_if<requirements::Error>(&wanted))
+        return Refusal{ErrorCode::invalid_argument, error->message, "requirements"};
+    if (!request.requirements().empty() && plan.language->name != "python")
+        return Refusal{ErrorCode::invalid_argument, "requirements are for python only", "requirements"};
+    requirements_ = std::move(std::get<PackageStore::Requirements>(wanted));
+    python_version_ = plan.language->version;
+    compile_ = std::move(plan.compile);
+    if (compile_) compile_->request_id = request_id_;
+    program_ = std::move(plan.run);
+    program_.request_id = request_id_;
+    return std::nullopt;
+}
+
 // A request's requirements (there are none when the text holds only comments) made available to its run
 // (package_steps.h), then its steps.
-asio::awaitable<void> RequestSteps::execute(PackageStore::Requirements list, ExecutePlan plan,
-                                            std::shared_ptr<Session> session) {
+asio::awaitable<void> RequestSteps::run() {
     std::shared_ptr<PackageStore::Hold> env;  // held until the run is over: never removed under it
-    if (!list.empty()) {
+    if (!requirements_.empty()) {
         v1::ServerMessage progress;
         progress.mutable_progress()->set_message("Installing packages...");
         co_await send_(std::move(progress));
-        RunHelper run = [this](RunPlan helper, std::shared_ptr<Lease> lease) {
+        RunHelper helpers = [this](RunPlan helper, std::shared_ptr<Lease> lease) {
             return run_helper(std::move(helper), std::move(lease));
         };
         std::function<bool()> gone = [this] { return control_.stopped() != KillReason::none; };
-        const std::string version = plan.language->version;
-        PackagesReady ready =
-            co_await prepare_packages(supervisor_, list, plan.run, version, std::move(run), std::move(gone));
+        PackagesReady ready = co_await prepare_packages(supervisor_, requirements_, program_, python_version_,
+                                                        std::move(helpers), std::move(gone));
         if (ready.code != ErrorCode::none) {
             co_await fail(ready.code, ready.message, ready.field);
             co_return;
         }
         if (control_.stopped() != KillReason::none) co_return;
-        if ((env = std::move(ready.env))) use_packages(plan.run, *env, supervisor_.packages());
+        if ((env = std::move(ready.env))) use_packages(program_, *env, supervisor_.packages());
     }
-    co_await run(std::move(plan.compile), std::move(plan.run), std::move(session));
+    co_await steps(std::move(compile_), std::move(program_), std::move(session_));
 }
 
 // One helper sandbox of a request (package_steps.h), killed like its run when the client leaves.
@@ -95,8 +137,8 @@ asio::awaitable<HelperOutcome> RequestSteps::run_helper(RunPlan plan, std::share
 // The compile step shares the program's workspace (a host-side tmpfs) and its output is kept back: it is
 // the answer only if compiling fails. In a session, the steps wait for the session, run on a copy of its
 // files sized to its quota, and the files are copied back before the answer goes out.
-asio::awaitable<void> RequestSteps::run(std::optional<RunPlan> compile, RunPlan program,
-                                        std::shared_ptr<Session> session) {
+asio::awaitable<void> RequestSteps::steps(std::optional<RunPlan> compile, RunPlan program,
+                                          std::shared_ptr<Session> session) {
     std::shared_ptr<SessionLock> held;
     if (session) {
         held = co_await supervisor_.sessions().lock(session);

@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "common/requirements.h"
 #include "jaild.pb.h"
 #include "jaild/error_code.h"
 #include "jaild/job.h"
@@ -50,21 +51,33 @@ private:
     KillReason stopped_ = KillReason::none;
 };
 
+// Why a request is refused before any step runs.
+struct Refusal {
+    ErrorCode code = ErrorCode::invalid_argument;
+    std::string message;
+    std::string field;
+};
+
 class RequestSteps {
 public:
     RequestSteps(Supervisor& supervisor, std::string request_id, RunControl& control, Job::Sink send)
         : supervisor_(supervisor), request_id_(std::move(request_id)), control_(control), send_(std::move(send)) {}
 
-    // Sends Started, the program's output, and the Exit (or an Error) that ends the request.
-    boost::asio::awaitable<void> run(std::optional<RunPlan> compile, RunPlan program, std::shared_ptr<Session> session);
-    // The same after making `list` available (a Progress first; none when the list is empty).
-    boost::asio::awaitable<void> execute(PackageStore::Requirements list, ExecutePlan plan,
-                                         std::shared_ptr<Session> session);
+    // The request of `principal` made into its steps: its session joined (the session's env under the
+    // request's, its cwd unless the request names one), its plans, its requirements. Nothing is sent.
+    std::optional<Refusal> prepare(const v1::RunRequest& request, const std::string& principal);
+    std::optional<Refusal> prepare(const v1::ExecuteRequest& request, const std::string& principal);
 
-    // Logs and sends an Error.
-    boost::asio::awaitable<void> fail(ErrorCode code, std::string_view message, std::string_view field = {});
+    // Then the steps: a Progress while the requirements are made available (when there are any), Started,
+    // the program's output, and the Exit (or an Error) that ends the request.
+    boost::asio::awaitable<void> run();
 
 private:
+    template <class Request>
+    std::optional<Refusal> join_session(Request& request, const std::string& principal);
+    boost::asio::awaitable<void> fail(ErrorCode code, std::string_view message, std::string_view field = {});
+    boost::asio::awaitable<void> steps(std::optional<RunPlan> compile, RunPlan program,
+                                       std::shared_ptr<Session> session);
     boost::asio::awaitable<HelperOutcome> run_helper(RunPlan plan, std::shared_ptr<Lease> lease);
     PlanError enter_session(Session& session, Lease& lease, std::optional<RunPlan>& compile, RunPlan& program);
     boost::asio::awaitable<std::optional<v1::ServerMessage>> compile(RunPlan plan, std::shared_ptr<Lease> lease);
@@ -80,6 +93,12 @@ private:
     RunControl& control_;
     Job::Sink send_;
     bool started_sent_ = false;
+    // What prepare() made of the request.
+    std::optional<RunPlan> compile_;
+    RunPlan program_;
+    std::shared_ptr<Session> session_;
+    PackageStore::Requirements requirements_;
+    std::string python_version_;  // the language's, for its requirements
 };
 
 }  // namespace jaild
