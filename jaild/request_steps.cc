@@ -224,6 +224,7 @@ asio::awaitable<std::optional<v1::ServerMessage>> RequestSteps::compile(RunPlan 
 }
 
 // One request's steps; returns the message that ends it (Exit or Error), which the caller sends.
+// GCC 12 coroutines (docs/development.md): the program step is its own coroutine (a false mismatched-new-delete)
 asio::awaitable<v1::ServerMessage> RequestSteps::run_in(std::optional<RunPlan> compile_plan, RunPlan program,
                                                         std::shared_ptr<Lease> lease) {
     if (compile_plan) {
@@ -240,7 +241,7 @@ asio::awaitable<v1::ServerMessage> RequestSteps::run_program(RunPlan program, st
     if (!job) co_return error_reply(start_error.code, start_error.message);
     if (!started_sent_) co_await send_started(*job);
     control_.program(job);
-    Job::Sink sink = send_;
+    Job::Sink sink = send_;  // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
     v1::ServerMessage reply;
     *reply.mutable_exit() = co_await run_job(job, std::move(sink));
     const RunnerVerdict verdict = job->verdict();
