@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/linux_compat.h"
-#include "jaild/supervisor.h"
+#include "jaild/replies.h"
 
 namespace jaild {
 
@@ -28,11 +28,6 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-std::string signal_name(int sig) {
-    const char* abbrev = ::sigabbrev_np(sig);
-    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
 
 std::uint64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<milliseconds>(b - a).count());
@@ -46,31 +41,28 @@ unsigned online_cpus() {
 
 }  // namespace
 
-Job::Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
-         std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned)
-    : supervisor_(supervisor),
+Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
+         std::uint32_t uid, std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned)
+    : owner_(owner),
       plan_(std::move(plan)),
       id_(std::move(id)),
       lease_(std::move(lease)),
-      uid_(lease_->uid()),
+      uid_(uid),
       cgroup_(std::move(cgroup)),
       spawned_(std::move(spawned)),
-      pidfd_(supervisor.executor(), spawned_.pidfd.release()),
-      stdout_(supervisor.executor(), spawned_.stdout_r.release()),
-      stderr_(supervisor.executor(), spawned_.stderr_r.release()),
-      stdin_(supervisor.executor(), spawned_.stdin_w.release()),
-      result_(supervisor.executor()),
-      wall_timer_(supervisor.executor()),
-      cpu_timer_(supervisor.executor()),
-      stdin_ready_(supervisor.executor()),
+      pidfd_(executor, spawned_.pidfd.release()),
+      stdout_(executor, spawned_.stdout_r.release()),
+      stderr_(executor, spawned_.stderr_r.release()),
+      stdin_(executor, spawned_.stdin_w.release()),
+      result_(executor),
+      wall_timer_(executor),
+      cpu_timer_(executor),
+      stdin_ready_(executor),
       started_(std::chrono::steady_clock::now()) {
     if (spawned_.result) result_.assign(spawned_.result.release());
 }
 
-Job::~Job() {
-    supervisor_.close_later(std::move(spawned_.mount_ns));
-    supervisor_.forget(id_);
-}
+Job::~Job() { owner_.job_ended(id_, std::move(spawned_.mount_ns)); }
 
 void Job::kill(KillReason reason) {
     if (exited_) return;
@@ -226,88 +218,33 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     boost::system::error_code ignored;
     result_.close(ignored);
 
-    cgroup::JobStats stats;
-    if (cgroup_) stats = cgroup_->stats();
-    v1::Exit exit = classify(stats);
+    v1::Exit exit = to_proto(classify(outcome(), plan_));
     if (plan_.result_channel) verdict_ = apply_runner_answer(answer_, exit);
-    co_await supervisor_.retire(std::move(cgroup_), id_);
+    co_await owner_.retire(std::move(cgroup_), id_);
     co_return exit;
 }
 
-v1::Exit Job::classify(const cgroup::JobStats& stats) const {
-    v1::Exit exit;
-    exit.set_wall_ms(ms_between(started_, ended_));
-    exit.set_cpu_ms(stats.cpu_usec / 1000);
-    exit.set_memory_kb(stats.memory_peak_bytes / 1024);
-    exit.set_stdout_truncated(truncated_[v1::STREAM_STDOUT]);
-    exit.set_stderr_truncated(truncated_[v1::STREAM_STDERR]);
-
-    const ChildReport* failure = nullptr;
-    const ChildReport* exited = nullptr;
+RunOutcome Job::outcome() const {
+    RunOutcome out;
+    out.reports = reports_;
     for (const ChildReport& r : reports_) {
-        if (r.kind == ChildReport::failed && !failure) failure = &r;
-        if (r.kind == ChildReport::exited) exited = &r;
+        if (r.kind != ChildReport::failed) continue;
+        out.setup_failure = owner_.describe_failure(r, spawned_);
+        break;
     }
-    if (exited) {
-        const int status = exited->wait_status;
-        if (WIFEXITED(status)) {
-            exit.set_exit_code(WEXITSTATUS(status));
-        } else if (WIFSIGNALED(status)) {
-            exit.set_signal(WTERMSIG(status));
-            exit.set_signal_name(signal_name(WTERMSIG(status)));
-            exit.set_exit_code(128 + WTERMSIG(status));
-        }
-    } else if (reason_ != KillReason::none) {
-        // jaild killed the reaper itself: report it as the program's death by SIGKILL.
-        exit.set_signal(SIGKILL);
-        exit.set_signal_name("SIGKILL");
-        exit.set_exit_code(128 + SIGKILL);
+    out.killed = reason_;
+    out.init_code = reaper_.si_code;
+    out.init_status = reaper_.si_status;
+    out.wall_ms = ms_between(started_, ended_);
+    if (cgroup_) {
+        const cgroup::JobStats stats = cgroup_->stats();
+        out.cpu_ms = stats.cpu_usec / 1000;
+        out.memory_kb = stats.memory_peak_bytes / 1024;
+        out.oom_killed = stats.oom_killed;
     }
-
-    auto set = [&exit](v1::Status status, std::string error) {
-        exit.set_status(status);
-        exit.set_error(std::move(error));
-    };
-    const bool cpu_signal =
-        exit.signal() == SIGXCPU || (exit.signal() == SIGKILL && exit.cpu_ms() >= plan_.limits.cpu_ms);
-    if (failure && failure->stage != Stage::exec && failure->stage != Stage::cwd) {
-        set(v1::STATUS_INTERNAL_ERROR,
-            "sandbox setup failed at " + supervisor_.spawner().describe_failure(*failure, spawned_));
-        exit.set_exit_code(-1);
-    } else if (failure) {
-        const std::string what = failure->stage == Stage::exec ? "cannot execute \"" + plan_.argv.front() + "\""
-                                                               : "cannot change directory to \"" + plan_.cwd + "\"";
-        set(v1::STATUS_RUNTIME_ERROR, what + ": " + std::strerror(failure->err));
-        exit.set_exit_code(127);
-    } else if (reason_ == KillReason::wall_timeout) {
-        set(v1::STATUS_TIMEOUT, "wall-clock time limit of " + std::to_string(plan_.limits.wall_ms) + " ms exceeded");
-        exit.set_timeout_kind("wall");
-    } else if (reason_ == KillReason::cpu_timeout || (reason_ == KillReason::none && cpu_signal)) {
-        set(v1::STATUS_TIMEOUT, "CPU time limit of " + std::to_string(plan_.limits.cpu_ms) + " ms exceeded");
-        exit.set_timeout_kind("cpu");
-    } else if (reason_ == KillReason::output_limit) {
-        set(v1::STATUS_OUTPUT_LIMIT,
-            "output limit of " + std::to_string(plan_.limits.output_bytes) + " bytes per stream exceeded");
-    } else if (reason_ == KillReason::cancelled || reason_ == KillReason::client_gone) {
-        set(v1::STATUS_CANCELLED, "cancelled by the client");
-    } else if (reason_ == KillReason::shutdown) {
-        set(v1::STATUS_INTERNAL_ERROR, "jaild is shutting down");
-    } else if (stats.oom_killed) {
-        set(v1::STATUS_MEMORY_LIMIT,
-            "memory limit of " + std::to_string(plan_.limits.memory_bytes / 1024) + " KiB exceeded");
-    } else if (!exited) {
-        set(v1::STATUS_INTERNAL_ERROR,
-            std::string("the sandbox ended without reporting the program's exit (its init ") +
-                (reaper_.si_code == CLD_EXITED ? "exited with " : "was killed by signal ") +
-                std::to_string(reaper_.si_status) + ")");
-    } else if (exit.signal() != 0) {
-        set(v1::STATUS_RUNTIME_ERROR, "killed by " + exit.signal_name());
-    } else if (exit.exit_code() != 0) {
-        set(v1::STATUS_RUNTIME_ERROR, "exited with code " + std::to_string(exit.exit_code()));
-    } else {
-        exit.set_status(v1::STATUS_OK);
-    }
-    return exit;
+    out.stdout_truncated = truncated_[v1::STREAM_STDOUT];
+    out.stderr_truncated = truncated_[v1::STREAM_STDERR];
+    return out;
 }
 
 }  // namespace jaild

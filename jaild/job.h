@@ -14,23 +14,23 @@
 #include <vector>
 
 #include "jaild.pb.h"
+#include "jaild/job_owner.h"
 #include "jaild/runner_answer.h"
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/spawn.h"
+#include "jaild/verdict.h"
 
 namespace jaild {
 
-class Supervisor;
 class Lease;
-
-enum class KillReason { none, wall_timeout, cpu_timeout, output_limit, cancelled, client_gone, shutdown };
 
 class Job : public std::enable_shared_from_this<Job> {
 public:
     using Sink = std::function<boost::asio::awaitable<void>(v1::ServerMessage)>;
 
-    Job(Supervisor& supervisor, RunPlan plan, std::string id, std::shared_ptr<Lease> lease,
-        std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
+    // `lease` holds `uid` (and the workspace) until the job is gone.
+    Job(JobOwner& owner, boost::asio::any_io_executor executor, RunPlan plan, std::string id,
+        std::shared_ptr<Lease> lease, std::uint32_t uid, std::unique_ptr<cgroup::JobCgroup> cgroup, Spawned spawned);
     ~Job();
 
     // Runs to the end: output goes to `sink` as it is produced; returns the Exit (already cleaned up).
@@ -56,9 +56,9 @@ private:
     boost::asio::awaitable<void> write_result_input();
     void arm_cpu_watch(std::chrono::milliseconds delay);
     void read_reports();
-    v1::Exit classify(const cgroup::JobStats& stats) const;
+    RunOutcome outcome() const;
 
-    Supervisor& supervisor_;
+    JobOwner& owner_;
     RunPlan plan_;
     std::string id_;
     std::shared_ptr<Lease> lease_;

@@ -31,8 +31,9 @@ std::vector<Language> read_versions(std::vector<Language> languages, const Confi
         plan.cwd = workspace_dir;
         plan.limits = {5000, kTimeoutMs, 256ull << 20, 1 << 20, 64, 64, 64 * 1024, 16 << 20, 8 << 20};
         const std::uint32_t uid = config.sandbox.uid_base + config.sandbox.uid_count - 1;
+        // Its cgroup's name starts with jaild's pid, so another jaild's stale-cgroup sweep leaves it alone (cgroup.cc).
         const OneShot shot =
-            run_one_shot(spawner, cgroups, plan, uid, "version-" + std::to_string(::getpid()), kTimeoutMs);
+            run_one_shot(spawner, cgroups, plan, uid, std::to_string(::getpid()) + "-version", kTimeoutMs);
         std::string version = first_line(shot.out.empty() ? shot.err : shot.out);
         if (!shot.exited_zero() || version.empty()) {
             const std::string why = !shot.failure.empty() ? shot.failure

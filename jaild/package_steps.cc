@@ -9,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
-#include "jaild.pb.h"
 #include "jaild/supervisor.h"
 
 namespace jaild {
@@ -18,7 +17,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-PackagesReady failure(int code, std::string message, std::string field = {}) {
+PackagesReady failure(ErrorCode code, std::string message, std::string field = {}) {
     PackagesReady out;
     out.code = code;
     out.message = std::move(message);
@@ -33,7 +32,7 @@ asio::awaitable<PackagesReady> build(Supervisor& supervisor, const PackageStore:
     PackageStore& store = supervisor.packages();
     if (!store.wheelhouse_exists()) {
         const std::string missing = "No matching distribution found for " + list.front().text;
-        co_return failure(v1::ERROR_CODE_INVALID_ARGUMENT,
+        co_return failure(ErrorCode::invalid_argument,
                           describe_install_failure(missing, list, store.config().wheelhouse), "requirements");
     }
     StartError start_error;
@@ -42,19 +41,19 @@ asio::awaitable<PackagesReady> build(Supervisor& supervisor, const PackageStore:
     std::error_code ec;
     const std::string dir = store.begin(key, lease->uid(), ec);
     if (dir.empty())
-        co_return failure(v1::ERROR_CODE_INTERNAL, "preparing the package environment failed: " + ec.message());
+        co_return failure(ErrorCode::internal, "preparing the package environment failed: " + ec.message());
     RunPlan install = store.install_plan(list, dir, like);
     const HelperOutcome outcome = co_await run(std::move(install), std::move(lease));
     PackagesReady out;
     out.env = co_await store.finish(key, dir, outcome.ok, ec);
     if (out.env || gone()) co_return out;
     if (outcome.ok)
-        co_return failure(v1::ERROR_CODE_INTERNAL, "publishing the package environment failed: " + ec.message());
+        co_return failure(ErrorCode::internal, "publishing the package environment failed: " + ec.message());
     if (outcome.program_error)
-        co_return failure(v1::ERROR_CODE_INVALID_ARGUMENT,
+        co_return failure(ErrorCode::invalid_argument,
                           describe_install_failure(outcome.output, list, store.config().wheelhouse), "requirements");
     spdlog::warn("installing packages {}: {}\n{}", key, outcome.error, outcome.output);
-    co_return failure(v1::ERROR_CODE_INTERNAL, "installing the requirements failed: " + outcome.error);
+    co_return failure(ErrorCode::internal, "installing the requirements failed: " + outcome.error);
 }
 
 }  // namespace
@@ -65,12 +64,12 @@ asio::awaitable<PackagesReady> prepare_packages(Supervisor& supervisor, const Pa
     PackageStore& store = supervisor.packages();
     if (!store.known()) {
         RunPlan plan = store.inventory_plan(like);
-        std::shared_ptr<Lease> own_uid;  // named: no temporaries in a co_await expression (GCC 12)
+        // GCC 12 coroutines (docs/development.md): named, not a temporary in the co_await
+        std::shared_ptr<Lease> own_uid;
         const HelperOutcome inventory = co_await run(std::move(plan), std::move(own_uid));
         if (gone()) co_return PackagesReady{};
         if (!inventory.ok)
-            co_return failure(v1::ERROR_CODE_INTERNAL,
-                              "reading the sandbox's Python packages failed: " + inventory.error);
+            co_return failure(ErrorCode::internal, "reading the sandbox's Python packages failed: " + inventory.error);
         store.set_inventory(inventory.output, python_version);
     }
     PackagesReady out;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "jaild/error_code.h"
 #include "jaild/packages.h"
 #include "jaild/sandbox/run_plan.h"
 
@@ -28,7 +29,7 @@ using RunHelper = std::function<boost::asio::awaitable<HelperOutcome>(RunPlan, s
 
 struct PackagesReady {
     std::shared_ptr<PackageStore::Hold> env;  // null: nothing to mount (all satisfied) or a failure
-    int code = 0;                             // v1::ErrorCode of a failure, 0 when ready
+    ErrorCode code = ErrorCode::none;         // of a failure; none when ready
     std::string message;
     std::string field;
 };

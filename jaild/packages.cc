@@ -282,8 +282,7 @@ asio::awaitable<std::shared_ptr<PackageStore::Hold>> PackageStore::finish(const 
                                                                           std::error_code& ec) {
     Published done;
     if (ok) {
-        // Named, not a temporary of the co_await expression: GCC 12 destroys a temporary's captured strings
-        // twice there (connection.cc, handle()).
+        // GCC 12 coroutines (docs/development.md): the lambda is named, not a temporary in the co_await
         auto publish = [dir, target = config_.envs_dir + "/" + key]() -> asio::awaitable<Published> {
             co_return publish_dir(dir, target);
         };

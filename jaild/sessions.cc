@@ -18,8 +18,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "jaild.pb.h"
-
 namespace jaild {
 
 namespace asio = boost::asio;
@@ -203,13 +201,13 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal,
     std::size_t mine = 0;
     for (const auto& [id, session] : sessions_) mine += session->meta.principal == principal;
     if (sessions_.size() >= config_.max_sessions) {
-        error = {v1::ERROR_CODE_RESOURCE_EXHAUSTED,
+        error = {ErrorCode::resource_exhausted,
                  fmt::format("jaild holds its maximum of {} sessions; delete one or retry later", config_.max_sessions),
                  ""};
         return nullptr;
     }
     if (mine >= config_.max_per_principal) {
-        error = {v1::ERROR_CODE_RESOURCE_EXHAUSTED,
+        error = {ErrorCode::resource_exhausted,
                  fmt::format("you hold the maximum of {} sessions; delete one first", config_.max_per_principal), ""};
         return nullptr;
     }
@@ -225,7 +223,7 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal,
     if (!ec) fs::create_directories(session->dir + "/data/tmp", ec);
     if (ec || !save(*session)) {
         remove_all(session->dir);
-        error = {v1::ERROR_CODE_INTERNAL, "cannot create the session's directory under " + root_, ""};
+        error = {ErrorCode::internal, "cannot create the session's directory under " + root_, ""};
         return nullptr;
     }
     ::chmod(session->dir.c_str(), 0700);
@@ -306,6 +304,27 @@ std::error_code SessionStore::stage_in(const Session& session, const std::string
         if (auto ec = session_files::copy_tree(src.get(), dst.get(), uid, uid, usage)) return ec;
     }
     return {};
+}
+
+PlanError SessionStore::stage_files(const std::string& root, const std::vector<PlanFile>& files,
+                                    std::uint32_t uid) const {
+    unique_fd workspace(::open(run_workspace(root).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!workspace) return {"", "opening the run's workspace failed: " + std::string(std::strerror(errno))};
+    for (const PlanFile& file : files) {
+        std::error_code ec = session_files::write_file(workspace.get(), file.path, file.content, uid, uid);
+        if (!ec && file.executable) {
+            unique_fd written = session_files::open_beneath(workspace.get(), file.path, O_RDONLY, 0, ec);
+            if (written) ::fchmod(written.get(), 0755);
+        }
+        if (ec == std::errc::no_space_on_device) return {"files", "the files do not fit in the session's quota"};
+        if (ec) return {"files", "file \"" + file.path + "\": " + session_files::describe(ec)};
+    }
+    return {};
+}
+
+void SessionStore::drop_file(const std::string& root, const std::string& path) const {
+    unique_fd workspace(::open(run_workspace(root).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (workspace) ::unlinkat(workspace.get(), path.c_str(), 0);
 }
 
 std::error_code SessionStore::stage_out(Session& session, const std::string& root) {

@@ -28,6 +28,9 @@
 #include <vector>
 
 #include "common/config.h"
+#include "jaild/error_code.h"
+#include "jaild/plan_from_request.h"
+#include "jaild/sandbox/run_plan.h"
 #include "jaild/session_files.h"
 
 namespace jaild {
@@ -77,7 +80,7 @@ private:
 };
 
 struct SessionError {
-    int code = 0;  // v1::ErrorCode
+    ErrorCode code = ErrorCode::none;
     std::string message;
     std::string field;
 };
@@ -106,8 +109,19 @@ public:
     bool save(Session& session);
     void touch(Session& session);
 
+    // A run's view of a session under its lease's host workspace `root` (Lease::workspace): what the run
+    // mounts as /workspace and as /tmp.
+    static std::string run_workspace(const std::string& root) { return root + "/workspace"; }
+    static std::string run_tmp(const std::string& root) { return root + "/tmp"; }
+
     // Before a run, with the lock: fills <root>/workspace and <root>/tmp from data/, owned by uid.
     std::error_code stage_in(const Session& session, const std::string& root, std::uint32_t uid);
+    // Then the request's files, written beneath the run's workspace as uid's (never through a mount
+    // operation, which would follow a symlink planted in the session). A PlanError naming "files" when
+    // they do not fit or a path is refused, with no field when jaild failed.
+    PlanError stage_files(const std::string& root, const std::vector<PlanFile>& files, std::uint32_t uid) const;
+    // After the run, before stage_out: a file of the run's workspace that is not the session's to keep.
+    void drop_file(const std::string& root, const std::string& path) const;
     // After it: copies <root>/{workspace,tmp} to data/ (new copy synced, then swapped in) and updates usage.
     std::error_code stage_out(Session& session, const std::string& root);
 

@@ -89,13 +89,13 @@ void Supervisor::close_later(unique_fd fd) {
 
 std::shared_ptr<Lease> Supervisor::lease(std::uint64_t workspace_bytes, StartError& error) {
     if (shutting_down_) {
-        error = {v1::ERROR_CODE_UNAVAILABLE, "jaild is shutting down"};
+        error = {ErrorCode::unavailable, "jaild is shutting down"};
         return nullptr;
     }
     auto uid = uids_.acquire();
     if (!uid && warm_ && warm_->shed_one()) uid = uids_.acquire();
     if (!uid) {
-        error = {v1::ERROR_CODE_RESOURCE_EXHAUSTED, "no free sandbox uid; retry later"};
+        error = {ErrorCode::resource_exhausted, "no free sandbox uid; retry later"};
         return nullptr;
     }
     std::string workspace;
@@ -106,7 +106,7 @@ std::shared_ptr<Lease> Supervisor::lease(std::uint64_t workspace_bytes, StartErr
         if (ec) {
             uids_.release(*uid);
             spdlog::error("creating a workspace failed: {}", ec.message());
-            error = {v1::ERROR_CODE_INTERNAL, "creating the run's workspace failed: " + ec.message()};
+            error = {ErrorCode::internal, "creating the run's workspace failed: " + ec.message()};
             return nullptr;
         }
     }
@@ -120,11 +120,11 @@ void Supervisor::release(std::uint32_t uid, const std::string& workspace) {
 
 std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::shared_ptr<Lease> lease) {
     if (shutting_down_) {
-        error = {v1::ERROR_CODE_UNAVAILABLE, "jaild is shutting down"};
+        error = {ErrorCode::unavailable, "jaild is shutting down"};
         return nullptr;
     }
     if (jobs_.size() >= config_.server.max_jobs) {
-        error = {v1::ERROR_CODE_RESOURCE_EXHAUSTED,
+        error = {ErrorCode::resource_exhausted,
                  fmt::format("all {} run slots are busy; retry later", config_.server.max_jobs)};
         return nullptr;
     }
@@ -145,8 +145,9 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
     }
     spdlog::info("job {}: request {} started as uid {}{}: {}", id, plan.request_id, lease->uid(),
                  warm ? " (warm sandbox " + warm->name + ")" : "", plan.argv.front());
-    auto job =
-        std::make_shared<Job>(*this, std::move(plan), id, std::move(lease), std::move(group), std::move(spawned));
+    const std::uint32_t uid = lease->uid();
+    auto job = std::make_shared<Job>(*this, executor_, std::move(plan), id, std::move(lease), uid, std::move(group),
+                                     std::move(spawned));
     jobs_[id] = job;
     return job;
 }
@@ -161,13 +162,13 @@ bool Supervisor::start_cold(RunPlan& plan, const std::string& id, const cgroup::
     group = cgroups_->create(fmt::format("{}-{}", ::getpid(), id), limits, ec);
     if (!group) {
         spdlog::error("job {}: creating its cgroup failed: {}", id, ec.message());
-        error = {v1::ERROR_CODE_INTERNAL, "creating the run's cgroup failed: " + ec.message()};
+        error = {ErrorCode::internal, "creating the run's cgroup failed: " + ec.message()};
         return false;
     }
     spawned = spawner_->spawn(plan, lease->uid(), group.get(), cgroups_->version() == "v2", ec);
     if (ec) {
         spdlog::error("job {}: clone failed: {}", id, ec.message());
-        error = {v1::ERROR_CODE_INTERNAL, "starting the sandbox failed: clone3: " + ec.message()};
+        error = {ErrorCode::internal, "starting the sandbox failed: clone3: " + ec.message()};
         if (auto rc = group->remove()) spdlog::error("job {}: removing its cgroup: {}", id, rc.message());
         return false;
     }
@@ -188,6 +189,16 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
         pause.expires_after(teardown.next_pause());
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+}
+
+void Supervisor::job_ended(const std::string& job_id, unique_fd mount_ns) {
+    close_later(std::move(mount_ns));
+    jobs_.erase(job_id);
+    if (warm_) warm_->activity();
+}
+
+std::string Supervisor::describe_failure(const ChildReport& report, const Spawned& spawned) const {
+    return spawner_->describe_failure(report, spawned);
 }
 
 void Supervisor::shutdown() {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/config.h"
+#include "jaild/error_code.h"
+#include "jaild/job_owner.h"
 #include "jaild/languages.h"
 #include "jaild/packages.h"
 #include "jaild/sandbox/cgroup.h"
@@ -48,11 +50,11 @@ private:
 };
 
 struct StartError {
-    int code = 0;  // v1::ErrorCode
+    ErrorCode code = ErrorCode::none;
     std::string message;
 };
 
-class Supervisor {
+class Supervisor : public JobOwner {
 public:
     Supervisor(boost::asio::any_io_executor executor, const Config& config, std::unique_ptr<cgroup::Manager> cgroups,
                std::unique_ptr<Spawner> spawner, LanguageRegistry languages = {});
@@ -66,9 +68,10 @@ public:
     // fills `error`; nothing new is held.
     std::shared_ptr<Job> start(RunPlan plan, StartError& error, std::shared_ptr<Lease> lease = nullptr);
 
-    // Called by a Job when its processes are gone: removes the cgroup, retrying while the kernel still
-    // counts exiting tasks. The uid goes back with the job's lease, after this.
-    boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id);
+    // JobOwner: a Job's end (job.h).
+    boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) override;
+    void job_ended(const std::string& job_id, unique_fd mount_ns) override;
+    std::string describe_failure(const ChildReport& report, const Spawned& spawned) const override;
     // Lease's destructor.
     void release(std::uint32_t uid, const std::string& workspace);
     // Closes `fd` on a helper thread: the last reference to a finished run's mount namespace (Spawned::mount_ns)
@@ -84,10 +87,6 @@ public:
     std::size_t connections() const { return connections_; }
     void connection_opened() { ++connections_; }
     void connection_closed() { --connections_; }
-    void forget(const std::string& job_id) {
-        jobs_.erase(job_id);
-        if (warm_) warm_->activity();
-    }
 
     const Config& config() const { return config_; }
     const Spawner& spawner() const { return *spawner_; }

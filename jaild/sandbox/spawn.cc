@@ -15,6 +15,7 @@
 #include "common/linux_compat.h"
 #include "jaild/sandbox/caps.h"
 #include "jaild/sandbox/program_start.h"
+#include "jaild/sandbox/stage_text.h"
 
 namespace jaild {
 
@@ -355,11 +356,9 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
 }
 
 std::string Spawner::describe_failure(const ChildReport& report, const Spawned& spawned) const {
-    std::string text(stage_name(report.stage));
-    if (report.stage == Stage::mounts)
-        text += ": " + spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root());
-    if (report.stage == Stage::rlimits) text += " (resource " + std::to_string(report.detail) + ")";
-    return text + ": " + std::strerror(report.err);
+    if (report.stage != Stage::mounts) return stage_failure_text(report);
+    return stage_failure_text(report,
+                              spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root()));
 }
 
 }  // namespace jaild

@@ -21,7 +21,7 @@
 #include "common/check_report_text.h"
 #include "common/framing.h"
 #include "common/jaild_client.h"
-#include "jaild/jailctl_files.h"
+#include "jaild/jailctl/jailctl_files.h"
 
 namespace {
 

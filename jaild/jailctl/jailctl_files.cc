@@ -1,4 +1,4 @@
-#include "jaild/jailctl_files.h"
+#include "jaild/jailctl/jailctl_files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,0 +1,30 @@
+// What a Job (job.h) needs from whoever started it, the Supervisor: the Job calls back through this and
+// never names its owner, so the dependency runs one way.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "jaild/sandbox/cgroup.h"
+#include "jaild/sandbox/child_abi.h"
+#include "jaild/sandbox/spawn.h"
+
+namespace jaild {
+
+class JobOwner {
+public:
+    // The run's processes are gone: removes its cgroup, retrying while the kernel still counts exiting
+    // tasks. The uid goes back with the job's lease, after this.
+    virtual boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) = 0;
+    // The Job is being destroyed: its id is no longer running, and its mount namespace is closed off the loop.
+    virtual void job_ended(const std::string& job_id, unique_fd mount_ns) = 0;
+    // A failed setup report of the run in words (stage_text.h).
+    virtual std::string describe_failure(const ChildReport& report, const Spawned& spawned) const = 0;
+
+protected:
+    ~JobOwner() = default;
+};
+
+}  // namespace jaild
