@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "jaild/replies.h"
-#include "jaild/stage_text.h"
+#include "jaild/sandbox/stage_text.h"
 
 using namespace jaild;
 
