@@ -43,9 +43,9 @@ asio::awaitable<void> Listener::accept_loop() {
             asio::co_spawn(executor, refuse(std::move(socket)), asio::detached);
             continue;
         }
-        auto connection = std::make_shared<HttpSession>(std::move(socket), options_, connections_);
+        auto connection = std::make_shared<HttpConnection>(std::move(socket), options_, connections_);
         connections_.add(connection);
-        asio::co_spawn(connection->executor(), HttpSession::run(connection), asio::detached);
+        asio::co_spawn(connection->executor(), HttpConnection::run(connection), asio::detached);
     }
 }
 

@@ -1,4 +1,4 @@
-// Accepts TCP connections and gives each an HttpSession on its own strand; the io_context behind it is run
+// Accepts TCP connections and gives each an HttpConnection on its own strand; the io_context behind it is run
 // by one thread per core. Owns the graceful shutdown: stop accepting, let in-flight requests finish within
 // the grace period, then cancel them.
 #pragma once
@@ -8,7 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "gateway/http_session.h"
+#include "gateway/http_connection.h"
 #include "gateway/options.h"
 
 namespace jaild::gateway {

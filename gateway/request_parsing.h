@@ -1,7 +1,7 @@
 // HTTP request bodies to protobuf: JSON requests type-checked field by field and mapped to the ClientMessage
 // sent to jaild, and jaild's field names back in the request's vocabulary. Pure functions: no sockets, no
 // clocks, no logging, so every mapping and every validation message is unit-tested
-// (tests/unit/test_json_codec.cc). docs/api.md describes the requests.
+// (tests/unit/test_gateway_codec.cc). docs/api.md describes the requests.
 #pragma once
 
 #include <boost/json/object.hpp>

@@ -1,6 +1,6 @@
 // jaild's answers as HTTP answers: a finished run's result object and its status, NDJSON output lines, error
 // bodies, and jaild's Error mapped to an HTTP status. Pure functions, unit-tested in
-// tests/unit/test_json_codec.cc; docs/api.md describes the result.
+// tests/unit/test_gateway_codec.cc; docs/api.md describes the result.
 #pragma once
 
 #include <boost/json/object.hpp>

@@ -1,7 +1,7 @@
 // The HTTP routes: a table of {method, path pattern, handler}. 404 and 405 (with Allow) come from the table, so
 // a new endpoint is one row. A pattern's "{id}" matches one path segment and a last "{path...}" the rest of the
 // path, slashes included; the handler gets them as they were sent (still percent-encoded). Handlers answer
-// through a Responder, which the HTTP connection (HttpSession) implements.
+// through a Responder, which the HTTP connection (HttpConnection) implements.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

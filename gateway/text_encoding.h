@@ -1,5 +1,5 @@
 // How bytes become JSON text: valid UTF-8 (bad bytes as U+FFFD) or base64. Pure functions, unit-tested in
-// tests/unit/test_json_codec.cc.
+// tests/unit/test_gateway_codec.cc.
 #pragma once
 
 #include <cstddef>

@@ -132,10 +132,11 @@ private:
 
     asio::awaitable<void> handle() {
         if (!authorize()) {
-            co_await send_error(ErrorCode::permission_denied,
-                                "uid " + std::to_string(peer_uid_) +
-                                    " is not allowed to use jaild: add it to the socket's group (server.socket_group) "
-                                    "or to server.allowed_uids");
+            // GCC 12 coroutines (docs/development.md): the message is built before the co_await
+            const std::string message = "uid " + std::to_string(peer_uid_) +
+                                        " is not allowed to use jaild: add it to the socket's group "
+                                        "(server.socket_group) or to server.allowed_uids";
+            co_await send_error(ErrorCode::permission_denied, message);
             co_return;
         }
         std::string payload;

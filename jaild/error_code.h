@@ -1,5 +1,5 @@
 // What went wrong with a request, in jaild's own terms; the protocol's v1::ErrorCode is made from it where a
-// reply is built (error_code_proto.h).
+// reply is built (replies.h).
 #pragma once
 
 namespace jaild {

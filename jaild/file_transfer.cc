@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "jaild/plan_from_request.h"
+#include "jaild/replies.h"
 #include "jaild/session_files.h"
 
 namespace jaild::file_transfer {
@@ -16,14 +17,6 @@ namespace jaild::file_transfer {
 namespace asio = boost::asio;
 
 namespace {
-
-v1::ServerMessage error_reply(v1::ErrorCode code, const std::string& message, const std::string& field = {}) {
-    v1::ServerMessage reply;
-    reply.mutable_error()->set_code(code);
-    reply.mutable_error()->set_message(message);
-    reply.mutable_error()->set_field(field);
-    return reply;
-}
 
 v1::ServerMessage done_reply() {
     v1::ServerMessage reply;
@@ -45,7 +38,7 @@ std::uint64_t usage_without(const Session& session, int workspace, const std::st
 // Null when `after` bytes fit in the session's quota.
 std::optional<v1::ServerMessage> over_quota(const SessionStore& store, std::uint64_t after) {
     if (after <= store.quota_bytes()) return std::nullopt;
-    return error_reply(v1::ERROR_CODE_QUOTA_EXCEEDED,
+    return error_reply(ErrorCode::quota_exceeded,
                        "the session's disk quota of " + std::to_string(store.quota_bytes()) +
                            " bytes would be exceeded (" + std::to_string(after) + " bytes)",
                        "content");
@@ -55,13 +48,12 @@ std::optional<v1::ServerMessage> over_quota(const SessionStore& store, std::uint
 unique_fd open_for(SessionStore& store, const Session& session, const std::string& path,
                    std::optional<v1::ServerMessage>& failed) {
     if (std::string error = check_relative_path(path); !error.empty()) {
-        failed = error_reply(v1::ERROR_CODE_INVALID_ARGUMENT, error, "path");
+        failed = error_reply(ErrorCode::invalid_argument, error, "path");
         return {};
     }
     std::error_code ec;
     unique_fd workspace = store.open_workspace(session, ec);
-    if (!workspace)
-        failed = error_reply(v1::ERROR_CODE_INTERNAL, "cannot open the session's workspace: " + ec.message());
+    if (!workspace) failed = error_reply(ErrorCode::internal, "cannot open the session's workspace: " + ec.message());
     return workspace;
 }
 
@@ -73,25 +65,25 @@ asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channe
     for (bool eof = false; !eof;) {
         message.Clear();
         if (std::error_code ec = co_await channel.receive(message))
-            co_return error_reply(v1::ERROR_CODE_PROTOCOL, "the upload ended before its last chunk: " + ec.message());
+            co_return error_reply(ErrorCode::protocol, "the upload ended before its last chunk: " + ec.message());
         if (!message.has_file_chunk())
-            co_return error_reply(v1::ERROR_CODE_PROTOCOL, "an upload sends FileChunk messages until the one with eof");
+            co_return error_reply(ErrorCode::protocol, "an upload sends FileChunk messages until the one with eof");
         const v1::FileChunk& chunk = message.file_chunk();
         if (chunk.data().size() > max_chunk_bytes)
-            co_return error_reply(v1::ERROR_CODE_PROTOCOL,
+            co_return error_reply(ErrorCode::protocol,
                                   "a FileChunk holds at most " + std::to_string(max_chunk_bytes) + " bytes");
         const std::uint64_t total = file.written() + chunk.data().size();
         if (put.has_size() && total > put.size())
             co_return error_reply(
-                v1::ERROR_CODE_INVALID_ARGUMENT,
+                ErrorCode::invalid_argument,
                 "the upload sent more than its announced size of " + std::to_string(put.size()) + " bytes", "size");
         if (auto refused = over_quota(store, base + total)) co_return refused;
         if (std::error_code ec = file.write(chunk.data()))
-            co_return error_reply(v1::ERROR_CODE_INTERNAL, "writing \"" + put.path() + "\" failed: " + ec.message());
+            co_return error_reply(ErrorCode::internal, "writing \"" + put.path() + "\" failed: " + ec.message());
         eof = chunk.eof();
     }
     if (put.has_size() && file.written() != put.size())
-        co_return error_reply(v1::ERROR_CODE_INVALID_ARGUMENT,
+        co_return error_reply(ErrorCode::invalid_argument,
                               "the upload ended after " + std::to_string(file.written()) + " of its announced " +
                                   std::to_string(put.size()) + " bytes",
                               "size");
@@ -135,8 +127,8 @@ bool read_exactly(int fd, std::string& data, std::error_code& ec) {
 
 v1::ServerMessage path_error(const std::string& path, const std::error_code& ec) {
     if (ec == std::errc::no_such_file_or_directory)
-        return error_reply(v1::ERROR_CODE_NOT_FOUND, "no file \"" + path + "\" in the session", "path");
-    return error_reply(v1::ERROR_CODE_INVALID_ARGUMENT, "\"" + path + "\": " + session_files::describe(ec), "path");
+        return error_reply(ErrorCode::not_found, "no file \"" + path + "\" in the session", "path");
+    return error_reply(ErrorCode::invalid_argument, "\"" + path + "\": " + session_files::describe(ec), "path");
 }
 
 asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put) {
@@ -168,7 +160,7 @@ asio::awaitable<void> download(Channel& channel, SessionStore& store, Session& s
         data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(left, send_chunk_bytes)));
         if (!read_exactly(file.get(), data, ec)) {
             const std::string why = ec ? ec.message() : "the file shrank while it was read";
-            v1::ServerMessage cut = error_reply(v1::ERROR_CODE_INTERNAL, "reading \"" + get.path() + "\": " + why);
+            v1::ServerMessage cut = error_reply(ErrorCode::internal, "reading \"" + get.path() + "\": " + why);
             co_await channel.send(cut);
             co_return;
         }

@@ -1,7 +1,7 @@
 // What jaild's runs share: the config, the uid pool, the cgroup manager, the spawner, the warm sandboxes and
 // the set of running jobs (for shutdown). Lives on jaild's event loop thread; nothing here is called from
-// elsewhere but spare_uid() and close_later() (the warm pool's thread: they touch only the thread-safe uid
-// pool and the closer) and Lease's destructor of a discarded warm sandbox's lease (the uid pool only).
+// elsewhere but spare_uid() (the warm pool's thread, when it makes a sandbox: the thread-safe uid pool only)
+// and Lease's destructor of a sandbox that thread discards (the uid pool only).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -343,7 +343,6 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 
 }  // namespace detail
 
-// Runs in jaild at start-up (and in jaild --check): reads /proc/self, picks v2 or v1, builds the manager.
 bool Teardown::attempt() {
     ++attempts_;
     if (!group_.empty()) group_.kill_all();
@@ -357,17 +356,23 @@ std::chrono::milliseconds Teardown::next_pause() {
     return pause;
 }
 
+constexpr std::chrono::milliseconds kMaxBlockingPause{10};
+
 std::error_code remove_within(JobCgroup& group, std::chrono::milliseconds deadline) {
     const auto give_up = std::chrono::steady_clock::now() + deadline;
     Teardown teardown(group);
     while (!teardown.attempt()) {
         const auto left = give_up - std::chrono::steady_clock::now();
         if (left <= std::chrono::steady_clock::duration::zero()) break;
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(teardown.next_pause(), left));
+        // A blocked caller waits at most kMaxBlockingPause between attempts: the kernel usually lets go
+        // within milliseconds, and the doubling pauses of the event loop's retire would overshoot that.
+        const std::chrono::steady_clock::duration pause = std::min(teardown.next_pause(), kMaxBlockingPause);
+        std::this_thread::sleep_for(std::min(pause, left));
     }
     return teardown.error();
 }
 
+// Runs in jaild at start-up (and in jaild --check): reads /proc/self, picks v2 or v1, builds the manager.
 std::unique_ptr<Manager> detect(const std::string& configured_root) {
     const auto mountinfo = detail::read_at(AT_FDCWD, "/proc/self/mountinfo");
     const auto proc_cgroup = detail::read_at(AT_FDCWD, "/proc/self/cgroup");

@@ -76,8 +76,8 @@ private:
     std::chrono::milliseconds pause_{1};
 };
 
-// Attempts until the cgroup is removed or `deadline` has passed, sleeping between attempts: the error of
-// the last attempt, or none.
+// Attempts until the cgroup is removed or `deadline` has passed, sleeping between attempts (at most 10 ms
+// each): the error of the last attempt, or none.
 std::error_code remove_within(JobCgroup& group, std::chrono::milliseconds deadline);
 
 class Manager {

@@ -100,7 +100,7 @@ inline bool parse_reaper_command_line(int argc, char** argv, ReaperCommand& out)
     return true;
 }
 
-// The start message of a warm sandbox (jaild/warm_pool.h). Its first process execs `jaild-reaper warm`,
+// The start message of a warm sandbox (jaild/sandbox/warm_pool.h). Its first process execs `jaild-reaper warm`,
 // which waits on the report channel for this one message: the header, then `word_bytes` of NUL-terminated
 // words — the working directory, then the words of the reaper's command line after its name (N PATH_1 …
 // ARGC ARG_1 … -- ENV_1 …). The reaper lowers its resource limits to the header's (it runs as the sandbox's

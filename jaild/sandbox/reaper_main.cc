@@ -14,7 +14,7 @@
 //
 // Usage (by jaild only): the command line of child_abi.h, with the program's stdio on fds 0-2, its result
 // channel (if any) on fd 3 and the report channel on fd 4, and nothing else open. `jaild-reaper warm`: a
-// warm sandbox's (jaild/warm_pool.h), which reads the program's start from the report channel instead.
+// warm sandbox's (jaild/sandbox/warm_pool.h), which reads the program's start from the report channel instead.
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>

@@ -64,7 +64,7 @@ public:
     // that is the same for every run once, at new_root(), and makes it read-only. Each sandbox's mount
     // namespace starts as a copy of jaild's, so it finds the template in place and for_job lists only what
     // differs per run (/proc, /tmp, /dev/shm, /workspace, the job's files, its /etc/passwd and /etc/group):
-    // ~40 mount calls per run instead of ~90, and no mkdir/symlink/bind of the runtime directories.
+    // fewer than half the mount calls per run, and no mkdir/symlink/bind of the runtime directories.
     // On failure undoes what it did and returns the error; for_job then keeps listing the whole root.
     std::error_code build_template();
     bool templated() const { return templated_; }

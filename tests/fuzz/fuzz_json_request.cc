@@ -367,7 +367,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     boost::system::error_code ec;
     // The separate reading of the body checks the mapping field for field; it reads numbers as the gateway
-    // does (exactly), which tests/unit/test_json_codec.cc checks against strtod.
+    // does (exactly), which tests/unit/test_gateway_codec.cc checks against strtod.
     const json::value parsed = gateway::parse_json(text, ec);
     const json::value* body = ec ? nullptr : &parsed;
 

@@ -8,6 +8,7 @@
 #include "tests/support/gateway.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
+#include "tests/support/jailctl.h"
 #include "tests/support/skip.h"
 
 using namespace jaild::test;
@@ -145,12 +146,12 @@ TEST_CASE("gateway browsers: no CORS by default, any origin with \"*\"", "[gatew
 TEST_CASE("gateway browsers: a wrong cors_origins stops the gateway at start", "[gateway][cors]") {
     TempDir dir;
     const std::string config = config_file(dir.path(), "cors_origins = [\"https://ide.example.com/\"]");
-    FILE* pipe = ::popen((bin("jaild-gateway") + " --listen 127.0.0.1:1 --config " + config + " 2>&1").c_str(), "r");
-    REQUIRE(pipe);
-    std::string output;
-    char buffer[256];
-    while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-    CHECK(::pclose(pipe) != 0);
+    JailctlCall call;  // the jailctl runner starts any program: here the gateway
+    call.program = bin("jaild-gateway");
+    call.args = {"--listen", "127.0.0.1:1", "--config", config};
+    const Jailctl ran = run_jailctl(call);
+    const std::string output = ran.out + ran.err;
+    CHECK(ran.exit_code != 0);
     CHECK(output.find("gateway.cors_origins: \"https://ide.example.com/\" has a path") != std::string::npos);
 }
 
@@ -159,22 +160,20 @@ TEST_CASE("gateway browsers: headless Chromium fetches from a listed origin and 
     const int allowed = free_port();
     const int refused = free_port();
     ConfiguredStack stack("cors_origins = [\"http://127.0.0.1:" + std::to_string(allowed) + "\"]");
-    const std::string command = "/usr/bin/python3 " + source_path("tests/gateway/browser_cors.py") +
-                                " http://127.0.0.1:" + std::to_string(stack.port()) + " " + std::to_string(allowed) +
-                                " " + std::to_string(refused) + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    std::string output;
-    char buffer[4096];
-    while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-    const int status = ::pclose(pipe);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    JailctlCall call;  // the jailctl runner starts any program: here the browser's script
+    call.program = "/usr/bin/python3";
+    call.args = {source_path("tests/gateway/browser_cors.py"), "http://127.0.0.1:" + std::to_string(stack.port()),
+                 std::to_string(allowed), std::to_string(refused)};
+    call.timeout = std::chrono::minutes(5);
+    const Jailctl ran = run_jailctl(call);
+    const std::string output = ran.out + ran.err;
+    if (ran.exit_code == 77) {
         skip(output.substr(output.find("SKIPPED: ") + 9));  // "SKIPPED: not installed: ..."
         return;
     }
     INFO(output);
-    REQUIRE(status == 0);
-    const json::object result = json::parse(output.substr(output.rfind("\n{") + 1)).as_object();
+    REQUIRE(ran.exit_code == 0);
+    const json::object result = json::parse(ran.out.substr(ran.out.rfind("\n{") + 1)).as_object();
     UNSCOPED_INFO(std::string(result.at("user_agent").as_string()));
 
     const json::object& page = result.at("allowed").as_object();

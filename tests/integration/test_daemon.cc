@@ -1,12 +1,12 @@
 // jaild's own command line: configuration errors stop it with the key and line, --check probes the host.
-#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/support/harness.h"
+#include "tests/support/jailctl.h"
 #include "tests/support/skip.h"
 
 using namespace jaild::test;
@@ -14,17 +14,20 @@ using namespace jaild::test;
 namespace {
 
 struct Output {
-    int status = -1;
-    std::string text;  // stdout and stderr together
+    int exit_code = -1;  // -1: ended by a signal
+    std::string text;    // stdout and stderr together
 };
 
 Output run_jaild(const std::string& arguments) {
+    JailctlCall call;  // the jailctl runner starts any program: here jaild itself
+    call.program = bin("jaild");
+    std::istringstream words(arguments);
+    for (std::string word; words >> word;) call.args.push_back(word);
+    const Jailctl ran = run_jailctl(call);
+    REQUIRE_FALSE(ran.timed_out);
     Output out;
-    FILE* pipe = ::popen((bin("jaild") + " " + arguments + " 2>&1").c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.text.append(buffer, n);
-    out.status = ::pclose(pipe);
+    out.exit_code = ran.exit_code;
+    out.text = ran.out + ran.err;
     return out;
 }
 
@@ -44,7 +47,7 @@ TEST_CASE("jaild refuses an unknown config key naming the key and the line", "[r
     const std::string path = dir.path() + "/jaild.toml";
     std::ofstream(path) << "[server]\nmax_jobs = 4\nsockte = \"/tmp/x\"\n";
     const Output out = run_jaild("--config " + path);
-    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK(out.exit_code == 78);
     CHECK_THAT(out.text, Catch::Contains("jaild.toml:3") && Catch::Contains("server.sockte"));
 }
 
@@ -53,13 +56,13 @@ TEST_CASE("jaild refuses a default above its maximum", "[root][daemon]") {
     const std::string path = dir.path() + "/jaild.toml";
     std::ofstream(path) << "[limits.default]\nwall_ms = 700000\n";
     const Output out = run_jaild("--config " + path);
-    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK(out.exit_code == 78);
     CHECK_THAT(out.text, Catch::Contains("limits.default.wall_ms"));
 }
 
 TEST_CASE("jaild refuses a config file named on the command line that does not exist", "[root][daemon]") {
     const Output out = run_jaild("--config /nonexistent/jaild.toml");
-    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK(out.exit_code == 78);
     CHECK_THAT(out.text, Catch::Contains("/nonexistent/jaild.toml"));
 }
 
@@ -67,7 +70,7 @@ TEST_CASE("jaild --check runs the real sandbox and reports every step", "[root][
     TempDir dir;
     const std::string path = check_config(dir);
     const Output out = run_jaild("--check --config " + path);
-    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK(out.exit_code == 0);
     for (const char* item : {"pid namespace", "mount namespace", "network namespace", "cgroups (v", "pivot_root",
                              "seccomp filter", "run a program in the sandbox"})
         CHECK_THAT(out.text, Catch::Contains(std::string("[ok  ] ") + item));
@@ -85,7 +88,7 @@ TEST_CASE("no language enabled: a warning in the log and in --check, and /run st
     std::filesystem::create_directories(dir.path() + "/no-languages");
     const std::string extra = "[languages]\ndir = \"" + dir.path() + "/no-languages\"\n";
     const Output out = run_jaild("--check --config " + check_config(dir, extra));
-    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK(out.exit_code == 0);
     CHECK_THAT(out.text, Catch::Contains("[WARN] languages: 0 of 0 enabled from " + dir.path() + "/no-languages"));
     CHECK_THAT(out.text, Catch::Contains("fix: install the runtimes"));
 
@@ -103,7 +106,7 @@ TEST_CASE("jaild --check exits 78 and says what failed when the sandbox cannot s
     TempDir dir;
     const std::string path = check_config(dir, "ro_binds = [\"/nonexistent\"]\n");
     const Output out = run_jaild("--check --config " + path);
-    CHECK(WEXITSTATUS(out.status) == 78);
+    CHECK(out.exit_code == 78);
     CHECK_THAT(out.text, Catch::Contains("[FAIL] run a program in the sandbox"));
     CHECK_THAT(out.text, Catch::Contains("exec"));
     check_nothing_left(dir.path() + "/run");

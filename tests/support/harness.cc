@@ -248,7 +248,7 @@ std::string job_cgroup_of(const std::string& pid) {
 
 bool is_warm_cgroup(const std::string& name) { return name.find("-warm") != std::string::npos; }
 
-// A warm sandbox no run has taken yet (jaild/warm_pool.h): its first process being set up (still named
+// A warm sandbox no run has taken yet (jaild/sandbox/warm_pool.h): its first process being set up (still named
 // jaild), exec'ing jaild-reaper (for a moment the new command line reads empty), or its reaper waiting with
 // the command line jaild gave it (a taken one's is wiped to "jaild-reaper" once its program runs). The
 // daemon's idle state, not something a run left.

@@ -134,7 +134,7 @@ RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout 
 
 // Host checks.
 // Live (not zombie) processes whose uid is in the test pool; sandbox_processes() leaves out waiting warm
-// sandboxes' (the daemon's idle state, jaild/warm_pool.h).
+// sandboxes' (the daemon's idle state, jaild/sandbox/warm_pool.h).
 std::vector<pid_t> pool_processes();
 std::vector<pid_t> sandbox_processes();
 std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but waiting warm ones

@@ -1,4 +1,5 @@
-// gateway/json_codec: JSON requests to protobuf, results and errors back to JSON. Pure; no sockets.
+// The gateway's codec (request_parsing, text_encoding, result_rendering): JSON requests to protobuf, results
+// and errors back to JSON. Pure; no sockets.
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "gateway/http_session.h"
+#include "gateway/http_connection.h"
 
 #include <spdlog/spdlog.h>
 
@@ -67,7 +67,7 @@ void ConnectionRegistry::for_each(F f) {
     }
 }
 
-void ConnectionRegistry::add(const std::shared_ptr<HttpSession>& connection) {
+void ConnectionRegistry::add(const std::shared_ptr<HttpConnection>& connection) {
     std::lock_guard lock(mutex_);
     connections_.remove_if([](const auto& weak) { return weak.expired(); });
     connections_.push_back(connection);
@@ -75,14 +75,15 @@ void ConnectionRegistry::add(const std::shared_ptr<HttpSession>& connection) {
 
 void ConnectionRegistry::begin_stopping() {
     stopping_ = true;
-    for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close_if_idle(); }); });
+    for_each([](const std::shared_ptr<HttpConnection>& s) { asio::post(s->executor(), [s] { s->close_if_idle(); }); });
 }
 
 void ConnectionRegistry::close_all() {
-    for_each([](const std::shared_ptr<HttpSession>& s) { asio::post(s->executor(), [s] { s->close(); }); });
+    for_each([](const std::shared_ptr<HttpConnection>& s) { asio::post(s->executor(), [s] { s->close(); }); });
 }
 
-HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry)
+HttpConnection::HttpConnection(asio::ip::tcp::socket socket, const GatewayOptions& options,
+                               ConnectionRegistry& registry)
     : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
     ++registry_.count_;
     // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
@@ -90,19 +91,19 @@ HttpSession::HttpSession(asio::ip::tcp::socket socket, const GatewayOptions& opt
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
-HttpSession::~HttpSession() { --registry_.count_; }
+HttpConnection::~HttpConnection() { --registry_.count_; }
 
-void HttpSession::close_if_idle() {
+void HttpConnection::close_if_idle() {
     if (!busy_) close();
 }
 
-void HttpSession::close() {
+void HttpConnection::close() {
     boost::system::error_code ignored;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     stream_.close();
 }
 
-asio::awaitable<void> HttpSession::run(std::shared_ptr<HttpSession> self) {
+asio::awaitable<void> HttpConnection::run(std::shared_ptr<HttpConnection> self) {
     try {
         // GCC 12 coroutines (docs/development.md): two statements, no short-circuited co_await
         for (;;) {
@@ -116,7 +117,7 @@ asio::awaitable<void> HttpSession::run(std::shared_ptr<HttpSession> self) {
 }
 
 // Between requests: the idle timeout, and the point where shutdown may close us.
-asio::awaitable<bool> HttpSession::wait_for_request() {
+asio::awaitable<bool> HttpConnection::wait_for_request() {
     busy_ = false;
     if (registry_.stopping() || !keep_alive_) co_return false;
     if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
@@ -127,7 +128,7 @@ asio::awaitable<bool> HttpSession::wait_for_request() {
     co_return true;
 }
 
-asio::awaitable<bool> HttpSession::read_and_answer() {
+asio::awaitable<bool> HttpConnection::read_and_answer() {
     busy_ = true;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
@@ -180,13 +181,13 @@ asio::awaitable<bool> HttpSession::read_and_answer() {
 // A client without TCP_NODELAY (Python's httpx writes a request's head and body apart) holds back the rest of
 // its request until it sees an ACK, which Linux delays up to 40 ms in the hope of sending it with an answer:
 // acknowledge now what was read, while more is expected. TCP_QUICKACK does not stick, so it is set each time.
-void HttpSession::acknowledge_now() {
+void HttpConnection::acknowledge_now() {
     const int on = 1;
     ::setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
 // A request whose handler reads the body itself. Whatever it leaves unread ends the connection.
-asio::awaitable<bool> HttpSession::answer_streamed(UploadBody::Parser& parser) {
+asio::awaitable<bool> HttpConnection::answer_streamed(UploadBody::Parser& parser) {
     UploadBody body(stream_, buffer_, parser, options_.limits.body_timeout);
     Request request{parser.get().base()};
     keep_alive_ = request.keep_alive() && !registry_.stopping();
@@ -198,7 +199,7 @@ asio::awaitable<bool> HttpSession::answer_streamed(UploadBody::Parser& parser) {
 }
 
 // Cancels the pending read when `timeout` passes; the socket stays open so the client can be told why.
-void HttpSession::arm_read_deadline(std::chrono::milliseconds timeout) {
+void HttpConnection::arm_read_deadline(std::chrono::milliseconds timeout) {
     read_timed_out_ = false;
     wait_read_deadline(timeout, ++read_deadline_generation_);
 }
@@ -206,7 +207,7 @@ void HttpSession::arm_read_deadline(std::chrono::milliseconds timeout) {
 // Once past the deadline, cancels again every 50 ms until disarmed: a read whose completion was already queued
 // when the first cancel came is followed by another read of the same composed operation. The generation tells
 // a stale expiry from the current deadline.
-void HttpSession::wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed) {
+void HttpConnection::wait_read_deadline(std::chrono::milliseconds timeout, unsigned armed) {
     read_deadline_.expires_after(timeout);
     read_deadline_.async_wait([self = shared_from_this(), armed](const boost::system::error_code& ec) {
         if (ec || armed != self->read_deadline_generation_) return;
@@ -218,14 +219,14 @@ void HttpSession::wait_read_deadline(std::chrono::milliseconds timeout, unsigned
 }
 
 // Returns whether the deadline fired.
-bool HttpSession::disarm_read_deadline() {
+bool HttpConnection::disarm_read_deadline() {
     ++read_deadline_generation_;
     read_deadline_.cancel();
     return read_timed_out_;
 }
 
 // A request that could not be read: answer when there is someone to answer, then close.
-asio::awaitable<void> HttpSession::reject(boost::system::error_code ec, bool header_done) {
+asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool header_done) {
     keep_alive_ = false;
     if (is_disconnect(ec)) co_return;
     if (ec == asio::error::timed_out) {
@@ -245,7 +246,7 @@ asio::awaitable<void> HttpSession::reject(boost::system::error_code ec, bool hea
     spdlog::info("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
 }
 
-asio::awaitable<void> HttpSession::answer(Request& request, BodyReader* body) {
+asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body) {
     const auto started = std::chrono::steady_clock::now();
     status_ = 0;
     body_left_ = 0;
@@ -280,7 +281,7 @@ asio::awaitable<void> HttpSession::answer(Request& request, BodyReader* body) {
                  status_, elapsed.count(), request_id_);
 }
 
-asio::awaitable<void> HttpSession::run_handler(Handler handler, Exchange& exchange) {
+asio::awaitable<void> HttpConnection::run_handler(Handler handler, Exchange& exchange) {
     using namespace asio::experimental::awaitable_operators;
     try {
         // Whichever ends first cancels the other: a hang-up cancels the handler (and so the job); the
@@ -299,7 +300,7 @@ asio::awaitable<void> HttpSession::run_handler(Handler handler, Exchange& exchan
 
 // Reads while a handler runs. Bytes that arrive are a pipelined next request and are kept; an error or EOF
 // means the client is gone.
-asio::awaitable<void> HttpSession::watch_peer() {
+asio::awaitable<void> HttpConnection::watch_peer() {
     for (;;) {
         if (buffer_.size() >= options_.limits.header_bytes) {
             asio::steady_timer never(stream_.get_executor(), asio::steady_timer::time_point::max());
@@ -315,7 +316,7 @@ asio::awaitable<void> HttpSession::watch_peer() {
     }
 }
 
-asio::awaitable<bool> HttpSession::send(Response response) {
+asio::awaitable<bool> HttpConnection::send(Response response) {
     status_ = response.result_int();
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     if (unread_body_ && !unread_body_->complete()) keep_alive_ = false;  // answered before the body was read
@@ -329,7 +330,7 @@ asio::awaitable<bool> HttpSession::send(Response response) {
     co_return !ec;
 }
 
-asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
+asio::awaitable<bool> HttpConnection::begin_chunked(std::string content_type) {
     status_ = 200;
     if (registry_.stopping()) keep_alive_ = false;
     http::response<http::empty_body> response{http::status::ok, 11};
@@ -347,21 +348,21 @@ asio::awaitable<bool> HttpSession::begin_chunked(std::string content_type) {
     co_return !ec;
 }
 
-asio::awaitable<bool> HttpSession::chunk(std::string data) {
+asio::awaitable<bool> HttpConnection::chunk(std::string data) {
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
     if (ec) keep_alive_ = false;
     co_return !ec;
 }
 
-asio::awaitable<bool> HttpSession::end_chunked() {
+asio::awaitable<bool> HttpConnection::end_chunked() {
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), as_tuple(use_awaitable));
     if (ec) keep_alive_ = false;
     co_return !ec;
 }
 
-asio::awaitable<bool> HttpSession::begin_body(std::string content_type, std::uint64_t length) {
+asio::awaitable<bool> HttpConnection::begin_body(std::string content_type, std::uint64_t length) {
     status_ = 200;
     if (registry_.stopping()) keep_alive_ = false;
     http::response<http::empty_body> response{http::status::ok, 11};
@@ -378,7 +379,7 @@ asio::awaitable<bool> HttpSession::begin_body(std::string content_type, std::uin
     co_return !ec;
 }
 
-asio::awaitable<bool> HttpSession::write_body(std::string data) {
+asio::awaitable<bool> HttpConnection::write_body(std::string data) {
     if (data.size() > body_left_) co_return false;  // more than announced would corrupt the connection
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
@@ -389,7 +390,7 @@ asio::awaitable<bool> HttpSession::write_body(std::string data) {
 
 // Closing right after an error answer while the client still sends would make the kernel reset the
 // connection and could discard the answer before the client reads it; so stop sending, then drain a little.
-asio::awaitable<void> HttpSession::lingering_close() {
+asio::awaitable<void> HttpConnection::lingering_close() {
     boost::system::error_code ec;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     stream_.expires_after(std::chrono::milliseconds(500));

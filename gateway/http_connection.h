@@ -1,4 +1,4 @@
-// One HTTP/1.1 connection (HttpSession, as Beast calls it; not a jaild session, which session_routes.h serves):
+// One HTTP/1.1 connection and the registry of all of them (a jaild session is another thing: session_routes.h):
 // reads requests under the limits of GatewayLimits (header and body size, header, body, idle and write
 // timeouts), routes them, and answers them. It runs as a coroutine on its own strand; while a handler runs, a
 // concurrent read watches the socket so a client that hangs up cancels its job.
@@ -27,37 +27,37 @@ namespace jaild::gateway {
 // A fresh X-Request-Id: 32 random hex digits. Any thread.
 std::string new_request_id();
 
-class HttpSession;
+class HttpConnection;
 class UploadBody;
 
 // Every live HTTP connection, so shutdown can close the idle ones at once and the busy ones after the grace
 // period.
 class ConnectionRegistry {
 public:
-    void add(const std::shared_ptr<HttpSession>& connection);
+    void add(const std::shared_ptr<HttpConnection>& connection);
     std::size_t count() const { return count_.load(); }
     bool stopping() const { return stopping_.load(); }
     void begin_stopping();  // no more keep-alive; idle connections are closed now
     void close_all();       // the grace period is over: cancel whatever is still running
 
 private:
-    friend class HttpSession;
+    friend class HttpConnection;
     template <class F>
     void for_each(F f);
 
     mutable std::mutex mutex_;
-    std::list<std::weak_ptr<HttpSession>> connections_;
+    std::list<std::weak_ptr<HttpConnection>> connections_;
     std::atomic<std::size_t> count_{0};
     std::atomic<bool> stopping_{false};
 };
 
-class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
+class HttpConnection : public Responder, public std::enable_shared_from_this<HttpConnection> {
 public:
-    HttpSession(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry);
-    ~HttpSession() override;
+    HttpConnection(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry);
+    ~HttpConnection() override;
 
     // The connection's whole life; spawn it on the socket's strand.
-    static boost::asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+    static boost::asio::awaitable<void> run(std::shared_ptr<HttpConnection> self);
 
     // Both run on the connection's strand (ConnectionRegistry posts them there).
     boost::asio::any_io_executor executor() { return stream_.get_executor(); }
