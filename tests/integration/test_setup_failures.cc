@@ -67,18 +67,27 @@ jaild::RunPlan plan_for(const Case& c) {
     return plan;
 }
 
-}  // namespace
-
-TEST_CASE("every setup stage's failure reaches the outcome with its stage and errno", "[root][sandbox][setup]") {
-    if (::geteuid() != 0) {
-        jaild::test::skip("not root: building a sandbox needs root");
-        return;
-    }
-    jaild::test::TempDir dir;
+// A configuration whose run directory is the test's, with no support files; and the last uid of the test range.
+jaild::Config sandbox_config(const jaild::test::TempDir& dir) {
     jaild::Config config;
     config.sandbox.run_dir = dir.path();
     config.languages.support_dir = dir.path() + "/no-support";
-    const std::uint32_t uid = jaild::test::kUidBase + jaild::test::kUidCount - 1;
+    return config;
+}
+const std::uint32_t kUid = jaild::test::kUidBase + jaild::test::kUidCount - 1;
+
+bool skip_unless_root() {
+    if (::geteuid() == 0) return false;
+    jaild::test::skip("not root: building a sandbox needs root");
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("every setup stage's failure reaches the outcome with its stage and errno", "[root][sandbox][setup]") {
+    if (skip_unless_root()) return;
+    const jaild::test::TempDir dir;
+    const jaild::Config config = sandbox_config(dir);
     CHECK(static_cast<int>(kCases.front().stage) == static_cast<int>(Stage::cgroup_attach));
     CHECK(kCases.size() == static_cast<std::size_t>(Stage::exec) - static_cast<std::size_t>(Stage::cgroup_attach) + 1);
 
@@ -87,7 +96,7 @@ TEST_CASE("every setup stage's failure reaches the outcome with its stage and er
             jaild::Spawner spawner(config);
             REQUIRE_FALSE(spawner.reaper_path().empty());  // fork and exec are the reaper's stages
             if (c.injected) spawner.inject_failure_for_tests({c.stage, c.err});
-            const jaild::OneShot shot = jaild::run_one_shot(spawner, nullptr, plan_for(c), uid, "inject", 5000);
+            const jaild::OneShot shot = jaild::run_one_shot(spawner, nullptr, plan_for(c), kUid, "inject", 5000);
             INFO("error: " << shot.error << "; failure: " << shot.failure);
             CHECK(shot.error.empty());
             const ChildReport* failed = nullptr;
@@ -106,17 +115,11 @@ TEST_CASE("every setup stage's failure reaches the outcome with its stage and er
 }
 
 TEST_CASE("without an injected failure the same sandbox runs to the end", "[root][sandbox][setup]") {
-    if (::geteuid() != 0) {
-        jaild::test::skip("not root: building a sandbox needs root");
-        return;
-    }
-    jaild::test::TempDir dir;
-    jaild::Config config;
-    config.sandbox.run_dir = dir.path();
-    config.languages.support_dir = dir.path() + "/no-support";
+    if (skip_unless_root()) return;
+    const jaild::test::TempDir dir;
+    const jaild::Config config = sandbox_config(dir);  // the spawner keeps a reference
     jaild::Spawner spawner(config);
-    const jaild::OneShot shot = jaild::run_one_shot(spawner, nullptr, plan_for({Stage::none, 0}),
-                                                    jaild::test::kUidBase + jaild::test::kUidCount - 1, "inject", 5000);
+    const jaild::OneShot shot = jaild::run_one_shot(spawner, nullptr, plan_for({Stage::none, 0}), kUid, "inject", 5000);
     INFO("error: " << shot.error << "; failure: " << shot.failure);
     CHECK(shot.failure.empty());
     CHECK(shot.exited_zero());
