@@ -236,7 +236,7 @@ struct LibcSys {
     // Without jaild-reaper we stay PID 1 and run the reaper's loop ourselves.
     const ReaperCommand program{s.exec_paths, s.exec_path_count, s.argv, s.envp};
     alignas(64) char stack[32 * 1024];
-    const bool started = reaper_loop::start_and_reap<LibcSys>(program, stack + sizeof stack, [] {});
+    const bool started = reaper_loop::start_and_reap<LibcSys>(program, stack + sizeof stack);
     ::_exit(started ? 0 : 127);
 }
 

@@ -43,10 +43,10 @@ template <class Sys>
 }
 
 // Starts `program` on `stack_top` (the process shares our memory until its execve, and we are suspended
-// meanwhile), calls started() once it runs, then reaps until it ends. False (reported as Stage::fork) when
-// the program's process could not be made.
-template <class Sys, class Started>
-bool start_and_reap(const ReaperCommand& program, char* stack_top, Started started) noexcept {
+// meanwhile), then reaps until it ends. False (reported as Stage::fork) when the program's process could not
+// be made.
+template <class Sys>
+bool start_and_reap(const ReaperCommand& program, char* stack_top) noexcept {
     const long pid = Sys::spawn(exec_program<Sys>, const_cast<ReaperCommand*>(&program), stack_top);
     if (pid < 0) {
         Sys::report({ChildReport::failed, Stage::fork, static_cast<std::int32_t>(-pid), 0, 0});
@@ -54,7 +54,6 @@ bool start_and_reap(const ReaperCommand& program, char* stack_top, Started start
     }
     // jaild sees EOF on the program's stdio and result channel only when the program's processes are gone.
     for (int fd = 0; fd <= child_result_fd; ++fd) Sys::close(fd);
-    started();
     for (;;) {
         int status = 0;
         const long ended = Sys::wait_any(&status);

@@ -98,19 +98,21 @@ struct RawSys {
     [[noreturn]] static void exit(int code) { exit_now(code); }
 };
 
-// Starts the program and reaps until it ends; `strings` is the extent of our command line's text, wiped
-// once the program runs.
-int start_and_reap(const jaild::ReaperCommand& program, char* strings_begin, char* strings_end) {
+// /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
+// environment: the text after argv[0] is wiped, and a non-NUL last byte makes the kernel read it the way it
+// reads a setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c). Done before
+// the program starts, so that a program reading /proc/1/cmdline at once finds it wiped.
+void wipe_command_line(char* strings_begin, char* strings_end) {
+    for (char* p = strings_begin; p != strings_end; ++p) *p = '\0';
+    strings_end[-1] = '.';
+}
+
+// Starts the program and reaps until it ends.
+int start_and_reap(const jaild::ReaperCommand& program) {
     // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
     if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
     alignas(16) char child_stack[8192];
-    jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack, [=] {
-        // /proc/1/cmdline (and ps) in the sandbox show plain "jaild-reaper", not the program's arguments and
-        // environment: the rest is wiped, and a non-NUL last byte makes the kernel read it the way it reads a
-        // setproctitle()d command line, up to the first NUL (get_mm_cmdline in fs/proc/base.c).
-        for (char* p = strings_begin; p != strings_end; ++p) *p = '\0';
-        strings_end[-1] = '.';
-    });
+    jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack);
     return 0;
 }
 
@@ -150,7 +152,28 @@ int warm_reaper(char* strings_begin, char* strings_end) {
         if (rc < 0) fail(jaild::Stage::rlimits, -rc, limit.resource);
     }
     if (const long rc = syscall6(__NR_chdir, as_long(start.cwd)); rc < 0) fail(jaild::Stage::cwd, -rc);
-    return start_and_reap(start.command, strings_begin, strings_end);
+    // Only now: "jaild-reaper warm" is what names a sandbox still waiting (the tests tell them apart by it).
+    wipe_command_line(strings_begin, strings_end);
+    return start_and_reap(start.command);
+}
+
+// argv, its text copied to pages of our own (pointers first, then the text): the program starts from the
+// copy, so that the original, which /proc/1/cmdline shows, can be wiped first. Null when mmap fails.
+char** private_copy(int argc, char** argv, char* strings_begin, char* strings_end) {
+    const auto text = static_cast<unsigned long>(strings_end - strings_begin);
+    const unsigned long bytes = (static_cast<unsigned long>(argc) + 1) * sizeof(char*) + text;
+    const long memory =
+        syscall6(__NR_mmap, 0, static_cast<long>(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory < 0 && memory > -4096) return nullptr;
+    char** const copy = reinterpret_cast<char**>(memory);
+    char* const copied_text = reinterpret_cast<char*>(copy + argc + 1);
+    for (unsigned long i = 0; i < text; ++i) copied_text[i] = strings_begin[i];
+    for (int i = 0; i < argc; ++i) {
+        const bool in_text = argv[i] >= strings_begin && argv[i] < strings_end;  // argv[0] is before it
+        copy[i] = in_text ? copied_text + (argv[i] - strings_begin) : argv[i];
+    }
+    copy[argc] = nullptr;
+    return copy;
 }
 
 int reaper(int argc, char** argv) {
@@ -164,9 +187,12 @@ int reaper(int argc, char** argv) {
     const char* first = argv[1];
     if (argc == 2 && first[0] == 'w' && first[1] == 'a' && first[2] == 'r' && first[3] == 'm' && first[4] == '\0')
         return warm_reaper(strings_begin, strings_end);
+    char** const copy = private_copy(argc, argv, strings_begin, strings_end);
+    if (copy == nullptr) fail(jaild::Stage::reaper, ENOMEM);
     jaild::ReaperCommand program;
-    if (!jaild::parse_reaper_command_line(argc, argv, program)) return 2;
-    return start_and_reap(program, strings_begin, strings_end);
+    if (!jaild::parse_reaper_command_line(argc, copy, program)) return 2;
+    wipe_command_line(strings_begin, strings_end);
+    return start_and_reap(program);
 }
 
 }  // namespace
