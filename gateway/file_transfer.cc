@@ -21,6 +21,18 @@ asio::awaitable<void> send_unexpected(Exchange& exchange) {
     co_await send_json(exchange, 502, body);
 }
 
+// Sends a transfer's first message to jaild and checks that jaild answers with `expected`; false once the
+// client has been answered (jaild refused, or said something else).
+// GCC 12 coroutines (docs/development.md): awaited values named, one co_return after the last co_await
+asio::awaitable<bool> open_transfer(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
+                                    v1::ServerMessage::KindCase expected, v1::ServerMessage& reply) {
+    const bool opened = co_await open_exchange(exchange, client, message, RequestKind::session, reply);
+    if (!opened) co_return false;
+    const bool as_expected = answer_is(reply, expected);
+    if (!as_expected) co_await send_unexpected(exchange);
+    co_return as_expected;
+}
+
 // The body could not be read to its end: the client is told why when it is still there to hear it.
 asio::awaitable<void> answer_body_error(Exchange& exchange, boost::system::error_code ec) {
     if (ec == asio::error::timed_out) {
@@ -77,11 +89,7 @@ asio::awaitable<void> forward_upload(Exchange& exchange, const std::string& sess
     if (length) put.set_size(*length);
     JaildClient client(co_await asio::this_coro::executor);
     v1::ServerMessage reply;
-    if (!co_await open_exchange(exchange, client, message, RequestKind::session, reply)) co_return;
-    if (!answer_is(reply, v1::ServerMessage::kReady)) {
-        co_await send_unexpected(exchange);
-        co_return;
-    }
+    if (!co_await open_transfer(exchange, client, message, v1::ServerMessage::kReady, reply)) co_return;
     std::uint64_t sent = 0;
     if (!co_await send_body(exchange, client, sent)) co_return;  // closing the connection drops the upload
     reply.Clear();
@@ -111,11 +119,7 @@ asio::awaitable<void> forward_download(Exchange& exchange, const std::string& se
     message.mutable_file_get()->set_chunked(true);
     JaildClient client(co_await asio::this_coro::executor);
     v1::ServerMessage reply;
-    if (!co_await open_exchange(exchange, client, message, RequestKind::session, reply)) co_return;
-    if (!answer_is(reply, v1::ServerMessage::kFileHeader)) {
-        co_await send_unexpected(exchange);
-        co_return;
-    }
+    if (!co_await open_transfer(exchange, client, message, v1::ServerMessage::kFileHeader, reply)) co_return;
     // The bytes as they are: no JSON, no trailing newline.
     std::string type = "application/octet-stream";
     if (!co_await exchange.responder.begin_body(std::move(type), reply.file_header().size())) co_return;
