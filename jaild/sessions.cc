@@ -306,9 +306,19 @@ std::error_code SessionStore::stage_in(const Session& session, const std::string
     return {};
 }
 
+namespace {
+
+// The run's workspace directory, never through a symbolic link (as stage_out opens it).
+unique_fd open_run_workspace(const std::string& root) {
+    return unique_fd(
+        ::open(SessionStore::run_workspace(root).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+}  // namespace
+
 PlanError SessionStore::stage_files(const std::string& root, const std::vector<PlanFile>& files,
                                     std::uint32_t uid) const {
-    unique_fd workspace(::open(run_workspace(root).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const unique_fd workspace = open_run_workspace(root);
     if (!workspace) return {"", "opening the run's workspace failed: " + std::string(std::strerror(errno))};
     for (const PlanFile& file : files) {
         std::error_code ec = session_files::write_file(workspace.get(), file.path, file.content, uid, uid);
@@ -323,7 +333,7 @@ PlanError SessionStore::stage_files(const std::string& root, const std::vector<P
 }
 
 void SessionStore::drop_file(const std::string& root, const std::string& path) const {
-    unique_fd workspace(::open(run_workspace(root).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const unique_fd workspace = open_run_workspace(root);
     if (workspace) ::unlinkat(workspace.get(), path.c_str(), 0);
 }
 
