@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -31,8 +33,16 @@ GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std:
     static int instance = 0;
     log_path_ = "/tmp/jaild-gateway-test-" + std::to_string(::getpid()) + "-" + std::to_string(++instance) + ".log";
     port_ = free_port();
-    std::vector<std::string> args = {bin("jaild-gateway"), "--listen", "127.0.0.1:" + std::to_string(port_),
-                                     "--jaild-socket", socket};
+    std::string program = bin("jaild-gateway");
+    if (uid != 0) {
+        ::chmod(exec_dir_.path().c_str(), 0755);
+        const std::string copy = exec_dir_.path() + "/jaild-gateway";
+        std::filesystem::copy_file(program, copy);
+        ::chmod(copy.c_str(), 0755);
+        program = copy;
+    }
+    std::vector<std::string> args = {program, "--listen", "127.0.0.1:" + std::to_string(port_), "--jaild-socket",
+                                     socket};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     pid_ = launch({.argv = args, .stderr_fd = log_fd, .uid = uid});

@@ -26,6 +26,9 @@ public:
 
 private:
     std::string log_path_;
+    // Another user's gateway runs from a copy in here (0755): the checkout's own directories may be closed
+    // to that user (a clone under a 0700 mktemp directory is).
+    TempDir exec_dir_;
     int port_ = 0;
     pid_t pid_ = -1;
 };
