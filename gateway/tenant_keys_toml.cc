@@ -35,7 +35,11 @@ Seconds time_of(const Where& where, const toml::node& node, const std::string& k
                                            std::chrono::day(t.date.day)};
     const auto local = std::chrono::sys_days(date) + std::chrono::hours(t.time.hour) +
                        std::chrono::minutes(t.time.minute) + std::chrono::seconds(t.time.second);
-    return local - std::chrono::minutes(t.offset->minutes);
+    const Seconds utc = local - std::chrono::minutes(t.offset->minutes);
+    // Years the file can spell back: four digits, and nothing before the epoch.
+    if (utc < Seconds{} || utc >= std::chrono::sys_days(std::chrono::year(10000) / 1 / 1))
+        where.fail(node, key + " must be a time from 1970 to 9999 (UTC)");
+    return utc;
 }
 
 Sha256 hash_of(const Where& where, const toml::node& node) {

@@ -163,6 +163,8 @@ TEST_CASE("tenant keys: a bad file is refused with its line named", "[unit][keys
          "keys.toml:3: created must be a date-time with an offset"},
         {"[[tenants.acme.keys]]\nsha256 = \"" + hash + "\"\n", "keys.toml:1: a key needs its created time"},
         {key + "revoked = \"yes\"\n", "keys.toml:4: revoked must be true, false or the date-time"},
+        {key + "expires = 1969-12-31T23:59:59Z\n", "keys.toml:4: expires must be a time from 1970 to 9999"},
+        {key + "expires = 9999-12-31T23:00:00-02:00\n", "keys.toml:4: expires must be a time from 1970 to 9999"},
         {key + "\n" + key, "keys.toml:5: key " + hash.substr(0, 12) + " appears twice"},
         {"[tenants.acme]\nmax_sessions = 5\nmax_sessions = 6\n", "keys.toml:3:"},  // a TOML error: toml++'s words
         {"[tenants.acme\n", "keys.toml:1:"},
