@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/tenant_keys.h"
 #include "jaild.pb.h"
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/seccomp_policy.h"
@@ -50,4 +51,19 @@ TEST_CASE("docs/protocol.md names every exit status", "[unit][docs]") {
         INFO(name);
         CHECK(doc.find("`" + name + "`") != std::string::npos);
     }
+}
+
+TEST_CASE("docs/operations.md lists every tenant limit, and its sample keys file parses", "[unit][docs][keys]") {
+    const std::string doc = read_doc("operations.md");
+    for (const auto& limit : jaild::gateway::kTenantLimits) {
+        INFO(limit.key);
+        CHECK(doc.find("| `" + std::string(limit.flag) + "` | `" + limit.key + "` |") != std::string::npos);
+    }
+    const std::size_t start = doc.find("```toml\n[tenants.");
+    REQUIRE(start != std::string::npos);
+    const std::size_t body = start + std::string("```toml\n").size();
+    const std::string sample = doc.substr(body, doc.find("```", body) - body);
+    const auto keys = jaild::gateway::parse_tenant_keys(sample, "docs/operations.md");
+    REQUIRE(keys.tenants.count("acme") == 1);
+    CHECK(keys.tenants.at("acme").keys.size() == 1);
 }
