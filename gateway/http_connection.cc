@@ -89,6 +89,9 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, const GatewayOption
     // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
     boost::system::error_code ignored;
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    const auto peer = stream_.socket().remote_endpoint(ignored);
+    caller_.remote = ignored ? std::string("unknown") : peer.address().to_string();
+    caller_.principal = caller_.remote;
 }
 
 HttpConnection::~HttpConnection() { --registry_.count_; }
@@ -272,7 +275,7 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         response.set(http::field::allow, match.allow);
         co_await send(std::move(response));
     } else {
-        Exchange exchange{request, request_id_, options_, *this, match.params, body};
+        Exchange exchange{request, request_id_, options_, caller_, *this, match.params, body};
         co_await run_handler(match.handler, exchange);
     }
     const auto elapsed =

@@ -96,6 +96,7 @@ private:
     const GatewayOptions& options_;
     ConnectionRegistry& registry_;
     std::string request_id_;
+    Caller caller_;  // who sends the current request
     HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;

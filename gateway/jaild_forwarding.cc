@@ -58,11 +58,10 @@ bool may_receive(const std::error_code& send_ec) {
     return !send_ec || send_ec == std::errc::broken_pipe || send_ec == std::errc::connection_reset;
 }
 
-// Every request says who asks: jaild keeps each principal's sessions apart (authentication does not exist yet,
-// so it is always the anonymous caller).
+// Every request says who asks: jaild keeps each principal's sessions apart.
 void stamp(v1::ClientMessage& message, const Exchange& exchange) {
     message.set_request_id(exchange.request_id);
-    message.set_principal(std::string(kAnonymousPrincipal));
+    message.set_principal(exchange.caller.principal);
 }
 
 // Connects and sends the request; answers 503 itself and returns false when jaild cannot be reached.

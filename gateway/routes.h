@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/caller.h"
 #include "gateway/options.h"
 
 namespace jaild::gateway {
@@ -54,6 +55,7 @@ struct Exchange {
     const Request& request;
     const std::string& request_id;
     const GatewayOptions& options;
+    const Caller& caller;
     Responder& responder;
     std::vector<std::string> params;  // the route's {parameters}, in order, as sent
     BodyReader* body = nullptr;       // streams_body routes: the body, still to be read (request's is empty)

@@ -14,9 +14,6 @@
 
 namespace jaild::gateway {
 
-// The caller identity the gateway asserts on every jaild request until authentication exists.
-inline constexpr std::string_view kAnonymousPrincipal = "anonymous";
-
 // A URL path segment (or the rest of a path) percent-decoded once; nullopt for a bad escape or a NUL byte.
 // Nothing else is touched: "..", "//" and a leading "/" pass through for jaild to judge.
 std::optional<std::string> percent_decode(std::string_view text);

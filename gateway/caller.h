@@ -1,0 +1,25 @@
+// Who sends a request, as the gateway decided before routing it: the client's address, the tenant its API key
+// names (when the gateway reads a keys file), and the principal jaild keeps that caller's sessions under.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gateway/tenant_keys.h"
+
+namespace jaild::gateway {
+
+struct Caller {
+    // The client's address: the peer's, or the first X-Forwarded-For hop when the peer is a trusted proxy.
+    std::string remote;
+    // The tenant whose key the request carried; empty when the gateway runs without a keys file.
+    std::string tenant;
+    // What jaild keeps apart (sessions, their quota): the tenant's name, else the client's address.
+    std::string principal;
+    // The keys file as it was when the request was authenticated, so `entry` stays valid across a reload;
+    // both null without a keys file.
+    std::shared_ptr<const TenantKeys> keys;
+    const Tenant* entry = nullptr;
+};
+
+}  // namespace jaild::gateway
