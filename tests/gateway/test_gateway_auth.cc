@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iterator>
 
 #include "gateway/keys_file.h"
 #include "tests/support/gateway.h"
@@ -77,6 +79,13 @@ HttpResponse on_session(int port, const std::string& id, const SessionRoute& rou
 
 // A key's id, as `keys list` names it.
 std::string id_of(const std::string& key) { return jaild::gateway::key_id(jaild::gateway::hash_key(key)); }
+
+// How many lines `path` has: the last one is where an appended mistake is.
+std::size_t lines_of(const std::string& path) {
+    std::ifstream in(path);
+    return static_cast<std::size_t>(
+        std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+}
 
 Jailctl run_gateway(const std::vector<std::string>& args) {
     JailctlCall call;
@@ -222,10 +231,11 @@ TEST_CASE("gateway auth: a rotated key keeps the sessions; a revoked one is refu
 
     // A broken file on SIGHUP: logged with its line, the keys in force stay.
     std::ofstream(keys.path(), std::ios::app) << "[tenants.broken\n";
+    const std::string bad_line = keys.path() + ":" + std::to_string(lines_of(keys.path()));
     REQUIRE(::kill(stack.gateway.pid(), SIGHUP) == 0);
     REQUIRE(wait_until([&] { return stack.gateway.log().find("not reloaded") != std::string::npos; }, 5s));
     const std::string log = stack.gateway.log();
-    CHECK(log.find(keys.path() + ":") != std::string::npos);
+    CHECK(log.find(bad_line) != std::string::npos);
     CHECK(holds(session_ids(port, bearer(second)), id));
     CHECK(http_request(port, "GET", "/sessions", "", bearer(first)).status == 401);
     CHECK(log.find(second) == std::string::npos);  // keys never reach the log
@@ -237,12 +247,13 @@ TEST_CASE("gateway auth: a keys file that cannot be used stops the gateway, nami
     TenantsFile keys;
     keys.create("acme");
     std::ofstream(keys.path(), std::ios::app) << "\n[tenants.beta]\nmax_sessions = \"many\"\n";
+    const std::string bad_line = keys.path() + ":" + std::to_string(lines_of(keys.path()));
     const std::vector<std::string> base = {"--listen",       "127.0.0.1:" + std::to_string(free_port()),
                                            "--jaild-socket", daemon.socket(),
                                            "--keys-file",    keys.path()};
     Jailctl ran = run_gateway(base);
     CHECK(ran.exit_code == 1);
-    CHECK(ran.err.find(keys.path() + ":") != std::string::npos);
+    CHECK(ran.err.find(bad_line) != std::string::npos);
     CHECK(ran.err.find("max_sessions") != std::string::npos);
 
     // Readable by others: refused too.
