@@ -291,3 +291,30 @@ TEST_CASE("auth: a keys file that cannot be used stops the start, naming the lin
     ::chmod(options.keys_file.c_str(), 0640);
     CHECK_THROWS_WITH(Authenticator(options), Catch::Contains(options.keys_file + ":3"));
 }
+
+TEST_CASE("auth: the gateway's config keys for keys, proxies and running open", "[unit][auth]") {
+    jaild::test::TempDir dir;
+    const std::string path = dir.path() + "/gateway.toml";
+    auto load = [&](const std::string& text) {
+        std::ofstream(path) << text;
+        GatewayOptions options;
+        load_options_file(path, options);
+        return options;
+    };
+    GatewayOptions options = load(
+        "[gateway]\nkeys_file = \"/etc/jaild/keys.toml\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n"
+        "insecure_no_auth = true\n");
+    CHECK(options.keys_file == "/etc/jaild/keys.toml");
+    CHECK(options.insecure_no_auth);
+    CHECK(options.trusted_proxies.contains(ip::make_address("10.9.8.7")));
+    CHECK(options.trusted_proxies.contains(ip::make_address("::1")));
+    CHECK_FALSE(options.trusted_proxies.contains(ip::make_address("127.0.0.1")));
+    CHECK(load("[gateway]\ntrusted_proxies = []\n").trusted_proxies.empty());
+    CHECK_THROWS_WITH(load("[gateway]\ntrusted_proxies = [\"10.0.0.0/40\"]\n"), Catch::Contains("10.0.0.0/40"));
+    CHECK_THROWS_WITH(load("[gateway]\ntrusted_proxies = \"10.0.0.1\"\n"), Catch::Contains("array"));
+    CHECK_THROWS_WITH(load("[gateway]\ninsecure_no_auth = 1\n"), Catch::Contains("boolean"));
+    CHECK_THROWS_WITH(load("[gateway]\nkeys_file = 3\n"), Catch::Contains("keys_file"));
+    // allow_remote is gone, and the message says what replaces it.
+    CHECK_THROWS_WITH(load("[gateway]\nallow_remote = true\n"),
+                      Catch::Contains("keys_file") && Catch::Contains("insecure_no_auth"));
+}
