@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <vector>
 
@@ -52,7 +53,8 @@ std::string collect(std::string_view header, std::string_view value, std::vector
         key = value.substr(space + 1);
         while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
     }
-    if (!valid_key_text(key)) return std::string(header) + " holds no valid key (1 to 512 printable characters)";
+    if (!valid_key_text(key))
+        return std::string(header) + " holds no valid key (1 to 512 printable characters, no spaces)";
     if (std::find(found.begin(), found.end(), key) == found.end()) {
         found.emplace_back(key);
         headers.push_back(header);
