@@ -83,15 +83,17 @@ void ConnectionRegistry::close_all() {
 }
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, const GatewayOptions& options,
-                               ConnectionRegistry& registry)
-    : stream_(std::move(socket)), read_deadline_(stream_.get_executor()), options_(options), registry_(registry) {
+                               ConnectionRegistry& registry, Authenticator& authenticator)
+    : stream_(std::move(socket)),
+      read_deadline_(stream_.get_executor()),
+      options_(options),
+      registry_(registry),
+      authenticator_(authenticator) {
     ++registry_.count_;
     // Each answer, and each line of a streamed one, leaves at once instead of waiting for the client's ACK.
     boost::system::error_code ignored;
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-    const auto peer = stream_.socket().remote_endpoint(ignored);
-    caller_.remote = ignored ? std::string("unknown") : peer.address().to_string();
-    caller_.principal = caller_.remote;
+    peer_ = stream_.socket().remote_endpoint(ignored).address();
 }
 
 HttpConnection::~HttpConnection() { --registry_.count_; }
@@ -268,6 +270,8 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         Response response{http::status::no_content, 11};
         for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
         co_await send(std::move(response));
+    } else if (auto refused = authenticator_.authenticate(request, peer_, caller_)) {
+        co_await send(std::move(*refused));
     } else if (match.status == 404) {
         co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
     } else if (match.status == 405) {

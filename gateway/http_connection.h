@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 
+#include "gateway/authenticator.h"
 #include "gateway/cors.h"
 #include "gateway/options.h"
 #include "gateway/routes.h"
@@ -53,7 +54,8 @@ private:
 
 class HttpConnection : public Responder, public std::enable_shared_from_this<HttpConnection> {
 public:
-    HttpConnection(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry);
+    HttpConnection(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry,
+                   Authenticator& authenticator);
     ~HttpConnection() override;
 
     // The connection's whole life; spawn it on the socket's strand.
@@ -95,8 +97,10 @@ private:
     boost::beast::flat_buffer buffer_;
     const GatewayOptions& options_;
     ConnectionRegistry& registry_;
+    Authenticator& authenticator_;
+    boost::asio::ip::address peer_;
     std::string request_id_;
-    Caller caller_;  // who sends the current request
+    Caller caller_;    // who sends the current request (authenticator_ fills it)
     HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;

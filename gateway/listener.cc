@@ -16,8 +16,8 @@ namespace jaild::gateway {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-Listener::Listener(asio::io_context& context, const GatewayOptions& options)
-    : context_(context), options_(options), acceptor_(context) {
+Listener::Listener(asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator)
+    : context_(context), options_(options), authenticator_(authenticator), acceptor_(context) {
     const tcp::endpoint endpoint(asio::ip::make_address(options.listen_address), options.listen_port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -43,7 +43,7 @@ asio::awaitable<void> Listener::accept_loop() {
             asio::co_spawn(executor, refuse(std::move(socket)), asio::detached);
             continue;
         }
-        auto connection = std::make_shared<HttpConnection>(std::move(socket), options_, connections_);
+        auto connection = std::make_shared<HttpConnection>(std::move(socket), options_, connections_, authenticator_);
         connections_.add(connection);
         asio::co_spawn(connection->executor(), HttpConnection::run(connection), asio::detached);
     }

@@ -16,7 +16,7 @@ namespace jaild::gateway {
 class Listener {
 public:
     // Binds and listens (throws boost::system::system_error when the address is taken).
-    Listener(boost::asio::io_context& context, const GatewayOptions& options);
+    Listener(boost::asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator);
 
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
     void start();
@@ -31,6 +31,7 @@ private:
 
     boost::asio::io_context& context_;
     const GatewayOptions& options_;
+    Authenticator& authenticator_;
     boost::asio::ip::tcp::acceptor acceptor_;
     ConnectionRegistry connections_;
 };

@@ -1,6 +1,6 @@
 // jaild-gateway: the unprivileged HTTP front end of jaild. Parses options, binds, runs the io_context on
-// one thread per core, and turns SIGTERM/SIGINT into a graceful shutdown. `jaild-gateway keys ...` manages the
-// keys file instead (gateway/keys_command.h).
+// one thread per core, turns SIGTERM/SIGINT into a graceful shutdown and SIGHUP into a reload of the keys file.
+// `jaild-gateway keys ...` manages the keys file instead (gateway/keys_command.h).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "gateway/authenticator.h"
 #include "gateway/keys_command.h"
 #include "gateway/listener.h"
 #include "gateway/options.h"
@@ -19,8 +20,9 @@ namespace {
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, socket, config;
-    bool allow_remote = false;
+    std::string listen, socket, config, keys_file;
+    bool insecure_no_auth = false;
+    bool allow_remote = false;  // gone: refused with what replaces it
     unsigned threads = 0;
 };
 
@@ -28,7 +30,10 @@ void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--listen", line.listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
     app.add_option("--jaild-socket", line.socket, "jaild's socket (default /run/jaild/jaild.sock)");
     app.add_option("--config", line.config, "TOML file with [gateway] and [log] tables");
-    app.add_flag("--allow-remote", line.allow_remote, "allow a non-loopback listen address");
+    app.add_option("--keys-file", line.keys_file, "tenants and API keys (TOML); every request but /health needs a key");
+    app.add_flag("--insecure-no-auth", line.insecure_no_auth,
+                 "listen on a non-loopback address without API keys (an authenticating proxy guards the port)");
+    app.add_flag("--allow-remote", line.allow_remote)->group("");
     app.add_option("--threads", line.threads, "worker threads (default: one per core)");
 }
 
@@ -37,25 +42,46 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     if (!line.config.empty()) jaild::gateway::load_options_file(line.config, options);
     if (!line.listen.empty()) jaild::gateway::parse_listen(line.listen, options);
     if (!line.socket.empty()) options.jaild_socket = line.socket;
-    if (line.allow_remote) options.allow_remote = true;
+    if (line.allow_remote)
+        throw jaild::ConfigError(
+            "--allow-remote is gone: pass --keys-file to require API keys (docs/operations.md, \"Tenants and API "
+            "keys\"), or --insecure-no-auth to listen beyond loopback without them");
+    if (!line.keys_file.empty()) options.keys_file = line.keys_file;
+    if (line.insecure_no_auth) options.insecure_no_auth = true;
     if (line.threads != 0) options.threads = line.threads;
     jaild::gateway::check_listen_allowed(options);
     return options;
 }
 
+// SIGHUP: re-read what can change without dropping a connection (the keys file), then wait for the next one.
+void reload_on_sighup(boost::asio::signal_set& hangups, jaild::gateway::Authenticator& authenticator) {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        spdlog::info("SIGHUP: reloading");
+        authenticator.reload();
+        reload_on_sighup(hangups, authenticator);
+    });
+}
+
 int serve(const jaild::gateway::GatewayOptions& options) {
     jaild::init_logging("jaild-gateway", options.log);
+    jaild::gateway::Authenticator authenticator(options);
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     boost::asio::io_context context(static_cast<int>(threads));
-    jaild::gateway::Listener listener(context, options);
+    jaild::gateway::Listener listener(context, options, authenticator);
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
+    boost::asio::signal_set hangups(context, SIGHUP);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) listener.shutdown();
+        hangups.cancel();
     });
+    reload_on_sighup(hangups, authenticator);
     listener.start();
     const auto endpoint = listener.local_endpoint();
-    spdlog::info("listening on {}:{}, jaild at {}, {} threads", endpoint.address().to_string(), endpoint.port(),
-                 options.jaild_socket, threads);
+    spdlog::info("listening on {}:{}, jaild at {}, {} threads, {}", endpoint.address().to_string(), endpoint.port(),
+                 options.jaild_socket, threads,
+                 options.keys_file.empty() ? std::string("no API keys (callers told apart by address)")
+                                           : "API keys from " + options.keys_file);
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { context.run(); });
     context.run();

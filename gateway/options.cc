@@ -54,15 +54,28 @@ std::vector<std::string> origins(const toml::node& node) {
     return out;
 }
 
+void add_trusted_proxies(const toml::node& node, AddressSet& set) {
+    const auto* array = node.as_array();
+    if (!array || (!array->empty() && !array->is_homogeneous(toml::node_type::string)))
+        throw ConfigError("gateway.trusted_proxies must be an array of strings (addresses or ADDR/BITS networks)");
+    for (const toml::node& entry : *array) set.add(*entry.value<std::string>());
+}
+
 void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOptions& o) {
     using ms = std::chrono::milliseconds;
     GatewayLimits& l = o.limits;
     if (key == "listen") return parse_listen(text(node, key), o);
     if (key == "jaild_socket") return void(o.jaild_socket = text(node, key));
-    if (key == "allow_remote") {
-        if (!node.is_boolean()) throw ConfigError("gateway.allow_remote must be a boolean");
-        return void(o.allow_remote = *node.value<bool>());
+    if (key == "keys_file") return void(o.keys_file = text(node, "gateway.keys_file"));
+    if (key == "trusted_proxies") return add_trusted_proxies(node, o.trusted_proxies);
+    if (key == "insecure_no_auth") {
+        if (!node.is_boolean()) throw ConfigError("gateway.insecure_no_auth must be a boolean");
+        return void(o.insecure_no_auth = *node.value<bool>());
     }
+    if (key == "allow_remote")
+        throw ConfigError(
+            "gateway.allow_remote is gone: set gateway.keys_file to require API keys (docs/operations.md, "
+            "\"Tenants and API keys\"), or gateway.insecure_no_auth = true to listen beyond loopback without them");
     if (key == "cors_origins") return void(o.cors_origins = origins(node));
     if (key == "threads") return void(o.threads = integer<unsigned>(node, key));
     if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
@@ -108,10 +121,12 @@ void load_options_file(const std::string& path, GatewayOptions& options) {
 
 void check_listen_allowed(const GatewayOptions& options) {
     const auto address = boost::asio::ip::make_address(options.listen_address);
-    if (address.is_loopback() || options.allow_remote) return;
+    if (address.is_loopback() || !options.keys_file.empty() || options.insecure_no_auth) return;
     throw ConfigError("refusing to listen on non-loopback address " + options.listen_address +
-                      ": the API runs code for whoever can reach it; put it behind an authenticating proxy and "
-                      "pass --allow-remote (or gateway.allow_remote = true) to do it anyway");
+                      " without API keys: the API runs code for whoever can reach it. Create a key (jaild-gateway "
+                      "keys --file /etc/jaild/keys.toml create NAME) and pass --keys-file (or gateway.keys_file), "
+                      "or, when an authenticating proxy guards the port, pass --insecure-no-auth (or "
+                      "gateway.insecure_no_auth = true)");
 }
 
 }  // namespace jaild::gateway

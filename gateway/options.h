@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "gateway/client_address.h"
 #include "gateway/limits.h"
 
 namespace jaild::gateway {
@@ -14,8 +15,10 @@ struct GatewayOptions {
     std::string listen_address = "127.0.0.1";
     std::uint16_t listen_port = 8080;
     std::string jaild_socket = "/run/jaild/jaild.sock";
-    bool allow_remote = false;  // a non-loopback listen address needs this: the API runs code on request
-    unsigned threads = 0;       // 0: one per core
+    std::string keys_file;          // the tenants and their API keys; empty: no keys, every caller is let in
+    AddressSet trusted_proxies;     // peers whose X-Forwarded-For names the client
+    bool insecure_no_auth = false;  // a non-loopback listen address without keys_file needs this
+    unsigned threads = 0;           // 0: one per core
     // Origins whose pages get CORS headers ("*": any page); empty: none.
     std::vector<std::string> cors_origins;
     GatewayLimits limits;
@@ -25,12 +28,14 @@ struct GatewayOptions {
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
 void parse_listen(const std::string& text, GatewayOptions& options);
 
-// Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
-// header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
-// max_connections, script_max_bytes, cors_origins) and a [log] table (level, format). Unknown keys throw ConfigError.
+// Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
+// threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins) and a [log] table (level,
+// format). Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
 
-// Throws ConfigError when the listen address is not loopback and allow_remote is off.
+// Throws ConfigError, saying what to do, when the listen address is not loopback while there is no keys_file
+// and insecure_no_auth is off.
 void check_listen_allowed(const GatewayOptions& options);
 
 }  // namespace jaild::gateway

@@ -355,7 +355,7 @@ TEST_CASE("gateway: SIGTERM finishes in-flight requests, then exits", "[gateway]
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("gateway: refuses a non-loopback address without --allow-remote", "[gateway]") {
+TEST_CASE("gateway: refuses a non-loopback address without keys or --insecure-no-auth", "[gateway]") {
     Daemon daemon;
     const int port = free_port();
     const std::string command = bin("jaild-gateway") + " --listen 0.0.0.0:" + std::to_string(port) +

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -41,8 +42,13 @@ GatewayProcess::GatewayProcess(const std::string& socket, const std::vector<std:
         ::chmod(copy.c_str(), 0755);
         program = copy;
     }
-    std::vector<std::string> args = {program, "--listen", "127.0.0.1:" + std::to_string(port_), "--jaild-socket",
-                                     socket};
+    std::vector<std::string> args = {program, "--jaild-socket", socket};
+    // A --listen among extra_args (e.g. 0.0.0.0:PORT) replaces the loopback default; the port is its own.
+    const auto listen = std::find(extra_args.begin(), extra_args.end(), "--listen");
+    if (listen != extra_args.end() && listen + 1 != extra_args.end())
+        port_ = std::stoi(listen[1].substr(listen[1].rfind(':') + 1));
+    else
+        args.insert(args.end(), {"--listen", "127.0.0.1:" + std::to_string(port_)});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     pid_ = launch({.argv = args, .stderr_fd = log_fd, .uid = uid});

@@ -12,8 +12,8 @@ namespace jaild::test {
 
 int free_port();
 
-// build/bin/jaild-gateway on a free loopback port, talking to `socket`, as root or as `uid` (its own group, no
-// other groups). Waits until it accepts.
+// build/bin/jaild-gateway on a free loopback port (or the --listen among `extra_args`), talking to `socket`, as
+// root or as `uid` (its own group, no other groups). Waits until it accepts.
 class GatewayProcess {
 public:
     explicit GatewayProcess(const std::string& socket, const std::vector<std::string>& extra_args = {}, uid_t uid = 0);

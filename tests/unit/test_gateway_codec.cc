@@ -337,8 +337,12 @@ TEST_CASE("options: listen address and the loopback rule", "[unit][codec]") {
     CHECK(options.listen_address == "::1");
     CHECK_NOTHROW(check_listen_allowed(options));
     parse_listen("0.0.0.0:80", options);
-    CHECK_THROWS_AS(check_listen_allowed(options), jaild::ConfigError);
-    options.allow_remote = true;
+    CHECK_THROWS_WITH(check_listen_allowed(options),
+                      Catch::Contains("--keys-file") && Catch::Contains("--insecure-no-auth"));
+    options.insecure_no_auth = true;
+    CHECK_NOTHROW(check_listen_allowed(options));
+    options.insecure_no_auth = false;
+    options.keys_file = "/etc/jaild/keys.toml";
     CHECK_NOTHROW(check_listen_allowed(options));
     CHECK_THROWS_AS(parse_listen("127.0.0.1", options), jaild::ConfigError);
     CHECK_THROWS_AS(parse_listen("127.0.0.1:0", options), jaild::ConfigError);

@@ -1,0 +1,63 @@
+// Who sends a request (docs/api.md, "Authentication"): the client's address (through trusted proxies), and,
+// when the gateway reads a keys file, the tenant whose API key the request carries. Holds the current keys
+// file, replaced whole by reload() (SIGHUP) while requests keep the snapshot they were let in with.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/auth_throttle.h"
+#include "gateway/caller.h"
+#include "gateway/options.h"
+#include "gateway/routes.h"
+
+namespace jaild::gateway {
+
+// The key a request presents in `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+struct PresentedKey {
+    enum class Kind { none, key, malformed, conflicting };
+    Kind kind = Kind::none;
+    std::string key;      // kind key
+    std::string message;  // kind malformed or conflicting: what is wrong, naming the header(s)
+};
+PresentedKey presented_key(const Request& request);
+
+// Whether a request needs no key: CORS preflights and the routes of kPublicRoutes (authenticator.cc).
+bool is_public(http::verb method, std::string_view target);
+
+class Authenticator {
+public:
+    // Reads options.keys_file when it is set. Throws KeysFileError (naming the file and line) when it cannot
+    // be used: the gateway does not start then.
+    explicit Authenticator(const GatewayOptions& options);
+
+    bool keys_configured() const { return !options_.keys_file.empty(); }
+    std::shared_ptr<const TenantKeys> keys() const;
+
+    // Re-reads the keys file. A file that cannot be used leaves the current keys in force and is logged with
+    // its line; returns whether the new file is in use. Any thread.
+    bool reload();
+
+    // Fills `caller` for `request` from `peer`, or returns the answer that refuses it: 400 (a malformed
+    // X-Forwarded-For from a trusted proxy, a malformed or a second, different key), 401 (no key, an unknown,
+    // revoked or expired one), 429 (too many failures from this client). Any thread.
+    std::optional<Response> authenticate(const Request& request, const boost::asio::ip::address& peer, Caller& caller);
+    std::optional<Response> authenticate(const Request& request, const boost::asio::ip::address& peer, Caller& caller,
+                                         Seconds now, AuthThrottle::Clock::time_point steady_now);
+
+private:
+    std::optional<Response> check_key(const Request& request, Caller& caller, Seconds now,
+                                      AuthThrottle::Clock::time_point steady_now);
+
+    const GatewayOptions& options_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const TenantKeys> keys_;
+    AuthThrottle throttle_;
+};
+
+}  // namespace jaild::gateway
