@@ -157,7 +157,7 @@ std::optional<Response> Authenticator::authenticate(const Request& request, cons
         }
     }
     caller.remote = client.to_string();
-    caller.principal = caller.remote;
+    caller.principal = "address:" + caller.remote;
     if (!keys_configured() || is_public(request.method(), request.target())) return std::nullopt;
     return check_key(request, caller, now, steady_now);
 }
@@ -182,7 +182,7 @@ std::optional<Response> Authenticator::check_key(const Request& request, Caller&
     const KeyMatch match = find_key(*keys, presented.key, now);
     if (match.verdict == KeyVerdict::accepted) {
         caller.tenant = match.tenant;
-        caller.principal = match.tenant;
+        caller.principal = "tenant:" + match.tenant;
         caller.entry = &keys->tenants.at(match.tenant);
         caller.keys = std::move(keys);
         return std::nullopt;

@@ -14,7 +14,8 @@ struct Caller {
     std::string remote;
     // The tenant whose key the request carried; empty when the gateway runs without a keys file.
     std::string tenant;
-    // What jaild keeps apart (sessions, their quota): the tenant's name, else the client's address.
+    // What jaild keeps apart (sessions, their quota): "tenant:NAME", else "address:IP". The two kinds never
+    // meet, so a tenant named like an address does not inherit that address's sessions.
     std::string principal;
     // The keys file as it was when the request was authenticated, so `entry` stays valid across a reload;
     // both null without a keys file.

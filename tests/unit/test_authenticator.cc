@@ -138,19 +138,19 @@ TEST_CASE("auth: without keys the principal is the client's address", "[unit][au
     const auto proxy = ip::make_address("127.0.0.1");
     const auto other = ip::make_address("127.0.0.2");
     CHECK_FALSE(auth.authenticate(get_sessions(), other, caller));
-    CHECK(caller.principal == "127.0.0.2");
+    CHECK(caller.principal == "address:127.0.0.2");
     CHECK(caller.tenant.empty());
     CHECK(caller.keys == nullptr);
     // A trusted proxy's first hop names the client.
     CHECK_FALSE(auth.authenticate(get_sessions({{"X-Forwarded-For", "203.0.113.9, 10.0.0.1"}}), proxy, caller));
-    CHECK(caller.principal == "203.0.113.9");
+    CHECK(caller.principal == "address:203.0.113.9");
     CHECK(caller.remote == "203.0.113.9");
     // Without the header, the proxy itself.
     CHECK_FALSE(auth.authenticate(get_sessions(), proxy, caller));
-    CHECK(caller.principal == "127.0.0.1");
+    CHECK(caller.principal == "address:127.0.0.1");
     // An untrusted peer's header is ignored.
     CHECK_FALSE(auth.authenticate(get_sessions({{"X-Forwarded-For", "203.0.113.9"}}), other, caller));
-    CHECK(caller.principal == "127.0.0.2");
+    CHECK(caller.principal == "address:127.0.0.2");
     // Garbage from a trusted proxy is refused.
     const auto refused = auth.authenticate(get_sessions({{"X-Forwarded-For", "not-an-ip"}}), proxy, caller);
     REQUIRE(refused);
@@ -158,7 +158,7 @@ TEST_CASE("auth: without keys the principal is the client's address", "[unit][au
     CHECK_THAT(refused->body(), Catch::Contains("\"field\":\"X-Forwarded-For\""));
     // Keys sent to a gateway without keys change nothing.
     CHECK_FALSE(auth.authenticate(get_sessions({{"X-API-Key", "whatever"}}), other, caller));
-    CHECK(caller.principal == "127.0.0.2");
+    CHECK(caller.principal == "address:127.0.0.2");
 }
 
 TEST_CASE("auth: verdicts and their answers", "[unit][auth]") {
@@ -170,12 +170,12 @@ TEST_CASE("auth: verdicts and their answers", "[unit][auth]") {
 
     CHECK_FALSE(check(get_sessions({{"Authorization", "Bearer " + fx.acme_key}})));
     CHECK(caller.tenant == "acme");
-    CHECK(caller.principal == "acme");
+    CHECK(caller.principal == "tenant:acme");
     CHECK(caller.remote == "127.0.0.1");
     REQUIRE(caller.keys);
     CHECK(caller.entry == &caller.keys->tenants.at("acme"));
     CHECK_FALSE(check(get_sessions({{"X-API-Key", fx.beta_key}})));
-    CHECK(caller.principal == "beta");
+    CHECK(caller.principal == "tenant:beta");
 
     auto missing = check(get_sessions());
     REQUIRE(missing);
