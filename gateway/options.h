@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "gateway/limits.h"
+#include "gateway/quotas.h"
 
 namespace jaild::gateway {
 
@@ -20,6 +22,10 @@ struct GatewayOptions {
     std::vector<std::string> cors_origins;
     GatewayLimits limits;
     LogConfig log;
+    // [tenant_defaults]: the quotas of a caller whose tenant sets none (docs/operations.md).
+    TenantLimits tenant_defaults;
+    // The callers' runs in flight and rate buckets, shared by every connection.
+    std::shared_ptr<QuotaState> quotas = std::make_shared<QuotaState>();
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
@@ -27,7 +33,8 @@ void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
 // header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
-// max_connections, script_max_bytes, cors_origins) and a [log] table (level, format). Unknown keys throw ConfigError.
+// max_connections, script_max_bytes, cors_origins), a [log] table (level, format) and a [tenant_defaults] table
+// (the keys file's limit keys, integers of at least 1). Unknown keys throw ConfigError.
 void load_options_file(const std::string& path, GatewayOptions& options);
 
 // Throws ConfigError when the listen address is not loopback and allow_remote is off.
