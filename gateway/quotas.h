@@ -17,9 +17,11 @@
 
 namespace jaild::gateway {
 
-// What applies when neither the tenant nor [tenant_defaults] sets a rate or a concurrency.
-inline constexpr std::uint64_t kBuiltinConcurrentRuns = 8;
-inline constexpr std::uint64_t kBuiltinRunsPerMinute = 600;
+// What applies when neither the tenant nor [tenant_defaults] sets a concurrency or a rate: as many runs at once
+// as jaild takes by default (server.max_jobs), and a hundred runs a second, so a lone caller of an open gateway
+// is held back only by a runaway loop; an operator sharing the service between tenants sets lower ones.
+inline constexpr std::uint64_t kBuiltinConcurrentRuns = 64;
+inline constexpr std::uint64_t kBuiltinRunsPerMinute = 6000;
 
 // The limits of one caller. An absent value is jaild's own: its session limits and its request maxima.
 struct EffectiveLimits {

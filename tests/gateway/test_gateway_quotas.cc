@@ -134,7 +134,7 @@ TEST_CASE("gateway quotas: a limit past the caller's maximum is 403; a request n
     REQUIRE(response.status == 403);
     CHECK(json::serialize(response.json()) ==
           R"({"error":"time 1500 is above your maximum of 1000","field":"time","maximum":1000})");
-    CHECK(response.header("ratelimit-policy") == "\"runs\";q=600;w=60");  // the built-in rate
+    CHECK(response.header("ratelimit-policy") == "\"runs\";q=6000;w=60");  // the built-in rate
     response = post_json(port, "/execute", R"({"language":"sh","code":"true","limits":{"mem":70000}})");
     REQUIRE(response.status == 403);
     CHECK(response.json().at("field") == "mem");
