@@ -99,6 +99,10 @@ TEST_CASE("gateway quotas: runs past max_concurrent_runs get 429 while the other
         CHECK(text(done.json().at("status")) == "ok");
     }
     CHECK(post_json(port, "/run", R"({"command":["true"]})").status == 200);  // the slots are free again
+    const StreamResponse streamed = post_stream(port, "/run", R"({"command":["echo","hi"],"stream":true})");
+    CHECK(streamed.status == 200);
+    CHECK(streamed.headers.count("ratelimit-policy") == 1);  // a streamed answer carries the fields too
+    CHECK(streamed.headers.count("ratelimit") == 1);
 
     // A client that hangs up frees its slot too: its run is cancelled.
     const std::string body = R"({"command":["sleep","30"],"wall":60000})";
@@ -184,6 +188,9 @@ TEST_CASE("gateway quotas: a caller's sessions share max_session_disk_kb", "[gat
     REQUIRE(refused.status == 507);
     CHECK_THAT(text(refused.json().at("error")), Catch::Contains("total disk quota of 16384 bytes"));
     REQUIRE(http_request(port, "PUT", b + "/files/more.bin", std::string(4'000, 'y')).status == 201);
+    const HttpResponse download = http_request(port, "GET", b + "/files/more.bin");
+    CHECK(download.body.size() == 4'000);
+    CHECK(download.header("ratelimit") == "\"runs\";r=6000;t=0");  // a sized answer too; no run taken yet
 
     // A run in b cannot write past what is left of the total either (a page at most: the tmpfs rounds up).
     HttpResponse run =
