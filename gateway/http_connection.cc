@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "gateway/quota_admission.h"
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
 #include "gateway/upload_body.h"
@@ -329,6 +330,7 @@ asio::awaitable<bool> HttpConnection::send(Response response) {
     if (unread_body_ && !unread_body_->complete()) keep_alive_ = false;  // answered before the body was read
     response.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : cors_) response.set(name, value);
+    for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.prepare_payload();
     stream_.expires_after(options_.limits.write_timeout);
@@ -346,6 +348,7 @@ asio::awaitable<bool> HttpConnection::begin_chunked(std::string content_type) {
     response.set("X-Accel-Buffering", "no");  // tell nginx-like proxies not to hold the stream back
     response.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : cors_) response.set(name, value);
+    for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.chunked(true);
     http::response_serializer<http::empty_body> serializer{response};
@@ -376,6 +379,7 @@ asio::awaitable<bool> HttpConnection::begin_body(std::string content_type, std::
     response.set(http::field::content_type, content_type);
     response.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : cors_) response.set(name, value);
+    for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
     response.content_length(length);
     body_left_ = length;

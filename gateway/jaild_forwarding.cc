@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/jaild_client.h"
+#include "gateway/quota_admission.h"
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
 #include "gateway/text_encoding.h"
@@ -58,10 +59,12 @@ bool may_receive(const std::error_code& send_ec) {
     return !send_ec || send_ec == std::errc::broken_pipe || send_ec == std::errc::connection_reset;
 }
 
-// Every request says who asks: jaild keeps each principal's sessions apart.
+// Every request says who asks, and with which quota: jaild keeps each principal's sessions apart and within
+// that principal's limits.
 void stamp(v1::ClientMessage& message, const Exchange& exchange) {
     message.set_request_id(exchange.request_id);
     message.set_principal(exchange.caller.principal);
+    stamp_quota(message, caller_limits(exchange.options, exchange.caller));
 }
 
 // Connects and sends the request; answers 503 itself and returns false when jaild cannot be reached.

@@ -92,6 +92,17 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
     throw ConfigError("unknown key gateway." + key);
 }
 
+// [tenant_defaults]: the same keys, with the same meaning, as a tenant's limits in the keys file.
+void apply_tenant_default(const std::string& key, const toml::node& node, TenantLimits& defaults) {
+    for (const TenantLimitInfo& info : kTenantLimits) {
+        if (key != info.key) continue;
+        const auto value = node.value_exact<std::int64_t>();
+        if (!value || *value < 1) throw ConfigError("tenant_defaults." + key + " must be an integer of at least 1");
+        return void(defaults[info.limit] = static_cast<std::uint64_t>(*value));
+    }
+    throw ConfigError("unknown key tenant_defaults." + key);
+}
+
 }  // namespace
 
 void load_options_file(const std::string& path, GatewayOptions& options) {
@@ -112,6 +123,8 @@ void load_options_file(const std::string& path, GatewayOptions& options) {
                 options.log.level = text(value, "log.level");
             } else if (section == "log" && name == "format") {
                 options.log.json = text(value, "log.format") == "json";
+            } else if (section == "tenant_defaults") {
+                apply_tenant_default(name, value, options.tenant_defaults);
             } else {
                 throw ConfigError(path + ": unknown key " + std::string(section.str()) + "." + name);
             }

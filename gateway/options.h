@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "gateway/client_address.h"
 #include "gateway/limits.h"
+#include "gateway/quotas.h"
 
 namespace jaild::gateway {
 
@@ -23,6 +25,10 @@ struct GatewayOptions {
     std::vector<std::string> cors_origins;
     GatewayLimits limits;
     LogConfig log;
+    // [tenant_defaults]: the quotas of a caller whose tenant sets none (docs/operations.md).
+    TenantLimits tenant_defaults;
+    // The callers' runs in flight and rate buckets, shared by every connection.
+    std::shared_ptr<QuotaState> quotas = std::make_shared<QuotaState>();
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
@@ -30,8 +36,9 @@ void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
-// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins) and a [log] table (level,
-// format). Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins), a [log] table (level,
+// format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1). Unknown keys throw
+// ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
 
 // Throws ConfigError, saying what to do, when the listen address is not loopback while there is no keys_file

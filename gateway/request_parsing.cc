@@ -276,7 +276,7 @@ std::size_t count_characters(std::string_view text) {
 }
 
 std::optional<FieldError> apply_script(std::string script, bool has_code, std::size_t max_chars,
-                                       v1::ExecuteRequest& execute) {
+                                       v1::ExecuteRequest& execute, std::vector<std::string>& chosen) {
     if (has_code) return FieldError{"script", "give either code or script, not both"};
     if (!execute.language().empty() && execute.language() != "python")
         return FieldError{"language", "a script is Python; language must be \"python\" or absent"};
@@ -286,9 +286,18 @@ std::optional<FieldError> apply_script(std::string script, bool has_code, std::s
     execute.set_mode(v1::EXECUTE_MODE_MAIN);
     execute.set_code(std::move(script));
     v1::Limits& limits = *execute.mutable_limits();
-    if (limits.cpu_ms() == 0) limits.set_cpu_ms(kScriptDefaultLimitMs);
-    if (limits.wall_ms() == 0) limits.set_wall_ms(kScriptDefaultLimitMs);
-    if (limits.memory_kb() == 0) limits.set_memory_kb(kScriptDefaultMemoryKb);
+    if (limits.cpu_ms() == 0) {
+        limits.set_cpu_ms(kScriptDefaultLimitMs);
+        chosen.push_back("cpu_ms");
+    }
+    if (limits.wall_ms() == 0) {
+        limits.set_wall_ms(kScriptDefaultLimitMs);
+        chosen.push_back("wall_ms");
+    }
+    if (limits.memory_kb() == 0) {
+        limits.set_memory_kb(kScriptDefaultMemoryKb);
+        chosen.push_back("memory_kb");
+    }
     return std::nullopt;
 }
 
@@ -332,7 +341,8 @@ ParseResult parse_execute(std::string_view body, std::size_t max_script_chars) {
     for (const auto& entry : std::get<json::object>(parsed))
         if (auto error = execute_field(entry.key(), entry.value(), out, fields)) return *error;
     if (out.script) {
-        if (auto error = apply_script(std::move(fields.script), fields.has_code, max_script_chars, execute))
+        if (auto error =
+                apply_script(std::move(fields.script), fields.has_code, max_script_chars, execute, out.chosen_limits))
             return *error;
         return out;
     }

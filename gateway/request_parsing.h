@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "gateway/text_encoding.h"
 #include "jaild.pb.h"
@@ -31,6 +32,8 @@ struct ParsedRequest {
     Encoding encoding = Encoding::utf8;
     bool script = false;  // seed 004's {"script": ...}: its own timeout message
     std::string user_id;  // seed 002: run in this user's named session, answer with workspace_files
+    // Limits (their proto names) that the gateway chose, not the client: the script dialect's defaults.
+    std::vector<std::string> chosen_limits;
 };
 
 using ParseResult = std::variant<ParsedRequest, FieldError>;

@@ -4,6 +4,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "gateway/jaild_forwarding.h"
+#include "gateway/quota_admission.h"
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
@@ -40,6 +41,12 @@ asio::awaitable<void> forward_parsed(Exchange& exchange, ParseResult parsed) {
         co_return;
     }
     ParsedRequest& request = std::get<ParsedRequest>(parsed);
+    // The caller's run slot and token, held until the run is over (however the handler ends).
+    std::variant<RunSlot, Response> admitted = admit_run(exchange, request);
+    if (auto* refused = std::get_if<Response>(&admitted)) {
+        co_await exchange.responder.send(std::move(*refused));
+        co_return;
+    }
     request.message.set_request_id(exchange.request_id);
     const bool stream = request.stream || accepts_ndjson(exchange.request);
     if (!request.user_id.empty()) {

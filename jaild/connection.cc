@@ -173,8 +173,8 @@ private:
     asio::awaitable<void> dispatch(const v1::ClientMessage& request) {
         using K = v1::ClientMessage::KindCase;
         switch (request.kind_case()) {
-            case K::kRun: co_await run_steps(request.run()); co_return;
-            case K::kExecute: co_await run_steps(request.execute()); co_return;
+            case K::kRun: co_await run_steps(request.run(), request.quota()); co_return;
+            case K::kExecute: co_await run_steps(request.execute(), request.quota()); co_return;
             case K::kLanguages: co_await languages(); co_return;
             case K::kSessionCreate:
             case K::kSessionGet:
@@ -220,9 +220,9 @@ private:
 
     // A run or an execute request: made into its steps, which run while the client is watched.
     template <class Request>
-    asio::awaitable<void> run_steps(const Request& request) {
+    asio::awaitable<void> run_steps(const Request& request, const v1::Quota& quota) {
         RequestSteps steps(supervisor_, request_id_, control_, sender());
-        if (std::optional<Refusal> refused = steps.prepare(request, principal_)) {
+        if (std::optional<Refusal> refused = steps.prepare(request, principal_, quota)) {
             co_await send_error(refused->code, refused->message, refused->field);
             co_return;
         }
@@ -286,7 +286,8 @@ private:
             },
             [this] { return broken_; }};
         if (request.has_file_put())
-            co_await file_transfer::upload(channel, store, *session, request.file_put());
+            co_await file_transfer::upload(channel, store, *session, request.file_put(),
+                                           request.quota().max_session_disk_kb());
         else
             co_await file_transfer::download(channel, store, *session, request.file_get());
     }

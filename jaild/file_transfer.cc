@@ -35,13 +35,24 @@ std::uint64_t usage_without(const Session& session, int workspace, const std::st
     return session.meta.disk_used - std::min(session.meta.disk_used, replaced);
 }
 
-// Null when `after` bytes fit in the session's quota.
-std::optional<v1::ServerMessage> over_quota(const SessionStore& store, std::uint64_t after) {
-    if (after <= store.quota_bytes()) return std::nullopt;
+// What one session may hold during a file operation (SessionStore::room_bytes), and how a refusal names it.
+struct Room {
+    std::uint64_t bytes = 0;
+    std::string what;
+};
+
+Room room_of(const SessionStore& store, const Session& session, std::uint64_t disk_kb) {
+    const std::uint64_t bytes = store.room_bytes(session, disk_kb);
+    if (bytes >= store.quota_bytes()) return {bytes, "the session's disk quota of " + std::to_string(bytes) + " bytes"};
+    return {bytes, "your sessions' total disk quota of " + std::to_string(disk_kb * 1024) + " bytes (" +
+                       std::to_string(bytes) + " of them for this session)"};
+}
+
+// Null when `after` bytes fit in the room.
+std::optional<v1::ServerMessage> over_quota(const Room& room, std::uint64_t after) {
+    if (after <= room.bytes) return std::nullopt;
     return error_reply(ErrorCode::quota_exceeded,
-                       "the session's disk quota of " + std::to_string(store.quota_bytes()) +
-                           " bytes would be exceeded (" + std::to_string(after) + " bytes)",
-                       "content");
+                       room.what + " would be exceeded (" + std::to_string(after) + " bytes)", "content");
 }
 
 // The path checked and the workspace opened; an Error in `failed` otherwise.
@@ -58,7 +69,7 @@ unique_fd open_for(SessionStore& store, const Session& session, const std::strin
 }
 
 // The chunks of an upload into `file` until the one with eof; the Error that ends it early, if any.
-asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channel, const SessionStore& store,
+asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channel, const Room& room,
                                                                  const v1::FilePut& put, std::uint64_t base,
                                                                  session_files::Upload& file) {
     v1::ClientMessage message;
@@ -77,7 +88,7 @@ asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channe
             co_return error_reply(
                 ErrorCode::invalid_argument,
                 "the upload sent more than its announced size of " + std::to_string(put.size()) + " bytes", "size");
-        if (auto refused = over_quota(store, base + total)) co_return refused;
+        if (auto refused = over_quota(room, base + total)) co_return refused;
         if (std::error_code ec = file.write(chunk.data()))
             co_return error_reply(ErrorCode::internal, "writing \"" + put.path() + "\" failed: " + ec.message());
         eof = chunk.eof();
@@ -91,21 +102,22 @@ asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channe
 }
 
 asio::awaitable<v1::ServerMessage> receive_upload(Channel& channel, SessionStore& store, Session& session,
-                                                  const v1::FilePut& put) {
+                                                  const v1::FilePut& put, std::uint64_t disk_kb) {
     std::optional<v1::ServerMessage> failed;
     unique_fd workspace = open_for(store, session, put.path(), failed);
     if (!workspace) co_return *failed;
     const std::uint64_t base = usage_without(session, workspace.get(), put.path());
+    const Room room = room_of(store, session, disk_kb);
     // An announced size past the quota is refused before the client sends a byte of it.
     if (put.has_size()) {
-        if (auto refused = over_quota(store, base + put.size())) co_return *refused;
+        if (auto refused = over_quota(room, base + put.size())) co_return *refused;
     }
     session_files::Upload file;
     if (std::error_code ec = file.open(workspace.get(), put.path(), 0, 0)) co_return path_error(put.path(), ec);
     v1::ServerMessage ready;
     ready.mutable_ready();
     co_await channel.send(ready);
-    if (auto ended = co_await receive_chunks(channel, store, put, base, file)) co_return *ended;
+    if (auto ended = co_await receive_chunks(channel, room, put, base, file)) co_return *ended;
     if (std::error_code ec = file.commit()) co_return path_error(put.path(), ec);
     spdlog::info("session {}: received \"{}\", {} bytes", session.meta.id, put.path(), file.written());
     co_return done_reply();
@@ -131,8 +143,9 @@ v1::ServerMessage path_error(const std::string& path, const std::error_code& ec)
     return error_reply(ErrorCode::invalid_argument, "\"" + path + "\": " + session_files::describe(ec), "path");
 }
 
-asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put) {
-    v1::ServerMessage reply = co_await receive_upload(channel, store, session, put);
+asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put,
+                             std::uint64_t disk_kb) {
+    v1::ServerMessage reply = co_await receive_upload(channel, store, session, put, disk_kb);
     store.refresh_usage(session);
     co_await channel.send(reply);
 }
@@ -171,11 +184,12 @@ asio::awaitable<void> download(Channel& channel, SessionStore& store, Session& s
     }
 }
 
-v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::FilePut& put) {
+v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::FilePut& put, std::uint64_t disk_kb) {
     std::optional<v1::ServerMessage> failed;
     unique_fd workspace = open_for(store, session, put.path(), failed);
     if (!workspace) return *failed;
-    if (auto refused = over_quota(store, usage_without(session, workspace.get(), put.path()) + put.content().size()))
+    if (auto refused = over_quota(room_of(store, session, disk_kb),
+                                  usage_without(session, workspace.get(), put.path()) + put.content().size()))
         return *refused;
     const std::error_code ec = session_files::write_file(workspace.get(), put.path(), put.content(), 0, 0);
     store.refresh_usage(session);

@@ -30,13 +30,14 @@ struct Channel {
 };
 
 // A chunked FilePut: Ready, then the FileChunk messages into the file, then Done; or an Error, and nothing of
-// the upload is left.
-boost::asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put);
+// the upload is left. disk_kb: the principal's sessions' total (PrincipalQuota::disk_kb; 0: none).
+boost::asio::awaitable<void> upload(Channel& channel, SessionStore& store, Session& session, const v1::FilePut& put,
+                                    std::uint64_t disk_kb);
 // A chunked FileGet: FileHeader{size}, then FileChunk messages up to the one with eof; or an Error.
 boost::asio::awaitable<void> download(Channel& channel, SessionStore& store, Session& session, const v1::FileGet& get);
 
 // A FilePut with its content in the request: Done or an Error.
-v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::FilePut& put);
+v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::FilePut& put, std::uint64_t disk_kb);
 // A FileGet answered with one FileContent of at most max_bytes, or an Error.
 v1::ServerMessage get_whole(SessionStore& store, Session& session, const v1::FileGet& get, std::uint64_t max_bytes);
 

@@ -52,12 +52,39 @@ std::optional<Refusal> RequestSteps::join_session(Request& request, const std::s
     return std::nullopt;
 }
 
-std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, const std::string& principal) {
-    const Config& config = supervisor_.config();
+namespace {
+
+// The configured defaults and maxima, lowered by a principal's quota: a request may ask for no more than the
+// quota's maximum, and one that asks nothing gets the lower of the default and that maximum.
+struct QuotaLimits {
+    LimitSet defaults, maxima;
+};
+
+QuotaLimits lowered(const Config& config, const v1::Quota& quota) {
+    QuotaLimits out{config.limits_default, config.limits_max};
+    const auto lower = [&](auto LimitSet::*field, std::uint64_t cap) {
+        if (cap == 0) return;
+        using T = std::remove_reference_t<decltype(out.maxima.*field)>;
+        out.maxima.*field = static_cast<T>(std::min<std::uint64_t>(out.maxima.*field, cap));
+        out.defaults.*field = static_cast<T>(std::min<std::uint64_t>(out.defaults.*field, cap));
+    };
+    lower(&LimitSet::cpu_ms, quota.max_cpu_ms());
+    lower(&LimitSet::wall_ms, quota.max_wall_ms());
+    lower(&LimitSet::memory_kb, quota.max_memory_kb());
+    lower(&LimitSet::output_bytes, quota.max_output_bytes());
+    return out;
+}
+
+}  // namespace
+
+std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, const std::string& principal,
+                                             const v1::Quota& quota) {
+    const QuotaLimits limits = lowered(supervisor_.config(), quota);
+    session_disk_kb_ = quota.max_session_disk_kb();
     v1::RunRequest request = original;
     if (auto refused = join_session(request, principal)) return refused;
     if (session_ && request.cwd().empty()) request.set_cwd(session_->meta.cwd);  // unless the request names one
-    auto planned = make_run_plan(request, config.limits_default, config.limits_max);
+    auto planned = make_run_plan(request, limits.defaults, limits.maxima);
     if (auto* error = std::get_if<PlanError>(&planned))
         return Refusal{ErrorCode::invalid_argument, error->message, error->field};
     program_ = std::move(std::get<RunPlan>(planned));
@@ -65,11 +92,13 @@ std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, con
     return std::nullopt;
 }
 
-std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original, const std::string& principal) {
-    const Config& config = supervisor_.config();
+std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original, const std::string& principal,
+                                             const v1::Quota& quota) {
+    const QuotaLimits limits = lowered(supervisor_.config(), quota);
+    session_disk_kb_ = quota.max_session_disk_kb();
     v1::ExecuteRequest request = original;
     if (auto refused = join_session(request, principal)) return refused;
-    auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
+    auto planned = make_execute_plan(request, supervisor_.languages(), limits.defaults, limits.maxima);
     if (auto* error = std::get_if<PlanError>(&planned))
         return Refusal{ErrorCode::invalid_argument, error->message, error->field};
     ExecutePlan plan = std::move(std::get<ExecutePlan>(planned));
@@ -152,7 +181,11 @@ asio::awaitable<void> RequestSteps::steps(std::optional<RunPlan> compile, RunPla
     // where it may take a warm sandbox (warm_pool.h) instead.
     std::shared_ptr<Lease> lease;
     if (session || compile) {
-        const std::uint64_t bytes = session ? supervisor_.sessions().quota_bytes() : compile->limits.tmp_bytes;
+        // A session's run writes into a tmpfs of what the session may hold; a page at least, since a tmpfs of
+        // size 0 would have no limit.
+        const std::uint64_t bytes =
+            session ? std::max<std::uint64_t>(supervisor_.sessions().room_bytes(*session, session_disk_kb_), 4096)
+                    : compile->limits.tmp_bytes;
         lease = supervisor_.lease(bytes, start_error);
         if (!lease) {
             co_await fail(start_error.code, start_error.message);

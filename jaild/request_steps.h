@@ -64,9 +64,12 @@ public:
         : supervisor_(supervisor), request_id_(std::move(request_id)), control_(control), send_(std::move(send)) {}
 
     // The request of `principal` made into its steps: its session joined (the session's env under the
-    // request's, its cwd unless the request names one), its plans, its requirements. Nothing is sent.
-    std::optional<Refusal> prepare(const v1::RunRequest& request, const std::string& principal);
-    std::optional<Refusal> prepare(const v1::ExecuteRequest& request, const std::string& principal);
+    // request's, its cwd unless the request names one), its plans under the configured limits lowered by the
+    // principal's `quota`, its requirements. Nothing is sent.
+    std::optional<Refusal> prepare(const v1::RunRequest& request, const std::string& principal,
+                                   const v1::Quota& quota = {});
+    std::optional<Refusal> prepare(const v1::ExecuteRequest& request, const std::string& principal,
+                                   const v1::Quota& quota = {});
 
     // Then the steps: a Progress while the requirements are made available (when there are any), Started,
     // the program's output, and the Exit (or an Error) that ends the request.
@@ -97,6 +100,7 @@ private:
     std::optional<RunPlan> compile_;
     RunPlan program_;
     std::shared_ptr<Session> session_;
+    std::uint64_t session_disk_kb_ = 0;  // the principal's sessions together (Quota); 0: no cap
     PackageStore::Requirements requirements_;
     std::string python_version_;  // the language's, for its requirements
 };

@@ -84,7 +84,8 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
             return error_reply(ErrorCode::invalid_argument, "name must be 1 to 128 printable ASCII characters", "name");
         SessionError error;
         std::map<std::string, std::string> env(create.env().begin(), create.env().end());
-        std::shared_ptr<Session> session = store_.create(principal, env, create.name(), error);
+        const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
+        std::shared_ptr<Session> session = store_.create(principal, env, create.name(), error, quota);
         if (!session) return error_reply(error.code, error.message, error.field);
         return info_message(*session);
     }
@@ -130,7 +131,8 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
 
 v1::ServerMessage SessionService::file_request(const v1::ClientMessage& request, Session& session) {
     using K = v1::ClientMessage::KindCase;
-    if (request.kind_case() == K::kFilePut) return file_transfer::put_whole(store_, session, request.file_put());
+    if (request.kind_case() == K::kFilePut)
+        return file_transfer::put_whole(store_, session, request.file_put(), request.quota().max_session_disk_kb());
     if (request.kind_case() == K::kFileGet)
         return file_transfer::get_whole(store_, session, request.file_get(), max_reply_bytes_);
     std::error_code ec;

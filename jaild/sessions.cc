@@ -190,7 +190,7 @@ void SessionStore::stop() { expiry_.reset(); }
 
 std::shared_ptr<Session> SessionStore::create(const std::string& principal,
                                               const std::map<std::string, std::string>& env, const std::string& name,
-                                              SessionError& error) {
+                                              SessionError& error, const PrincipalQuota& quota) {
     if (!name.empty()) {
         for (const auto& [id, session] : sessions_)
             if (session->meta.principal == principal && session->meta.name == name && !session->deleted) {
@@ -206,9 +206,16 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal,
                  ""};
         return nullptr;
     }
-    if (mine >= config_.max_per_principal) {
+    const std::uint32_t most = quota.max_sessions ? quota.max_sessions : config_.max_per_principal;
+    if (mine >= most) {
         error = {ErrorCode::resource_exhausted,
-                 fmt::format("you hold the maximum of {} sessions; delete one first", config_.max_per_principal), ""};
+                 fmt::format("you hold the maximum of {} sessions; delete one first", most), ""};
+        return nullptr;
+    }
+    if (quota.disk_kb && principal_usage(principal) >= quota.disk_kb * 1024) {
+        error = {ErrorCode::resource_exhausted,
+                 fmt::format("your sessions hold their total disk quota of {} KiB; delete one first", quota.disk_kb),
+                 ""};
         return nullptr;
     }
     auto session = std::make_shared<Session>();
@@ -384,6 +391,22 @@ unique_fd SessionStore::open_workspace(const Session& session, std::error_code& 
     unique_fd fd(::open((session.dir + "/data/workspace").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) ec = last_error();
     return fd;
+}
+
+std::uint64_t SessionStore::principal_usage(const std::string& principal, const Session* except) const {
+    std::uint64_t used = 0;
+    for (const auto& [id, session] : sessions_)
+        if (session.get() != except && session->meta.principal == principal && !session->deleted)
+            used += session->meta.disk_used;
+    return used;
+}
+
+std::uint64_t SessionStore::room_bytes(const Session& session, std::uint64_t disk_kb) const {
+    if (disk_kb == 0) return quota_bytes();
+    const std::uint64_t total = disk_kb * 1024;
+    const std::uint64_t others = principal_usage(session.meta.principal, &session);
+    const std::uint64_t left = total > others ? total - others : 0;
+    return std::min(quota_bytes(), std::max(left, session.meta.disk_used));
 }
 
 void SessionStore::refresh_usage(Session& session) {

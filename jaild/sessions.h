@@ -79,6 +79,13 @@ private:
     std::shared_ptr<Session> session_;
 };
 
+// What a client (the gateway) says about one principal's sessions, from its tenant (proto Quota); 0 is jaild's
+// configuration: sessions.max_per_principal, and no cap on the sessions together beyond each one's quota.
+struct PrincipalQuota {
+    std::uint32_t max_sessions = 0;
+    std::uint64_t disk_kb = 0;
+};
+
 struct SessionError {
     ErrorCode code = ErrorCode::none;
     std::string message;
@@ -94,8 +101,10 @@ public:
     // Shutdown: destroys the expiry timer, which must not outlive the io_context (jaild destroys that first).
     void stop();
 
+    // RESOURCE_EXHAUSTED when jaild, or the principal (within `quota`), holds the most sessions allowed, or
+    // when the principal's sessions already fill its total disk.
     std::shared_ptr<Session> create(const std::string& principal, const std::map<std::string, std::string>& env,
-                                    const std::string& name, SessionError& error);
+                                    const std::string& name, SessionError& error, const PrincipalQuota& quota = {});
     // Null when unknown or another principal's (the caller cannot tell which).
     std::shared_ptr<Session> find(const std::string& principal, const std::string& id) const;
     std::vector<std::shared_ptr<Session>> list(const std::string& principal) const;
@@ -136,6 +145,11 @@ public:
     void refresh_usage(Session& session);
 
     std::uint64_t quota_bytes() const { return config_.quota_kb * 1024; }
+    // The bytes `session` may hold: its quota, or less when its principal's sessions together may hold only
+    // `disk_kb` (0: no such cap) and the others hold part of that; never less than it holds already.
+    std::uint64_t room_bytes(const Session& session, std::uint64_t disk_kb) const;
+    // Bytes held by the principal's sessions other than `except` (null: all of them).
+    std::uint64_t principal_usage(const std::string& principal, const Session* except = nullptr) const;
     const SessionsConfig& config() const { return config_; }
     std::size_t size() const { return sessions_.size(); }
 

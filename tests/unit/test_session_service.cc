@@ -149,6 +149,55 @@ TEST_CASE("SessionService keeps principals apart and refuses bad input by field"
     check_error(f.session(third), v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
 }
 
+TEST_CASE("SessionService applies a principal's quota: its session count and its sessions' disk together",
+          "[unit][sessions][quotas]") {
+    Fixture f;  // max_per_principal 2, 4 KiB per session
+    v1::ClientMessage create;
+    create.mutable_session_create();
+    create.mutable_quota()->set_max_sessions(3);
+    create.mutable_quota()->set_max_session_disk_kb(6);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        const v1::ServerMessage reply = f.session(create);
+        REQUIRE(reply.has_session());
+        ids.push_back(reply.session().session_id());
+    }
+    v1::ServerMessage refused = f.session(create);
+    check_error(refused, v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
+    CHECK(refused.error().message() == "you hold the maximum of 3 sessions; delete one first");
+    create.mutable_quota()->set_max_sessions(1);  // below the configuration: another principal's first only
+    CHECK(f.session(create, "uid:2").has_session());
+    check_error(f.session(create, "uid:2"), v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
+
+    // 6 KiB for the three sessions together, 4 KiB for each.
+    const auto put = [&](const std::string& id, std::size_t bytes) {
+        v1::ClientMessage message;
+        message.mutable_file_put()->set_session_id(id);
+        message.mutable_file_put()->set_path("f.bin");
+        message.mutable_file_put()->set_content(std::string(bytes, 'x'));
+        message.mutable_quota()->set_max_session_disk_kb(6);
+        return f.file(message);
+    };
+    CHECK(put(ids[0], 4000).has_done());
+    const v1::ServerMessage over = put(ids[1], 3000);
+    check_error(over, v1::ERROR_CODE_QUOTA_EXCEEDED, "content");
+    CHECK_THAT(over.error().message(), Catch::Contains("total disk quota of 6144 bytes"));
+    CHECK(put(ids[1], 2144).has_done());  // exactly the total
+    check_error(put(ids[2], 1), v1::ERROR_CODE_QUOTA_EXCEEDED, "content");
+    CHECK(put(ids[0], 3000).has_done());  // replacing a file frees what it held
+    CHECK(put(ids[2], 1000).has_done());
+
+    // With the total used up (3000 + 2144 + 1000 bytes), no new session either, until one goes.
+    v1::ClientMessage remove;
+    remove.mutable_session_delete()->set_session_id(ids[0]);
+    create.mutable_quota()->set_max_sessions(4);
+    refused = f.session(create);
+    check_error(refused, v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
+    CHECK_THAT(refused.error().message(), Catch::Contains("total disk quota of 6 KiB"));
+    CHECK(f.session(remove).has_done());
+    CHECK(f.session(create).has_session());
+}
+
 TEST_CASE("SessionService lists, reads and deletes a session's files and refuses what does not fit",
           "[unit][sessions]") {
     Fixture f;
