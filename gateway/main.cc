@@ -1,11 +1,12 @@
 // jaild-gateway: the unprivileged HTTP front end of jaild. Parses options, binds, runs the io_context on
-// one thread per core, and turns SIGTERM/SIGINT into a graceful shutdown. `jaild-gateway keys ...` manages the
-// keys file instead (gateway/keys_command.h).
+// one thread per core, turns SIGTERM/SIGINT into a graceful shutdown and SIGHUP into a reload. `jaild-gateway keys ...`
+// manages the keys file instead (gateway/keys_command.h).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -13,13 +14,14 @@
 #include "gateway/keys_command.h"
 #include "gateway/listener.h"
 #include "gateway/options.h"
+#include "gateway/tls_context.h"
 
 namespace {
 
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, socket, config;
+    std::string listen, socket, config, tls_cert, tls_key;
     bool allow_remote = false;
     unsigned threads = 0;
 };
@@ -30,6 +32,8 @@ void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--config", line.config, "TOML file with [gateway] and [log] tables");
     app.add_flag("--allow-remote", line.allow_remote, "allow a non-loopback listen address");
     app.add_option("--threads", line.threads, "worker threads (default: one per core)");
+    app.add_option("--tls-cert", line.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)");
+    app.add_option("--tls-key", line.tls_key, "PEM private key of --tls-cert");
 }
 
 jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
@@ -39,23 +43,42 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     if (!line.socket.empty()) options.jaild_socket = line.socket;
     if (line.allow_remote) options.allow_remote = true;
     if (line.threads != 0) options.threads = line.threads;
+    if (!line.tls_cert.empty()) options.tls_cert = line.tls_cert;
+    if (!line.tls_key.empty()) options.tls_key = line.tls_key;
     jaild::gateway::check_listen_allowed(options);
+    jaild::gateway::check_tls_options(options);
     return options;
+}
+
+// SIGHUP: reads again what can change without a restart (the TLS certificate and key); each reload keeps
+// what it had when the new files are broken.
+void reload_on_sighup(boost::asio::signal_set& hangups, jaild::gateway::TlsContext* tls) {
+    hangups.async_wait([&hangups, tls](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        spdlog::info("SIGHUP: reloading");
+        if (tls) tls->reload();
+        reload_on_sighup(hangups, tls);
+    });
 }
 
 int serve(const jaild::gateway::GatewayOptions& options) {
     jaild::init_logging("jaild-gateway", options.log);
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::unique_ptr<jaild::gateway::TlsContext> tls;
+    if (!options.tls_cert.empty())
+        tls = std::make_unique<jaild::gateway::TlsContext>(options.tls_cert, options.tls_key);
     boost::asio::io_context context(static_cast<int>(threads));
-    jaild::gateway::Listener listener(context, options);
+    jaild::gateway::Listener listener(context, options, tls.get());
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) listener.shutdown();
     });
+    boost::asio::signal_set hangups(context, SIGHUP);
+    reload_on_sighup(hangups, tls.get());
     listener.start();
     const auto endpoint = listener.local_endpoint();
-    spdlog::info("listening on {}:{}, jaild at {}, {} threads", endpoint.address().to_string(), endpoint.port(),
-                 options.jaild_socket, threads);
+    spdlog::info("listening on {}:{} ({}), jaild at {}, {} threads", endpoint.address().to_string(), endpoint.port(),
+                 tls ? "https" : "http", options.jaild_socket, threads);
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { context.run(); });
     context.run();

@@ -64,6 +64,8 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
         return void(o.allow_remote = *node.value<bool>());
     }
     if (key == "cors_origins") return void(o.cors_origins = origins(node));
+    if (key == "tls_cert") return void(o.tls_cert = text(node, "gateway.tls_cert"));
+    if (key == "tls_key") return void(o.tls_key = text(node, "gateway.tls_key"));
     if (key == "threads") return void(o.threads = integer<unsigned>(node, key));
     if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
     if (key == "header_limit_bytes") return void(l.header_bytes = integer<std::size_t>(node, key));
@@ -112,6 +114,14 @@ void check_listen_allowed(const GatewayOptions& options) {
     throw ConfigError("refusing to listen on non-loopback address " + options.listen_address +
                       ": the API runs code for whoever can reach it; put it behind an authenticating proxy and "
                       "pass --allow-remote (or gateway.allow_remote = true) to do it anyway");
+}
+
+void check_tls_options(const GatewayOptions& options) {
+    if (options.tls_cert.empty() == options.tls_key.empty()) return;
+    throw ConfigError(options.tls_key.empty()
+                          ? "gateway.tls_key (--tls-key) is missing: gateway.tls_cert is set, and TLS needs its key too"
+                          : "gateway.tls_cert (--tls-cert) is missing: gateway.tls_key is set, and TLS needs the "
+                            "certificate too");
 }
 
 }  // namespace jaild::gateway

@@ -18,6 +18,8 @@ struct GatewayOptions {
     unsigned threads = 0;       // 0: one per core
     // Origins whose pages get CORS headers ("*": any page); empty: none.
     std::vector<std::string> cors_origins;
+    // PEM files: with both, the listener speaks only TLS; with neither, plain HTTP.
+    std::string tls_cert, tls_key;
     GatewayLimits limits;
     LogConfig log;
 };
@@ -27,10 +29,14 @@ void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
 // header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
-// max_connections, script_max_bytes, cors_origins) and a [log] table (level, format). Unknown keys throw ConfigError.
+// max_connections, script_max_bytes, cors_origins, tls_cert, tls_key) and a [log] table (level, format). Unknown keys
+// throw ConfigError.
 void load_options_file(const std::string& path, GatewayOptions& options);
 
 // Throws ConfigError when the listen address is not loopback and allow_remote is off.
 void check_listen_allowed(const GatewayOptions& options);
+
+// Throws ConfigError naming the missing one when only one of tls_cert and tls_key is set.
+void check_tls_options(const GatewayOptions& options);
 
 }  // namespace jaild::gateway
