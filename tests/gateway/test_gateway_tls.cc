@@ -98,6 +98,43 @@ json::object client(const std::string& mode, int port, const std::string& ca) {
 
 std::string text(const json::value& value) { return value.is_string() ? std::string(value.as_string()) : ""; }
 
+// A mode of tls_client.py that waits for the file `go` (hold, hangup), running while the test acts.
+class WaitingClient {
+public:
+    WaitingClient(const std::string& mode, int port, const std::string& ca, const std::string& go_name = "go")
+        : go_(dir_.path() + "/" + go_name), out_(dir_.path() + "/out") {
+        const int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        pid_ = launch({.argv = {"/usr/bin/python3", source_path("tests/gateway/tls_client.py"), mode,
+                                std::to_string(port), ca, go_},
+                       .stdout_fd = fd});
+        ::close(fd);
+    }
+    ~WaitingClient() { terminate_child(pid_); }
+    WaitingClient(const WaitingClient&) = delete;
+
+    // Whether it printed `line` (its first) within 30 s.
+    bool printed(const std::string& line) const {
+        return wait_until([&] { return read_text(out_).starts_with(line + "\n"); }, std::chrono::seconds(30));
+    }
+    // Creates the file it waits for, waits for it to exit 0 and returns its JSON answer.
+    json::object go() {
+        std::ofstream(go_) << "go";
+        int status = 0;
+        REQUIRE(::waitpid(pid_, &status, 0) == pid_);
+        pid_ = -1;
+        const std::string output = read_text(out_);
+        INFO(output);
+        REQUIRE(WIFEXITED(status));
+        REQUIRE(WEXITSTATUS(status) == 0);
+        return last_line(output);
+    }
+
+private:
+    TempDir dir_;
+    std::string go_, out_;
+    pid_t pid_ = -1;
+};
+
 bool alive(pid_t pid) { return ::kill(pid, 0) == 0 && ::waitpid(pid, nullptr, WNOHANG) == 0; }
 
 }  // namespace
@@ -135,6 +172,50 @@ TEST_CASE("gateway tls: a client that verifies the CA runs, streams and keeps it
     const json::array& ports = out.at("local_ports").as_array();
     CHECK(ports[0] == ports[1]);
     CHECK(ports[1] == ports[2]);
+}
+
+TEST_CASE("gateway tls: uploads, pauses longer than the write timeout and hang-ups work as over plain HTTP",
+          "[gateway][tls]") {
+    TestCa ca;
+    ca.issue("first", "1001");
+    ServedFiles files(ca);
+    files.serve(ca, "first");
+    std::ofstream(ca.path("gateway.toml")) << "[gateway]\nwrite_timeout_ms = 1000\n";
+    std::vector<std::string> args = files.args();
+    args.insert(args.end(), {"--config", ca.path("gateway.toml")});
+    Daemon daemon;
+    GatewayProcess gateway(daemon.socket(), args);
+
+    // A file larger than the JSON body limit, streamed to jaild as it comes, and read back whole.
+    const json::object put = client("files", gateway.port(), ca.ca());
+    CHECK(put.at("create_status") == 201);
+    CHECK(put.at("put_status") == 201);
+    CHECK(put.at("get_status") == 200);
+    CHECK(put.at("same_bytes") == true);
+    CHECK(put.at("delete_status") == 200);
+    CHECK(put.at("same_socket") == true);
+
+    // Two seconds without a byte to write, twice the write timeout: only writing is timed.
+    const json::object slow = client("slow", gateway.port(), ca.ca());
+    CHECK(slow.at("stream_status") == 200);
+    const json::array& lines = slow.at("stream").as_array();
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[2].at("stdout") == "a\nb\n");
+    CHECK(slow.at("late_status") == 200);
+    CHECK(slow.at("late").at("stdout") == "late\n");
+    CHECK(slow.at("same_socket") == true);
+
+    // A client that goes away mid-run (no close_notify) cancels its job, streamed or not.
+    for (const std::string go : {"go", "go-stream"}) {
+        INFO(go);
+        WaitingClient leaving("hangup", gateway.port(), ca.ca(), go);
+        REQUIRE(leaving.printed("sent"));
+        REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, std::chrono::seconds(10)));
+        CHECK(leaving.go().at("hung_up") == true);
+        CHECK(wait_until([] { return sandbox_processes().empty(); }, std::chrono::seconds(5)));
+    }
+    CHECK(alive(gateway.pid()));
+    check_nothing_left(daemon.run_dir());
 }
 
 TEST_CASE("gateway tls: untrusted certificates, plain HTTP and TLS 1.1 are refused, and the gateway serves on",
@@ -181,14 +262,8 @@ TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections; a br
     CHECK(client("cert", gateway.port(), ca.ca()).at("serial") == "1001");
 
     // A connection open across the reload: it goes on with the certificate it shook hands with.
-    TempDir scratch;
-    const std::string go = scratch.path() + "/go", held_out = scratch.path() + "/held.json";
-    const int out_fd = ::open(held_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_t held = launch({.argv = {"/usr/bin/python3", source_path("tests/gateway/tls_client.py"), "hold",
-                                  std::to_string(gateway.port()), ca.ca(), go},
-                         .stdout_fd = out_fd});
-    ::close(out_fd);
-    REQUIRE(wait_until([&] { return read_text(held_out).starts_with("ready\n"); }, std::chrono::seconds(30)));
+    WaitingClient held("hold", gateway.port(), ca.ca());
+    REQUIRE(held.printed("ready"));
 
     files.serve(ca, "second");
     REQUIRE(::kill(gateway.pid(), SIGHUP) == 0);
@@ -198,15 +273,7 @@ TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections; a br
     CHECK(fresh.at("serial") == "2002");
     CHECK(fresh.at("subject") == "second");
 
-    std::ofstream(go) << "go";
-    int status = 0;
-    REQUIRE(::waitpid(held, &status, 0) == held);
-    held = -1;
-    const std::string output = read_text(held_out);
-    INFO(output);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
-    const json::object kept = last_line(output);
+    const json::object kept = held.go();
     CHECK(kept.at("second_status") == 200);
     CHECK(kept.at("second").at("stdout") == "still here\n");
     CHECK(kept.at("same_socket") == true);

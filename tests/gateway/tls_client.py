@@ -7,6 +7,9 @@ Every mode but `plain` verifies the gateway's certificate against the CA file CA
 careful client does. Each mode prints one JSON object on stdout.
 
   session       a run, a streamed run and GET /health, all on one kept-alive connection
+  files         a session, a 3 MiB file put (the gateway streams it to jaild) and read back, on one connection
+  slow          a streamed run with a pause between lines and a run that answers late, on one connection
+  hangup GO     starts a run (streamed if GO ends in "stream"), waits for the file GO, and hangs up
   cert          one new connection: the certificate's serial and subject
   hold GO       a request, "ready" on stdout, then waits for the file GO and sends another request on the
                 same connection
@@ -33,7 +36,9 @@ def verifying(ca):
 
 
 def connect(port, context):
-    return http.client.HTTPSConnection(HOST, port, context=context, timeout=30)
+    conn = http.client.HTTPSConnection(HOST, port, context=context, timeout=30)
+    conn.connect()  # now, so that conn.sock is the one connection a test expects to keep
+    return conn
 
 
 def request(conn, method, path, body=None):
@@ -80,6 +85,54 @@ def session(port, ca):
     out["same_socket"] = conn.sock is first_socket
     conn.close()
     return out
+
+
+def files(port, ca):
+    conn = connect(port, verifying(ca))
+    response = request(conn, "POST", "/sessions", {})
+    out = {"create_status": response.status}
+    session_id = json.loads(response.read())["session_id"]
+    first_socket = conn.sock
+    data = os.urandom(3 * 1024 * 1024)
+    conn.request("PUT", "/sessions/%s/files/big.bin" % session_id, body=data)
+    response = conn.getresponse()
+    out["put_status"] = response.status
+    response.read()
+    response = request(conn, "GET", "/sessions/%s/files/big.bin" % session_id)
+    out["get_status"] = response.status
+    out["same_bytes"] = response.read() == data
+    response = request(conn, "DELETE", "/sessions/%s" % session_id)
+    out["delete_status"] = response.status
+    response.read()
+    out["same_socket"] = conn.sock is first_socket
+    conn.close()
+    return out
+
+
+def slow(port, ca):
+    conn = connect(port, verifying(ca))
+    first_socket = conn.sock
+    response = request(conn, "POST", "/run", {"command": ["/bin/sh", "-c", "echo a; sleep 2; echo b"],
+                                              "stream": True})
+    out = {"stream_status": response.status, "stream": [json.loads(line) for line in response]}
+    response = request(conn, "POST", "/run", {"command": ["/bin/sh", "-c", "sleep 2; echo late"]})
+    out["late_status"] = response.status
+    out["late"] = json.loads(response.read())
+    out["same_socket"] = conn.sock is first_socket
+    conn.close()
+    return out
+
+
+def hangup(port, ca, go):
+    conn = connect(port, verifying(ca))
+    conn.request("POST", "/run", body=json.dumps({"command": ["/bin/sleep", "30"], "stream": go.endswith("stream")}),
+                 headers={"Content-Type": "application/json"})
+    print("sent", flush=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    conn.sock.close()  # no close_notify: the client just goes
+    return {"hung_up": True}
 
 
 def cert(port, ca):
@@ -145,9 +198,12 @@ def plain(port, _ca):
     return {"answer": received.decode("utf-8", "replace")}
 
 
-MODES = {"session": session, "cert": cert, "untrusted": untrusted, "old_tls": old_tls, "plain": plain}
+MODES = {"session": session, "files": files, "slow": slow, "cert": cert, "untrusted": untrusted, "old_tls": old_tls, "plain": plain}
 
 if __name__ == "__main__":
     mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    result = hold(port, ca, sys.argv[4]) if mode == "hold" else MODES[mode](port, ca)
+    if mode in ("hold", "hangup"):
+        result = (hold if mode == "hold" else hangup)(port, ca, sys.argv[4])
+    else:
+        result = MODES[mode](port, ca)
     print(json.dumps(result), flush=True)
