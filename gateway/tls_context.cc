@@ -33,8 +33,11 @@ std::string openssl_reason(unsigned long& first) {
     return reason;
 }
 
-// A key protected by a passphrase is refused instead of prompting on the terminal.
-int no_passphrase(char*, int, int, void*) { return 0; }
+// A key protected by a passphrase is refused instead of prompting on the terminal; `asked` records why.
+int no_passphrase(char*, int, int, void* asked) {
+    if (asked) *static_cast<bool*>(asked) = true;
+    return 0;
+}
 
 // ALPN: HTTP/1.1 when the client offers it; a client that offers only other protocols goes on without ALPN.
 int select_http11(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
@@ -83,8 +86,15 @@ std::shared_ptr<ssl::context> TlsContext::load() const {
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(native, cert_path_.c_str()) != 1)
         throw ConfigError("gateway.tls_cert " + cert_path_ + ": " + openssl_reason(code));
-    if (SSL_CTX_use_PrivateKey_file(native, key_path_.c_str(), SSL_FILETYPE_PEM) != 1) {
+    bool passphrase_asked = false;
+    SSL_CTX_set_default_passwd_cb_userdata(native, &passphrase_asked);
+    const int key_loaded = SSL_CTX_use_PrivateKey_file(native, key_path_.c_str(), SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb_userdata(native, nullptr);  // asio's ~context deletes what it finds there
+    if (key_loaded != 1) {
         const std::string reason = openssl_reason(code);
+        if (passphrase_asked)
+            throw ConfigError("gateway.tls_key " + key_path_ +
+                              " is protected by a passphrase: the gateway needs the key without one");
         if (ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH)
             throw ConfigError("gateway.tls_key " + key_path_ + " is not the key of gateway.tls_cert " + cert_path_ +
                               ": " + reason);

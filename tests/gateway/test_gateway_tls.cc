@@ -299,7 +299,7 @@ TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections; a br
     CHECK(alive(gateway.pid()));
 }
 
-TEST_CASE("gateway tls: a missing half, a missing file, a broken key or a mismatched pair stops the gateway at start",
+TEST_CASE("gateway tls: a missing half, a missing file, a broken, locked or mismatched key stops the gateway at start",
           "[gateway][tls]") {
     TestCa ca;
     ca.issue("first", "1001");
@@ -324,6 +324,10 @@ TEST_CASE("gateway tls: a missing half, a missing file, a broken key or a mismat
               .find("gateway.tls_cert " + missing + ": No such file or directory") != std::string::npos);
     CHECK(start({"--tls-cert", files.cert, "--tls-key", ca.path("server.ext")})
               .find("gateway.tls_key " + ca.path("server.ext") + ": ") != std::string::npos);
+    openssl({"pkey", "-in", files.key, "-aes256", "-passout", "pass:secret", "-out", ca.path("locked.key")});
+    CHECK(start({"--tls-cert", files.cert, "--tls-key", ca.path("locked.key")})
+              .find("gateway.tls_key " + ca.path("locked.key") +
+                    " is protected by a passphrase: the gateway needs the key without one") != std::string::npos);
     CHECK(start({"--tls-cert", files.cert, "--tls-key", ca.path("other.key")})
               .find("is not the key of gateway.tls_cert " + files.cert) != std::string::npos);
 }
