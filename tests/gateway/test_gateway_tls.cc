@@ -218,6 +218,27 @@ TEST_CASE("gateway tls: uploads, pauses longer than the write timeout and hang-u
     check_nothing_left(daemon.run_dir());
 }
 
+TEST_CASE("gateway tls: SIGTERM closes idle connections and lets a running request answer", "[gateway][tls]") {
+    TestCa ca;
+    ca.issue("first", "1001");
+    ServedFiles files(ca);
+    files.serve(ca, "first");
+    Daemon daemon;
+    GatewayProcess gateway(daemon.socket(), files.args());
+    WaitingClient clients("shutdown", gateway.port(), ca.ca());
+    REQUIRE(clients.printed("sent"));
+    REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, std::chrono::seconds(10)));
+    REQUIRE(::kill(gateway.pid(), SIGTERM) == 0);
+    const json::object seen = clients.go();
+    CHECK(seen.at("busy_status") == 200);
+    CHECK(seen.at("busy").at("stdout") == "done\n");
+    CHECK(seen.at("busy_connection") == "close");
+    CHECK(seen.at("idle_read") == "");
+    const int status = gateway.terminate();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("gateway tls: untrusted certificates, plain HTTP and TLS 1.1 are refused, and the gateway serves on",
           "[gateway][tls]") {
     TestCa ca;

@@ -9,6 +9,8 @@ careful client does. Each mode prints one JSON object on stdout.
   session       a run, a streamed run and GET /health, all on one kept-alive connection
   files         a session, a 3 MiB file put (the gateway streams it to jaild) and read back, on one connection
   slow          a streamed run with a pause between lines and a run that answers late, on one connection
+  shutdown GO   an idle kept-alive connection and a run in flight; after the file GO (the gateway has been
+                sent SIGTERM) what each of them sees
   hangup GO     starts a run (streamed if GO ends in "stream"), waits for the file GO, and hangs up
   cert          one new connection: the certificate's serial and subject
   hold GO       a request, "ready" on stdout, then waits for the file GO and sends another request on the
@@ -135,6 +137,28 @@ def hangup(port, ca, go):
     return {"hung_up": True}
 
 
+def shutdown(port, ca, go):
+    idle = connect(port, verifying(ca))
+    response = request(idle, "GET", "/health")
+    response.read()
+    busy = connect(port, verifying(ca))
+    busy.request("POST", "/run", body=json.dumps({"command": ["/bin/sh", "-c", "sleep 1; echo done"]}),
+                 headers={"Content-Type": "application/json"})
+    print("sent", flush=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    response = busy.getresponse()
+    out = {"busy_status": response.status, "busy_connection": response.getheader("Connection"),
+           "busy": json.loads(response.read())}
+    idle.sock.settimeout(10)
+    try:
+        out["idle_read"] = idle.sock.recv(100).decode()  # "": closed by the gateway (after its close_notify)
+    except (ssl.SSLError, OSError) as error:
+        out["idle_read"] = type(error).__name__
+    return out
+
+
 def cert(port, ca):
     conn = connect(port, verifying(ca))
     response = request(conn, "GET", "/health")
@@ -202,8 +226,8 @@ MODES = {"session": session, "files": files, "slow": slow, "cert": cert, "untrus
 
 if __name__ == "__main__":
     mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode in ("hold", "hangup"):
-        result = (hold if mode == "hold" else hangup)(port, ca, sys.argv[4])
+    if mode in ("hold", "hangup", "shutdown"):
+        result = {"hold": hold, "hangup": hangup, "shutdown": shutdown}[mode](port, ca, sys.argv[4])
     else:
         result = MODES[mode](port, ca)
     print(json.dumps(result), flush=True)
