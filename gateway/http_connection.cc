@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -35,11 +36,13 @@ namespace {
 
 constexpr std::size_t kReadChunk = 4096;
 
-// Errors that only mean the peer left or we closed: nothing to answer, nothing to log.
+// Errors that only mean the peer left or we closed: nothing to answer, nothing to log. A TLS error leaves
+// nobody to answer either: the stream is broken.
 bool is_disconnect(const boost::system::error_code& ec) {
     return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
            ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor || ec == beast::error::timeout ||
-           ec == beast::http::error::end_of_stream;
+           ec == beast::http::error::end_of_stream || ec == asio::ssl::error::stream_truncated ||
+           ec.category() == asio::error::get_ssl_category();
 }
 
 }  // namespace
@@ -84,8 +87,9 @@ void ConnectionRegistry::close_all() {
 }
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, const GatewayOptions& options,
-                               ConnectionRegistry& registry, Authenticator& authenticator)
-    : stream_(std::move(socket)),
+                               ConnectionRegistry& registry, Authenticator& authenticator,
+                               std::shared_ptr<asio::ssl::context> tls)
+    : stream_(std::move(socket), std::move(tls)),
       read_deadline_(stream_.get_executor()),
       options_(options),
       registry_(registry),
@@ -111,8 +115,10 @@ void HttpConnection::close() {
 
 asio::awaitable<void> HttpConnection::run(std::shared_ptr<HttpConnection> self) {
     try {
+        bool open = true;
+        if (self->stream_.tls()) open = co_await self->start_tls();
         // GCC 12 coroutines (docs/development.md): two statements, no short-circuited co_await
-        for (;;) {
+        while (open) {
             if (!co_await self->wait_for_request()) break;
             if (!co_await self->read_and_answer()) break;
         }
@@ -120,6 +126,34 @@ asio::awaitable<void> HttpConnection::run(std::shared_ptr<HttpConnection> self) 
         spdlog::warn("http session ended by an exception: {}", error.what());
     }
     co_await self->lingering_close();
+}
+
+// A TLS connection starts with the handshake, timed like a request's header. A client that speaks plain HTTP
+// to the port is told so in plain HTTP, then closed.
+asio::awaitable<bool> HttpConnection::start_tls() {
+    bool plain_http = false;
+    const auto ec = co_await stream_.handshake(buffer_, options_.limits.header_timeout, plain_http);
+    if (plain_http) {
+        co_await refuse_plain_http();
+        co_return false;
+    }
+    if (ec && is_disconnect(ec))
+        spdlog::debug("TLS handshake with {} ended: {}", peer_.to_string(), ec.message());
+    else if (ec)
+        spdlog::info("TLS handshake with {} failed: {}", peer_.to_string(), ec.message());
+    co_return !ec;
+}
+
+asio::awaitable<void> HttpConnection::refuse_plain_http() {
+    keep_alive_ = false;
+    request_id_ = new_request_id();
+    Response response = json_response(400, error_body("this port speaks only HTTPS: use an https:// URL"));
+    response.set("X-Request-Id", request_id_);
+    response.keep_alive(false);
+    response.prepare_payload();
+    stream_.expires_after(options_.limits.write_timeout);
+    co_await http::async_write(stream_.tcp(), response, as_tuple(use_awaitable));
+    spdlog::info("refused plain HTTP from {} on the TLS port: 400 request_id={}", peer_.to_string(), request_id_);
 }
 
 // Between requests: the idle timeout, and the point where shutdown may close us.
@@ -315,7 +349,7 @@ asio::awaitable<void> HttpConnection::watch_peer() {
             co_await never.async_wait(as_tuple(use_awaitable));  // enough is buffered; wait to be cancelled
             co_return;
         }
-        auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
+        auto [ec, n] = co_await stream_.async_read_some_untimed(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
         if (ec) {
             if (ec != asio::error::operation_aborted) keep_alive_ = false;
             co_return;
@@ -401,13 +435,15 @@ asio::awaitable<bool> HttpConnection::write_body(std::string data) {
 
 // Closing right after an error answer while the client still sends would make the kernel reset the
 // connection and could discard the answer before the client reads it; so stop sending, then drain a little.
+// TLS first says goodbye (close_notify); what follows is drained as raw bytes.
 asio::awaitable<void> HttpConnection::lingering_close() {
+    co_await stream_.shutdown_tls(std::chrono::milliseconds(500));
     boost::system::error_code ec;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     stream_.expires_after(std::chrono::milliseconds(500));
     for (std::size_t drained = 0; !ec && drained < 1024 * 1024;) {
         std::size_t n = 0;
-        std::tie(ec, n) = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
+        std::tie(ec, n) = co_await stream_.tcp().async_read_some(buffer_.prepare(kReadChunk), as_tuple(use_awaitable));
         drained += n;
     }
     stream_.close();

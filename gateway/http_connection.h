@@ -1,15 +1,16 @@
 // One HTTP/1.1 connection and the registry of all of them (a jaild session is another thing: session_routes.h):
 // reads requests under the limits of GatewayLimits (header and body size, header, body, idle and write
-// timeouts), routes them, and answers them. It runs as a coroutine on its own strand; while a handler runs, a
-// concurrent read watches the socket so a client that hangs up cancels its job.
+// timeouts), routes them, and answers them, over plain TCP or TLS (HttpStream). It runs as a coroutine on its
+// own strand; while a handler runs, a concurrent read watches the socket so a client that hangs up cancels its
+// job.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
@@ -20,6 +21,7 @@
 
 #include "gateway/authenticator.h"
 #include "gateway/cors.h"
+#include "gateway/http_stream.h"
 #include "gateway/options.h"
 #include "gateway/routes.h"
 
@@ -54,8 +56,9 @@ private:
 
 class HttpConnection : public Responder, public std::enable_shared_from_this<HttpConnection> {
 public:
+    // Speaks TLS with `tls` when it is not null.
     HttpConnection(boost::asio::ip::tcp::socket socket, const GatewayOptions& options, ConnectionRegistry& registry,
-                   Authenticator& authenticator);
+                   Authenticator& authenticator, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
     ~HttpConnection() override;
 
     // The connection's whole life; spawn it on the socket's strand.
@@ -74,6 +77,8 @@ public:
     boost::asio::awaitable<bool> write_body(std::string data) override;
 
 private:
+    boost::asio::awaitable<bool> start_tls();
+    boost::asio::awaitable<void> refuse_plain_http();
     boost::asio::awaitable<bool> wait_for_request();
     boost::asio::awaitable<bool> read_and_answer();
     boost::asio::awaitable<void> answer(Request& request, BodyReader* body = nullptr);
@@ -88,7 +93,7 @@ private:
     boost::asio::awaitable<void> lingering_close();
     void acknowledge_now();
 
-    boost::beast::tcp_stream stream_;
+    HttpStream stream_;
     // Reading a request is timed by this timer, not by stream_'s own timeout, which would close the socket
     // before the client could be told 408.
     boost::asio::steady_timer read_deadline_;

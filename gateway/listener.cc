@@ -16,8 +16,9 @@ namespace jaild::gateway {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-Listener::Listener(asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator)
-    : context_(context), options_(options), authenticator_(authenticator), acceptor_(context) {
+Listener::Listener(asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator,
+                   const TlsContext* tls)
+    : context_(context), options_(options), authenticator_(authenticator), tls_(tls), acceptor_(context) {
     const tcp::endpoint endpoint(asio::ip::make_address(options.listen_address), options.listen_port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -39,11 +40,14 @@ asio::awaitable<void> Listener::accept_loop() {
             continue;
         }
         if (connections_.count() >= options_.limits.max_connections) {
+            // Over TLS the 503 would cost a handshake, the work the limit holds back: the connection is closed.
+            if (tls_) continue;
             auto executor = socket.get_executor();
             asio::co_spawn(executor, refuse(std::move(socket)), asio::detached);
             continue;
         }
-        auto connection = std::make_shared<HttpConnection>(std::move(socket), options_, connections_, authenticator_);
+        auto connection = std::make_shared<HttpConnection>(std::move(socket), options_, connections_, authenticator_,
+                                                           tls_ ? tls_->current() : nullptr);
         connections_.add(connection);
         asio::co_spawn(connection->executor(), HttpConnection::run(connection), asio::detached);
     }

@@ -10,13 +10,16 @@
 
 #include "gateway/http_connection.h"
 #include "gateway/options.h"
+#include "gateway/tls_context.h"
 
 namespace jaild::gateway {
 
 class Listener {
 public:
-    // Binds and listens (throws boost::system::system_error when the address is taken).
-    Listener(boost::asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator);
+    // Binds and listens (throws boost::system::system_error when the address is taken). With `tls` (which
+    // outlives it) every connection speaks TLS with the context current when it is accepted.
+    Listener(boost::asio::io_context& context, const GatewayOptions& options, Authenticator& authenticator,
+             const TlsContext* tls = nullptr);
 
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
     void start();
@@ -32,6 +35,7 @@ private:
     boost::asio::io_context& context_;
     const GatewayOptions& options_;
     Authenticator& authenticator_;
+    const TlsContext* tls_;
     boost::asio::ip::tcp::acceptor acceptor_;
     ConnectionRegistry connections_;
 };

@@ -1,11 +1,12 @@
 // jaild-gateway: the unprivileged HTTP front end of jaild. Parses options, binds, runs the io_context on
-// one thread per core, turns SIGTERM/SIGINT into a graceful shutdown and SIGHUP into a reload of the keys file.
-// `jaild-gateway keys ...` manages the keys file instead (gateway/keys_command.h).
+// one thread per core, turns SIGTERM/SIGINT into a graceful shutdown and SIGHUP into a reload of the keys file
+// and the TLS certificate. `jaild-gateway keys ...` manages the keys file instead (gateway/keys_command.h).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -14,13 +15,14 @@
 #include "gateway/keys_command.h"
 #include "gateway/listener.h"
 #include "gateway/options.h"
+#include "gateway/tls_context.h"
 
 namespace {
 
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, socket, config, keys_file;
+    std::string listen, socket, config, keys_file, tls_cert, tls_key;
     bool insecure_no_auth = false;
     bool allow_remote = false;  // gone: refused with what replaces it
     unsigned threads = 0;
@@ -35,6 +37,8 @@ void add_serve_options(CLI::App& app, CommandLine& line) {
                  "listen on a non-loopback address without API keys (an authenticating proxy guards the port)");
     app.add_flag("--allow-remote", line.allow_remote)->group("");
     app.add_option("--threads", line.threads, "worker threads (default: one per core)");
+    app.add_option("--tls-cert", line.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)");
+    app.add_option("--tls-key", line.tls_key, "PEM private key of --tls-cert");
 }
 
 jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
@@ -49,17 +53,23 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     if (!line.keys_file.empty()) options.keys_file = line.keys_file;
     if (line.insecure_no_auth) options.insecure_no_auth = true;
     if (line.threads != 0) options.threads = line.threads;
+    if (!line.tls_cert.empty()) options.tls_cert = line.tls_cert;
+    if (!line.tls_key.empty()) options.tls_key = line.tls_key;
     jaild::gateway::check_listen_allowed(options);
+    jaild::gateway::check_tls_options(options);
     return options;
 }
 
-// SIGHUP: re-read what can change without dropping a connection (the keys file), then wait for the next one.
-void reload_on_sighup(boost::asio::signal_set& hangups, jaild::gateway::Authenticator& authenticator) {
-    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+// SIGHUP: reads again what can change without dropping a connection (the keys file, the TLS certificate and
+// key); each reload keeps what it had when the new files are broken.
+void reload_on_sighup(boost::asio::signal_set& hangups, jaild::gateway::Authenticator& authenticator,
+                      jaild::gateway::TlsContext* tls) {
+    hangups.async_wait([&hangups, &authenticator, tls](const boost::system::error_code& ec, int) {
         if (ec) return;
         spdlog::info("SIGHUP: reloading");
         authenticator.reload();
-        reload_on_sighup(hangups, authenticator);
+        if (tls) tls->reload();
+        reload_on_sighup(hangups, authenticator, tls);
     });
 }
 
@@ -67,19 +77,22 @@ int serve(const jaild::gateway::GatewayOptions& options) {
     jaild::init_logging("jaild-gateway", options.log);
     jaild::gateway::Authenticator authenticator(options);
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::unique_ptr<jaild::gateway::TlsContext> tls;
+    if (!options.tls_cert.empty())
+        tls = std::make_unique<jaild::gateway::TlsContext>(options.tls_cert, options.tls_key);
     boost::asio::io_context context(static_cast<int>(threads));
-    jaild::gateway::Listener listener(context, options, authenticator);
+    jaild::gateway::Listener listener(context, options, authenticator, tls.get());
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
     boost::asio::signal_set hangups(context, SIGHUP);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) listener.shutdown();
         hangups.cancel();
     });
-    reload_on_sighup(hangups, authenticator);
+    reload_on_sighup(hangups, authenticator, tls.get());
     listener.start();
     const auto endpoint = listener.local_endpoint();
-    spdlog::info("listening on {}:{}, jaild at {}, {} threads, {}", endpoint.address().to_string(), endpoint.port(),
-                 options.jaild_socket, threads,
+    spdlog::info("listening on {}:{} ({}), jaild at {}, {} threads, {}", endpoint.address().to_string(),
+                 endpoint.port(), tls ? "https" : "http", options.jaild_socket, threads,
                  options.keys_file.empty() ? std::string("no API keys (callers told apart by address)")
                                            : "API keys from " + options.keys_file);
     std::vector<std::thread> workers;

@@ -77,6 +77,8 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
             "gateway.allow_remote is gone: set gateway.keys_file to require API keys (docs/operations.md, "
             "\"Tenants and API keys\"), or gateway.insecure_no_auth = true to listen beyond loopback without them");
     if (key == "cors_origins") return void(o.cors_origins = origins(node));
+    if (key == "tls_cert") return void(o.tls_cert = text(node, "gateway.tls_cert"));
+    if (key == "tls_key") return void(o.tls_key = text(node, "gateway.tls_key"));
     if (key == "threads") return void(o.threads = integer<unsigned>(node, key));
     if (key == "body_limit_bytes") return void(l.body_bytes = integer<std::size_t>(node, key));
     if (key == "header_limit_bytes") return void(l.header_bytes = integer<std::size_t>(node, key));
@@ -140,6 +142,14 @@ void check_listen_allowed(const GatewayOptions& options) {
                       "keys --file /etc/jaild/keys.toml create NAME) and pass --keys-file (or gateway.keys_file), "
                       "or, when an authenticating proxy guards the port, pass --insecure-no-auth (or "
                       "gateway.insecure_no_auth = true)");
+}
+
+void check_tls_options(const GatewayOptions& options) {
+    if (options.tls_cert.empty() == options.tls_key.empty()) return;
+    throw ConfigError(options.tls_key.empty()
+                          ? "gateway.tls_key (--tls-key) is missing: gateway.tls_cert is set, and TLS needs its key too"
+                          : "gateway.tls_cert (--tls-cert) is missing: gateway.tls_key is set, and TLS needs the "
+                            "certificate too");
 }
 
 }  // namespace jaild::gateway

@@ -23,6 +23,8 @@ struct GatewayOptions {
     unsigned threads = 0;           // 0: one per core
     // Origins whose pages get CORS headers ("*": any page); empty: none.
     std::vector<std::string> cors_origins;
+    // PEM files: with both, the listener speaks only TLS; with neither, plain HTTP.
+    std::string tls_cert, tls_key;
     GatewayLimits limits;
     LogConfig log;
     // [tenant_defaults]: the quotas of a caller whose tenant sets none (docs/operations.md).
@@ -36,7 +38,8 @@ void parse_listen(const std::string& text, GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
-// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins), a [log] table (level,
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key), a
+// [log] table (level,
 // format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1). Unknown keys throw
 // ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
@@ -44,5 +47,8 @@ void load_options_file(const std::string& path, GatewayOptions& options);
 // Throws ConfigError, saying what to do, when the listen address is not loopback while there is no keys_file
 // and insecure_no_auth is off.
 void check_listen_allowed(const GatewayOptions& options);
+
+// Throws ConfigError naming the missing one when only one of tls_cert and tls_key is set.
+void check_tls_options(const GatewayOptions& options);
 
 }  // namespace jaild::gateway

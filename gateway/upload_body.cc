@@ -16,7 +16,7 @@ constexpr std::size_t kPieceBytes = 256 * 1024;
 
 }  // namespace
 
-UploadBody::UploadBody(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, Parser& parser,
+UploadBody::UploadBody(HttpStream& stream, boost::beast::flat_buffer& buffer, Parser& parser,
                        std::chrono::milliseconds timeout)
     : stream_(stream), buffer_(buffer), parser_(parser), timeout_(timeout), timer_(stream.get_executor()) {}
 

@@ -6,12 +6,12 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <memory>
 
+#include "gateway/http_stream.h"
 #include "gateway/routes.h"
 
 namespace jaild::gateway {
@@ -22,7 +22,7 @@ public:
 
     // On the HTTP connection's strand; the stream, the buffer (which may hold the body's first bytes) and the
     // parser (its header read) outlive it.
-    UploadBody(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, Parser& parser,
+    UploadBody(HttpStream& stream, boost::beast::flat_buffer& buffer, Parser& parser,
                std::chrono::milliseconds timeout);
     ~UploadBody() override;
     UploadBody(const UploadBody&) = delete;
@@ -38,7 +38,7 @@ private:
     };
     void wait(std::chrono::milliseconds timeout);
 
-    boost::beast::tcp_stream& stream_;
+    HttpStream& stream_;
     boost::beast::flat_buffer& buffer_;
     Parser& parser_;
     std::chrono::milliseconds timeout_;
