@@ -55,6 +55,7 @@ std::optional<Refusal> RequestSteps::join_session(Request& request, const std::s
 std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, const std::string& principal) {
     const Config& config = supervisor_.config();
     v1::RunRequest request = original;
+    principal_ = principal;
     if (auto refused = join_session(request, principal)) return refused;
     if (session_ && request.cwd().empty()) request.set_cwd(session_->meta.cwd);  // unless the request names one
     auto planned = make_run_plan(request, config.limits_default, config.limits_max);
@@ -62,12 +63,14 @@ std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, con
         return Refusal{ErrorCode::invalid_argument, error->message, error->field};
     program_ = std::move(std::get<RunPlan>(planned));
     program_.request_id = request_id_;
+    program_.principal = principal;
     return std::nullopt;
 }
 
 std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original, const std::string& principal) {
     const Config& config = supervisor_.config();
     v1::ExecuteRequest request = original;
+    principal_ = principal;
     if (auto refused = join_session(request, principal)) return refused;
     auto planned = make_execute_plan(request, supervisor_.languages(), config.limits_default, config.limits_max);
     if (auto* error = std::get_if<PlanError>(&planned))
@@ -82,8 +85,10 @@ std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original,
     python_version_ = plan.language->version;
     compile_ = std::move(plan.compile);
     if (compile_) compile_->request_id = request_id_;
+    if (compile_) compile_->principal = principal;
     program_ = std::move(plan.run);
     program_.request_id = request_id_;
+    program_.principal = principal;
     return std::nullopt;
 }
 
@@ -114,6 +119,7 @@ asio::awaitable<void> RequestSteps::run() {
 // One helper sandbox of a request (package_steps.h), killed like its run when the client leaves.
 asio::awaitable<HelperOutcome> RequestSteps::run_helper(RunPlan plan, std::shared_ptr<Lease> lease) {
     plan.request_id = request_id_;
+    plan.principal = principal_;
     StartError start_error;
     HelperOutcome out;
     std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error, std::move(lease));
@@ -281,8 +287,8 @@ asio::awaitable<v1::Exit> RequestSteps::run_job(std::shared_ptr<Job> job, Job::S
     control_.running(job);
     v1::Exit exit = co_await job->run(std::move(sink));
     control_.running(nullptr);
-    spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_, v1::Status_Name(exit.status()),
-                 exit.wall_ms());
+    spdlog::info("job {}: request {} of {} ended: {} in {} ms", job->id(), request_id_, principal_,
+                 v1::Status_Name(exit.status()), exit.wall_ms());
     co_return exit;
 }
 

@@ -138,6 +138,8 @@ public:
     std::uint64_t quota_bytes() const { return config_.quota_kb * 1024; }
     const SessionsConfig& config() const { return config_; }
     std::size_t size() const { return sessions_.size(); }
+    // The bytes every session's files use, from each one's last recorded usage (no file system walk).
+    std::uint64_t disk_used() const;
 
 private:
     friend class SessionLock;
