@@ -96,12 +96,13 @@ private:
     const GatewayOptions& options_;
     ConnectionRegistry& registry_;
     std::string request_id_;
-    Caller caller_;  // who sends the current request
+    Caller caller_;    // who sends the current request
     HeaderList cors_;  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;
     bool busy_ = false;
     std::uint64_t body_left_ = 0;        // bytes a begin_body() answer still owes
+    std::uint64_t bytes_out_ = 0;        // body bytes of the current answer, for the access log
     UploadBody* unread_body_ = nullptr;  // the body a streams_body handler reads, while it runs
 };
 

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -19,13 +20,15 @@ namespace {
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, socket, config;
+    std::string listen, metrics_listen, socket, config;
     bool allow_remote = false;
     unsigned threads = 0;
 };
 
 void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--listen", line.listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
+    app.add_option("--metrics-listen", line.metrics_listen,
+                   "ADDR:PORT serving GET /metrics alone, without a key (loopback or a private interface)");
     app.add_option("--jaild-socket", line.socket, "jaild's socket (default /run/jaild/jaild.sock)");
     app.add_option("--config", line.config, "TOML file with [gateway] and [log] tables");
     app.add_flag("--allow-remote", line.allow_remote, "allow a non-loopback listen address");
@@ -36,6 +39,7 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     jaild::gateway::GatewayOptions options;
     if (!line.config.empty()) jaild::gateway::load_options_file(line.config, options);
     if (!line.listen.empty()) jaild::gateway::parse_listen(line.listen, options);
+    if (!line.metrics_listen.empty()) jaild::gateway::parse_metrics_listen(line.metrics_listen, options);
     if (!line.socket.empty()) options.jaild_socket = line.socket;
     if (line.allow_remote) options.allow_remote = true;
     if (line.threads != 0) options.threads = line.threads;
@@ -48,14 +52,23 @@ int serve(const jaild::gateway::GatewayOptions& options) {
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     boost::asio::io_context context(static_cast<int>(threads));
     jaild::gateway::Listener listener(context, options);
+    const jaild::gateway::GatewayOptions metrics_options = jaild::gateway::metrics_listener_options(options);
+    std::optional<jaild::gateway::Listener> metrics;
+    if (options.metrics_port != 0) metrics.emplace(context, metrics_options);
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
-        if (!ec) listener.shutdown();
+        if (ec) return;
+        if (metrics) metrics->shutdown();
+        listener.shutdown();
     });
     listener.start();
+    if (metrics) metrics->start();
     const auto endpoint = listener.local_endpoint();
     spdlog::info("listening on {}:{}, jaild at {}, {} threads", endpoint.address().to_string(), endpoint.port(),
                  options.jaild_socket, threads);
+    if (metrics)
+        spdlog::info("metrics on {}:{} (GET /metrics only, no key)", metrics->local_endpoint().address().to_string(),
+                     metrics->local_endpoint().port());
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { context.run(); });
     context.run();

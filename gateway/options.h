@@ -20,10 +20,19 @@ struct GatewayOptions {
     std::vector<std::string> cors_origins;
     GatewayLimits limits;
     LogConfig log;
+    // metrics_listen: a second address where GET /metrics is the only route and needs no key (bind it to
+    // loopback or a private interface); port 0: none.
+    std::string metrics_address;
+    std::uint16_t metrics_port = 0;
+    bool metrics_only = false;  // set in the metrics listener's own copy of these options
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
 void parse_listen(const std::string& text, GatewayOptions& options);
+// The same for metrics_listen (also a key of the [gateway] table).
+void parse_metrics_listen(const std::string& text, GatewayOptions& options);
+// The options of the metrics listener: these, listening on the metrics address, serving /metrics alone.
+GatewayOptions metrics_listener_options(const GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, allow_remote, threads, body_limit_bytes,
 // header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms, shutdown_grace_ms,
