@@ -335,6 +335,9 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
         if (!co_await exchange.responder.chunk(first_line)) co_return;
     }
     const bool client_there = co_await pump_events(exchange, client, state);
+    // A client that hung up cancels this handler, which ends jaild's events with an error: not a result.
+    const asio::cancellation_state cancelled = co_await asio::this_coro::cancellation_state;
+    if (cancelled.cancelled() != asio::cancellation_type::none) co_return;
     if (state.finished) tally.finished(state);
     if (!client_there) co_return;
     client.close();  // the job is over; free jaild's side before writing the answer

@@ -187,6 +187,16 @@ TEST_CASE("gateway metrics: jaild stopped is jaild_up 0 and the scrape still ans
     const Samples up = scrape(stack.port());
     if (up.empty()) return;  // skipped
     CHECK(at(up, "jaild_up{}") == 1);
+    // The test daemon keeps two warm sandboxes (each holding a uid) once nothing runs.
+    Samples idle;
+    CHECK(wait_until(
+        [&] {
+            idle = scrape(stack.port());
+            return at(idle, "jaild_sandboxes_warm{}") == 2;
+        },
+        std::chrono::seconds(10)));
+    CHECK(at(idle, "jaild_uids_in_use{}") == 2);
+    CHECK(at(idle, "jaild_sandboxes_in_flight{}") == 0);
     stack.daemon.terminate();
     const Samples down = scrape(stack.port());
     CHECK(at(down, "jaild_up{}") == 0);
@@ -253,4 +263,40 @@ TEST_CASE("gateway access log: one JSON line per request, the run's verdict, jai
     INFO(jaild_log);
     CHECK(jaild_log.find("request access-log-run of uid:0/127.0.0.1 started") != std::string::npos);
     CHECK(jaild_log.find("request access-log-run of uid:0/127.0.0.1 ended: STATUS_TIMEOUT") != std::string::npos);
+}
+
+TEST_CASE("gateway metrics: a run whose client hangs up counts as client_gone", "[gateway][metrics]") {
+    Stack stack;
+    const Samples before = scrape(stack.port());
+    if (before.empty()) return;  // skipped
+    const std::string body = R"({"command":["/bin/sleep","30"]})";
+    {
+        RawConnection client(stack.port());
+        REQUIRE(
+            client.send("POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Request-Id: gone-1\r\n"
+                        "Content-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body));
+        REQUIRE(wait_until(
+            [&] {
+                const Samples now = scrape(stack.port());
+                return at(now, "jaild_sandboxes_in_flight{}") == 1;
+            },
+            std::chrono::seconds(10)));
+    }  // hangs up while the run sleeps
+    const std::string gone = "jaild_runs_total{endpoint=/run,language=argv,status=client_gone}";
+    Samples after;
+    CHECK(wait_until(
+        [&] {
+            after = scrape(stack.port());
+            return at(after, gone) == at(before, gone) + 1;
+        },
+        std::chrono::seconds(10)));
+    CHECK(at(after, "jaild_run_wall_seconds_count{language=argv}") ==
+          at(before, "jaild_run_wall_seconds_count{language=argv}"));  // no times: the run never reported its end
+    CHECK(stack.gateway.terminate() == 0);
+    const std::vector<json::object> lines = access_lines(stack.gateway.log());
+    const json::object* line = line_of(lines, "gone-1");
+    REQUIRE(line);
+    CHECK(line->at("verdict") == "client_gone");
+    CHECK(line->at("status") == 0);  // a buffered answer that was never sent
 }
