@@ -1,11 +1,14 @@
 // The gateway's access-log line and its metrics text (gateway/access_log.h, gateway/metrics.h), without sockets.
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <string>
 
 #include "gateway/access_log.h"
 #include "gateway/metrics.h"
+#include "gateway/options.h"
 #include "gateway/routes.h"
+#include "tests/support/harness.h"
 
 using namespace jaild::gateway;
 namespace json = boost::json;
@@ -136,4 +139,31 @@ TEST_CASE("metrics routes: /metrics is a route of the API and the only one of a 
     CHECK(match_route(http::verb::get, "/health", true).status == 404);
     CHECK(match_route(http::verb::post, "/run", true).status == 404);
     CHECK(match_route(http::verb::post, "/metrics", true).status == 405);
+}
+
+TEST_CASE("options: metrics_listen from the config file and the metrics listener's options",
+          "[unit][gateway][metrics]") {
+    jaild::test::TempDir dir;
+    const std::string path = dir.path() + "/gateway.toml";
+    std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:8080\"\nmetrics_listen = \"[::1]:9464\"\n";
+    GatewayOptions options;
+    CHECK(options.metrics_port == 0);  // none unless asked for
+    load_options_file(path, options);
+    CHECK(options.metrics_address == "::1");
+    CHECK(options.metrics_port == 9464);
+    CHECK(options.listen_port == 8080);
+    CHECK_FALSE(options.metrics_only);
+
+    const GatewayOptions metrics = metrics_listener_options(options);
+    CHECK(metrics.listen_address == "::1");
+    CHECK(metrics.listen_port == 9464);
+    CHECK(metrics.metrics_only);
+
+    parse_metrics_listen("10.0.0.5:9100", options);
+    CHECK(options.metrics_address == "10.0.0.5");
+    CHECK(options.listen_port == 8080);  // the API's address is left alone
+    CHECK_THROWS_AS(parse_metrics_listen("localhost:9100", options), jaild::ConfigError);
+    CHECK_THROWS_AS(parse_metrics_listen("127.0.0.1", options), jaild::ConfigError);
+    std::ofstream(path) << "[gateway]\nmetrics_listen = 9464\n";
+    CHECK_THROWS_AS(load_options_file(path, options), jaild::ConfigError);
 }
