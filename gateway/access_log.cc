@@ -47,7 +47,8 @@ void record_access(const AccessEntry& entry) {
     }
     GatewayMetrics& metrics = gateway_metrics();
     metrics.count_request(entry.route.empty() ? "unmatched" : entry.route, entry.status);
-    if (is_validation_status(entry.status)) metrics.count_rejection(Reason::validation);
+    // A run that answers 400 (a seed 004 script that did not return from main()) ran: not a rejection.
+    if (is_validation_status(entry.status) && entry.verdict.empty()) metrics.count_rejection(Reason::validation);
 }
 
 }  // namespace jaild::gateway

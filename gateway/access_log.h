@@ -26,7 +26,7 @@ struct AccessEntry {
 std::string access_log_line(const AccessEntry& entry);
 
 // Writes the line to stderr in one write, and counts the request (jaild_http_requests_total; a 400, 413, 415
-// or 422 also as a validation rejection). Any thread.
+// or 422 that is not a run's answer also as a validation rejection). Any thread.
 void record_access(const AccessEntry& entry);
 
 }  // namespace jaild::gateway

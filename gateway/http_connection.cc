@@ -248,7 +248,7 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
         const std::string message = "malformed HTTP request: " + ec.message();
         co_await send(json_response(400, error_body(message)));
     }
-    spdlog::debug("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
+    spdlog::info("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
     record_access({.request_id = request_id_, .remote = caller_.remote, .status = status_});
 }
 

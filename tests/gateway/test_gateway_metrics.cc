@@ -300,3 +300,25 @@ TEST_CASE("gateway metrics: a run whose client hangs up counts as client_gone", 
     CHECK(line->at("verdict") == "client_gone");
     CHECK(line->at("status") == 0);  // a buffered answer that was never sent
 }
+
+TEST_CASE("gateway metrics: a run's own 400 is a run, a refused request a validation rejection", "[gateway][metrics]") {
+    Stack stack;
+    const Samples before = scrape(stack.port());
+    if (before.empty()) return;  // skipped
+    // Seed 004's dialect answers 400 for a script whose main() raised: it ran.
+    const HttpResponse raised = post_json(stack.port(), "/execute", R"J({"script": "def main():\n    1/0"})J");
+    CHECK(raised.status == 400);
+    // No main() at all: the gateway refuses it before anything runs.
+    const HttpResponse refused = post_json(stack.port(), "/execute", R"J({"script": "def helper():\n    return 1"})J");
+    CHECK(refused.status == 400);
+    const Samples after = scrape(stack.port());
+    const Samples runs = moved(before, after, "jaild_runs_total");
+    INFO(show(runs));
+    CHECK(runs == Samples{{"jaild_runs_total{endpoint=/execute,language=python,status=runtime_error}", 1}});
+    const Samples rejections = moved(before, after, "jaild_rejections_total");
+    INFO(show(rejections));
+    CHECK(rejections == Samples{{"jaild_rejections_total{reason=validation}", 1}});
+    CHECK(at(after, "jaild_http_requests_total{code=400,route=/execute}") -
+              at(before, "jaild_http_requests_total{code=400,route=/execute}") ==
+          2);
+}
