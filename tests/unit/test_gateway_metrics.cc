@@ -2,6 +2,7 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gateway/access_log.h"
@@ -166,4 +167,24 @@ TEST_CASE("options: metrics_listen from the config file and the metrics listener
     CHECK_THROWS_AS(parse_metrics_listen("127.0.0.1", options), jaild::ConfigError);
     std::ofstream(path) << "[gateway]\nmetrics_listen = 9464\n";
     CHECK_THROWS_AS(load_options_file(path, options), jaild::ConfigError);
+}
+
+TEST_CASE("docs/operations.md lists every metric /metrics serves", "[unit][gateway][metrics][docs]") {
+    std::ifstream in(jaild::test::source_path("docs/operations.md"));
+    std::stringstream doc;
+    doc << in.rdbuf();
+    GatewayMetrics metrics;
+    metrics.count_run({"/run", "argv", "ok", 0.1, 0.1});
+    metrics.count_request("/run", 200);
+    const jaild::v1::Stats stats;
+    std::istringstream text(metrics.serialize(&stats));
+    int listed = 0;
+    for (std::string line; std::getline(text, line);) {
+        if (!line.starts_with("# TYPE ")) continue;
+        const std::string name = line.substr(7, line.find(' ', 7) - 7);
+        INFO(name);
+        CHECK(doc.str().find("`" + name + "`") != std::string::npos);
+        ++listed;
+    }
+    CHECK(listed == 15);
 }
