@@ -122,6 +122,12 @@ TEST_CASE("metrics: the status label is a result status or other", "[unit][gatew
     for (const char* known : {"ok", "runtime_error", "timeout", "memory_limit", "output_limit", "compile_error",
                               "internal_error", "cancelled", "client_gone"})
         CHECK(run_status_label(known) == known);
+    // Every status jaild's protocol has (what the result's "status" says) is a label of its own.
+    for (int value = jaild::v1::Status_MIN + 1; value <= jaild::v1::Status_MAX; ++value) {
+        std::string name = jaild::v1::Status_Name(static_cast<jaild::v1::Status>(value)).substr(7);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        CHECK(run_status_label(name) == name);
+    }
     CHECK(run_status_label("") == "other");
     CHECK(run_status_label("OK") == "other");
 }
