@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "gateway/access_log.h"
 #include "gateway/quota_admission.h"
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
@@ -177,7 +178,8 @@ asio::awaitable<bool> HttpConnection::read_and_answer() {
     arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     bool timed_out = disarm_read_deadline();
-    const bool streams = !ec && match_route(parser.get().method(), parser.get().target()).streams_body;
+    const bool streams =
+        !ec && match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body;
     if (!ec && !streams) {
         parser.body_limit(options_.limits.body_bytes);  // a chunked body is counted as it comes
         if (parser.content_length().value_or(0) > options_.limits.body_bytes) ec = http::error::body_limit;
@@ -284,16 +286,20 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
         co_await send(json_response(400, error_body(message)));
     }
     spdlog::info("rejected a request: {} ({}) request_id={}", status_, ec.message(), request_id_);
+    record_access({.request_id = request_id_, .remote = caller_.remote, .status = status_});
 }
 
 asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body) {
     const auto started = std::chrono::steady_clock::now();
     status_ = 0;
     body_left_ = 0;
+    bytes_out_ = 0;
+    std::string verdict;
+    std::optional<Reason> rejected;
     const std::string_view given = request["X-Request-Id"];
     request_id_ = given.empty() ? new_request_id() : std::string(given);
     cors_ = cors_headers(options_.cors_origins, request[http::field::origin]);
-    const RouteMatch match = match_route(request.method(), request.target());
+    const RouteMatch match = match_route(request.method(), request.target(), options_.metrics_only);
     if (!given.empty() && !valid_request_id(given)) {
         request_id_ = new_request_id();
         co_await send(json_response(
@@ -306,6 +312,7 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
         co_await send(std::move(response));
     } else if (auto refused = authenticator_.authenticate(request, peer_, caller_)) {
+        rejected = Reason::auth;
         co_await send(std::move(*refused));
     } else if (match.status == 404) {
         co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
@@ -314,13 +321,16 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         response.set(http::field::allow, match.allow);
         co_await send(std::move(response));
     } else {
-        Exchange exchange{request, request_id_, options_, caller_, *this, match.params, body};
+        Exchange exchange{request, request_id_, options_, caller_, *this, match.params, body, match.pattern};
         co_await run_handler(match.handler, exchange);
+        verdict = std::move(exchange.verdict);
+        rejected = exchange.rejected;
     }
     const auto elapsed =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    spdlog::info("{} {} {} {} ms request_id={}", std::string(request.method_string()), std::string(request.target()),
-                 status_, elapsed.count(), request_id_);
+    record_access({request_id_, caller_.tenant, caller_.remote, request.method_string(), match.pattern, status_,
+                   verdict, static_cast<std::uint64_t>(elapsed.count()),
+                   body ? body->length().value_or(0) : request.body().size(), bytes_out_, rejected});
 }
 
 asio::awaitable<void> HttpConnection::run_handler(Handler handler, Exchange& exchange) {
@@ -360,6 +370,7 @@ asio::awaitable<void> HttpConnection::watch_peer() {
 
 asio::awaitable<bool> HttpConnection::send(Response response) {
     status_ = response.result_int();
+    bytes_out_ += response.body().size();
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     if (unread_body_ && !unread_body_->complete()) keep_alive_ = false;  // answered before the body was read
     response.set("X-Request-Id", request_id_);
@@ -393,6 +404,7 @@ asio::awaitable<bool> HttpConnection::begin_chunked(std::string content_type) {
 }
 
 asio::awaitable<bool> HttpConnection::chunk(std::string data) {
+    bytes_out_ += data.size();
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), as_tuple(use_awaitable));
     if (ec) keep_alive_ = false;
@@ -426,6 +438,7 @@ asio::awaitable<bool> HttpConnection::begin_body(std::string content_type, std::
 
 asio::awaitable<bool> HttpConnection::write_body(std::string data) {
     if (data.size() > body_left_) co_return false;  // more than announced would corrupt the connection
+    bytes_out_ += data.size();
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
     body_left_ -= n;

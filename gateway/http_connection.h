@@ -111,6 +111,7 @@ private:
     bool keep_alive_ = true;
     bool busy_ = false;
     std::uint64_t body_left_ = 0;        // bytes a begin_body() answer still owes
+    std::uint64_t bytes_out_ = 0;        // body bytes of the current answer, for the access log
     UploadBody* unread_body_ = nullptr;  // the body a streams_body handler reads, while it runs
 };
 

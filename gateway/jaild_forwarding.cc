@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/jaild_client.h"
+#include "gateway/metrics.h"
 #include "gateway/quota_admission.h"
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
@@ -113,6 +114,48 @@ struct RunState {
     std::string raw_result;            // jaild's result_json, spliced in verbatim
     std::optional<HttpError> refused;  // jaild refused the request after starting it (no main())
     bool executing = false;            // the "Executing code..." line was sent
+    bool exited = false;               // jaild reported the program's end (its times are real)
+};
+
+// Counts a run in the metrics once jaild started it, whatever ends it (a client that leaves ends the coroutine
+// with this object), and gives the access log its verdict.
+class RunTally {
+public:
+    RunTally(Exchange& exchange, const ParsedRequest& request)
+        : exchange_(exchange),
+          // jaild started it, so the name is one of its languages' names or aliases: a bounded label
+          language_(request.kind == RequestKind::execute ? request.message.execute().language() : "argv") {}
+    RunTally(const RunTally&) = delete;
+    ~RunTally() {
+        if (started_) count("client_gone", {}, {});
+    }
+    void started() { started_ = true; }
+    void finished(const RunState& state) {
+        const json::value* status = state.result.if_contains("status");
+        const std::string_view word = status && status->is_string() ? std::string_view(status->get_string()) : "";
+        std::optional<double> wall, cpu;
+        if (state.exited) {
+            wall = seconds(state.result, "wall_ms");
+            cpu = seconds(state.result, "cpu_ms");
+        }
+        count(word, wall, cpu);
+    }
+
+private:
+    static double seconds(const json::object& result, std::string_view key) {
+        const json::value* ms = result.if_contains(key);
+        return ms && ms->is_number() ? ms->to_number<double>() / 1000.0 : 0.0;
+    }
+    void count(std::string_view status, std::optional<double> wall, std::optional<double> cpu) {
+        started_ = false;
+        exchange_.verdict = run_status_label(status);
+        gateway_metrics().count_run(
+            RunRecord{exchange_.route, language_.empty() ? "other" : language_, exchange_.verdict, wall, cpu});
+    }
+
+    Exchange& exchange_;
+    std::string language_;
+    bool started_ = false;
 };
 
 // Seed 000's progress line; "type" tells it from output lines.
@@ -143,6 +186,7 @@ std::string on_event(RunState& state, const v1::ServerMessage& message) {
     }
     if (message.has_exit()) {
         state.finished = true;
+        state.exited = true;
         state.result = result_object(message.exit(), state.out, state.err, state.request);
         state.raw_result = message.exit().result_json();
     } else if (message.has_error() && message.error().code() == v1::ERROR_CODE_INVALID_ARGUMENT) {
@@ -281,7 +325,9 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
     JaildClient client(co_await asio::this_coro::executor);
     if (!co_await open_request(exchange, client, request.message)) co_return;
     v1::ServerMessage first;
+    RunTally tally(exchange, request);
     if (!co_await await_start(exchange, client, request.kind, first, !stream)) co_return;
+    tally.started();
     RunState state{request, stream, {}, {}, {}, {}};
     // GCC 12 coroutines (docs/development.md): no co_await on the right of && or ||
     if (stream) {
@@ -291,7 +337,12 @@ asio::awaitable<void> forward_run(Exchange& exchange, ParsedRequest request, boo
     if (!first_line.empty()) {
         if (!co_await exchange.responder.chunk(first_line)) co_return;
     }
-    if (!co_await pump_events(exchange, client, state)) co_return;
+    const bool client_there = co_await pump_events(exchange, client, state);
+    // A client that hung up cancels this handler, which ends jaild's events with an error: not a result.
+    const asio::cancellation_state cancelled = co_await asio::this_coro::cancellation_state;
+    if (cancelled.cancelled() != asio::cancellation_type::none) co_return;
+    if (state.finished) tally.finished(state);
+    if (!client_there) co_return;
     client.close();  // the job is over; free jaild's side before writing the answer
     co_await answer_result(exchange, state);
 }

@@ -93,6 +93,7 @@ asio::awaitable<void> Listener::drain() {
         timer.expires_after(std::chrono::seconds(1));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    if (options_.metrics_only) co_return;  // the API's listener, drained last, stops the io_context
     context_.stop();
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -22,7 +23,7 @@ namespace {
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, socket, config, keys_file, tls_cert, tls_key;
+    std::string listen, metrics_listen, socket, config, keys_file, tls_cert, tls_key;
     bool insecure_no_auth = false;
     bool allow_remote = false;  // gone: refused with what replaces it
     unsigned threads = 0;
@@ -30,6 +31,8 @@ struct CommandLine {
 
 void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--listen", line.listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
+    app.add_option("--metrics-listen", line.metrics_listen,
+                   "ADDR:PORT serving GET /metrics alone, without a key (loopback or a private interface)");
     app.add_option("--jaild-socket", line.socket, "jaild's socket (default /run/jaild/jaild.sock)");
     app.add_option("--config", line.config, "TOML file with [gateway] and [log] tables");
     app.add_option("--keys-file", line.keys_file, "tenants and API keys (TOML); every request but /health needs a key");
@@ -45,6 +48,7 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     jaild::gateway::GatewayOptions options;
     if (!line.config.empty()) jaild::gateway::load_options_file(line.config, options);
     if (!line.listen.empty()) jaild::gateway::parse_listen(line.listen, options);
+    if (!line.metrics_listen.empty()) jaild::gateway::parse_metrics_listen(line.metrics_listen, options);
     if (!line.socket.empty()) options.jaild_socket = line.socket;
     if (line.allow_remote)
         throw jaild::ConfigError(
@@ -82,19 +86,30 @@ int serve(const jaild::gateway::GatewayOptions& options) {
         tls = std::make_unique<jaild::gateway::TlsContext>(options.tls_cert, options.tls_key);
     boost::asio::io_context context(static_cast<int>(threads));
     jaild::gateway::Listener listener(context, options, authenticator, tls.get());
+    // The metrics listener serves GET /metrics alone, in plain HTTP and without keys (its options have none).
+    const jaild::gateway::GatewayOptions metrics_options = jaild::gateway::metrics_listener_options(options);
+    jaild::gateway::Authenticator metrics_authenticator(metrics_options);
+    std::optional<jaild::gateway::Listener> metrics;
+    if (options.metrics_port != 0) metrics.emplace(context, metrics_options, metrics_authenticator);
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
     boost::asio::signal_set hangups(context, SIGHUP);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
-        if (!ec) listener.shutdown();
         hangups.cancel();
+        if (ec) return;
+        if (metrics) metrics->shutdown();
+        listener.shutdown();
     });
     reload_on_sighup(hangups, authenticator, tls.get());
     listener.start();
+    if (metrics) metrics->start();
     const auto endpoint = listener.local_endpoint();
     spdlog::info("listening on {}:{} ({}), jaild at {}, {} threads, {}", endpoint.address().to_string(),
                  endpoint.port(), tls ? "https" : "http", options.jaild_socket, threads,
                  options.keys_file.empty() ? std::string("no API keys (callers told apart by address)")
                                            : "API keys from " + options.keys_file);
+    if (metrics)
+        spdlog::info("metrics on {}:{} (GET /metrics only, no key)", metrics->local_endpoint().address().to_string(),
+                     metrics->local_endpoint().port());
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { context.run(); });
     context.run();

@@ -30,6 +30,24 @@ void parse_listen(const std::string& text, GatewayOptions& options) {
     options.listen_port = static_cast<std::uint16_t>(number);
 }
 
+void parse_metrics_listen(const std::string& text, GatewayOptions& options) {
+    GatewayOptions parsed;
+    parse_listen(text, parsed);
+    options.metrics_address = parsed.listen_address;
+    options.metrics_port = parsed.listen_port;
+}
+
+GatewayOptions metrics_listener_options(const GatewayOptions& options) {
+    GatewayOptions metrics = options;
+    metrics.listen_address = options.metrics_address;
+    metrics.listen_port = options.metrics_port;
+    metrics.metrics_only = true;
+    metrics.keys_file.clear();  // no key is asked for: the address is the guard
+    metrics.tls_cert.clear();   // plain HTTP, for a scraper on loopback or a private network
+    metrics.tls_key.clear();
+    return metrics;
+}
+
 namespace {
 
 template <class T>
@@ -65,6 +83,7 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
     using ms = std::chrono::milliseconds;
     GatewayLimits& l = o.limits;
     if (key == "listen") return parse_listen(text(node, key), o);
+    if (key == "metrics_listen") return parse_metrics_listen(text(node, key), o);
     if (key == "jaild_socket") return void(o.jaild_socket = text(node, key));
     if (key == "keys_file") return void(o.keys_file = text(node, "gateway.keys_file"));
     if (key == "trusted_proxies") return add_trusted_proxies(node, o.trusted_proxies);

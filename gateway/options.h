@@ -31,17 +31,25 @@ struct GatewayOptions {
     TenantLimits tenant_defaults;
     // The callers' runs in flight and rate buckets, shared by every connection.
     std::shared_ptr<QuotaState> quotas = std::make_shared<QuotaState>();
+    // metrics_listen: a second address where GET /metrics is the only route and needs no key (bind it to
+    // loopback or a private interface); port 0: none.
+    std::string metrics_address;
+    std::uint16_t metrics_port = 0;
+    bool metrics_only = false;  // set in the metrics listener's own copy of these options
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
 void parse_listen(const std::string& text, GatewayOptions& options);
+// The same for metrics_listen (also a key of the [gateway] table).
+void parse_metrics_listen(const std::string& text, GatewayOptions& options);
+// The options of the metrics listener: these, listening on the metrics address, serving /metrics alone.
+GatewayOptions metrics_listener_options(const GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
 // write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key), a
-// [log] table (level,
-// format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1). Unknown keys throw
-// ConfigError; so does allow_remote, which is gone (the message says what replaces it).
+// [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1).
+// Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
 
 // Throws ConfigError, saying what to do, when the listen address is not loopback while there is no keys_file

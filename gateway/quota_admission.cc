@@ -108,11 +108,17 @@ Response quota_refused_response(const QuotaRefusal& refusal) {
     return response;
 }
 
-std::variant<RunSlot, Response> admit_run(const Exchange& exchange, ParsedRequest& request) {
+std::variant<RunSlot, Response> admit_run(Exchange& exchange, ParsedRequest& request) {
     const EffectiveLimits limits = caller_limits(exchange.options, exchange.caller);
-    if (auto excess = apply_maxima(request, limits)) return maximum_exceeded_response(*excess);
+    if (auto excess = apply_maxima(request, limits)) {
+        exchange.rejected = Reason::quota;
+        return maximum_exceeded_response(*excess);
+    }
     auto admitted = exchange.options.quotas->admit(exchange.caller.principal, limits);
-    if (auto* refused = std::get_if<QuotaRefusal>(&admitted)) return quota_refused_response(*refused);
+    if (auto* refused = std::get_if<QuotaRefusal>(&admitted)) {
+        exchange.rejected = refused->quota == "runs_per_minute" ? Reason::rate : Reason::quota;
+        return quota_refused_response(*refused);
+    }
     return std::move(std::get<RunSlot>(admitted));
 }
 

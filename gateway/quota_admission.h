@@ -48,7 +48,8 @@ Response maximum_exceeded_response(const MaximumExceeded& excess);
 Response quota_refused_response(const QuotaRefusal& refusal);
 
 // A run's admission: the maxima checked, then a concurrency slot and a token taken for the caller; or the
-// answer (403 or 429) to send instead. Not a coroutine: the caller sends the answer.
-std::variant<RunSlot, Response> admit_run(const Exchange& exchange, ParsedRequest& request);
+// answer (403 or 429) to send instead, with exchange.rejected saying why. Not a coroutine: the caller sends
+// the answer.
+std::variant<RunSlot, Response> admit_run(Exchange& exchange, ParsedRequest& request);
 
 }  // namespace jaild::gateway

@@ -2,8 +2,10 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
+#include <span>
 
 #include "gateway/jaild_forwarding.h"
+#include "gateway/metrics_route.h"
 #include "gateway/quota_admission.h"
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
@@ -106,6 +108,7 @@ asio::awaitable<void> handle_health(Exchange& exchange) { co_await probe_health(
 const Route kRoutes[] = {
     {http::verb::get, "/health", &handle_health},
     {http::verb::get, "/languages", &handle_languages},
+    {http::verb::get, "/metrics", &handle_metrics},
     {http::verb::post, "/run", &handle_run},
     {http::verb::post, "/execute", &handle_execute},
     {http::verb::post, "/sessions", &handle_session_create},
@@ -120,6 +123,10 @@ const Route kRoutes[] = {
     {http::verb::get, "/sessions/{id}/files/{path...}", &handle_file_get},
     {http::verb::put, "/sessions/{id}/files/{path...}", &handle_file_put, true},
     {http::verb::delete_, "/sessions/{id}/files/{path...}", &handle_file_delete},
+};
+
+const Route kMetricsRoutes[] = {
+    {http::verb::get, "/metrics", &handle_metrics},
 };
 
 // Whether `path` fits `pattern`; the values of the pattern's parameters go to `params`, as sent. A path is
@@ -157,15 +164,17 @@ asio::awaitable<bool> require_json(Exchange& exchange) {
     co_return false;
 }
 
-RouteMatch match_route(http::verb method, std::string_view target) {
+RouteMatch match_route(http::verb method, std::string_view target, bool metrics_only) {
     const std::string_view path = target.substr(0, target.find('?'));
     RouteMatch match;
     match.status = 404;
     std::vector<std::string> params;
-    for (const Route& route : kRoutes) {
+    for (const Route& route : metrics_only ? std::span<const Route>(kMetricsRoutes) : std::span<const Route>(kRoutes)) {
         if (!match_pattern(route.path, path, params)) continue;
-        if (route.method == method) return RouteMatch{route.handler, 200, {}, std::move(params), route.streams_body};
+        if (route.method == method)
+            return RouteMatch{route.handler, 200, {}, std::move(params), route.streams_body, route.path};
         match.status = 405;
+        match.pattern = route.path;
         if (!match.allow.empty()) match.allow += ", ";
         match.allow += std::string(http::to_string(route.method));
     }

@@ -15,6 +15,7 @@
 
 #include "gateway/caller.h"
 #include "gateway/options.h"
+#include "gateway/rejection.h"
 
 namespace jaild::gateway {
 
@@ -59,6 +60,9 @@ struct Exchange {
     Responder& responder;
     std::vector<std::string> params;  // the route's {parameters}, in order, as sent
     BodyReader* body = nullptr;       // streams_body routes: the body, still to be read (request's is empty)
+    std::string_view route = {};      // the matched route's pattern (metrics and the access log)
+    std::string verdict = {};         // a run's outcome, set by the run routes for the access log
+    std::optional<Reason> rejected;   // set by a handler that refuses the request for a quota or the rate
 };
 
 using Handler = boost::asio::awaitable<void> (*)(Exchange&);
@@ -77,8 +81,10 @@ struct RouteMatch {
     std::string allow;
     std::vector<std::string> params;
     bool streams_body = false;
+    std::string_view pattern;  // the route's path pattern (also for a 405); empty for a 404
 };
-RouteMatch match_route(http::verb method, std::string_view target);
+// `metrics_only`: the table of a metrics_listen address, where GET /metrics is the only route.
+RouteMatch match_route(http::verb method, std::string_view target, bool metrics_only = false);
 
 // 415 unless the body is application/json (parameters such as charset allowed); answers itself.
 boost::asio::awaitable<bool> require_json(Exchange& exchange);

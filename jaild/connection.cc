@@ -176,6 +176,11 @@ private:
             case K::kRun: co_await run_steps(request.run(), request.quota()); co_return;
             case K::kExecute: co_await run_steps(request.execute(), request.quota()); co_return;
             case K::kLanguages: co_await languages(); co_return;
+            case K::kStats: {
+                const v1::ServerMessage reply = stats_reply();
+                co_await send(reply);
+                co_return;
+            }
             case K::kSessionCreate:
             case K::kSessionGet:
             case K::kSessionList:
@@ -259,6 +264,22 @@ private:
             out.set_compiled(language.compile.has_value());
         }
         co_await send(reply);
+    }
+
+    // Counters kept in memory, so a scrape every few seconds costs the loop next to nothing.
+    v1::ServerMessage stats_reply() {
+        v1::ServerMessage reply;
+        v1::Stats& stats = *reply.mutable_stats();
+        stats.set_sandboxes_in_flight(static_cast<std::uint32_t>(supervisor_.active()));
+        stats.set_sandboxes_warm(static_cast<std::uint32_t>(supervisor_.warm_ready()));
+        stats.set_sessions_open(static_cast<std::uint32_t>(supervisor_.sessions().size()));
+        stats.set_sessions_disk_bytes(supervisor_.sessions().disk_used());
+        stats.set_uids_in_use(supervisor_.uids().in_use());
+        stats.set_uids_total(supervisor_.uids().size());
+        stats.set_jobs_started(supervisor_.jobs_started());
+        stats.set_jobs_finished(supervisor_.jobs_finished());
+        stats.set_connections(static_cast<std::uint32_t>(supervisor_.connections()));
+        return reply;
     }
 
     // A chunked FilePut or FileGet, streamed (file_transfer.h) while this connection holds the session.

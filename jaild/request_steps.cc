@@ -82,6 +82,7 @@ std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, con
     const QuotaLimits limits = lowered(supervisor_.config(), quota);
     session_disk_kb_ = quota.max_session_disk_kb();
     v1::RunRequest request = original;
+    principal_ = principal;
     if (auto refused = join_session(request, principal)) return refused;
     if (session_ && request.cwd().empty()) request.set_cwd(session_->meta.cwd);  // unless the request names one
     auto planned = make_run_plan(request, limits.defaults, limits.maxima);
@@ -89,6 +90,7 @@ std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, con
         return Refusal{ErrorCode::invalid_argument, error->message, error->field};
     program_ = std::move(std::get<RunPlan>(planned));
     program_.request_id = request_id_;
+    program_.principal = principal;
     return std::nullopt;
 }
 
@@ -97,6 +99,7 @@ std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original,
     const QuotaLimits limits = lowered(supervisor_.config(), quota);
     session_disk_kb_ = quota.max_session_disk_kb();
     v1::ExecuteRequest request = original;
+    principal_ = principal;
     if (auto refused = join_session(request, principal)) return refused;
     auto planned = make_execute_plan(request, supervisor_.languages(), limits.defaults, limits.maxima);
     if (auto* error = std::get_if<PlanError>(&planned))
@@ -111,8 +114,10 @@ std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original,
     python_version_ = plan.language->version;
     compile_ = std::move(plan.compile);
     if (compile_) compile_->request_id = request_id_;
+    if (compile_) compile_->principal = principal;
     program_ = std::move(plan.run);
     program_.request_id = request_id_;
+    program_.principal = principal;
     return std::nullopt;
 }
 
@@ -143,6 +148,7 @@ asio::awaitable<void> RequestSteps::run() {
 // One helper sandbox of a request (package_steps.h), killed like its run when the client leaves.
 asio::awaitable<HelperOutcome> RequestSteps::run_helper(RunPlan plan, std::shared_ptr<Lease> lease) {
     plan.request_id = request_id_;
+    plan.principal = principal_;
     StartError start_error;
     HelperOutcome out;
     std::shared_ptr<Job> job = supervisor_.start(std::move(plan), start_error, std::move(lease));
@@ -314,8 +320,8 @@ asio::awaitable<v1::Exit> RequestSteps::run_job(std::shared_ptr<Job> job, Job::S
     control_.running(job);
     v1::Exit exit = co_await job->run(std::move(sink));
     control_.running(nullptr);
-    spdlog::info("job {}: request {} ended: {} in {} ms", job->id(), request_id_, v1::Status_Name(exit.status()),
-                 exit.wall_ms());
+    spdlog::info("job {}: request {} of {} ended: {} in {} ms", job->id(), request_id_, principal_,
+                 v1::Status_Name(exit.status()), exit.wall_ms());
     co_return exit;
 }
 

@@ -96,6 +96,7 @@ private:
     RunControl& control_;
     Job::Sink send_;
     bool started_sent_ = false;
+    std::string principal_;  // for the log
     // What prepare() made of the request.
     std::optional<RunPlan> compile_;
     RunPlan program_;

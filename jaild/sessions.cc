@@ -102,6 +102,12 @@ std::string describe_cwd(const std::string& cwd, const std::error_code& ec, cons
 
 }  // namespace
 
+std::uint64_t SessionStore::disk_used() const {
+    std::uint64_t total = 0;
+    for (const auto& [id, session] : sessions_) total += session->meta.disk_used;
+    return total;
+}
+
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();

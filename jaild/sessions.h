@@ -152,6 +152,8 @@ public:
     std::uint64_t principal_usage(const std::string& principal, const Session* except = nullptr) const;
     const SessionsConfig& config() const { return config_; }
     std::size_t size() const { return sessions_.size(); }
+    // The bytes every session's files use, from each one's last recorded usage (no file system walk).
+    std::uint64_t disk_used() const;
 
 private:
     friend class SessionLock;

@@ -143,12 +143,13 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
     } else if (!start_cold(plan, id, limits, lease, group, spawned, error)) {
         return nullptr;
     }
-    spdlog::info("job {}: request {} started as uid {}{}: {}", id, plan.request_id, lease->uid(),
+    spdlog::info("job {}: request {} of {} started as uid {}{}: {}", id, plan.request_id, plan.principal, lease->uid(),
                  warm ? " (warm sandbox " + warm->name + ")" : "", plan.argv.front());
     const std::uint32_t uid = lease->uid();
     auto job = std::make_shared<Job>(*this, executor_, std::move(plan), id, std::move(lease), uid, std::move(group),
                                      std::move(spawned));
     jobs_[id] = job;
+    ++jobs_started_;
     return job;
 }
 
@@ -193,7 +194,7 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
 
 void Supervisor::job_ended(const std::string& job_id, unique_fd mount_ns) {
     close_later(std::move(mount_ns));
-    jobs_.erase(job_id);
+    jobs_finished_ += jobs_.erase(job_id);
     if (warm_) warm_->activity();
 }
 

@@ -83,6 +83,10 @@ public:
     void shutdown();
     bool shutting_down() const { return shutting_down_; }
     std::size_t active() const { return jobs_.size(); }
+    // Jobs started and finished since jaild started, and warm sandboxes ready now (StatsRequest).
+    std::uint64_t jobs_started() const { return jobs_started_; }
+    std::uint64_t jobs_finished() const { return jobs_finished_; }
+    std::size_t warm_ready() const { return warm_ ? warm_->ready_count() : 0; }
     // Open client connections; shutdown waits for them so each client gets its last frame.
     std::size_t connections() const { return connections_; }
     void connection_opened() { ++connections_; }
@@ -112,6 +116,8 @@ private:
     UidPool uids_;
     std::map<std::string, std::weak_ptr<Job>> jobs_;
     std::uint64_t next_job_ = 0;
+    std::uint64_t jobs_started_ = 0;
+    std::uint64_t jobs_finished_ = 0;
     std::uint64_t instance_;  // random per jaild start, so job ids never repeat across restarts
     bool shutting_down_ = false;
     std::size_t connections_ = 0;

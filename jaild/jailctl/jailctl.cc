@@ -1,7 +1,8 @@
 // jailctl: jaild's command-line client. `jailctl run -- CMD...` streams the sandboxed program's output to
 // its own stdout/stderr, forwards its own stdin, and exits with the program's exit code (128+N for signal
 // N), like `docker run`. `jailctl execute -l LANG FILE` does the same for code in a registered language
-// (and prints main()'s result), `jailctl languages` lists them, `jailctl check` prints jaild's host probe.
+// (and prints main()'s result), `jailctl languages` lists them, `jailctl check` prints jaild's host probe,
+// `jailctl stats` jaild's counters (the gateway's /metrics shows the same).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -338,6 +339,26 @@ int languages_command(const std::string& socket_path) {
     return 0;
 }
 
+int stats_command(const std::string& socket_path) {
+    jaild::v1::ClientMessage request;
+    request.mutable_stats();
+    const jaild::v1::ServerMessage reply = ask(socket_path, request);
+    const jaild::v1::Stats& s = reply.stats();
+    const std::pair<const char*, unsigned long long> rows[] = {
+        {"sandboxes in flight", s.sandboxes_in_flight()},
+        {"sandboxes warm", s.sandboxes_warm()},
+        {"sessions", s.sessions_open()},
+        {"sessions disk bytes", s.sessions_disk_bytes()},
+        {"uids in use", s.uids_in_use()},
+        {"uids", s.uids_total()},
+        {"jobs started", s.jobs_started()},
+        {"jobs finished", s.jobs_finished()},
+        {"connections", s.connections()},
+    };
+    for (const auto& [name, value] : rows) std::printf("%-20s %llu\n", name, value);
+    return 0;
+}
+
 }  // namespace
 
 // Everything after the first "--" is the program's: its command line or its arguments, never jailctl's options.
@@ -403,6 +424,7 @@ int main(int argc, char** argv) {
     execute_cmd->positionals_at_end();
 
     CLI::App* languages_cmd = app.add_subcommand("languages", "list the languages jaild runs, with versions");
+    CLI::App* stats_cmd = app.add_subcommand("stats", "jaild's counters: sandboxes, sessions, uids, jobs");
 
     // jailctl sessions list|create|info|rm|files|run ID -- CMD...|put ID PATH [FILE]|get ID PATH
     CLI::App* sessions_cmd = app.add_subcommand("sessions", "stateful workspaces that persist between runs");
@@ -455,6 +477,7 @@ int main(int argc, char** argv) {
         return run_command(socket_path, request, request.execute().stdin_stream());
     }
     if (languages_cmd->parsed()) return languages_command(socket_path);
+    if (stats_cmd->parsed()) return stats_command(socket_path);
     if (sessions_cmd->parsed()) {
         const std::string action = sessions_cmd->get_subcommands().front()->get_name();
         if (!trailing.empty() && action != "run") usage_error("sessions " + action + " takes no command after --");

@@ -30,6 +30,7 @@ struct PlanFile {
 
 struct RunPlan {
     std::string request_id;
+    std::string principal;  // who asked (ClientMessage.principal under the peer's uid), for the log
     std::vector<std::string> argv;
     std::vector<std::string> env;  // "KEY=value", defaults merged under the request's
     std::string cwd;

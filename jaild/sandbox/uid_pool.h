@@ -18,6 +18,7 @@ public:
     std::optional<std::uint32_t> acquire();
     void release(std::uint32_t uid);
     std::uint32_t in_use() const;
+    std::uint32_t size() const { return static_cast<std::uint32_t>(used_.size()); }
 
 private:
     mutable std::mutex mutex_;

@@ -132,6 +132,11 @@ std::optional<WarmSandbox> WarmPool::make() {
     return sandbox;
 }
 
+std::size_t WarmPool::ready_count() {
+    std::lock_guard lock(mutex_);
+    return ready_.size();
+}
+
 bool WarmPool::shed_one() {
     std::optional<WarmSandbox> sandbox;
     {

@@ -77,6 +77,8 @@ public:
     // Discards one ready sandbox now (its uid goes back before this returns), for a run that found no free
     // uid. False when none was ready.
     bool shed_one();
+    // Sandboxes ready now. Any thread.
+    std::size_t ready_count();
 
 private:
     void fill();                        // the pool's thread

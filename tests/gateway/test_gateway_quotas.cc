@@ -1,7 +1,7 @@
 // Quotas and rate limits per caller through the real gateway and jaild, from a config's [tenant_defaults]: a
 // burst of runs and its RateLimit fields, concurrent runs past the limit, a limit past the maximum (403) and
-// one left unset (lowered by jaild), sessions per caller and their disk together. Tenants' own overrides are
-// unit-tested (tests/unit/test_quotas.cc): they need keys, which another part of the gateway reads.
+// one left unset (lowered by jaild), sessions per caller and their disk together; a tenant's own overrides from
+// the keys file, each tenant with its own bucket.
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -11,6 +11,7 @@
 #include "tests/support/gateway.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
+#include "tests/support/tenants.h"
 
 using namespace jaild::test;
 namespace json = boost::json;
@@ -204,4 +205,33 @@ TEST_CASE("gateway quotas: a caller's sessions share max_session_disk_kb", "[gat
     refused = post_json(port, "/sessions", "{}");
     REQUIRE(refused.status == 429);
     CHECK_THAT(text(refused.json().at("error")), Catch::Contains("total disk quota of 16 KiB"));
+}
+
+TEST_CASE("gateway quotas: a tenant's overrides from the keys file apply to it alone, each tenant its own bucket",
+          "[gateway][quotas][auth]") {
+    TenantsFile keys;
+    const std::string acme = keys.create("acme", {"--runs-per-minute", "1", "--max-cpu-ms", "500"});
+    const std::string beta = keys.create("beta");
+    TempDir dir;
+    const std::string config = dir.path() + "/gateway.toml";
+    std::ofstream(config) << "[tenant_defaults]\nruns_per_minute = 4\n";
+    KeyedStack stack(keys, "", {"--config", config});
+    const int port = stack.port();
+
+    HttpResponse response = post_json(port, "/run", R"({"command":["true"]})", bearer(acme));
+    REQUIRE(response.status == 200);
+    CHECK(response.header("ratelimit-policy") == "\"runs\";q=1;w=60");
+    response = post_json(port, "/run", R"({"command":["true"]})", bearer(acme));
+    CHECK(response.status == 429);
+    CHECK(quota_of(response) == "runs_per_minute");
+    // acme's maximum is its own; beta keeps the service's.
+    response = post_json(port, "/run", R"({"command":["true"],"time":600})", api_key(acme));
+    CHECK(response.status == 403);
+    for (int i = 0; i < 4; ++i) {
+        response = post_json(port, "/run", R"({"command":["true"],"time":600})", api_key(beta));
+        INFO(response.body);
+        CHECK(response.status == 200);
+        CHECK(response.header("ratelimit-policy") == "\"runs\";q=4;w=60");
+    }
+    CHECK(post_json(port, "/run", R"({"command":["true"]})", api_key(beta)).status == 429);
 }
