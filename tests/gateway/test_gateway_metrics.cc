@@ -247,7 +247,7 @@ TEST_CASE("gateway access log: one JSON line per request, the run's verdict, jai
     CHECK(line->at("wall_ms").to_number<double>() >= 300);
     CHECK(line->at("bytes_in").to_number<std::size_t>() == body.size());
     CHECK(line->at("bytes_out").to_number<std::size_t>() == run.body.size());
-    CHECK(line->size() == 10);
+    CHECK(line->size() == 11);
 
     line = line_of(lines, odd_id);
     REQUIRE(line);
@@ -262,8 +262,9 @@ TEST_CASE("gateway access log: one JSON line per request, the run's verdict, jai
     // jaild's log line for the run names who asked (the gateway's uid and the caller's principal).
     const std::string jaild_log = stack.daemon.log();
     INFO(jaild_log);
-    CHECK(jaild_log.find("request access-log-run of uid:0/127.0.0.1 started") != std::string::npos);
-    CHECK(jaild_log.find("request access-log-run of uid:0/127.0.0.1 ended: STATUS_TIMEOUT") != std::string::npos);
+    CHECK(jaild_log.find("request access-log-run of uid:0/address:127.0.0.1 started") != std::string::npos);
+    CHECK(jaild_log.find("request access-log-run of uid:0/address:127.0.0.1 ended: STATUS_TIMEOUT") !=
+          std::string::npos);
 }
 
 TEST_CASE("gateway metrics: a run whose client hangs up counts as client_gone", "[gateway][metrics]") {

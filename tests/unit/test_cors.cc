@@ -42,7 +42,8 @@ TEST_CASE("cors: a listed origin gets the headers, another gets none", "[unit][c
     HeaderList headers = cors_headers(allowed, "https://ide.example.com");
     CHECK(header(headers, "Access-Control-Allow-Origin") == "https://ide.example.com");
     CHECK(header(headers, "Vary") == "Origin");
-    CHECK(header(headers, "Access-Control-Expose-Headers") == "X-Request-Id, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate");
+    CHECK(header(headers, "Access-Control-Expose-Headers") ==
+          "X-Request-Id, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate");
     CHECK(cors_allowed(headers));
     CHECK(header(cors_headers(allowed, "http://localhost:5173"), "Access-Control-Allow-Origin") ==
           "http://localhost:5173");
