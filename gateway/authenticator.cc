@@ -95,7 +95,6 @@ PresentedKey presented_key(const Request& request) {
 }
 
 bool is_public(http::verb method, std::string_view target) {
-    if (method == http::verb::options) return true;  // CORS preflights carry no credentials
     const std::string_view path = target.substr(0, target.find('?'));
     for (const PublicRoute& route : kPublicRoutes) {
         if (route.method != method) continue;
@@ -142,28 +141,45 @@ std::optional<Response> Authenticator::authenticate(const Request& request, cons
 std::optional<Response> Authenticator::authenticate(const Request& request, const boost::asio::ip::address& peer,
                                                     Caller& caller, Seconds now,
                                                     AuthThrottle::Clock::time_point steady_now) {
-    caller = Caller{};
+    caller = address_caller(peer);
     boost::asio::ip::address client = peer;
     if (options_.trusted_proxies.contains(peer)) {
         std::vector<std::string_view> hops;
         const auto range = request.equal_range("X-Forwarded-For");
         for (auto it = range.first; it != range.second; ++it) hops.push_back(it->value());
         if (!hops.empty()) {
-            const auto hop = first_forwarded_hop(hops);
+            const auto hop = forwarded_client(hops, options_.trusted_proxies);
             if (!hop)
                 return json_response(
-                    400, error_body("X-Forwarded-For must start with the client's IP address", "X-Forwarded-For"));
+                    400, error_body("X-Forwarded-For from a trusted proxy must name the client by its IP address",
+                                    "X-Forwarded-For"));
             client = *hop;
         }
     }
-    caller.remote = client.to_string();
-    caller.principal = "address:" + caller.remote;
+    caller = address_caller(client);
     if (!keys_configured() || is_public(request.method(), request.target())) return std::nullopt;
     return check_key(request, caller, now, steady_now);
 }
 
 std::optional<Response> Authenticator::check_key(const Request& request, Caller& caller, Seconds now,
                                                  AuthThrottle::Clock::time_point steady_now) {
+    // A valid key is let in even from a throttled address (a NAT or a proxy shared with someone guessing): at
+    // 256 bits, holding it back protects nothing. Only the failures wait.
+    const PresentedKey presented = presented_key(request);
+    std::optional<KeyMatch> match;
+    if (presented.kind == PresentedKey::Kind::key) {
+        auto keys = this->keys();
+        match = find_key(*keys, presented.key, now);
+        if (match->verdict == KeyVerdict::accepted) {
+            caller.tenant = match->tenant;
+            caller.principal = "tenant:" + match->tenant;
+            caller.entry = &keys->tenants.at(match->tenant);
+            caller.keys = std::move(keys);
+            return std::nullopt;
+        }
+    }
+    if (presented.kind == PresentedKey::Kind::none)
+        return refusal(401, "an API key is required: " + std::string(kHowToSend), "Authorization");
     const auto wait = throttle_.blocked_for(caller.remote, steady_now);
     if (wait.count() > 0) {
         Response response = json_response(429, error_body("too many failed API key attempts from " + caller.remote +
@@ -171,29 +187,15 @@ std::optional<Response> Authenticator::check_key(const Request& request, Caller&
         response.set(http::field::retry_after, std::to_string(wait.count()));
         return response;
     }
-    const PresentedKey presented = presented_key(request);
-    if (presented.kind == PresentedKey::Kind::none)
-        return refusal(401, "an API key is required: " + std::string(kHowToSend), "Authorization");
-    if (presented.kind != PresentedKey::Kind::key) {
-        throttle_.failed(caller.remote, steady_now);
-        return refusal(400, presented.message, "Authorization", "invalid_request");
-    }
-    auto keys = this->keys();
-    const KeyMatch match = find_key(*keys, presented.key, now);
-    if (match.verdict == KeyVerdict::accepted) {
-        caller.tenant = match.tenant;
-        caller.principal = "tenant:" + match.tenant;
-        caller.entry = &keys->tenants.at(match.tenant);
-        caller.keys = std::move(keys);
-        return std::nullopt;
-    }
     throttle_.failed(caller.remote, steady_now);
-    if (match.verdict == KeyVerdict::unknown)
+    if (presented.kind != PresentedKey::Kind::key)
+        return refusal(400, presented.message, "Authorization", "invalid_request");
+    if (match->verdict == KeyVerdict::unknown)
         return refusal(401, "unknown API key; " + std::string(kHowToSend), "Authorization", "invalid_token");
-    spdlog::info("refused API key {} of tenant {} from {}: {}", match.key_id, match.tenant, caller.remote,
-                 verdict_text(match.verdict));
-    const std::string state = match.verdict == KeyVerdict::revoked ? "revoked" : "expired";
-    return refusal(401, "API key " + match.key_id + " is " + state + "; ask the operator for a new key",
+    spdlog::info("refused API key {} of tenant {} from {}: {}", match->key_id, match->tenant, caller.remote,
+                 verdict_text(match->verdict));
+    const std::string state = match->verdict == KeyVerdict::revoked ? "revoked" : "expired";
+    return refusal(401, "API key " + match->key_id + " is " + state + "; ask the operator for a new key",
                    "Authorization", "invalid_token");
 }
 

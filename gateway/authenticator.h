@@ -27,7 +27,8 @@ struct PresentedKey {
 };
 PresentedKey presented_key(const Request& request);
 
-// Whether a request needs no key: CORS preflights and the routes of kPublicRoutes (authenticator.cc).
+// Whether a request needs no key: the routes of kPublicRoutes (authenticator.cc). A CORS preflight on a known
+// path never gets here: HttpConnection answers it before authenticating, since browsers send it without keys.
 bool is_public(http::verb method, std::string_view target);
 
 class Authenticator {

@@ -2,6 +2,7 @@
 // names (when the gateway reads a keys file), and the principal jaild keeps that caller's sessions under.
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
 #include <memory>
 #include <string>
 
@@ -10,7 +11,8 @@
 namespace jaild::gateway {
 
 struct Caller {
-    // The client's address: the peer's, or the first X-Forwarded-For hop when the peer is a trusted proxy.
+    // The client's address: the peer's, or, when the peer is a trusted proxy, the nearest X-Forwarded-For hop
+    // that is not one (gateway/client_address.h).
     std::string remote;
     // The tenant whose key the request carried; empty when the gateway runs without a keys file.
     std::string tenant;
@@ -22,5 +24,13 @@ struct Caller {
     std::shared_ptr<const TenantKeys> keys;
     const Tenant* entry = nullptr;
 };
+
+// A caller known only by its address (no key checked yet, or none needed).
+inline Caller address_caller(const boost::asio::ip::address& address) {
+    Caller caller;
+    caller.remote = address.to_string();
+    caller.principal = "address:" + caller.remote;
+    return caller;
+}
 
 }  // namespace jaild::gateway

@@ -66,9 +66,19 @@ std::optional<ip::address> parse_hop(std::string_view text) {
     return address;
 }
 
-std::optional<ip::address> first_forwarded_hop(const std::vector<std::string_view>& values) {
-    if (values.empty()) return std::nullopt;
-    return parse_hop(values.front().substr(0, values.front().find(',')));
+std::optional<ip::address> forwarded_client(const std::vector<std::string_view>& values, const AddressSet& trusted) {
+    std::vector<std::string_view> hops;
+    for (std::string_view value : values) {
+        for (std::size_t comma; (comma = value.find(',')) != std::string_view::npos; value.remove_prefix(comma + 1))
+            hops.push_back(value.substr(0, comma));
+        hops.push_back(value);
+    }
+    std::optional<ip::address> client;
+    for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
+        client = parse_hop(*hop);
+        if (!client || !trusted.contains(*client)) return client;
+    }
+    return client;
 }
 
 }  // namespace jaild::gateway

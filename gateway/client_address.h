@@ -1,5 +1,5 @@
-// The client's address as the gateway sees it: the peer's, or, when the peer is a trusted proxy, the first
-// hop of its X-Forwarded-For. Pure: no sockets.
+// The client's address as the gateway sees it: the peer's, or, when the peer is a trusted proxy, the nearest
+// hop of its X-Forwarded-For that is not itself a trusted proxy. Pure: no sockets.
 #pragma once
 
 #include <array>
@@ -31,7 +31,12 @@ private:
 // IPv4-mapped IPv6 address comes back as IPv4. None for anything else (ports, names, garbage).
 std::optional<boost::asio::ip::address> parse_hop(std::string_view text);
 
-// The first hop of the X-Forwarded-For values (the header's lines in order). None when it is not an address.
-std::optional<boost::asio::ip::address> first_forwarded_hop(const std::vector<std::string_view>& values);
+// The client named by the X-Forwarded-For values (the header's lines in order) of a request that came from a
+// trusted proxy: walking the hops from the right (the one nearest to the gateway), the first that is not in
+// `trusted`, or the leftmost when all are. A client can put anything at the left of the header, and a proxy
+// that appends ($proxy_add_x_forwarded_for, HAProxy's forwardfor) keeps it there, so only hops added by
+// trusted proxies are believed. None when a hop walked over is not an address.
+std::optional<boost::asio::ip::address> forwarded_client(const std::vector<std::string_view>& values,
+                                                         const AddressSet& trusted);
 
 }  // namespace jaild::gateway

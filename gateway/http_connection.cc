@@ -171,6 +171,7 @@ asio::awaitable<bool> HttpConnection::wait_for_request() {
 
 asio::awaitable<bool> HttpConnection::read_and_answer() {
     busy_ = true;
+    caller_ = address_caller(peer_);  // until the request's own (its key, its X-Forwarded-For) is known
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
     parser.body_limit(boost::none);  // the route decides, once the header is in

@@ -187,8 +187,13 @@ TEST_CASE("gateway auth: without keys, clients behind a trusted proxy are apart 
     CHECK(http_request(trusting.port(), "GET", "/sessions/" + alices, "", alice).status == 200);
     // The proxy itself (no header) is a third client.
     CHECK_FALSE(holds(session_ids(trusting.port(), {}), alices));
-    // A header from a trusted proxy that does not start with an address is refused.
-    auto response = http_request(trusting.port(), "GET", "/sessions", "", {{"X-Forwarded-For", "evil, 1.2.3.4"}});
+    // What a client wrote at the left of the header, before the hop an appending proxy added, is not
+    // believed: alice's address there does not reach alice's sessions.
+    const Headers posing = {{"X-Forwarded-For", "203.0.113.10, 198.51.100.99"}};
+    CHECK(http_request(trusting.port(), "GET", "/sessions/" + alices, "", posing).status == 404);
+    CHECK_FALSE(holds(session_ids(trusting.port(), posing), alices));
+    // A header from a trusted proxy whose nearest hop is not an address is refused.
+    auto response = http_request(trusting.port(), "GET", "/sessions", "", {{"X-Forwarded-For", "1.2.3.4, evil"}});
     CHECK(response.status == 400);
     CHECK(response.json().at("field") == "X-Forwarded-For");
 
