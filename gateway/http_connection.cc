@@ -172,6 +172,7 @@ asio::awaitable<bool> HttpConnection::wait_for_request() {
 asio::awaitable<bool> HttpConnection::read_and_answer() {
     busy_ = true;
     caller_ = address_caller(peer_);  // until the request's own (its key, its X-Forwarded-For) is known
+    refused_.reset();
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.limits.header_bytes));
     parser.body_limit(boost::none);  // the route decides, once the header is in
@@ -179,6 +180,15 @@ asio::awaitable<bool> HttpConnection::read_and_answer() {
     arm_read_deadline(options_.limits.header_timeout);  // slowloris: the whole header within this time
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     bool timed_out = disarm_read_deadline();
+    if (!ec) refused_ = check_caller(parser.get());
+    if (refused_) {
+        // Refused on its header: answered at once, without a 100 Continue and without reading the body, which
+        // the lingering close drains. A caller without a key never gets the gateway to hold a body.
+        Request request{parser.get().base()};
+        keep_alive_ = false;
+        co_await answer(request);
+        co_return false;
+    }
     const bool streams =
         !ec && match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body;
     if (!ec && !streams) {
@@ -290,6 +300,14 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
     record_access({.request_id = request_id_, .remote = caller_.remote, .status = status_});
 }
 
+// Who sends the request (gateway/authenticator.h), or the answer that refuses it. A CORS preflight on a known
+// path is let through: browsers send it without keys, and answer() answers it.
+std::optional<Response> HttpConnection::check_caller(const Request& request) {
+    const RouteMatch match = match_route(request.method(), request.target(), options_.metrics_only);
+    if (request.method() == http::verb::options && match.status == 405) return std::nullopt;
+    return authenticator_.authenticate(request, peer_, caller_);
+}
+
 asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body) {
     const auto started = std::chrono::steady_clock::now();
     status_ = 0;
@@ -312,9 +330,9 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         Response response{http::status::no_content, 11};
         for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
         co_await send(std::move(response));
-    } else if (auto refused = authenticator_.authenticate(request, peer_, caller_)) {
+    } else if (refused_) {
         rejected = Reason::auth;
-        co_await send(std::move(*refused));
+        co_await send(std::move(*refused_));
     } else if (match.status == 404) {
         co_await send(json_response(404, error_body("no such endpoint: " + std::string(request.target()))));
     } else if (match.status == 405) {

@@ -81,6 +81,7 @@ private:
     boost::asio::awaitable<void> refuse_plain_http();
     boost::asio::awaitable<bool> wait_for_request();
     boost::asio::awaitable<bool> read_and_answer();
+    std::optional<Response> check_caller(const Request& request);
     boost::asio::awaitable<void> answer(Request& request, BodyReader* body = nullptr);
     boost::asio::awaitable<bool> answer_streamed(
         boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser);
@@ -105,8 +106,9 @@ private:
     Authenticator& authenticator_;
     boost::asio::ip::address peer_;
     std::string request_id_;
-    Caller caller_;    // who sends the current request (authenticator_ fills it)
-    HeaderList cors_;  // what every answer to the current request carries for browsers
+    Caller caller_;                    // who sends the current request (authenticator_ fills it)
+    std::optional<Response> refused_;  // the answer to the current request when its caller is refused
+    HeaderList cors_;                  // what every answer to the current request carries for browsers
     unsigned status_ = 0;
     bool keep_alive_ = true;
     bool busy_ = false;

@@ -34,7 +34,7 @@ void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--metrics-listen", line.metrics_listen,
                    "ADDR:PORT serving GET /metrics alone, without a key (loopback or a private interface)");
     app.add_option("--jaild-socket", line.socket, "jaild's socket (default /run/jaild/jaild.sock)");
-    app.add_option("--config", line.config, "TOML file with [gateway] and [log] tables");
+    app.add_option("--config", line.config, "TOML file with [gateway], [log] and [tenant_defaults] tables");
     app.add_option("--keys-file", line.keys_file, "tenants and API keys (TOML); every request but /health needs a key");
     app.add_flag("--insecure-no-auth", line.insecure_no_auth,
                  "listen on a non-loopback address without API keys (an authenticating proxy guards the port)");

@@ -226,4 +226,48 @@ TEST_CASE("auth: repeated failures from one client are throttled, others are not
     CHECK(http_request(t.port(), "GET", "/sessions", "", guess).status == 429);
 }
 
+TEST_CASE("auth: a request without a valid key is refused on its header, its body never waited for",
+          "[security][auth]") {
+    Tenants t;
+    // Expect: 100-continue and a body the gateway would take: 401 at once, no 100 Continue.
+    {
+        RawConnection raw(t.port());
+        REQUIRE(
+            raw.send("POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 20\r\nExpect: 100-continue\r\n\r\n"));
+        bool closed = false;
+        const std::string answer = raw.receive_all(2s, closed);
+        INFO(answer);
+        CHECK(answer.starts_with("HTTP/1.1 401 "));
+        CHECK(answer.find("100 Continue") == std::string::npos);
+        CHECK(closed);
+    }
+    // A promised body larger than any the gateway takes, never sent: 401 without waiting for it (not 413, and
+    // not the body timeout), then the connection closes.
+    {
+        RawConnection raw(t.port());
+        const auto started = std::chrono::steady_clock::now();
+        REQUIRE(
+            raw.send("POST /sessions HTTP/1.1\r\nHost: x\r\nX-API-Key: not-a-key\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{"));
+        bool closed = false;
+        const std::string answer = raw.receive_all(3s, closed);
+        INFO(answer);
+        CHECK(answer.starts_with("HTTP/1.1 401 "));
+        CHECK(answer.find("invalid_token") != std::string::npos);
+        CHECK(closed);
+        CHECK(std::chrono::steady_clock::now() - started < 2s);
+    }
+    // An upload (a body the handler streams) is refused the same way.
+    {
+        RawConnection raw(t.port());
+        REQUIRE(raw.send("PUT /sessions/x/files/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));
+        bool closed = false;
+        const std::string answer = raw.receive_all(3s, closed);
+        INFO(answer);
+        CHECK(answer.starts_with("HTTP/1.1 401 "));
+        CHECK(closed);
+    }
+}
+
 }  // namespace jaild::test
