@@ -5,6 +5,9 @@
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <cstring>
 
 #include "common/config.h"
@@ -51,6 +54,17 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* out_length, co
     return SSL_TLSEXT_ERR_OK;
 }
 
+// The private key is refused when every user of the host may read it, as the keys file is.
+void check_key_mode(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & S_IROTH) == 0) return;  // OpenSSL names a missing file
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw ConfigError("gateway.tls_key " + path + ": mode " + mode +
+                      " lets every user read the private key (chmod o-rwx " + path +
+                      "; readable by the gateway's user or group only)");
+}
+
 }  // namespace
 
 TlsContext::TlsContext(std::string cert_path, std::string key_path)
@@ -75,6 +89,7 @@ bool TlsContext::reload() {
 }
 
 std::shared_ptr<ssl::context> TlsContext::load() const {
+    check_key_mode(key_path_);
     auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = context->native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);

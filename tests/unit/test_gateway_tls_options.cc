@@ -1,6 +1,8 @@
 // The TLS options of the gateway: [gateway] tls_cert and tls_key come both or not at all, and a file that is
 // missing or not PEM is refused at start with its name and OpenSSL's reason (gateway/tls_context). No sockets;
 // tests/gateway/test_gateway_tls.cc has the real clients and certificates.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -63,7 +65,13 @@ TEST_CASE("gateway tls options: a missing or broken file is named with OpenSSL's
     TempDir dir;
     const std::string garbage = dir.path() + "/garbage.pem";
     std::ofstream(garbage) << "not a certificate\n";
+    REQUIRE(::chmod(garbage.c_str(), 0640) == 0);
     const std::string missing = dir.path() + "/missing.pem";
     CHECK(load_error(missing, garbage) == "gateway.tls_cert " + missing + ": No such file or directory");
     CHECK(load_error(garbage, garbage) == "gateway.tls_cert " + garbage + ": no start line (PEM routines)");
+    // A key every user may read is refused before anything is loaded.
+    REQUIRE(::chmod(garbage.c_str(), 0644) == 0);
+    CHECK(load_error(missing, garbage) == "gateway.tls_key " + garbage +
+                                              ": mode 0644 lets every user read the private key (chmod o-rwx " +
+                                              garbage + "; readable by the gateway's user or group only)");
 }
