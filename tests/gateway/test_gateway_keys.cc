@@ -11,23 +11,12 @@
 #include "gateway/keys_file.h"
 #include "tests/support/harness.h"
 #include "tests/support/jailctl.h"
+#include "tests/support/tenants.h"
 
 using namespace jaild::test;
 using namespace jaild::gateway;
 
 namespace {
-
-// Runs build/bin/jaild-gateway keys --file FILE ARGS.
-Jailctl keys(const std::string& file, std::vector<std::string> args) {
-    args.insert(args.begin(), {"keys", "--file", file});
-    JailctlCall call;  // the jailctl runner starts any program: here the gateway
-    call.program = bin("jaild-gateway");
-    call.args = std::move(args);
-    call.timeout = std::chrono::seconds(30);
-    const Jailctl ran = run_jailctl(call);
-    UNSCOPED_INFO("jaild-gateway keys: exit " << ran.exit_code << "\nstdout: " << ran.out << "stderr: " << ran.err);
-    return ran;
-}
 
 std::string read_text(const std::string& path) {
     std::ostringstream text;
@@ -65,7 +54,8 @@ TEST_CASE("gateway keys: create, list, rotate and revoke on a real keys file", "
 
     // create: the tenant and its first key; the key on stdout, once, and only its hash in the file (0640).
     const std::string first = printed_key(
-        keys(file, {"create", "acme", "--prefix", "e2b_", "--expires", "30", "--max-sessions", "5"}), "e2b_");
+        run_keys_command(file, {"create", "acme", "--prefix", "e2b_", "--expires", "30", "--max-sessions", "5"}),
+        "e2b_");
     CHECK((stat_of(file).st_mode & 07777) == 0640);
     CHECK(read_text(file).find(first) == std::string::npos);
     TenantKeys stored = load_keys_file(file);
@@ -79,7 +69,7 @@ TEST_CASE("gateway keys: create, list, rotate and revoke on a real keys file", "
     CHECK(acme.keys[0].expires == acme.keys[0].created + std::chrono::days(30));
 
     // list: the id, the expiry and the limits; neither the key nor its hash.
-    Jailctl listed = keys(file, {"list"});
+    Jailctl listed = run_keys_command(file, {"list"});
     REQUIRE(listed.exit_code == 0);
     CHECK(listed.out.find("tenant acme\n  limits: max_sessions=5\n") != std::string::npos);
     CHECK(list_line(listed.out, first_id).find("expires " + format_time(*acme.keys[0].expires)) != std::string::npos);
@@ -89,7 +79,7 @@ TEST_CASE("gateway keys: create, list, rotate and revoke on a real keys file", "
     }
 
     // rotate: a second key with the same prefix; both valid until one is revoked.
-    const std::string second = printed_key(keys(file, {"rotate", "acme"}), "e2b_");
+    const std::string second = printed_key(run_keys_command(file, {"rotate", "acme"}), "e2b_");
     CHECK(second != first);
     stored = load_keys_file(file);
     REQUIRE(stored.tenants.at("acme").keys.size() == 2);
@@ -98,18 +88,19 @@ TEST_CASE("gateway keys: create, list, rotate and revoke on a real keys file", "
     CHECK(find_key(stored, first, now()).verdict == KeyVerdict::accepted);
 
     // revoke --key-id: exactly that key.
-    REQUIRE(keys(file, {"revoke", "acme", "--key-id", first_id}).exit_code == 0);
+    REQUIRE(run_keys_command(file, {"revoke", "acme", "--key-id", first_id}).exit_code == 0);
     stored = load_keys_file(file);
     CHECK(find_key(stored, first, now()).verdict == KeyVerdict::revoked);
     CHECK(find_key(stored, second, now()).verdict == KeyVerdict::accepted);
-    listed = keys(file, {"list"});
+    listed = run_keys_command(file, {"list"});
     CHECK_THAT(list_line(listed.out, first_id), Catch::Contains("revoked 20"));
     CHECK_THAT(list_line(listed.out, second_id), Catch::EndsWith("active"));
     CHECK((stat_of(file).st_mode & 07777) == 0640);
 
     // set: limits changed and cleared; revoke without an id: every key.
-    REQUIRE(keys(file, {"set", "acme", "--max-sessions", "default", "--runs-per-minute", "60"}).exit_code == 0);
-    REQUIRE(keys(file, {"revoke", "acme"}).exit_code == 0);
+    REQUIRE(run_keys_command(file, {"set", "acme", "--max-sessions", "default", "--runs-per-minute", "60"}).exit_code ==
+            0);
+    REQUIRE(run_keys_command(file, {"revoke", "acme"}).exit_code == 0);
     stored = load_keys_file(file);
     CHECK(stored.tenants.at("acme").limits[TenantLimit::runs_per_minute] == 60u);
     CHECK_FALSE(stored.tenants.at("acme").limits[TenantLimit::sessions]);
@@ -120,13 +111,13 @@ TEST_CASE("gateway keys: create, list, rotate and revoke on a real keys file", "
 TEST_CASE("gateway keys: a write keeps the file's mode and owner", "[gateway][keys]") {
     TempDir dir;
     const std::string file = dir.path() + "/keys.toml";
-    printed_key(keys(file, {"create", "acme"}), "");
+    printed_key(run_keys_command(file, {"create", "acme"}), "");
     REQUIRE(::chmod(file.c_str(), 0600) == 0);
     const bool root = ::geteuid() == 0;
     const uid_t owner = root ? kUidBase + kUidCount - 1 : ::geteuid();
     const gid_t group = root ? kUidBase + kUidCount - 2 : ::getegid();
     if (root) REQUIRE(::chown(file.c_str(), owner, group) == 0);
-    printed_key(keys(file, {"rotate", "acme"}), "");
+    printed_key(run_keys_command(file, {"rotate", "acme"}), "");
     const struct stat st = stat_of(file);
     CHECK((st.st_mode & 07777) == 0600);
     CHECK(st.st_uid == owner);
@@ -137,23 +128,23 @@ TEST_CASE("gateway keys: usage errors exit 2, an unusable file 1 with the reason
           "[gateway][keys]") {
     TempDir dir;
     const std::string file = dir.path() + "/keys.toml";
-    CHECK(keys(file, {}).exit_code == 2);
-    Jailctl ran = keys(file, {"create", "bad name"});
+    CHECK(run_keys_command(file, {}).exit_code == 2);
+    Jailctl ran = run_keys_command(file, {"create", "bad name"});
     CHECK(ran.exit_code == 2);
     CHECK_THAT(ran.err, Catch::Contains("tenant name \"bad name\" must be 1 to 64 of [A-Za-z0-9._-]"));
-    CHECK(keys(file, {"create", "acme", "--expires", "0"}).exit_code == 2);
-    CHECK(keys(file, {"create", "acme", "--prefix", "e2b."}).exit_code == 2);
+    CHECK(run_keys_command(file, {"create", "acme", "--expires", "0"}).exit_code == 2);
+    CHECK(run_keys_command(file, {"create", "acme", "--prefix", "e2b."}).exit_code == 2);
     for (const char* value : {"lots", "0", "-1", "9223372036854775808", "1e3"})
-        CHECK(keys(file, {"create", "acme", "--max-cpu-ms", value}).exit_code == 2);
+        CHECK(run_keys_command(file, {"create", "acme", "--max-cpu-ms", value}).exit_code == 2);
     CHECK(ran.out.empty());
     CHECK(::access(file.c_str(), F_OK) != 0);  // no file was made by any of them
 
-    printed_key(keys(file, {"create", "acme"}), "");
-    CHECK(keys(file, {"set", "acme"}).exit_code == 2);
-    ran = keys(file, {"rotate", "ghost"});
+    printed_key(run_keys_command(file, {"create", "acme"}), "");
+    CHECK(run_keys_command(file, {"set", "acme"}).exit_code == 2);
+    ran = run_keys_command(file, {"rotate", "ghost"});
     CHECK(ran.exit_code == 1);
     CHECK_THAT(ran.err, Catch::Contains("no tenant \"ghost\""));
-    ran = keys(file, {"revoke", "acme", "--key-id", "000000000000"});
+    ran = run_keys_command(file, {"revoke", "acme", "--key-id", "000000000000"});
     CHECK(ran.exit_code == 1);
     CHECK_THAT(ran.err, Catch::Contains("tenant \"acme\" has no key 000000000000"));
 
@@ -161,7 +152,7 @@ TEST_CASE("gateway keys: usage errors exit 2, an unusable file 1 with the reason
     const std::string before = read_text(file);
     REQUIRE(::chmod(file.c_str(), 0644) == 0);
     for (const std::vector<std::string>& args : {std::vector<std::string>{"list"}, {"rotate", "acme"}}) {
-        ran = keys(file, args);
+        ran = run_keys_command(file, args);
         CHECK(ran.exit_code == 1);
         CHECK(ran.out.empty());
         CHECK_THAT(ran.err, Catch::Contains("refused: mode 0644 lets every user read it"));
@@ -171,7 +162,7 @@ TEST_CASE("gateway keys: usage errors exit 2, an unusable file 1 with the reason
     // A file with a mistake: refused with its line.
     std::ofstream(file) << "[tenants.acme]\nmax_sessions = 5\nmax_sesions = 6\n";
     REQUIRE(::chmod(file.c_str(), 0640) == 0);
-    ran = keys(file, {"list"});
+    ran = run_keys_command(file, {"list"});
     CHECK(ran.exit_code == 1);
     CHECK_THAT(ran.err, Catch::Contains(file + ":3: unknown key \"max_sesions\" in a tenant's table"));
 }

@@ -81,6 +81,21 @@ struct ServedFiles {
     std::string cert, key;
 };
 
+ServedFiles serving_first(TestCa& ca) {
+    ca.issue("first", "1001");
+    ServedFiles files(ca);
+    files.serve(ca, "first");
+    return files;
+}
+
+// A jaild and a gateway serving the test CA's certificate "first" (serial 1001).
+struct TlsStack {
+    TestCa ca;
+    ServedFiles files = serving_first(ca);
+    Daemon daemon;
+    GatewayProcess gateway{daemon.socket(), files.args()};
+};
+
 // The JSON object on the last line of a client's output.
 json::object last_line(const std::string& output) {
     const std::size_t end = output.find_last_not_of('\n');
@@ -141,12 +156,9 @@ bool alive(pid_t pid) { return ::kill(pid, 0) == 0 && ::waitpid(pid, nullptr, WN
 }  // namespace
 
 TEST_CASE("gateway tls: a client that verifies the CA runs, streams and keeps its connection alive", "[gateway][tls]") {
-    TestCa ca;
-    ca.issue("first", "1001");
-    ServedFiles files(ca);
-    files.serve(ca, "first");
-    Daemon daemon;
-    GatewayProcess gateway(daemon.socket(), files.args());
+    TlsStack stack;
+    TestCa& ca = stack.ca;
+    GatewayProcess& gateway = stack.gateway;
 
     const json::object out = client("session", gateway.port(), ca.ca());
     CHECK(out.at("run_status") == 200);
@@ -220,12 +232,9 @@ TEST_CASE("gateway tls: uploads, pauses longer than the write timeout and hang-u
 }
 
 TEST_CASE("gateway tls: SIGTERM closes idle connections and lets a running request answer", "[gateway][tls]") {
-    TestCa ca;
-    ca.issue("first", "1001");
-    ServedFiles files(ca);
-    files.serve(ca, "first");
-    Daemon daemon;
-    GatewayProcess gateway(daemon.socket(), files.args());
+    TlsStack stack;
+    TestCa& ca = stack.ca;
+    GatewayProcess& gateway = stack.gateway;
     WaitingClient clients("shutdown", gateway.port(), ca.ca());
     REQUIRE(clients.printed("sent"));
     REQUIRE(wait_until([] { return !sandbox_processes().empty(); }, std::chrono::seconds(10)));
@@ -244,12 +253,9 @@ TEST_CASE("gateway tls: SIGTERM closes idle connections and lets a running reque
 
 TEST_CASE("gateway tls: untrusted certificates, plain HTTP and TLS 1.1 are refused, and the gateway serves on",
           "[gateway][tls]") {
-    TestCa ca;
-    ca.issue("first", "1001");
-    ServedFiles files(ca);
-    files.serve(ca, "first");
-    Daemon daemon;
-    GatewayProcess gateway(daemon.socket(), files.args());
+    TlsStack stack;
+    TestCa& ca = stack.ca;
+    GatewayProcess& gateway = stack.gateway;
 
     const json::object untrusted = client("untrusted", gateway.port(), ca.ca());
     CHECK(untrusted.at("error") == "SSLCertVerificationError");
@@ -276,13 +282,11 @@ TEST_CASE("gateway tls: untrusted certificates, plain HTTP and TLS 1.1 are refus
 
 TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections; a broken one keeps the old",
           "[gateway][tls]") {
-    TestCa ca;
-    ca.issue("first", "1001");
+    TlsStack stack;
+    TestCa& ca = stack.ca;
+    ServedFiles& files = stack.files;
+    GatewayProcess& gateway = stack.gateway;
     ca.issue("second", "2002");
-    ServedFiles files(ca);
-    files.serve(ca, "first");
-    Daemon daemon;
-    GatewayProcess gateway(daemon.socket(), files.args());
     CHECK(client("cert", gateway.port(), ca.ca()).at("serial") == "1001");
 
     // A connection open across the reload: it goes on with the certificate it shook hands with.

@@ -80,4 +80,13 @@ std::string GatewayProcess::log() const {
     return text.str();
 }
 
+jaild::gateway::GatewayOptions gateway_options_from(const std::string& toml) {
+    TempDir dir;
+    const std::string path = dir.path() + "/gateway.toml";
+    std::ofstream(path) << toml;
+    jaild::gateway::GatewayOptions options;
+    jaild::gateway::load_options_file(path, options);
+    return options;
+}
+
 }  // namespace jaild::test

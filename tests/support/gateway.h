@@ -6,11 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "gateway/options.h"
 #include "tests/support/harness.h"
 
 namespace jaild::test {
 
 int free_port();
+
+// The gateway's options as load_options_file reads them from a config file holding `toml`. Throws what it
+// throws (ConfigError).
+jaild::gateway::GatewayOptions gateway_options_from(const std::string& toml);
 
 // build/bin/jaild-gateway on a free loopback port (or the --listen among `extra_args`), talking to `socket`, as
 // root or as `uid` (its own group, no other groups). Waits until it accepts.

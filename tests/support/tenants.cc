@@ -2,20 +2,23 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/support/jailctl.h"
-
 namespace jaild::test {
 
-namespace {
-
-std::string keys_command(const std::string& file, std::vector<std::string> args) {
+Jailctl run_keys_command(const std::string& file, std::vector<std::string> args) {
     args.insert(args.begin(), {"keys", "--file", file});
     JailctlCall call;  // the jailctl runner starts any program: here the gateway
     call.program = bin("jaild-gateway");
     call.args = std::move(args);
     call.timeout = std::chrono::seconds(30);
     const Jailctl ran = run_jailctl(call);
-    INFO("jaild-gateway keys: exit " << ran.exit_code << "\nstderr: " << ran.err);
+    UNSCOPED_INFO("jaild-gateway keys: exit " << ran.exit_code << "\nstdout: " << ran.out << "stderr: " << ran.err);
+    return ran;
+}
+
+namespace {
+
+std::string keys_command(const std::string& file, std::vector<std::string> args) {
+    const Jailctl ran = run_keys_command(file, std::move(args));
     REQUIRE(ran.exit_code == 0);
     return ran.out.empty() ? "" : ran.out.substr(0, ran.out.size() - 1);
 }

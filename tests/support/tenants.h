@@ -8,8 +8,13 @@
 #include "tests/support/gateway.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
+#include "tests/support/jailctl.h"
 
 namespace jaild::test {
+
+// Runs build/bin/jaild-gateway keys --file FILE ARGS and returns what it did (exit status, stdout, stderr),
+// all of it shown when a check that follows fails.
+Jailctl run_keys_command(const std::string& file, std::vector<std::string> args);
 
 class TenantsFile {
 public:

@@ -7,8 +7,10 @@
 
 #include "gateway/cors.h"
 #include "gateway/options.h"
+#include "tests/support/gateway.h"
 
 using namespace jaild::gateway;
+using jaild::test::gateway_options_from;
 
 namespace {
 
@@ -16,23 +18,6 @@ std::string header(const HeaderList& headers, const std::string& name) {
     for (const auto& [key, value] : headers)
         if (key == name) return value;
     return "<none>";
-}
-
-GatewayOptions load(const std::string& toml) {
-    char path[] = "/tmp/jaild-cors-test-XXXXXX";
-    const int fd = ::mkstemp(path);
-    REQUIRE(fd >= 0);
-    ::close(fd);
-    std::ofstream(path) << toml;
-    GatewayOptions options;
-    try {
-        load_options_file(path, options);
-    } catch (...) {
-        ::unlink(path);
-        throw;
-    }
-    ::unlink(path);
-    return options;
 }
 
 }  // namespace
@@ -111,16 +96,18 @@ TEST_CASE("cors: configured origins are spelled as browsers send them, or refuse
 }
 
 TEST_CASE("cors: the [gateway] cors_origins key", "[unit][cors]") {
-    CHECK(load("").cors_origins.empty());
-    CHECK(load("[gateway]\ncors_origins = []\n").cors_origins.empty());
-    CHECK(load("[gateway]\ncors_origins = [\"*\"]\n").cors_origins == std::vector<std::string>{"*"});
+    CHECK(gateway_options_from("").cors_origins.empty());
+    CHECK(gateway_options_from("[gateway]\ncors_origins = []\n").cors_origins.empty());
+    CHECK(gateway_options_from("[gateway]\ncors_origins = [\"*\"]\n").cors_origins == std::vector<std::string>{"*"});
     CHECK(
-        load("[gateway]\ncors_origins = [\"https://IDE.example.com:443\", \"http://localhost:5173\"]\n").cors_origins ==
-        std::vector<std::string>{"https://ide.example.com", "http://localhost:5173"});
-    CHECK_THROWS_WITH(load("[gateway]\ncors_origins = \"*\"\n"),
+        gateway_options_from("[gateway]\ncors_origins = [\"https://IDE.example.com:443\", \"http://localhost:5173\"]\n")
+            .cors_origins == std::vector<std::string>{"https://ide.example.com", "http://localhost:5173"});
+    CHECK_THROWS_WITH(gateway_options_from("[gateway]\ncors_origins = \"*\"\n"),
                       Catch::Contains("gateway.cors_origins must be an array of strings"));
-    CHECK_THROWS_WITH(load("[gateway]\ncors_origins = [\"*\", 1]\n"),
+    CHECK_THROWS_WITH(gateway_options_from("[gateway]\ncors_origins = [\"*\", 1]\n"),
                       Catch::Contains("gateway.cors_origins must be an array of strings"));
-    CHECK_THROWS_WITH(load("[gateway]\ncors_origins = [\"https://x.example/\"]\n"), Catch::Contains("has a path"));
-    CHECK_THROWS_WITH(load("[gateway]\ncors_origin = [\"*\"]\n"), Catch::Contains("unknown key gateway.cors_origin"));
+    CHECK_THROWS_WITH(gateway_options_from("[gateway]\ncors_origins = [\"https://x.example/\"]\n"),
+                      Catch::Contains("has a path"));
+    CHECK_THROWS_WITH(gateway_options_from("[gateway]\ncors_origin = [\"*\"]\n"),
+                      Catch::Contains("unknown key gateway.cors_origin"));
 }

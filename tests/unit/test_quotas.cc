@@ -12,8 +12,10 @@
 #include "gateway/quotas.h"
 #include "gateway/request_parsing.h"
 #include "gateway/tenant_keys.h"
+#include "tests/support/gateway.h"
 
 using namespace jaild::gateway;
+using jaild::test::gateway_options_from;
 using namespace std::chrono_literals;
 
 namespace {
@@ -44,23 +46,6 @@ std::string field(const HeaderList& headers, const std::string& name) {
     for (const auto& [key, value] : headers)
         if (key == name) return value;
     return "(absent)";
-}
-
-GatewayOptions options_from(const std::string& toml) {
-    char path[] = "/tmp/quota_options.XXXXXX";
-    const int fd = ::mkstemp(path);
-    REQUIRE(fd >= 0);
-    ::close(fd);
-    std::ofstream(path) << toml;
-    GatewayOptions options;
-    try {
-        load_options_file(path, options);
-    } catch (...) {
-        ::unlink(path);
-        throw;
-    }
-    ::unlink(path);
-    return options;
 }
 
 ParsedRequest parsed_run(const std::string& body) {
@@ -101,7 +86,7 @@ TEST_CASE("quotas: a tenant's override wins over [tenant_defaults], which wins o
 }
 
 TEST_CASE("quotas: [tenant_defaults] takes the keys file's limit keys, integers of at least 1", "[unit][quotas]") {
-    const GatewayOptions options = options_from(
+    const GatewayOptions options = gateway_options_from(
         "[tenant_defaults]\nmax_concurrent_runs = 3\nruns_per_minute = 30\nmax_sessions = 4\n"
         "max_session_disk_kb = 1024\nmax_cpu_ms = 1000\nmax_wall_ms = 2000\nmax_memory_kb = 65536\n"
         "max_output_bytes = 4096\n");
@@ -115,11 +100,11 @@ TEST_CASE("quotas: [tenant_defaults] takes the keys file's limit keys, integers 
     CHECK(limits.memory_kb == 65536u);
     CHECK(limits.output_bytes == 4096u);
 
-    CHECK_THROWS_WITH(options_from("[tenant_defaults]\nruns_per_minute = 0\n"),
+    CHECK_THROWS_WITH(gateway_options_from("[tenant_defaults]\nruns_per_minute = 0\n"),
                       Catch::Contains("tenant_defaults.runs_per_minute must be an integer of at least 1"));
-    CHECK_THROWS_WITH(options_from("[tenant_defaults]\nmax_cpu_ms = \"10\"\n"),
+    CHECK_THROWS_WITH(gateway_options_from("[tenant_defaults]\nmax_cpu_ms = \"10\"\n"),
                       Catch::Contains("tenant_defaults.max_cpu_ms must be an integer of at least 1"));
-    CHECK_THROWS_WITH(options_from("[tenant_defaults]\nmax_runs = 10\n"),
+    CHECK_THROWS_WITH(gateway_options_from("[tenant_defaults]\nmax_runs = 10\n"),
                       Catch::Contains("unknown key tenant_defaults.max_runs"));
 }
 
