@@ -146,6 +146,8 @@ def prepare():
     _zygote["meta_finders"] = [finder for finder in sys.meta_path
                                if finder is not PATH_FINDER and hasattr(finder, "invalidate_caches")]
     _zygote["numpy_state"] = _numpy_state()
+    import ctypes
+    _zygote["clearenv"] = ctypes.CDLL(None, use_errno=True).clearenv
     _zygote["unraisable"] = _unraisable_args_type()
     gc.collect()
     gc.freeze()  # a child's first collection must not write to (and so copy) the preloaded heap
@@ -281,10 +283,12 @@ def _reset_process(argv, env, options):
 
 
 def _reset_environ(env):
-    """os.environ and the C environment become exactly env (what os.environ's own methods do, inlined)."""
+    """os.environ and the C environment become exactly env (what os.environ's own methods do, inlined).
+
+    The C environment is cleared whole: the zygote may hold names os.environ never saw (set from C).
+    """
+    _zygote["clearenv"]()
     data = os.environ._data  # bytes to bytes, shared with os.environb
-    for key in data:
-        os.unsetenv(key)
     data.clear()
     for entry in env:
         name, equals, value = entry.partition("=")

@@ -40,6 +40,7 @@ import jaild_warm
 for name in spec["preload"]:
     __import__(name)
 signal.signal(signal.SIGTERM, lambda *_: None)  # a handler of the zygote's own loop
+os.putenv("ZYGOTE_C_ONLY", "1")  # set in the C environment behind os.environ's back, as C++ could
 sys.stdout.write("STALE zygote stdout ")  # what preloading printed, still in the zygote's buffers
 sys.stderr.write("STALE zygote stderr ")
 import logging
@@ -168,7 +169,7 @@ print(sys.argv, __name__, __file__ if '__file__' in globals() else None)
 print(sys.path)
 print(os.getcwd(), sys.executable, sys.orig_argv)
 print(sorted(k for k in os.environ if k != 'WARM_T0'), os.environ.get('JAILD_RUN_ONLY'), os.getenv('ZYGOTE_ONLY'))
-print(os.popen('env | grep -c ZYGOTE_ONLY; env | grep JAILD_RUN_ONLY').read())
+print(os.popen('env | grep -c ZYGOTE_; env | grep JAILD_RUN_ONLY').read())
 print(list(globals()), type(__loader__).__name__, __spec__ and __spec__.name, __doc__, __package__)
 for s in (sys.stdin, sys.stdout, sys.stderr):
     b = s.buffer
