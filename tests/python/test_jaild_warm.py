@@ -33,7 +33,7 @@ import jaild_warm  # noqa: E402 - from the support directory
 
 # The simulated zygote: what jaild-zygote does around jaild_warm, in Python.
 ZYGOTE = r"""
-import json, os, signal, sys, time
+import ctypes, json, os, signal, sys, time
 spec = json.loads(sys.argv[1])
 sys.path[0] = spec["support"]  # in place of -c's '': the embedding zygote has no script entry
 import jaild_warm
@@ -54,7 +54,7 @@ for run in spec["runs"]:
             for target in range(spec["fds"]):
                 os.dup2(%(base)d + target, target)
             os.closerange(spec["fds"], 1024)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # C++ resets the dispositions, not Python's view
+            ctypes.CDLL(None).signal(signal.SIGTERM, 0)  # C++ resets dispositions (SIG_DFL), not Python's view
             os.chdir(run["cwd"])
             env = run["env"] + ["WARM_T0=%%d" %% time.monotonic_ns()] if spec.get("stamp") else run["env"]
             jaild_warm.run(run["argv"], env)
