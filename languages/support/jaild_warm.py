@@ -8,11 +8,15 @@ has one), has PyOS_AfterFork_Child() called, and calls
 
     jaild_warm.run(argv, env)
 
-argv is the run's command line, env its environment as "KEY=value" strings. run() never returns: it
-resets what execve("/usr/bin/python3", argv, env) would have reset and a program can see, runs the
-program, and ends the process as the cold interpreter would (os._exit with its exit status, or death by
-SIGINT after an uncaught KeyboardInterrupt). Only this grammar goes warm (fits(); anything else is
-refused with exit status 2):
+argv is the run's command line, env its environment as "KEY=value" strings (a run whose LANG, LC_* or
+PYTHON* values differ from the zygote's goes cold: run() takes the zygote's stdio encodings and
+sys.flags as the run's). The zygote runs no Python between prepare() and its forks, so nothing is
+written to its Python streams after prepare() flushed them.
+
+run() never returns: it resets what execve("/usr/bin/python3", argv, env) would have reset and a
+program can see, runs the program, and ends the process as the cold interpreter would (os._exit with its
+exit status, or death by SIGINT after an uncaught KeyboardInterrupt). Only this grammar goes warm
+(fits(); anything else is refused with exit status 2):
 
     python3 [-u|-B]... -c CODE [ARG...]
     python3 [-u|-B]... -m MODULE [ARG...]
@@ -70,6 +74,10 @@ Differences from a cold interpreter that stay:
   traceback.print_stack() and inspect.stack() show run(); RecursionError comes one call earlier (a
   traceback says "repeated 995 more times" where cold says 996); a warning whose stacklevel points past
   the program names jaild_warm.py where cold names "sys".
+- -m of a dotted module that the preload imported (not a package) prints runpy's RuntimeWarning "found in
+  sys.modules after import of package"; cold prints it only when the package itself imports the module.
+- While the program's atexit handlers run, sys.unraisablehook is a wrapper that drops run()'s frames
+  from what C reports, then calls the program's hook.
 - A stream object of the zygote that a preloaded module kept (a logging handler's) writes to the run's
   fd with the zygote's buffering; cold, it would be the run's own sys.stderr.
 """
