@@ -99,6 +99,7 @@ FS_ENCODING = sys.getfilesystemencoding()
 PATH_FINDER = sys.modules["_frozen_importlib_external"].PathFinder
 NAMESPACE_PATH = sys.modules["_frozen_importlib_external"]._NamespacePath
 FUNCTION = type(lambda: None)
+WARM_UP_CALLS = 16  # more calls than CPython 3.11 waits before it quickens a code object
 ZIP_END, ZIP_END_SPAN = b"PK\x05\x06", 65536 + 22  # a zip's end record lies in its last 64 KiB
 MT19937_KEY_BYTES = 624 * 4
 MT19937_KEY_END = (624).to_bytes(4, sys.byteorder)  # pos: the next draw regenerates from the new key
@@ -157,8 +158,24 @@ def prepare():
     import ctypes
     _zygote["clearenv"] = ctypes.CDLL(None, use_errno=True).clearenv
     _zygote["unraisable"] = _unraisable_args_type()
+    _warm_up()
     gc.collect()
     gc.freeze()  # a child's first collection must not write to (and so copy) the preloaded heap
+
+
+def _warm_up():
+    """Run the side-effect-free part of run()'s path until CPython has specialized its bytecode.
+
+    A function's first calls write to its code object (warm-up counters, then specialization); done
+    here they are done once in the zygote instead of being copied into every child.
+    """
+    path = os.environ._data.get(b"PATH")
+    for _ in range(WARM_UP_CALLS):
+        parse(["python3", "-u", "-B", "main.py", "arg"])
+        _executable(path)
+        os.path.dirname(os.path.realpath(HERE))
+        for fd, name in enumerate(("<stdin>", "<stdout>", "<stderr>")):
+            _open_stdio(fd, name, False)  # closefd=False and nothing written: dropped without effect
 
 
 def _cold_handler(signum):
@@ -280,7 +297,8 @@ def _reset_process(argv, env, options):
     _reset_environ(env)
     _reset_signals()
     sys.orig_argv = list(argv)
-    sys.executable = sys._base_executable = _executable(os.environ.get("PATH"))
+    # os.environ's bytes, not os.environ.get(): that is five Python calls, each page they write copied
+    sys.executable = sys._base_executable = _executable(os.environ._data.get(b"PATH"))
     sys.dont_write_bytecode = "-B" in options or bool(sys.flags.dont_write_bytecode)
     _reset_stdio("-u" in options or _zygote["unbuffered"])
     _reseed()
@@ -314,8 +332,9 @@ def _reset_signals():
 
 
 def _executable(path):
-    """sys.executable as cold python computes it for argv[0] "python3": the first on PATH."""
-    for directory in (path.split(":") if path is not None else ()):
+    """sys.executable as cold python computes it for argv[0] "python3": the first on PATH (bytes)."""
+    path = "" if path is None else path.decode(FS_ENCODING, "surrogateescape")
+    for directory in (path.split(":") if path else ()):
         candidate = directory + "python3" if not directory or directory.endswith("/") else directory + "/python3"
         try:
             mode = os.stat(candidate).st_mode
