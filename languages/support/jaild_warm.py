@@ -78,6 +78,8 @@ Differences from a cold interpreter that stay:
   sys.modules after import of package"; cold prints it only when the package itself imports the module.
 - While the program's atexit handlers run, sys.unraisablehook is a wrapper that drops run()'s frames
   from what C reports, then calls the program's hook.
+- A script file with NUL bytes: cold 3.11 reads each line only up to its first NUL; run() compiles the
+  bytes as compile() does, which refuses them (ValueError: source code string cannot contain null bytes).
 - A stream object of the zygote that a preloaded module kept (a logging handler's) writes to the run's
   fd with the zygote's buffering; cold, it would be the run's own sys.stderr.
 """

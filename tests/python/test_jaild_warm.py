@@ -266,6 +266,10 @@ CORPUS = {
                                                  "    os.waitpid(pid, 0)\n    print('parent')\n"}, b""),
     "multiprocessing_fork_and_spawn": (["main.py"], {"main.py": MULTIPROCESSING}, b""),
     "atexit_exits": (["-c", "import atexit, sys\natexit.register(sys.exit, 5)\nprint('x')"], {}, b""),
+    "m_package": (["-m", "pkg", "x"], {"pkg/__init__.py": "print('init', __name__)\n",
+                                       "pkg/__main__.py": "import sys\nprint(__name__, __package__, sys.argv)\n"
+                                                          "raise SystemExit(7)\n"}, b""),
+    "exit_builtin": (["-c", "print('bye')\nexit(4)"], {}, b""),
     "tempfile_tz": (["main.py"], {"main.py": "import tempfile, time\nprint(tempfile.gettempdir(), time.tzname)\n"},
                     b""),
 }
