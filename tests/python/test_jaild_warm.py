@@ -2,10 +2,13 @@
 
 Each program of the corpus runs twice in the same directory with the same argv, environment and stdin:
 cold (posix_spawn of /usr/bin/python3 with argv[0] "python3") and warm (a /usr/bin/python3 "zygote" that
-imports jaild_warm and the preload modules, calls prepare(), leaves unflushed text in its own stdio, then
-forks; the child puts the run's pipes on fds 0/1/2 (and the runner's socket on 3), closes the rest, enters
-the run's directory and calls jaild_warm.run(argv, env)). stdout, stderr, exit status (death by signal
-included), the runner's answer on fd 3 and the files left in the directory must be identical.
+imports jaild_warm and the preload modules, then leaves what jaild-zygote might: unflushed text in its own
+Python stdio, a logging handler holding its stderr stream, a Python SIGTERM handler, a variable set in the
+C environment only; it calls prepare() and forks; the child puts the run's pipes on fds 0/1/2 (and the
+runner's socket on 3), closes the rest, resets SIGTERM in C, enters the run's directory and calls
+jaild_warm.run(argv, env)). stdout, stderr, exit status (death by signal included), the runner's answer
+on fd 3 and the files left in the directory must be identical; the zygote's text must reach only the
+zygote's own stdout.
 
 Run with Debian's interpreter: /usr/bin/python3 tests/python/test_jaild_warm.py
 """
