@@ -31,6 +31,7 @@ RUNNER = os.path.join(SUPPORT, "runner.py")
 PRELOAD = ["numpy", "pandas"]  # what languages/python.toml preloads; scripts/bootstrap installs both
 ZYGOTE_FD = 20  # the run's fds sit here in the zygote until its child moves them to 0, 1, 2 (and 3)
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, SUPPORT)
 import jaild_warm  # noqa: E402 - from the support directory
 
@@ -40,6 +41,7 @@ import ctypes, json, os, signal, sys, time
 def minor_faults():
     return int(os.read(os.open("/proc/self/stat", os.O_RDONLY), 4096).rsplit(b")", 1)[1].split()[7])
 spec = json.loads(sys.argv[1])
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree; run() sets it from sys.flags again
 sys.path[0] = spec["support"]  # in place of -c's '': the embedding zygote has no script entry
 import jaild_warm
 for name in spec["preload"]:
