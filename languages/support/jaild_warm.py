@@ -105,6 +105,10 @@ WARM_UP_CALLS = 16  # more calls than CPython 3.11 waits before it quickens a co
 ZIP_END, ZIP_END_SPAN = b"PK\x05\x06", 65536 + 22  # a zip's end record lies in its last 64 KiB
 MT19937_KEY_BYTES = 624 * 4
 MT19937_KEY_END = (624).to_bytes(4, sys.byteorder)  # pos: the next draw regenerates from the new key
+# What the end of a run calls, taken now: a program that replaces os._exit or gc.collect does not change
+# how its interpreter ends (cold finalization is C).
+END = {"exit": os._exit, "kill": os.kill, "getpid": os.getpid, "signal": signal.signal, "collect": gc.collect,
+       "run_exitfuncs": atexit._run_exitfuncs}
 _kept = []  # the zygote's stdio and __main__: never finalized in a child (their fds are the run's now)
 _zygote = {}  # filled by prepare()
 
@@ -512,26 +516,34 @@ def _exit_status(exit):
 
 
 def _finish(status, interrupted, main):
-    """The observable part of Py_FinalizeEx, then the end of the process."""
+    """The observable part of Py_FinalizeEx, then the end of the process (exit_sigint() after ^C)."""
+    flushed = [True]
+    try:
+        _finalize(main, flushed)
+    except BaseException:  # noqa: BLE001 - interrupted while finalizing: the process ends all the same
+        pass
+    if interrupted:
+        END["signal"](signal.SIGINT, signal.SIG_DFL)
+        END["kill"](END["getpid"](), signal.SIGINT)
+        END["exit"](130)
+    END["exit"]((status if flushed[0] else 120) & 0xFF)
+
+
+def _finalize(main, flushed):
     hook = sys.unraisablehook  # what C reports now (an atexit callback's error) must not name this frame
     sys.unraisablehook = lambda args: hook(_unraisable_without_own_frames(args))
     _wait_for_threads()
-    atexit._run_exitfuncs()
-    flushed = _flush(sys.stdout, sys.stderr)
+    END["run_exitfuncs"]()
+    flushed[0] = _flush(sys.stdout, sys.stderr)
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
     for module in {id(m): m for m in (main, sys.modules.get("__main__")) if m is not None}.values():
         _clear_module(module)
-    gc.collect()
+    END["collect"]()
     for stream in (sys.__stdout__, sys.__stderr__):  # what their deallocation writes, silently
         try:
             stream.flush()
         except BaseException:  # noqa: BLE001 - as iobase_finalize(): errors are dropped
             pass
-    if interrupted:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        os._exit(130)
-    os._exit((status if flushed else 120) & 0xFF)
 
 
 def _wait_for_threads():

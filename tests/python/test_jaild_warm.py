@@ -275,6 +275,8 @@ CORPUS = {
                                        "pkg/__main__.py": "import sys\nprint(__name__, __package__, sys.argv)\n"
                                                           "raise SystemExit(7)\n"}, b""),
     "exit_builtin": (["-c", "print('bye')\nexit(4)"], {}, b""),
+    "replaces_os_exit": (["-c", "import os, gc\nos._exit = gc.collect = print\nprint('still')\nraise SystemExit(6)"],
+                         {}, b""),
     "tempfile_tz": (["main.py"], {"main.py": "import tempfile, time\nprint(tempfile.gettempdir(), time.tzname)\n"},
                     b""),
 }
