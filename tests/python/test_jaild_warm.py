@@ -277,6 +277,9 @@ CORPUS = {
     "exit_builtin": (["-c", "print('bye')\nexit(4)"], {}, b""),
     "replaces_os_exit": (["-c", "import os, gc\nos._exit = gc.collect = print\nprint('still')\nraise SystemExit(6)"],
                          {}, b""),
+    "big_output_and_input": (["main.py"], {"main.py": "import sys\ndata = sys.stdin.read()\n"
+                                                      "for i in range(20000):\n    print(i, len(data))\n"
+                                                      "sys.stderr.write('e' * 100000)\n"}, b"y" * 300000),
     "tempfile_tz": (["main.py"], {"main.py": "import tempfile, time\nprint(tempfile.gettempdir(), time.tzname)\n"},
                     b""),
 }
