@@ -227,6 +227,12 @@ constexpr Field<PackagesConfig> packages_fields[] = {
     {"install_tmp_kb", &PackagesConfig::install_tmp_kb},
 };
 
+constexpr Field<ZygoteConfig> zygote_fields[] = {
+    {"enabled", &ZygoteConfig::enabled},
+    {"max_forks", &ZygoteConfig::max_forks},
+    {"max_minutes", &ZygoteConfig::max_minutes},
+};
+
 // Also drives the default-against-maximum check, so a new limit needs only a line here.
 constexpr Field<LimitSet> limit_fields[] = {
     {"cpu_ms", &LimitSet::cpu_ms},
@@ -253,6 +259,7 @@ constexpr Field<Config> root_fields[] = {
     {"languages", [](Config& c, const Item& i) { read_table<LanguagesConfig>(i, languages_fields, c.languages); }},
     {"sessions", [](Config& c, const Item& i) { read_table<SessionsConfig>(i, sessions_fields, c.sessions); }},
     {"packages", [](Config& c, const Item& i) { read_table<PackagesConfig>(i, packages_fields, c.packages); }},
+    {"zygote", [](Config& c, const Item& i) { read_table<ZygoteConfig>(i, zygote_fields, c.zygote); }},
     {"limits", [](Config& c, const Item& i) { read_table<Config>(i, limits_fields, c); }},
 };
 
@@ -284,6 +291,8 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},
         {"sessions.max_per_principal", c.sessions.max_per_principal, 1, 1'000'000},
         {"packages.budget_kb", c.packages.budget_kb, 0, kMaxKb},
+        {"zygote.max_forks", c.zygote.max_forks, 0, u32_max},
+        {"zygote.max_minutes", c.zygote.max_minutes, 0, 7 * 24 * 60},
         {"packages.install_cpu_ms", c.packages.install_cpu_ms, 1, 3'600'000},
         {"packages.install_wall_ms", c.packages.install_wall_ms, 1, 3'600'000},
         {"packages.install_memory_kb", c.packages.install_memory_kb, 1024, kMaxKb},

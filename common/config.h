@@ -112,6 +112,15 @@ struct PackagesConfig {
     bool operator==(const PackagesConfig&) const = default;
 };
 
+// Warm Python (jaild/sandbox/zygote.h, docs/languages.md): the zygotes of languages with `zygote = true`.
+struct ZygoteConfig {
+    bool enabled = true;             // false: every run starts cold
+    std::uint32_t max_forks = 1000;  // runs one zygote starts before a fresh one replaces it (0: no bound)
+    std::uint32_t max_minutes = 60;  // its age before it is replaced (0: no bound)
+
+    bool operator==(const ZygoteConfig&) const = default;
+};
+
 struct Config {
     ServerConfig server;
     LogConfig log;
@@ -119,6 +128,7 @@ struct Config {
     LanguagesConfig languages;
     SessionsConfig sessions;
     PackagesConfig packages;
+    ZygoteConfig zygote;
     LimitSet limits_default;
     LimitSet limits_max = default_limit_maxima();
 

@@ -97,6 +97,23 @@ std::string names_of(const LanguageRegistry& registry) {
     return out.empty() ? "none" : out;
 }
 
+// A dotted Python module name: identifiers of ASCII letters, digits and underscores.
+bool valid_module_name(std::string_view name) {
+    if (name.empty() || name.size() > 128) return false;
+    bool at_start = true;
+    for (char c : name) {
+        if (c == '.') {
+            if (at_start) return false;
+            at_start = true;
+            continue;
+        }
+        const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!letter && !(c >= '0' && c <= '9' && !at_start)) return false;
+        at_start = false;
+    }
+    return !at_start;
+}
+
 }  // namespace
 
 Language parse_language(std::string_view text, const std::string& source) {
@@ -106,9 +123,10 @@ Language parse_language(std::string_view text, const std::string& source) {
     } catch (const toml::parse_error& e) {
         throw LanguageError(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
     }
-    refuse_unknown(
-        root, source,
-        {"name", "aliases", "source", "version", "run", "main", "result_variable", "compile", "binds", "env"}, "");
+    refuse_unknown(root, source,
+                   {"name", "aliases", "source", "version", "run", "main", "result_variable", "compile", "binds", "env",
+                    "zygote", "preload"},
+                   "");
     Language l;
     l.file = source;
     l.name = get_string(root, source, "name", true);
@@ -126,6 +144,16 @@ Language parse_language(std::string_view text, const std::string& source) {
     l.binds = get_strings(root, source, "binds", false);
     for (const std::string& bind : l.binds)
         if (bind.empty() || bind.front() != '/') fail(source, root.get("binds"), "binds", "entries must be absolute");
+    if (const toml::node* zygote = root.get("zygote")) {
+        if (!zygote->is_boolean()) fail(source, zygote, "zygote", "must be true or false");
+        l.zygote = *zygote->value<bool>();
+    }
+    l.preload = get_strings(root, source, "preload", false);
+    for (const std::string& module : l.preload)
+        if (!valid_module_name(module))
+            fail(source, root.get("preload"), "preload",
+                 "entries must be module names such as \"numpy\" or \"sklearn.linear_model\"");
+    if (!l.preload.empty() && !l.zygote) fail(source, root.get("preload"), "preload", "needs zygote = true");
     if (const toml::node* env = root.get("env")) {
         const toml::table* table = env->as_table();
         if (!table) fail(source, env, "env", "must be a table of strings");
@@ -281,6 +309,7 @@ std::variant<ExecutePlan, PlanError> make_execute_plan(const v1::ExecuteRequest&
         out.run = std::move(std::get<RunPlan>(run_planned));
     }
     out.run.transient_file = language->source;
+    if (language->zygote && !language->compile) out.run.zygote = language->name;
     if (request.mode() != v1::EXECUTE_MODE_PLAIN) {
         out.run.result_channel = true;
         out.run.result_input = request.data_json().empty() ? "{}" : request.data_json();

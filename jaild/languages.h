@@ -44,6 +44,8 @@ struct Language {
     std::optional<CompileStep> compile;      // compiled languages
     std::vector<std::string> binds;          // extra host directories the rootfs needs (read-only)
     std::map<std::string, std::string> env;  // defaults under the request's env
+    bool zygote = false;                     // runs that fit start in a warm interpreter (jaild/sandbox/zygote.h)
+    std::vector<std::string> preload;        // the modules that interpreter has imported
     std::string file;                        // where it was read from
     std::string version;                     // filled at start; empty until then
 };

@@ -82,13 +82,21 @@ std::optional<PlanError> check_argv(const v1::RunRequest& request, std::size_t& 
     return std::nullopt;
 }
 
-std::optional<PlanError> build_env(const v1::RunRequest& request, std::vector<std::string>& out, std::size_t& bytes) {
-    if (static_cast<std::size_t>(request.env_size()) > kMaxEnv)
-        return PlanError{"env", "env has more than " + std::to_string(kMaxEnv) + " variables"};
-    std::map<std::string, std::string> env = {
+}  // namespace
+
+std::map<std::string, std::string> default_run_env() {
+    return {
         {"PATH", sandbox_path_env}, {"HOME", workspace_dir}, {"LANG", "C.UTF-8"},
         {"TMPDIR", "/tmp"},         {"USER", "sandbox"},     {"LOGNAME", "sandbox"},
     };
+}
+
+namespace {
+
+std::optional<PlanError> build_env(const v1::RunRequest& request, std::vector<std::string>& out, std::size_t& bytes) {
+    if (static_cast<std::size_t>(request.env_size()) > kMaxEnv)
+        return PlanError{"env", "env has more than " + std::to_string(kMaxEnv) + " variables"};
+    std::map<std::string, std::string> env = default_run_env();
     for (const auto& [key, value] : request.env()) {
         if (key.empty() || key.find('=') != std::string::npos || has_nul(key))
             return PlanError{"env", "invalid environment variable name \"" + key + "\""};

@@ -3,6 +3,7 @@
 // sandbox library never sees the protocol.
 #pragma once
 
+#include <map>
 #include <string>
 #include <variant>
 
@@ -26,6 +27,9 @@ std::variant<RunPlan, PlanError> make_run_plan(const v1::RunRequest& request, co
 
 // Checks a working directory inside the sandbox (absolute, no "." or ".."): an error message or "".
 std::string check_cwd_path(const std::string& cwd);
+
+// The environment every run starts with, under the language's and the request's variables.
+std::map<std::string, std::string> default_run_env();
 
 // Checks a path relative to /workspace: no empty, "." or ".." component, no NUL, not absolute, bounded.
 // Returns an error message or an empty string. Exposed for tests and the sessions code.

@@ -11,11 +11,16 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
 
 #include "jaild.pb.h"
 #include "jaild/job.h"
 #include "jaild/plan_from_request.h"
+#include "jaild/sandbox/program_start.h"
 
 namespace jaild {
 
@@ -37,6 +42,62 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
       instance_(std::random_device{}()) {
     if (auto setup = warm_setup()) warm_ = std::make_unique<WarmPool>(std::move(*setup));
+    start_zygotes();
+}
+
+void Supervisor::start_zygotes() {
+    if (!config_.zygote.enabled || !spawner_ || !spawner_->can_warm()) return;
+    const std::filesystem::path program = std::filesystem::path(spawner_->reaper_path()).parent_path() / "jaild-zygote";
+    for (const Language& language : languages_.all()) {
+        if (!language.zygote) continue;
+        if (::access(program.c_str(), X_OK) != 0) {
+            spdlog::warn("zygote {}: {} is missing; its runs start cold", language.name, program.string());
+            return;
+        }
+        Zygote::Setup setup;
+        setup.program = program.string();
+        setup.language = language.name;
+        setup.support_dir = config_.languages.support_dir;
+        setup.preload = language.preload;
+        std::map<std::string, std::string> env = default_run_env();
+        for (const auto& [key, value] : language.env) env[key] = value;
+        for (const auto& [key, value] : env) setup.env.push_back(key + "=" + value);
+        setup.expected_version = language.version;
+        setup.max_forks = config_.zygote.max_forks;
+        setup.max_age = std::chrono::minutes(config_.zygote.max_minutes);
+        setup.cgroups = cgroups_.get();
+        setup.name_prefix = fmt::format("{}-{:08x}-zygote-{}", ::getpid(), instance_ & 0xffffffffu, language.name);
+        zygotes_.push_back(std::make_unique<Zygote>(std::move(setup)));
+    }
+}
+
+Zygote* Supervisor::zygote_for(const RunPlan& plan) {
+    if (plan.zygote.empty()) return nullptr;
+    for (const auto& zygote : zygotes_)
+        if (zygote->language() == plan.zygote) return zygote->ready() && zygote->fits(plan) ? zygote.get() : nullptr;
+    return nullptr;
+}
+
+bool Supervisor::start_in_zygote(Zygote& zygote, const RunPlan& plan, const std::string& id, std::uint32_t uid,
+                                 cgroup::JobCgroup& group, Spawned& spawned, std::error_code& ec) {
+    spawned = spawner_->spawn(plan, uid, &group, cgroups_->version() == "v2", ec, true, true);
+    if (ec) return false;
+    std::string why;
+    if (zygote.start(plan, group, uid, spawned, why)) {
+        ++zygote_runs_;
+        spdlog::info("job {}: in zygote {}", id, zygote.language());
+        return true;
+    }
+    // Cold in the same sandbox: its reaper starts the program as a warm sandbox's does (warm_pool.h).
+    spdlog::info("job {}: starts cold: {}", id, why);
+    const ResolvedLimits& l = plan.limits;
+    const std::string message =
+        warm_start_message(rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes}), plan.cwd,
+                           exec_candidates(plan), plan.argv, plan.env);
+    if (::send(spawned.report_r.get(), message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(message.size()))
+        spdlog::warn("job {}: sending the sandbox its start failed: {}", id, std::strerror(errno));
+    return true;
 }
 
 std::optional<WarmPool::Setup> Supervisor::warm_setup() {
@@ -166,7 +227,10 @@ bool Supervisor::start_cold(RunPlan& plan, const std::string& id, const cgroup::
         error = {ErrorCode::internal, "creating the run's cgroup failed: " + ec.message()};
         return false;
     }
-    spawned = spawner_->spawn(plan, lease->uid(), group.get(), cgroups_->version() == "v2", ec);
+    if (Zygote* zygote = zygote_for(plan))
+        start_in_zygote(*zygote, plan, id, lease->uid(), *group, spawned, ec);
+    else
+        spawned = spawner_->spawn(plan, lease->uid(), group.get(), cgroups_->version() == "v2", ec);
     if (ec) {
         spdlog::error("job {}: clone failed: {}", id, ec.message());
         error = {ErrorCode::internal, "starting the sandbox failed: clone3: " + ec.message()};

@@ -24,6 +24,7 @@
 #include "jaild/sandbox/uid_pool.h"
 #include "jaild/sandbox/warm_pool.h"
 #include "jaild/sandbox/workspace.h"
+#include "jaild/sandbox/zygote.h"
 #include "jaild/sessions.h"
 
 namespace jaild {
@@ -87,6 +88,9 @@ public:
     std::uint64_t jobs_started() const { return jobs_started_; }
     std::uint64_t jobs_finished() const { return jobs_finished_; }
     std::size_t warm_ready() const { return warm_ ? warm_->ready_count() : 0; }
+    // Runs started in a zygote (zygote.h), and each zygote's counters.
+    std::uint64_t zygote_runs() const { return zygote_runs_; }
+    const std::vector<std::unique_ptr<Zygote>>& zygotes() const { return zygotes_; }
     // Open client connections; shutdown waits for them so each client gets its last frame.
     std::size_t connections() const { return connections_; }
     void connection_opened() { ++connections_; }
@@ -133,6 +137,15 @@ private:
     // A uid for one more warm sandbox, while more uids than the pool's depth stay free after it.
     std::shared_ptr<Lease> spare_uid(std::uint32_t& uid);
     std::uint32_t warm_depth_ = 0;
+    // The warm interpreters of the languages with `zygote = true` (zygote.h), unless zygote.enabled is off.
+    void start_zygotes();
+    Zygote* zygote_for(const RunPlan& plan);
+    // A run the zygote may take: its sandbox made in warm mode, then the program started by the zygote or,
+    // when it cannot, cold in that same sandbox. False (ec set) when the sandbox could not be made.
+    bool start_in_zygote(Zygote& zygote, const RunPlan& plan, const std::string& id, std::uint32_t uid,
+                         cgroup::JobCgroup& group, Spawned& spawned, std::error_code& ec);
+    std::vector<std::unique_ptr<Zygote>> zygotes_;
+    std::uint64_t zygote_runs_ = 0;
     std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes
 };
 

@@ -50,25 +50,33 @@ void step(const ChildSpec& s, int fd, Stage stage, int err, int detail = 0) noex
 int errno_of(int rc) noexcept { return rc == 0 ? 0 : errno; }
 
 // The first record: our mount namespace (new since the clone), for jaild to hold until after the run's
-// answer (Spawned::mount_ns). Through the channel because jaild may not see our /proc entry once we run as
-// the sandbox's uid (ProtectProc=invisible in jaild.service). Returns the errno of a failed send: jaild
-// waits for this record (spawn.cc), so the child must not go on without having sent it.
-int send_mount_namespace(int fd) noexcept {
+// answer (Spawned::mount_ns), and, for a sandbox a zygote's child will enter (ChildSpec::send_namespaces),
+// our other namespaces after it (Spawned::namespaces): a process outside may open them only with the right
+// to trace us, which neither jaild (ProtectProc=invisible in jaild.service hides our /proc entry once we run
+// as the sandbox's uid) nor the zygote has. Returns the errno of a failed send: jaild waits for this record
+// (spawn.cc), so the child must not go on without having sent it.
+int send_namespaces(int fd, bool all) noexcept {
     ChildReport record{ChildReport::mount_namespace, Stage::none, 0, 0, 0};
-    const int ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    const std::size_t count = all ? namespace_count : 1;
+    int ns[namespace_count];
+    std::size_t opened = 0;
+    for (; opened < count; ++opened) {
+        ns[opened] = ::open(namespace_paths[opened], O_RDONLY | O_CLOEXEC);
+        if (ns[opened] < 0) break;
+    }
     iovec data{&record, sizeof record};
     msghdr message{};
     message.msg_iov = &data;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (ns >= 0) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * namespace_count)] = {};
+    if (opened == count) {
         message.msg_control = control;
-        message.msg_controllen = sizeof control;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
         cmsghdr* header = CMSG_FIRSTHDR(&message);
         header->cmsg_level = SOL_SOCKET;
         header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(header), &ns, sizeof ns);
+        header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        std::memcpy(CMSG_DATA(header), ns, sizeof(int) * count);
     } else {
         record.err = errno;
     }
@@ -76,7 +84,7 @@ int send_mount_namespace(int fd) noexcept {
     while ((sent = ::sendmsg(fd, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
     }
     const int err = sent < 0 ? errno : 0;
-    if (ns >= 0) ::close(ns);
+    for (std::size_t i = 0; i < opened; ++i) ::close(ns[i]);
     return err;
 }
 
@@ -183,7 +191,68 @@ struct LibcSys {
     [[noreturn]] static void exit(int code) noexcept { ::_exit(code); }
 };
 
+// The zygote child's descriptors: stdio onto 0-2, the result channel onto 3 (or 3 closed), the report
+// channel onto 4 and the start memfd onto 5 (both close-on-exec), every other descriptor closed: the
+// zygote's own (its socket to jaild, the other runs' report channels it holds) must not reach the program.
+int arrange_entered_fds(const EnterSpec& s) noexcept {
+    const int sources[] = {s.stdin_fd, s.stdout_fd, s.stderr_fd, s.result_fd, s.report_fd, s.start_fd};
+    int parked[6];
+    for (int i = 0; i < 6; ++i) {
+        parked[i] = sources[i] < 0 ? -1 : ::fcntl(sources[i], F_DUPFD_CLOEXEC, kParked + 10);
+        if (sources[i] >= 0 && parked[i] < 0) return errno;
+    }
+    for (int target = 0; target < 6; ++target) {
+        const int flags = target >= kReportFd ? O_CLOEXEC : 0;
+        if (parked[target] < 0) {
+            ::close(target);
+        } else if (::dup3(parked[target], target, flags) < 0) {
+            return errno;
+        }
+    }
+    return errno_of(sys::close_range(child_start_fd + 1, ~0U, 0));
+}
+
+void restore_signals(const struct sigaction* dispositions) noexcept {
+    for (int sig = 1; sig < NSIG; ++sig) {
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dispositions[sig], nullptr);
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 }  // namespace
+
+[[noreturn]] void fail_step(Stage stage, int err, int detail) noexcept { fail(kReportFd, stage, err, detail); }
+
+// The order follows run_child's, minus what the sandbox already has (its mounts, root, hostname and
+// loopback): the cgroup before its namespace (a cgroup namespace rooted at the run's cgroup could not move
+// us into it from outside), the namespaces before anything that drops a capability setns needs.
+void enter_sandbox(const EnterSpec& s) noexcept {
+    int detail = 0;
+    int fd = s.report_fd;
+    for (std::size_t i = 0; i < s.cgroup_fd_count; ++i) {
+        if (const int err = write_zero(s.cgroup_fds[i])) fail(fd, Stage::cgroup_attach, err, static_cast<int>(i));
+    }
+    for (std::size_t i = 0; i < namespace_count; ++i) {
+        if (namespace_types[i] == CLONE_NEWPID) continue;  // we were forked into it
+        if (::setns(s.namespaces[i], namespace_types[i]) != 0)
+            fail(fd, Stage::join_namespaces, errno, namespace_types[i]);
+    }
+    if (const int err = arrange_entered_fds(s)) fail(fd, Stage::file_descriptors, err);
+    fd = kReportFd;
+    if (const int err = rlimits::apply(s.rlimits, s.rlimit_count, &detail)) fail(fd, Stage::rlimits, err, detail);
+    if (const int err = caps::lock_securebits()) fail(fd, Stage::securebits, err);
+    if (const int err = caps::drop_bounding(s.last_cap)) fail(fd, Stage::bounding_set, err);
+    if (const int err = credentials::apply(s.uid, s.gid)) fail(fd, Stage::credentials, err);
+    if (const int err = caps::clear(s.empty_caps)) fail(fd, Stage::capabilities, err);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(fd, Stage::no_new_privs, errno);
+    // The uid change made us undumpable (our /proc entries root's), which a cold run's execve undoes.
+    if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail(fd, Stage::dumpable, errno);
+    restore_signals(s.signals);
+    ::umask(022);
+    if (const int err = seccomp::apply(s.seccomp)) fail(fd, Stage::seccomp, err);
+}
 
 // Every step runs its step() line, even one this sandbox does not need (its error is then 0), so that a
 // failure injected for it is reported at its place in the order.
@@ -198,7 +267,7 @@ struct LibcSys {
     step(s, fd, Stage::network_namespace, s.netns_fd >= 0 ? errno_of(::setns(s.netns_fd, CLONE_NEWNET)) : 0);
     step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
     // Unsent, jaild would wait for it until our next record; ending here gives it that record or EOF.
-    step(s, fd, Stage::file_descriptors, send_mount_namespace(fd));
+    step(s, fd, Stage::file_descriptors, send_namespaces(fd, s.send_namespaces));
     step(s, fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 
@@ -265,6 +334,9 @@ std::string_view stage_name(Stage stage) noexcept {
         case Stage::fork: return "fork";
         case Stage::reaper: return "exec of jaild-reaper";
         case Stage::exec: return "exec";
+        case Stage::join_namespaces: return "joining the sandbox's namespaces";
+        case Stage::dumpable: return "dumpable";
+        case Stage::start: return "reading the run's start";
     }
     return "unknown";
 }

@@ -6,6 +6,7 @@
 
 #include <linux/filter.h>
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <cstddef>
 #include <cstdint>
@@ -65,8 +66,46 @@ struct ChildSpec {
     int reaper_fd = -1;                  // jaild-reaper (O_PATH); -1: the clone of jaild stays the reaper itself
     char* const* reaper_argv = nullptr;  // reaper_command_line() (program_start.h)
     bool shares_memory = false;          // cloned with CLONE_VM|CLONE_VFORK: must exec or exit, never reap in place
+    bool send_namespaces = false;        // every namespace with the first record, not only the mount namespace
     InjectedFailure injected;            // tests only
 };
+
+// A zygote's child (jaild/zygote/): the process the zygote forked into the sandbox's PID namespace, still
+// root and in the zygote's other namespaces. enter_sandbox() takes it into the sandbox jaild built: the same
+// cgroup, the sandbox's mount (with its pivoted, read-only root), network, IPC, UTS and cgroup namespaces,
+// then the steps every run's program has gone through before its execve: descriptors, rlimits, securebits,
+// bounding set, credentials, capabilities, no_new_privs, signals, umask and the seccomp filter. A failing
+// step is reported on the report channel and ends the child (exit 127).
+struct EnterSpec {
+    const int* namespaces = nullptr;  // the sandbox's, in the order of namespace_paths (the PID one unused)
+    int stdin_fd = -1;
+    int stdout_fd = -1;
+    int stderr_fd = -1;
+    int report_fd = -1;
+    int start_fd = -1;   // the start memfd: stays open, close-on-exec, at child_start_fd
+    int result_fd = -1;  // the program's fd 3 when set
+    const int* cgroup_fds = nullptr;
+    std::size_t cgroup_fd_count = 0;
+    const rlimits::Entry* rlimits = nullptr;
+    std::size_t rlimit_count = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    int last_cap = 0;
+    const void* empty_caps = nullptr;
+    const sock_fprog* seccomp = nullptr;
+    // The signal dispositions to restore (index = signal number, 1 … NSIG-1): the interpreter's own after
+    // its start, as a cold interpreter would have set them.
+    const struct sigaction* signals = nullptr;
+};
+
+// Where enter_sandbox() leaves the start memfd (the report channel is at child_report_fd). Both close-on-exec;
+// the caller closes them before the program runs.
+inline constexpr int child_start_fd = 5;
+
+void enter_sandbox(const EnterSpec& spec) noexcept;
+
+// Reports a failed step on the report channel (at child_report_fd) and ends the process with 127.
+[[noreturn]] void fail_step(Stage stage, int err, int detail = 0) noexcept;
 
 // Child entry point after clone(): sets up the sandbox, becomes the PID-1 reaper of the program, and exits
 // when the program does. Never returns.

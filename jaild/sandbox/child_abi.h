@@ -33,6 +33,10 @@ enum class Stage : std::int32_t {
     reaper,  // the first process execs jaild-reaper (when it shares jaild's memory it cannot stay)
     fork,    // the reaper starts the program
     exec,    // execve of the program (exec failures are the program's, exit code 127)
+    // A zygote's child (enter_sandbox in child.h) joins a sandbox built by jaild instead of cloning one.
+    join_namespaces,  // setns into the sandbox's mount, network, IPC, UTS and cgroup namespaces
+    dumpable,         // PR_SET_DUMPABLE back to 1, as the execve of a cold run's program sets it
+    start,            // reading the run's start (command line, environment, working directory)
 };
 
 // One fixed-size record on the report channel (a SOCK_SEQPACKET socket pair: each record one message).
@@ -48,6 +52,15 @@ struct ChildReport {
     std::int32_t detail = 0;
     std::int32_t wait_status = 0;
 };
+
+// The namespaces a sandbox's first process sends with its first record (ChildReport::mount_namespace): the
+// mount namespace alone, or all of these in this order when a zygote's child is to enter the sandbox.
+inline constexpr std::size_t namespace_count = 6;
+inline constexpr const char* namespace_paths[namespace_count] = {"/proc/self/ns/mnt", "/proc/self/ns/pid",
+                                                                 "/proc/self/ns/net", "/proc/self/ns/ipc",
+                                                                 "/proc/self/ns/uts", "/proc/self/ns/cgroup"};
+inline constexpr int namespace_types[namespace_count] = {0x00020000, 0x20000000, 0x40000000,
+                                                         0x08000000, 0x04000000, 0x02000000};  // CLONE_NEW*
 
 // The child's descriptors once it has arranged them: the result channel (when the program has one), the
 // report channel (close-on-exec) and the jaild-reaper binary to exec, which starts the program (close-on-exec).

@@ -25,6 +25,7 @@
 
 #include "jaild/sandbox/child_abi.h"
 #include "jaild/sandbox/reaper_loop.h"
+#include "jaild/sandbox/zygote_abi.h"
 
 #if !defined(__x86_64__)
 #error "jaild-reaper's system calls and entry point are written for x86-64 (the architecture jaild ships for)"
@@ -121,6 +122,45 @@ int start_and_reap(const jaild::ReaperCommand& program) {
     exit_now(127);
 }
 
+// PID 1 of a sandbox whose program a zygote forked into it (zygote_abi.h, AdoptMessage): the program is not
+// our child but the zygote's, until the zygote dies and the kernel gives it to us. Reaps whatever ends in
+// the namespace until the program has ended; reports its wait status only when we were the one to reap it
+// (the zygote reports it otherwise).
+int adopt(int program) {
+    for (int fd = 0; fd <= jaild::child_result_fd; ++fd) syscall6(__NR_close, fd);  // the program has its own
+    const long pidfd = syscall6(__NR_pidfd_open, program, 0);
+    if (pidfd == -ESRCH) return 0;  // already gone, and reaped by the zygote
+    if (pidfd < 0) fail(jaild::Stage::reaper, -pidfd);
+    // SIGCHLD as a descriptor: the loop below sleeps in poll until a process of ours ends or the program
+    // does.
+    unsigned long chld = 1UL << (SIGCHLD - 1);
+    if (const long rc = syscall6(__NR_rt_sigprocmask, SIG_BLOCK, as_long(&chld), 0, sizeof chld); rc < 0)
+        fail(jaild::Stage::reaper, -rc);
+    const long sigfd = syscall6(__NR_signalfd4, -1, as_long(&chld), sizeof chld, O_CLOEXEC);
+    if (sigfd < 0) fail(jaild::Stage::reaper, -sigfd);
+    struct {
+        int fd;
+        short events, revents;
+    } fds[2] = {{static_cast<int>(pidfd), 1, 0}, {static_cast<int>(sigfd), 1, 0}};  // POLLIN
+    for (;;) {
+        int status = 0;
+        long ended;
+        while ((ended = syscall6(__NR_wait4, -1, as_long(&status), WNOHANG | __WALL, 0)) > 0) {
+            if (ended == program) {
+                report({jaild::ChildReport::exited, jaild::Stage::none, 0, 0, status});
+                return 0;
+            }
+        }
+        if (fds[0].revents != 0) return 0;  // the program ended as the zygote's child
+        while (syscall6(__NR_poll, as_long(fds), 2, -1) == -EINTR) {
+        }
+        if (fds[1].revents != 0) {
+            char info[128];
+            syscall6(__NR_read, sigfd, as_long(info), sizeof info);
+        }
+    }
+}
+
 // A warm sandbox's PID 1: waits for the start message (child_abi.h), applies its limits and working
 // directory, then starts the program as a cold reaper does.
 int warm_reaper(char* strings_begin, char* strings_end) {
@@ -142,6 +182,12 @@ int warm_reaper(char* strings_begin, char* strings_end) {
     if (size == 0) return 0;  // jaild discarded this sandbox
     if (size < 0) fail(jaild::Stage::reaper, -size);
     if (static_cast<std::size_t>(size) > kMessage) fail(jaild::Stage::reaper, EMSGSIZE);
+    if (static_cast<std::size_t>(size) == sizeof(jaild::AdoptMessage)) {
+        const auto* adoption = reinterpret_cast<const jaild::AdoptMessage*>(message);
+        if (adoption->magic != jaild::AdoptMessage::expected_magic) fail(jaild::Stage::reaper, EINVAL);
+        wipe_command_line(strings_begin, strings_end);
+        return adopt(adoption->pid);
+    }
     jaild::WarmStart start;
     if (!jaild::parse_warm_start(message, static_cast<std::size_t>(size), words, kWords, start))
         fail(jaild::Stage::reaper, EINVAL);

@@ -47,6 +47,8 @@ struct RunPlan {
     // Host directory bound at /tmp (a session's, which persists); empty: a fresh tmpfs.
     std::string tmp_source;
     std::string session_id;  // the request's; the connection resolves it (sessions.h)
+    // The language whose zygote may start this run warm (zygote.h decides whether it fits); empty: cold.
+    std::string zygote;
     // A file of the workspace that is the request's, not the session's (execute's source file): removed
     // before a session keeps the workspace.
     std::string transient_file;

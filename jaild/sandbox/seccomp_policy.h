@@ -5,6 +5,7 @@
 
 #include <linux/filter.h>
 
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,8 +24,9 @@ std::span<const Rule> rules();
 
 class Filter {
 public:
-    // Parent, at start. Throws std::runtime_error when libseccomp fails.
-    static Filter compile();
+    // Parent, at start. Throws std::runtime_error when libseccomp fails. `allowed`: rules of the table left
+    // out (the zygote's own filter keeps the calls its children still need: jaild/zygote/confine.h).
+    static Filter compile(std::initializer_list<std::string_view> allowed = {});
     const sock_fprog* program() const { return &fprog_; }
     std::size_t instructions() const { return code_.size(); }
     // Syscalls of the table this architecture does not have (reported by jaild --check).

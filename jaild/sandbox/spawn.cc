@@ -54,18 +54,26 @@ void receive_mount_namespace(Spawned& out) {
     msghdr message{};
     message.msg_iov = &data;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * namespace_count)];
     message.msg_control = control;
     message.msg_controllen = sizeof control;
     ssize_t n;
     while ((n = ::recvmsg(out.report_r.get(), &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
     }
     if (n != sizeof record) return;
+    std::size_t received = 0;
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i, ++received) {
             int fd = -1;
-            std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
-            out.mount_ns.reset(fd);
+            std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+            if (received == 0)
+                out.mount_ns.reset(fd);
+            else if (received < namespace_count)
+                out.namespaces[received - 1].reset(fd);
+            else
+                ::close(fd);
         }
     }
     if (record.kind != ChildReport::mount_namespace) out.early_reports.push_back(record);
@@ -310,7 +318,7 @@ std::uint64_t Spawner::choose_namespaces(ChildSpec& spec, unique_fd& netns) cons
 }
 
 Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
-                       std::error_code& ec, bool warm) const {
+                       std::error_code& ec, bool warm, bool keep_program_ends) const {
     Spawned out;
     if (warm && !reaper_) {
         ec = std::make_error_code(std::errc::not_supported);
@@ -336,6 +344,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
         ~StackReturn() { spawner.return_stack(stack); }
     } stack_return{*this, stack};
     flags |= place_in_cgroup(spec, cgroup, cgroup_v2, stack != nullptr);
+    spec.send_namespaces = keep_program_ends;
 
     int pidfd = -1;
     const long pid = clone_child(spec, flags, stack, pidfd);
@@ -350,6 +359,10 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     out.stderr_r = std::move(channels.err.read);
     out.report_r = std::move(channels.report.read);
     out.result = std::move(channels.result_parent);
+    if (keep_program_ends) {
+        out.program_ends = {std::move(channels.in.read), std::move(channels.out.write), std::move(channels.err.write),
+                            std::move(channels.report.write), std::move(channels.result_child)};
+    }
     channels.report.write.reset();
     receive_mount_namespace(out);
     return out;

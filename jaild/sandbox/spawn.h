@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,15 @@ struct Spawned {
     // and off jaild's loop (Supervisor::close_later). The child sends it as its first record; empty when it
     // could not.
     unique_fd mount_ns;
+    // Its PID, network, IPC, UTS and cgroup namespaces (namespace_paths[1…] in child_abi.h), sent with the
+    // mount namespace when the spawn kept the program's ends (a zygote's child enters them).
+    std::array<unique_fd, namespace_count - 1> namespaces;
+    // The child ends of the program's descriptors and a copy of the report channel's, kept only when asked
+    // for (spawn's keep_program_ends): a zygote's child gets them instead of the sandbox's reaper
+    // (zygote.h). Whoever holds them must close them once they are handed on, or the run never sees EOF.
+    struct ProgramEnds {
+        unique_fd stdin_r, stdout_w, stderr_w, report_w, result;
+    } program_ends;
 };
 
 // Every record of the run's report channel in order (those read at the spawn first), without the
@@ -59,7 +69,7 @@ public:
     // for the program's start on the report channel (warm_pool.h; needs jaild-reaper); the plan then only
     // gives the sandbox's filesystem and the limits the start may lower.
     Spawned spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup* cgroup, bool cgroup_v2,
-                  std::error_code& ec, bool warm = false) const;
+                  std::error_code& ec, bool warm = false, bool keep_program_ends = false) const;
     // Whether spawn(…, warm = true) can work: jaild-reaper was found.
     bool can_warm() const { return static_cast<bool>(reaper_); }
 
