@@ -55,6 +55,13 @@ std::vector<prom::MetricFamily> jaild_families(const v1::Stats* stats) {
         {"jaild_jobs_started_total", "Jobs jaild started since it started", T::Counter, double(stats->jobs_started())},
         {"jaild_jobs_finished_total", "Jobs that ended since jaild started", T::Counter,
          double(stats->jobs_finished())},
+        {"jaild_zygotes_ready", "Warm interpreters (zygotes) serving now", T::Gauge, double(stats->zygotes_ready())},
+        {"jaild_zygote_runs_total", "Runs started in a zygote since jaild started", T::Counter,
+         double(stats->zygote_runs())},
+        {"jaild_zygote_starts_total", "Zygotes started: first ones, restarts and replacements", T::Counter,
+         double(stats->zygote_starts())},
+        {"jaild_zygote_failures_total", "Zygotes that died or did not start", T::Counter,
+         double(stats->zygote_failures())},
     };
     for (const auto& row : rows) out.push_back(family(row.name, row.help, row.type, row.value));
     return out;

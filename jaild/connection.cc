@@ -279,6 +279,13 @@ private:
         stats.set_jobs_started(supervisor_.jobs_started());
         stats.set_jobs_finished(supervisor_.jobs_finished());
         stats.set_connections(static_cast<std::uint32_t>(supervisor_.connections()));
+        stats.set_zygote_runs(supervisor_.zygote_runs());
+        for (const auto& zygote : supervisor_.zygotes()) {
+            const Zygote::Counters counters = zygote->counters();
+            stats.set_zygotes_ready(stats.zygotes_ready() + (zygote->ready() ? 1 : 0));
+            stats.set_zygote_starts(stats.zygote_starts() + counters.starts);
+            stats.set_zygote_failures(stats.zygote_failures() + counters.failures);
+        }
         return reply;
     }
 

@@ -354,6 +354,10 @@ int stats_command(const std::string& socket_path) {
         {"jobs started", s.jobs_started()},
         {"jobs finished", s.jobs_finished()},
         {"connections", s.connections()},
+        {"zygotes ready", s.zygotes_ready()},
+        {"zygote runs", s.zygote_runs()},
+        {"zygote starts", s.zygote_starts()},
+        {"zygote failures", s.zygote_failures()},
     };
     for (const auto& [name, value] : rows) std::printf("%-20s %llu\n", name, value);
     return 0;
