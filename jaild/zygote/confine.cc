@@ -59,6 +59,17 @@ std::error_code keep_needed_capabilities(std::string& what) {
     for (cap_value_t cap : kNeeded) {
         cap_flag_value_t have = CAP_CLEAR;
         cap_get_flag(current, cap, CAP_PERMITTED, &have);
+        if (have != CAP_SET && cap != CAP_SYS_RESOURCE) {
+            // Without it a child could not enter a sandbox: better no zygote (runs start cold) than runs that
+            // fail half-way.
+            char* name = cap_to_name(cap);
+            what = std::string("it needs ") + (name ? name : "a capability") +
+                   ", which jaild does not have (CapabilityBoundingSet= in jaild.service?)";
+            cap_free(name);
+            cap_free(current);
+            cap_free(state);
+            return {EPERM, std::system_category()};
+        }
         if (have != CAP_SET) continue;
         cap_set_flag(state, CAP_PERMITTED, 1, &cap, CAP_SET);
         cap_set_flag(state, CAP_EFFECTIVE, 1, &cap, CAP_SET);

@@ -22,8 +22,8 @@ for path in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway etc/jaild/jaild.
             usr/lib/systemd/system/jaild-gateway.service usr/lib/sysusers.d/jaild.conf usr/lib/tmpfiles.d/jaild.conf \
             usr/share/doc/jaild/README.md usr/share/doc/jaild/security.md usr/share/doc/jaild/languages.md \
             usr/share/doc/jaild/deploy.md usr/share/doc/jaild/api.md usr/share/doc/jaild/openapi.yaml \
-            usr/lib/jaild/runner.py etc/jaild/languages.d/python.toml etc/jaild/languages.d/c.toml \
-            usr/libexec/jaild/jaild-reaper; do
+            usr/lib/jaild/runner.py usr/lib/jaild/jaild_warm.py etc/jaild/languages.d/python.toml \
+            etc/jaild/languages.d/c.toml usr/libexec/jaild/jaild-reaper usr/libexec/jaild/jaild-zygote; do
   [ -e "$root/fs/$path" ] || { echo "FAIL: $path missing from $(basename "$deb")"; exit 1; }
 done
 # Every file under /etc is a conffile (an administrator's edits survive upgrades).
@@ -34,7 +34,8 @@ if grep -v '^[[:space:]]*#' "$root/control/postinst" | grep -Eq 'systemctl|deb-s
   echo "FAIL: postinst enables or starts services"; exit 1
 fi
 # Stripped binaries: the package is not a debugger's kit (debug info would be most of its size).
-for binary in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway usr/libexec/jaild/jaild-reaper; do
+for binary in usr/bin/jaild usr/bin/jailctl usr/bin/jaild-gateway usr/libexec/jaild/jaild-reaper \
+              usr/libexec/jaild/jaild-zygote; do
   if readelf -S "$root/fs/$binary" | grep -q '\.debug_info'; then
     echo "FAIL: /$binary is not stripped"; exit 1
   fi
