@@ -52,6 +52,7 @@ TEST_CASE("the shipped config/jaild.toml is exactly the defaults", "[unit][confi
     CHECK(config.server == Config{}.server);
     CHECK(config.log == Config{}.log);
     CHECK(config.sandbox == Config{}.sandbox);
+    CHECK(config.zygote == Config{}.zygote);
     CHECK(config.limits_default == Config{}.limits_default);
     CHECK(config.limits_max == Config{}.limits_max);
 }
