@@ -33,9 +33,10 @@ int create_file(const Op& op) noexcept {
     const int fd = ::open(op.target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, op.mode);
     if (fd < 0) return errno;
     int err = write_all(fd, op.content, op.content_len);
-    if (err == 0 && (op.uid != 0 || op.gid != 0) && ::fchown(fd, op.uid, op.gid) != 0) err = errno;
-    // The umask could have narrowed the mode; executables must stay executable.
+    // The umask could have narrowed the mode; executables must stay executable. Before the chown: changing
+    // the mode of a file we no longer own would need CAP_FOWNER, which jaild.service does not give.
     if (err == 0 && ::fchmod(fd, op.mode) != 0) err = errno;
+    if (err == 0 && (op.uid != 0 || op.gid != 0) && ::fchown(fd, op.uid, op.gid) != 0) err = errno;
     ::close(fd);
     return err;
 }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
 #include "common/linux_compat.h"
 #include "jaild/sandbox/program_start.h"
@@ -51,13 +52,18 @@ std::vector<std::string> start_time_variables(const std::vector<std::string>& en
 constexpr const char* kSingleThreaded[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
                                            "NUMEXPR_NUM_THREADS=1"};
 
-bool wait_readable(int fd, milliseconds timeout, int also = -1) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {also, POLLIN, 0}};
+// Whether `fd` became readable within `timeout`; any of `others` becoming readable first ends the wait too
+// (with false).
+bool wait_readable(int fd, milliseconds timeout, std::initializer_list<int> others = {}) {
+    pollfd fds[3] = {{fd, POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
+    nfds_t count = 1;
+    for (int other : others)
+        if (count < 3) fds[count++].fd = other;
     const auto deadline = steady_clock::now() + timeout;
     for (;;) {
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()).count();
         if (left <= 0) return false;
-        const int rc = ::poll(fds, also >= 0 ? 2 : 1, static_cast<int>(left));
+        const int rc = ::poll(fds, count, static_cast<int>(left));
         if (rc < 0 && errno == EINTR) continue;
         return rc > 0 && fds[0].revents != 0;
     }
@@ -181,7 +187,7 @@ std::unique_ptr<Zygote::Process> Zygote::launch(std::string& why) {
     process->started = steady_clock::now();
 
     ZygoteReady hello;
-    if (!wait_readable(process->socket.get(), kStartTimeout, process->pidfd.get()) ||
+    if (!wait_readable(process->socket.get(), kStartTimeout, {process->pidfd.get(), wakeup_.get()}) ||
         ::recv(process->socket.get(), &hello, sizeof hello, 0) != sizeof hello ||
         hello.magic != ZygoteReady::expected_magic) {
         why = "it ended or did not answer before it was ready (its log says why)";
@@ -228,6 +234,7 @@ void Zygote::keep() {
             std::string why;
             std::unique_ptr<Process> process = launch(why);
             lock.lock();
+            if (!process && stopping_) break;
             ++counters_.starts;
             if (!process) {
                 ++counters_.failures;
@@ -250,7 +257,7 @@ void Zygote::keep() {
         const int pidfd = current_->pidfd.get();
         const bool replace = replace_;
         lock.unlock();
-        const bool died = !replace && wait_readable(pidfd, until_old, wakeup_.get());
+        const bool died = !replace && wait_readable(pidfd, until_old, {wakeup_.get()});
         std::uint64_t drained;
         while (::read(wakeup_.get(), &drained, sizeof drained) > 0) {
         }

@@ -6,7 +6,8 @@
 #  3. jaild passes its own host probe with exactly jaild.service's CapabilityBoundingSet=;
 #  4. no seccomp-based directive of jaild.service (all inherited by every sandbox) refuses a system call the
 #     sandbox set-up makes: the directives known to do so are absent, and no SystemCallFilter= group holds one
-#     of those calls (expanded with `systemd-analyze syscall-filter`, so systemd's own group lists decide).
+#     of those calls (expanded with `systemd-analyze syscall-filter`, so systemd's own group lists decide);
+#  5. warm Python works with exactly jaild.service's capabilities: its zygote starts and a run goes warm.
 # Usage: check_units.sh SOURCE_DIR BIN_DIR
 set -euo pipefail
 src=$1 bin=$2
@@ -66,7 +67,7 @@ done
 # credentials, mounts, rlimits) and what the reaper and jaild call to run and end it.
 needed="clone clone3 unshare mount umount2 pivot_root chdir sethostname socket ioctl prlimit64 setrlimit prctl
         capget capset setgroups setresuid setresgid seccomp execve fork wait4 waitid pidfd_open pidfd_send_signal
-        kill dup2 dup3 close_range openat write read"
+        kill dup2 dup3 close_range openat write read setns mount_setattr memfd_create signalfd4 sendmsg recvmsg poll"
 denied=""
 for group in $(sed -n 's/^SystemCallFilter=~//p' "$unit"); do
   for call in $(if [[ $group == @* ]]; then systemd-analyze syscall-filter "$group" | sed -n 's/^ *\([a-z_0-9]*\)$/\1/p'; else echo "$group"; fi); do
@@ -78,3 +79,38 @@ for call in $needed; do
   if [[ " $denied " == *" $call "* ]]; then echo "FAIL: jaild.service's SystemCallFilter= refuses $call, which the sandbox set-up needs"; exit 1; fi
 done
 echo "ok: no seccomp directive of jaild.service refuses what the sandboxes need (deny list:$(echo "$denied" | wc -w) calls)"
+
+# 5. The zygote (docs/security.md, "Warm Python") keeps a subset of jaild's capabilities and refuses to start
+# without one it needs: with exactly the unit's bounding set, a python run must still start warm.
+if [ -x "$bin/jaild-zygote" ] && [ -x "$bin/jailctl" ]; then
+  cat > "$stage/warm.toml" <<TOML
+[server]
+socket = "$stage/warm.sock"
+socket_group = ""
+[sandbox]
+run_dir = "$stage/warm-run"
+uid_base = 61100
+uid_count = 20
+[sessions]
+state_dir = "$stage/warm-state"
+[languages]
+dir = "$src/languages"
+support_dir = "$src/languages/support"
+[zygote]
+enabled = true
+TOML
+  setpriv --bounding-set "-all,$caps" --inh-caps=-all "$bin/jaild" --config "$stage/warm.toml" 2> "$stage/warm.log" &
+  warm_jaild=$!
+  ready=""
+  for _ in $(seq 600); do
+    if "$bin/jailctl" --socket "$stage/warm.sock" stats 2>/dev/null | grep -q '^zygotes ready *1$'; then ready=1; break; fi
+    sleep 0.1
+  done
+  out=$("$bin/jailctl" --socket "$stage/warm.sock" execute -l python --code 'print("warm", 6 * 7)' 2>&1 || true)
+  runs=$("$bin/jailctl" --socket "$stage/warm.sock" stats 2>/dev/null | sed -n 's/^zygote runs *//p')
+  kill -TERM "$warm_jaild"; wait "$warm_jaild" || true
+  if [ -z "$ready" ] || [ "$out" != "warm 42" ] || [ "$runs" != 1 ]; then
+    cat "$stage/warm.log"; echo "FAIL: warm Python with jaild.service's capabilities (ready=$ready out=$out zygote runs=$runs)"; exit 1
+  fi
+  echo "ok: a python run started warm with only $caps"
+fi
