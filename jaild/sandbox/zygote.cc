@@ -297,7 +297,16 @@ bool Zygote::start(const RunPlan& plan, const cgroup::JobCgroup& group, std::uin
         why = "the zygote is not ready";
         return false;
     }
-    if (!request(*current_, plan, group, uid, sandbox, ends, why)) return false;
+    const Outcome outcome = request(*current_, plan, group, uid, sandbox, ends, why);
+    if (outcome == Outcome::refused) return false;
+    if (outcome == Outcome::unknown) {
+        // The zygote may have forked before it failed: starting the program cold as well could run it twice
+        // (twice in a session's workspace). The reaper adopts PID 2 if it exists; if not, it ends at once
+        // and the run fails as a sandbox that ended without a report.
+        spdlog::warn("zygote {}: {}; replacing it", setup_.language, why);
+        replace_ = true;
+        wake();
+    }
     ++counters_.forks;
     if (setup_.max_forks > 0 && ++current_->forks >= setup_.max_forks) {
         replace_ = true;
@@ -312,19 +321,19 @@ bool Zygote::start(const RunPlan& plan, const cgroup::JobCgroup& group, std::uin
     return true;
 }
 
-bool Zygote::request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group, std::uint32_t uid,
-                     Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why) {
+Zygote::Outcome Zygote::request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group,
+                                std::uint32_t uid, Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why) {
     const ResolvedLimits& l = plan.limits;
     const rlimits::Table limits = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});
     const std::string message = warm_start_message(limits, plan.cwd, exec_candidates(plan), plan.argv, plan.env);
     if (message.empty()) {
         why = "its command line is too long for a warm start";
-        return false;
+        return Outcome::refused;
     }
     const unique_fd start(::memfd_create("jaild-run-start", MFD_CLOEXEC));
     if (!start || ::write(start.get(), message.data(), message.size()) != static_cast<ssize_t>(message.size())) {
         why = "memfd: " + last_error().message();
-        return false;
+        return Outcome::refused;
     }
     ZygoteRequest r;
     r.uid = uid;
@@ -337,7 +346,7 @@ bool Zygote::request(Process& process, const RunPlan& plan, const cgroup::JobCgr
     if (!sandbox.mount_ns ||
         std::any_of(sandbox.namespaces.begin(), sandbox.namespaces.end(), [](const unique_fd& ns) { return !ns; })) {
         why = "the sandbox did not send its namespaces";
-        return false;
+        return Outcome::refused;
     }
     std::vector<int> fds = {sandbox.mount_ns.get()};
     for (const unique_fd& ns : sandbox.namespaces) fds.push_back(ns.get());
@@ -359,20 +368,23 @@ bool Zygote::request(Process& process, const RunPlan& plan, const cgroup::JobCgr
     rights->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(rights), fds.data(), sizeof(int) * fds.size());
     ZygoteReply answer;
-    if (::sendmsg(process.socket.get(), &header, MSG_NOSIGNAL) != sizeof r ||
-        !wait_readable(process.socket.get(), kReplyTimeout) ||
+    if (::sendmsg(process.socket.get(), &header, MSG_NOSIGNAL) != sizeof r) {
+        why = "the zygote did not take a request: " + last_error().message();
+        replace_ = true;  // it is gone or going: its keeper starts another
+        wake();
+        return Outcome::refused;
+    }
+    if (!wait_readable(process.socket.get(), kReplyTimeout) ||
         ::recv(process.socket.get(), &answer, sizeof answer, 0) != sizeof answer ||
         answer.magic != ZygoteReply::expected_magic) {
-        why = "the zygote did not answer";
-        replace_ = true;
-        wake();
-        return false;
+        why = "the zygote did not answer a request";
+        return Outcome::unknown;
     }
     if (answer.err != 0) {
         why = std::string("the zygote could not fork: ") + std::strerror(answer.err);
-        return false;
+        return Outcome::refused;
     }
-    return true;
+    return Outcome::forked;
 }
 
 }  // namespace jaild

@@ -57,8 +57,8 @@ public:
 
     // Starts plan's program in `sandbox`, which Spawner::spawn made in warm mode with the program's
     // descriptors kept: on success tells the sandbox's reaper to adopt the zygote's child. False (why says
-    // why) when the zygote is not ready or refused: the caller then starts the sandbox cold. Either way
-    // the program's descriptors are closed on return.
+    // why) when the zygote is not ready or certainly did not fork: the caller then starts the sandbox cold.
+    // Either way the program's descriptors are closed on return.
     bool start(const RunPlan& plan, const cgroup::JobCgroup& group, std::uint32_t uid, Spawned& sandbox,
                std::string& why);
 
@@ -74,8 +74,11 @@ private:
     void keep();     // the keeper thread
     std::unique_ptr<Process> launch(std::string& why);
     void retire(std::unique_ptr<Process> process, const char* why);
-    bool request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group, std::uint32_t uid,
-                 Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why);
+    // forked: the child is in the sandbox. refused: it certainly is not (the run may start cold there).
+    // unknown: the request went out but no answer came back.
+    enum class Outcome { forked, refused, unknown };
+    Outcome request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group, std::uint32_t uid,
+                    Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why);
     void wake();  // the keeper thread, out of its wait
 
     const Setup setup_;
