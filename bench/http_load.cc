@@ -6,7 +6,8 @@
 // C clients, each on its own kept-alive connection, POST the body back to back for S seconds (after W
 // seconds of warm-up that are not counted) and stop early after N requests in all. An answer counts as an
 // error unless its status is N (default 200) and its body contains TEXT (default "status":"ok"); a broken connection is
-// an error too and the client reconnects. Prints one `key=value` line (see stats.h).
+// an error too and the client reconnects. Prints one `key=value` line (see stats.h) ending with `sent=N`: every
+// request written, warm-up and errors included (what the server saw, to compare with its own counters).
 // --writes 2 sends each request's head and body in two writes, with Nagle's algorithm on (no TCP_NODELAY),
 // as Python's httpx does; the default sends the request in one write.
 #include <boost/asio/as_tuple.hpp>
@@ -54,6 +55,7 @@ struct Totals {
     std::vector<double> samples;
     std::size_t errors = 0;
     std::size_t started = 0;
+    std::size_t sent = 0;
     Clock::time_point measure_from;
     Clock::time_point stop_at;
 };
@@ -147,6 +149,7 @@ asio::awaitable<void> client(const Options& options, Totals& totals, tcp::endpoi
         if (counted) ++totals.started;
         stream.expires_after(std::chrono::seconds(60));
         const beast::error_code write_ec = co_await send_request(stream, options, head);
+        if (!write_ec) ++totals.sent;
         http::response<http::string_body> response;
         beast::error_code read_ec = write_ec;
         if (!write_ec) {
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(
                                std::min(Clock::now(), totals.stop_at + std::chrono::seconds(60)) - totals.measure_from)
                                .count();
-    jaild::bench::print_report(std::move(totals.samples), totals.errors, seconds);
+    jaild::bench::print_report(std::move(totals.samples), totals.errors, seconds,
+                               "sent=" + std::to_string(totals.sent));
     return 0;
 }

@@ -1,6 +1,7 @@
 # Shared by bench/run and bench/profile (sourced, not run): locating binaries, a scratch jaild and gateway,
 # and reading a process's footprint. Scratch daemons use uids 63000-63199 so they never meet the tests'
-# (61000-61099) or a developer's (60000, 62000).
+# (61000-61099) or a developer's (60000, 62000); JAILD_BENCH_UID_BASE moves the range (e.g. 64000 while a test
+# suite runs with JAILD_TEST_UID_BASE=63000).
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${JAILD_BIN:-$BENCH_ROOT/build/bin}
@@ -29,6 +30,7 @@ cleanup() {
 }
 
 # Starts jaild on $SCRATCH/jaild.sock with the default limits and logging; sets JAILD_PID and SOCK.
+# JAILD_EXTRA_TOML, when set, is appended to its configuration (tables the file above does not have).
 start_jaild() {
     SCRATCH=$(mktemp -d /tmp/jaild-bench-XXXXXX)
     chmod 755 "$SCRATCH"
@@ -39,12 +41,13 @@ socket = "$SOCK"
 socket_group = ""
 max_jobs = 128
 [sandbox]
-uid_base = 63000
+uid_base = ${JAILD_BENCH_UID_BASE:-63000}
 uid_count = 200
 run_dir = "$SCRATCH/run"
 [languages]
 dir = "$BENCH_ROOT/languages"
 support_dir = "$BENCH_ROOT/languages/support"
+${JAILD_EXTRA_TOML:-}
 TOML
     "$BIN/jaild" --config "$SCRATCH/jaild.toml" 2>"$SCRATCH/jaild.log" &
     JAILD_PID=$!

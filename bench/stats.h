@@ -25,13 +25,17 @@ inline double quantile(std::vector<double>& samples, double q) {
     return samples[std::min(rank, samples.size() - 1)];
 }
 
-// Prints `runs=N errors=E seconds=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..` on stdout.
-inline void print_report(std::vector<double> samples, std::size_t errors, double seconds) {
+// Prints `runs=N errors=E seconds=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..` on stdout, then
+// `extra` (more `key=value` pairs) when given.
+inline void print_report(std::vector<double> samples, std::size_t errors, double seconds,
+                         const std::string& extra = {}) {
     const double runs = static_cast<double>(samples.size());
     std::printf(
-        "runs=%zu errors=%zu seconds=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f min_ms=%.3f max_ms=%.3f\n",
+        "runs=%zu errors=%zu seconds=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f min_ms=%.3f "
+        "max_ms=%.3f%s%s\n",
         samples.size(), errors, seconds, seconds > 0 ? runs / seconds : 0.0, quantile(samples, 0.5),
-        quantile(samples, 0.9), quantile(samples, 0.99), quantile(samples, 0.0), quantile(samples, 1.0));
+        quantile(samples, 0.9), quantile(samples, 0.99), quantile(samples, 0.0), quantile(samples, 1.0),
+        extra.empty() ? "" : " ", extra.c_str());
     std::fflush(stdout);
 }
 
