@@ -19,7 +19,7 @@ TEST_CASE("warm start: main() and result-variable answers are the same warm as c
     struct Request {
         const char* path;
         std::string body;
-        bool in_zygote;  // an /execute Python run: the warm daemon must have run it in its zygote
+        bool in_zygote;  // a Python run of /execute: the warm daemon must have run it in its zygote
     };
     const std::vector<Request> requests = {
         {"/execute", R"J({"script": "def main():\n    print(\"Hi!\")\n    return {\"done\": True}"})J", true},
@@ -30,7 +30,7 @@ TEST_CASE("warm start: main() and result-variable answers are the same warm as c
         {"/execute",
          R"J({"script": "import sys\ndef main():\n    print('before', file=sys.stderr)\n    raise ValueError('boom')"})J",
          true},
-        {"/execute", R"J({"script": "x = 1\nprint(x)"})J", true},
+        {"/execute", R"J({"script": "x = 1\nprint(x)"})J", false},  // refused before any run: no main()
         {"/execute", R"J({"script": "def main():\n    return {1, 2}"})J", true},
         {"/execute",
          R"J({"language": "python", "code": "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"})J",
