@@ -171,7 +171,9 @@ public:
           empty_caps_(caps::empty_state()),
           filter_(seccomp::Filter::compile()) {}
 
-    // Serves until jaild closes the socket.
+    // Serves until jaild closes the socket, then until the runs it forked have ended and been reported: a run
+    // left running when we exit is re-parented to the init of our PID namespace (pid_namespaces(7)), not to
+    // its sandbox's reaper, and nobody would report its end.
     int run() {
         sigset_t chld;
         ::sigemptyset(&chld);
@@ -180,12 +182,13 @@ public:
         const unique_fd children(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
         pollfd fds[2] = {{kSocket, POLLIN, 0}, {children.get(), POLLIN, 0}};
         for (;;) {
+            if (fds[0].fd < 0 && reports_.empty()) return 0;
             if (::poll(fds, 2, -1) < 0 && errno != EINTR) return 1;
             if (fds[1].revents) reap(children.get());
             if (!fds[0].revents) continue;
             Received in;
             const int got = receive(in);
-            if (got == 0) return 0;
+            if (got == 0) fds[0].fd = -1;  // poll ignores it from now on
             if (got > 0) fork_one(in);
         }
     }

@@ -51,6 +51,19 @@ TempDir::~TempDir() {
     fs::remove_all(path_, ec);  // remove_all does not follow symlinks
 }
 
+bool zygote_on() {
+    const char* value = std::getenv("JAILD_TEST_ZYGOTE");
+    return value && std::string(value) == "1";
+}
+
+bool zygote_enabled(const std::string& extra_toml) {
+    const std::size_t section = extra_toml.find("[zygote]");
+    if (section == std::string::npos) return zygote_on();
+    const std::size_t end = extra_toml.find("\n[", section + 1);
+    return extra_toml.substr(section, end == std::string::npos ? std::string::npos : end - section)
+               .find("enabled = false") == std::string::npos;
+}
+
 Daemon::Daemon(const std::string& extra_toml, const std::string& server_extra) {
     socket_ = dir_.path() + "/jaild.sock";
     start(extra_toml, server_extra);
@@ -84,6 +97,8 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
         std::ofstream(config_path, std::ios::app)
             << "[languages]\ndir = \"" << source_path("languages") << "\"\nsupport_dir = \""
             << source_path("languages/support") << "\"\n";
+    if (extra_toml.find("[zygote]") == std::string::npos)
+        std::ofstream(config_path, std::ios::app) << "[zygote]\nenabled = " << (zygote_on() ? "true" : "false") << "\n";
     const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     pid_ = launch({.argv = {binary_, "--config", config_path}, .stderr_fd = log_fd});
     ::close(log_fd);
@@ -99,6 +114,10 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
         },
         10s);
     if (!up) throw std::runtime_error("jaild did not start listening:\n" + log());
+    // The source tree's python.toml has a zygote: with the zygote on, runs right after start are warm.
+    if (zygote_enabled(extra_toml) && extra_toml.find("[languages]") == std::string::npos &&
+        !wait_zygote_ready(socket_))
+        throw std::runtime_error("no zygote ready 60 s after start:\n" + log());
 }
 
 Daemon::~Daemon() {
@@ -178,6 +197,21 @@ bool Connection::receive(v1::ServerMessage& message, std::chrono::milliseconds t
     return message.ParseFromString(payload);
 }
 
+v1::Stats stats(const std::string& socket) {
+    Connection connection(socket);
+    v1::ClientMessage request;
+    request.set_request_id("stats");
+    request.mutable_stats();
+    connection.send(request);
+    v1::ServerMessage reply;
+    if (!connection.receive(reply) || !reply.has_stats()) throw std::runtime_error("no stats from jaild at " + socket);
+    return reply.stats();
+}
+
+bool wait_zygote_ready(const std::string& socket, std::chrono::milliseconds timeout) {
+    return wait_until([&] { return stats(socket).zygotes_ready() >= 1; }, timeout);
+}
+
 v1::ClientMessage run_message(const std::vector<std::string>& argv, const v1::Limits& limits) {
     v1::ClientMessage message;
     message.set_request_id("test");
@@ -247,6 +281,8 @@ std::string job_cgroup_of(const std::string& pid) {
 }
 
 bool is_warm_cgroup(const std::string& name) { return name.find("-warm") != std::string::npos; }
+// A zygote's cgroup (jaild/sandbox/zygote.h): the daemon's while it runs, never a run's.
+bool is_zygote_cgroup(const std::string& name) { return name.find("-zygote-") != std::string::npos; }
 
 // A warm sandbox no run has taken yet (jaild/sandbox/warm_pool.h): its first process being set up (still named
 // jaild), exec'ing jaild-reaper (for a moment the new command line reads empty), or its reaper waiting with
@@ -305,6 +341,7 @@ std::vector<std::string> job_cgroups() {
     }
     std::vector<std::string> runs;
     for (std::string& name : all_job_cgroups()) {
+        if (is_zygote_cgroup(name)) continue;
         if (!is_warm_cgroup(name) || taken.count(name)) runs.push_back(std::move(name));
     }
     return runs;
@@ -331,6 +368,7 @@ void check_nothing_left(const std::string& run_dir, pid_t jaild) {
                                    << "] cgroup " << job_cgroup_of(std::to_string(pid)));
     }
     CHECK(sandbox_processes().empty());
+    for (const std::string& name : job_cgroups()) UNSCOPED_INFO("left: cgroup " << name);
     CHECK(job_cgroups().empty());
     // Warm sandboxes stay, but no more of them than the daemon keeps (two by default, and one being made): a
     // run that took one and left its cgroup behind would add one each time.

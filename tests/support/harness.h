@@ -50,11 +50,18 @@ private:
     std::string path_;
 };
 
+// JAILD_TEST_ZYGOTE=1: daemons whose test does not set [zygote] run with the zygote on (warm Python).
+bool zygote_on();
+// `[zygote]` holds in extra_toml, or else zygote_on().
+bool zygote_enabled(const std::string& extra_toml);
+
 class Daemon {
 public:
     // Starts build/bin/jaild with a config holding the scratch paths plus `extra_toml` (keys of [sandbox], or
     // whole TOML sections, e.g. "[limits.default]\nwall_ms = 2000\n"; a uid_count there replaces the test
-    // pool's size), and waits until its socket accepts connections.
+    // pool's size), and waits until its socket accepts connections. Without a [zygote] section in extra_toml
+    // the zygote is on only when JAILD_TEST_ZYGOTE=1 (zygote_on()); when it is on and the daemon uses the
+    // source tree's languages, start also waits until a zygote is ready, so the first runs are warm.
     explicit Daemon(const std::string& extra_toml = "", const std::string& server_extra = "");
     // The same, listening on `socket_path` instead of a scratch socket (a restarted jaild at the same place).
     struct AtSocket {
@@ -110,6 +117,11 @@ v1::ClientMessage shell(const std::string& script, const v1::Limits& limits = {}
 RunResult run(const std::string& socket, const v1::ClientMessage& request);
 RunResult run_sh(const std::string& socket, const std::string& script, const v1::Limits& limits = {});
 
+// jaild's counters (a StatsRequest on a new connection).
+v1::Stats stats(const std::string& socket);
+// Waits up to `timeout` until the daemon's stats say a zygote is ready.
+bool wait_zygote_ready(const std::string& socket, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // Writes all of bytes to a socket; false when the peer is gone.
 bool send_all(int fd, const std::string& bytes);
 
@@ -137,7 +149,8 @@ RunResult receive_run(Connection& connection, std::chrono::milliseconds timeout 
 // sandboxes' (the daemon's idle state, jaild/sandbox/warm_pool.h).
 std::vector<pid_t> pool_processes();
 std::vector<pid_t> sandbox_processes();
-std::vector<std::string> job_cgroups();      // job-* cgroups under jaild's cgroup base, but waiting warm ones
+// job-* cgroups under jaild's cgroup base, but waiting warm sandboxes' and zygotes' (a daemon's standing state).
+std::vector<std::string> job_cgroups();
 std::vector<std::string> all_job_cgroups();  // every job-* cgroup (nothing may be left once daemons stop)
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 // Asserts (Catch2 CHECK) that no sandbox process, job cgroup or mount below run_dir is left; with jaild's
