@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -55,11 +56,14 @@ Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::str
       stderr_(executor, spawned_.stderr_r.release()),
       stdin_(executor, spawned_.stdin_w.release()),
       result_(executor),
+      program_(executor),
       wall_timer_(executor),
       cpu_timer_(executor),
       stdin_ready_(executor),
+      program_retry_(executor),
       started_(std::chrono::steady_clock::now()) {
     if (spawned_.result) result_.assign(spawned_.result.release());
+    if (spawned_.program_pidfd) program_.assign(spawned_.program_pidfd.release());
 }
 
 Job::~Job() { owner_.job_ended(id_, std::move(spawned_.mount_ns)); }
@@ -172,12 +176,39 @@ asio::awaitable<void> Job::wait_exit() {
     wall_timer_.cancel();
     cpu_timer_.cancel();
     stdin_ready_.cancel();
+    program_retry_.cancel();
     read_reports();
+}
+
+asio::awaitable<void> Job::wait_program() {
+    if (!program_.is_open()) co_return;
+    auto self = shared_from_this();
+    co_await program_.async_wait(asio::posix::descriptor_base::wait_read, asio::as_tuple(asio::use_awaitable));
+    // It has ended. Its parent is the zygote, which reaps it and reports on the report channel, or, when the
+    // zygote died first, us (ECHILD until the kernel has moved it). Its sandbox's PID 1 cannot end while it
+    // is unreaped, so this tries until that end.
+    while (!exited_) {
+        siginfo_t info{};
+        if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(program_.native_handle()), &info,
+                     WEXITED | WNOHANG) == 0 &&
+            info.si_pid != 0) {
+            program_status_ = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8
+                                                         : (info.si_status | (info.si_code == CLD_DUMPED ? 0x80 : 0));
+            break;
+        }
+        program_retry_.expires_after(milliseconds(5));
+        co_await program_retry_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    boost::system::error_code ignored;
+    program_.close(ignored);
 }
 
 void Job::read_reports() {
     // Every writer is gone, so this read ends at EOF without blocking.
     reports_ = drain_reports(spawned_);
+    const bool reported = std::any_of(reports_.begin(), reports_.end(),
+                                      [](const ChildReport& r) { return r.kind == ChildReport::exited; });
+    if (program_status_ && !reported) reports_.push_back({ChildReport::exited, Stage::none, 0, 0, *program_status_});
 }
 
 void Job::arm_cpu_watch(milliseconds delay) {
@@ -214,7 +245,7 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     if (result_.is_open()) asio::co_spawn(executor, write_result_input(), asio::detached);
 
     co_await (pump(stdout_, v1::STREAM_STDOUT, sink) && pump(stderr_, v1::STREAM_STDERR, sink) && read_result() &&
-              wait_exit());
+              wait_exit() && wait_program());
     boost::system::error_code ignored;
     result_.close(ignored);
 

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ public:
 private:
     boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink);
     boost::asio::awaitable<void> wait_exit();
+    // A warm run's program when the zygote died before it (Spawned::program_pidfd): reaps it, as its
+    // parent now, so that its sandbox's PID 1 can end, and keeps its wait status for the report.
+    boost::asio::awaitable<void> wait_program();
     boost::asio::awaitable<void> write_stdin();
     boost::asio::awaitable<void> read_result();
     boost::asio::awaitable<void> write_result_input();
@@ -65,8 +69,9 @@ private:
     std::uint32_t uid_;
     std::unique_ptr<cgroup::JobCgroup> cgroup_;
     Spawned spawned_;
-    boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_;
-    boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_;
+    boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_, program_;
+    boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_, program_retry_;
+    std::optional<int> program_status_;  // wait_program()'s
     std::chrono::steady_clock::time_point started_, ended_;
 
     KillReason reason_ = KillReason::none;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -209,6 +210,9 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
     ensure_stdio_open();
     ::signal(SIGPIPE, SIG_IGN);  // a client that leaves must give EPIPE, not kill the daemon
+    // A warm run's process is the zygote's child (jaild/sandbox/zygote.h): should the zygote die first, the
+    // kernel gives it to us rather than to the host's init, and its job reaps it and reports how it ended.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     Options options;
     CLI::App app{"jaild: runs untrusted code in sandboxes"};
     app.add_option("--config", options.config_path, "configuration file")->capture_default_str();

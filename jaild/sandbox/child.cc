@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +217,12 @@ void restore_signals(const struct sigaction* dispositions) noexcept {
     for (int sig = 1; sig < NSIG; ++sig) {
         if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dispositions[sig], nullptr);
     }
+    // glibc's sigaction refuses its two internal signals (32 and 33), which the zygote may have inherited
+    // as ignored: a fresh interpreter has them at their default, and an ignored signal survives execve.
+    struct {
+        unsigned long handler, flags, restorer, mask;
+    } default_action{};  // SIG_DFL, the kernel's layout of struct sigaction
+    for (int sig = 32; sig < SIGRTMIN; ++sig) ::syscall(SYS_rt_sigaction, sig, &default_action, nullptr, 8);
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -123,9 +123,9 @@ int start_and_reap(const jaild::ReaperCommand& program) {
 }
 
 // PID 1 of a sandbox whose program a zygote forked into it (zygote_abi.h, AdoptMessage): the program is not
-// our child but the zygote's, until the zygote dies and the kernel gives it to us. Reaps whatever ends in
-// the namespace until the program has ended; reports its wait status only when we were the one to reap it
-// (the zygote reports it otherwise).
+// our child but the zygote's (or jaild's, should the zygote die first), and its parent reports how it
+// ended. Reaps whatever else ends in the namespace (the program's orphans) until the program has ended, and
+// reports the program's status only in case it was ever ours to reap.
 int adopt(int program) {
     for (int fd = 0; fd <= jaild::child_result_fd; ++fd) syscall6(__NR_close, fd);  // the program has its own
     const long pidfd = syscall6(__NR_pidfd_open, program, 0);

@@ -45,6 +45,9 @@ struct Spawned {
     // The child ends of the program's descriptors and a copy of the report channel's, kept only when asked
     // for (spawn's keep_program_ends): a zygote's child gets them instead of the sandbox's reaper
     // (zygote.h). Whoever holds them must close them once they are handed on, or the run never sees EOF.
+    // A warm run's program (the zygote's child, zygote.h), when it was still there to open: its job reaps
+    // it and reports its end should the zygote die first (jaild is a child subreaper).
+    unique_fd program_pidfd;
     struct ProgramEnds {
         unique_fd stdin_r, stdout_w, stderr_w, report_w, result;
     } program_ends;

@@ -297,8 +297,10 @@ bool Zygote::start(const RunPlan& plan, const cgroup::JobCgroup& group, std::uin
         why = "the zygote is not ready";
         return false;
     }
-    const Outcome outcome = request(*current_, plan, group, uid, sandbox, ends, why);
+    pid_t program = -1;
+    const Outcome outcome = request(*current_, plan, group, uid, sandbox, ends, program, why);
     if (outcome == Outcome::refused) return false;
+    if (program > 0) sandbox.program_pidfd.reset(sys::pidfd_open(program));
     if (outcome == Outcome::unknown) {
         // The zygote may have forked before it failed: starting the program cold as well could run it twice
         // (twice in a session's workspace). The reaper adopts PID 2 if it exists; if not, it ends at once
@@ -322,7 +324,8 @@ bool Zygote::start(const RunPlan& plan, const cgroup::JobCgroup& group, std::uin
 }
 
 Zygote::Outcome Zygote::request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group,
-                                std::uint32_t uid, Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why) {
+                                std::uint32_t uid, Spawned& sandbox, Spawned::ProgramEnds& ends, pid_t& program,
+                                std::string& why) {
     const ResolvedLimits& l = plan.limits;
     const rlimits::Table limits = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});
     const std::string message = warm_start_message(limits, plan.cwd, exec_candidates(plan), plan.argv, plan.env);
@@ -384,6 +387,7 @@ Zygote::Outcome Zygote::request(Process& process, const RunPlan& plan, const cgr
         why = std::string("the zygote could not fork: ") + std::strerror(answer.err);
         return Outcome::refused;
     }
+    program = answer.pid;
     return Outcome::forked;
 }
 

@@ -44,7 +44,8 @@ public:
     // it is ready), restarts it with a growing pause when it dies, and replaces it when it is past its
     // fork budget or age.
     explicit Zygote(Setup setup);
-    // Stops the zygote and the thread. Runs it started keep running: their sandbox's reaper adopts them.
+    // Stops the zygote and the thread. Runs it started keep running: jaild, a child subreaper, inherits them
+    // and their jobs reap them (job.h).
     ~Zygote();
     Zygote(const Zygote&) = delete;
 
@@ -78,7 +79,7 @@ private:
     // unknown: the request went out but no answer came back.
     enum class Outcome { forked, refused, unknown };
     Outcome request(Process& process, const RunPlan& plan, const cgroup::JobCgroup& group, std::uint32_t uid,
-                    Spawned& sandbox, Spawned::ProgramEnds& ends, std::string& why);
+                    Spawned& sandbox, Spawned::ProgramEnds& ends, pid_t& program, std::string& why);
     void wake();  // the keeper thread, out of its wait
 
     const Setup setup_;

@@ -51,7 +51,7 @@ struct ZygoteReply {
 // What jaild sends a warm sandbox's reaper once the zygote's child is in its PID namespace (instead of the
 // start message of child_abi.h): reap until that child, the namespace's PID 2, ends. The child's parent is
 // the zygote, which reports its wait status on the report channel; should the zygote die first, the child
-// is re-parented to the reaper, which then reports it itself.
+// becomes jaild's (jaild is a child subreaper), and its job reaps it and reports its status (job.h).
 struct AdoptMessage {
     static constexpr std::uint32_t expected_magic = 0x6a61646f;  // "jado"
     std::uint32_t magic = expected_magic;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -111,6 +112,25 @@ bool single_threaded() {
     return threads == 1;
 }
 
+// Our command line's text as the kernel shows it in /proc/<pid>/cmdline (main() records it).
+char* g_args_begin = nullptr;
+char* g_args_end = nullptr;
+
+// What the run's process shows of itself: the program's name (`python3`) as its comm and its command line,
+// as a cold run's would, instead of the zygote's (whose arguments name host paths). Only the name fits the
+// zygote's command-line area for sure; a last byte other than NUL makes the kernel show the area up to its
+// first NUL, as for a setproctitle()d process.
+void present_as(const char* program) {
+    const char* base = std::strrchr(program, '/');
+    base = base ? base + 1 : program;
+    ::prctl(PR_SET_NAME, base, 0, 0, 0);
+    if (!g_args_begin || g_args_end - g_args_begin < 2) return;
+    const std::size_t room = static_cast<std::size_t>(g_args_end - g_args_begin);
+    std::memset(g_args_begin, 0, room);
+    std::memcpy(g_args_begin, base, std::min(std::strlen(base), room - 2));
+    g_args_end[-1] = '.';
+}
+
 // The child: into the sandbox, then the run. Reads nothing of the run before enter_sandbox has dropped
 // every privilege.
 [[noreturn]] void child(const Received& in, const Preloaded& interpreter, const void* empty_caps,
@@ -160,6 +180,7 @@ bool single_threaded() {
     if (::chdir(start.cwd) != 0) fail_step(Stage::cwd, errno);
     ::close(child_report_fd);
     ::close(child_start_fd);
+    present_as(start.command.argv[0]);
     run_program(start.command.argv, start.command.envp);
 }
 
@@ -292,6 +313,8 @@ int serve(const std::string& support, int cgroup_fds, const std::vector<std::str
 }  // namespace jaild::zygote
 
 int main(int argc, char** argv) {
+    jaild::zygote::g_args_begin = argv[0];
+    jaild::zygote::g_args_end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
     CLI::App app{"jaild-zygote: warm Python for jaild (started by jaild only)"};
     std::string support;
     int cgroup_fds = 0;

@@ -158,10 +158,12 @@ print(json.dumps(r))
 }
 
 // Differences a warm run may show against a cold one (docs/languages.md, "Warm Python"): its parent (the zygote)
-// is outside its PID namespace, and the zygote's own seccomp filter stays under the run's.
+// is outside its PID namespace, the zygote's own seccomp filter stays under the run's, and its command line
+// shows the program's name only (the zygote's arguments are wiped, not replaced by the run's).
 const std::map<std::string, std::pair<std::string, std::string>> kDocumentedDifferences = {
     {"ppid", {"1", "0"}},
     {"status Seccomp_filters", {"1", "2"}},
+    {"cmdline", {R"(["python3","-u","main.py",""])", R"(["python3",""])"}},
 };
 
 }  // namespace
