@@ -45,7 +45,7 @@ TEST_CASE("a peer that is none of root, a listed uid or a listed group is refuse
 
 TEST_CASE("every child setup stage has its own name", "[unit][child]") {
     std::set<std::string_view> names;
-    const auto last = static_cast<std::int32_t>(Stage::exec);
+    const auto last = static_cast<std::int32_t>(Stage::start);
     for (std::int32_t value = static_cast<std::int32_t>(Stage::none); value <= last; ++value) {
         const std::string_view name = stage_name(static_cast<Stage>(value));
         INFO("stage " << value << ": " << std::string(name));
