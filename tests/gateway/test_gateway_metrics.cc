@@ -313,7 +313,15 @@ TEST_CASE("gateway metrics: a run's own 400 is a run, a refused request a valida
     // No main() at all: the gateway refuses it before anything runs.
     const HttpResponse refused = post_json(stack.port(), "/execute", R"J({"script": "def helper():\n    return 1"})J");
     CHECK(refused.status == 400);
-    const Samples after = scrape(stack.port());
+    // An exchange is counted once its answer is written, which the client can see a moment before.
+    Samples after;
+    wait_until(
+        [&] {
+            after = scrape(stack.port());
+            return !moved(before, after, "jaild_runs_total").empty() &&
+                   !moved(before, after, "jaild_rejections_total").empty();
+        },
+        std::chrono::seconds(2));
     const Samples runs = moved(before, after, "jaild_runs_total");
     INFO(show(runs));
     CHECK(runs == Samples{{"jaild_runs_total{endpoint=/execute,language=python,status=runtime_error}", 1}});
@@ -346,8 +354,15 @@ TEST_CASE("gateway metrics: refusals count by reason (auth, rate, quota) and the
     key["X-Request-Id"] = "bad-json";
     CHECK(post_json(port, "/run", "{", key).status == 400);
 
-    const Samples after = scrape(metrics_port);
-    const Samples delta = moved(before, after, "jaild_rejections_total");
+    // An exchange is counted once its answer is written, which the client can see a moment before.
+    Samples after, delta;
+    wait_until(
+        [&] {
+            after = scrape(metrics_port);
+            delta = moved(before, after, "jaild_rejections_total");
+            return delta.size() == 4;
+        },
+        std::chrono::seconds(2));
     INFO(show(delta));
     CHECK(delta == Samples{{"jaild_rejections_total{reason=auth}", 1},
                            {"jaild_rejections_total{reason=quota}", 1},
