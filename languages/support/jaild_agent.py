@@ -475,7 +475,10 @@ class Agent:
         return time.monotonic()
 
     def send(self, kind, ident, payload):
-        write_all(CONTROL_FD, frame(kind, ident, payload))
+        try:
+            write_all(CONTROL_FD, frame(kind, ident, payload))
+        except OSError:  # EPIPE: jaild is gone, as EOF on fd 3 says
+            self.running = False
 
     def run(self):
         while self.running:

@@ -56,6 +56,7 @@ MIME_FIELDS = (("text/plain", "text"), ("text/html", "html"), ("text/markdown", 
                ("text/latex", "latex"), ("image/png", "png"), ("image/jpeg", "jpeg"), ("image/svg+xml", "svg"),
                ("application/json", "json"), ("application/javascript", "javascript"))
 BINARY_FIELDS = ("png", "jpeg")
+RICH_FIELDS = {field for _, field in MIME_FIELDS} - {"text"}
 
 
 class Interrupts:
@@ -137,21 +138,23 @@ class Channel:
 
 
 def fit(event):
-    """The event as JSON, at most MAX_PAYLOAD bytes: its largest rich forms go first, with a note on stderr."""
+    """The event as JSON, at most MAX_PAYLOAD bytes: its largest rich forms go first, then the longest text is
+    cut in half until it fits; a note on stderr says what."""
     payload = json.dumps(event).encode()
-    dropped = []
+    changed = []
     while len(payload) > MAX_PAYLOAD:
-        forms = [k for k in event if k not in ("type", "is_main_result", "text") and isinstance(event[k], str)]
-        key = max(forms, key=lambda k: len(event[k])) if forms else "text"
-        if key == "text":
-            event["text"] = event.get("text", "")[:MAX_PAYLOAD // 2]
-        else:
+        rich = [k for k in event if k in RICH_FIELDS]
+        if rich:
+            key = max(rich, key=lambda k: len(event[k]))
             del event[key]
-        dropped.append(key)
+        else:
+            key = max((k for k in event if k != "type" and isinstance(event[k], str)), key=lambda k: len(event[k]))
+            event[key] = event[key][:len(event[key]) // 2]
+        changed.append(key)
         payload = json.dumps(event).encode()
-    if dropped:
+    if changed:
         print(f"jaild_kernel: a {event['type']} was over the 1 MiB event limit; left out or cut: "
-              f"{', '.join(dropped)}", file=sys.stderr, flush=True)
+              f"{', '.join(sorted(set(changed)))}", file=sys.stderr, flush=True)
     return payload
 
 
@@ -272,6 +275,9 @@ def make_shell(channel):
         # !cmd: the shell's output straight on fd 1 and 2, as the cell's output (system_piped would run it in
         # a pseudo-terminal through pexpect: CRLF line ends and no stderr)
         system = interactiveshell.InteractiveShell.system_raw
+
+        def enable_gui(self, gui=None):
+            pass  # %matplotlib inline (Jupyter's backend, which displays through this shell): no event loop
 
         def ask_exit(self):  # exit() and quit() in a cell
             self.exit_now = True

@@ -247,6 +247,15 @@ class KernelProcess(unittest.TestCase):
             times.append((time.perf_counter() - begin) * 1000)
         print(f"\nkernel: cell 1+1 after the first, median of 30: {statistics.median(times):.2f} ms", file=sys.stderr)
 
+    def test_matplotlib_inline_magic(self):
+        """Notebooks' `%matplotlib inline`: Jupyter's inline backend, its figures shown once."""
+        kernel = Kernel(self.agent)
+        self.assertEqual(kernel.run("%matplotlib inline")[2], [{"type": "end", "execution_count": 1}])
+        out, err, events = kernel.run("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint('drawn')")
+        self.assertEqual((out, err), (b"drawn\n", b""))
+        self.assertEqual([("png" in e, e["type"]) for e in events], [(True, "result"), (False, "end")])
+        self.assertTrue(base64.b64decode(events[0]["png"]).startswith(b"\x89PNG"))
+
     def test_bad_cell_frames_answer_an_error(self):
         kernel = Kernel(self.agent)
         self.agent.send(CELL, kernel.pid, b"not json")
