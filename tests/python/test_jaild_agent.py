@@ -65,8 +65,9 @@ class Agent:
         ours, theirs = socket.socketpair()
         self.started_at = time.perf_counter()
         # fd 3 of the agent: dup2 in the child, and no closing of inherited fds (Python's are CLOEXEC).
+        self.stderr = tempfile.TemporaryFile()  # the agent writes there only about its own bugs
         self.proc = subprocess.Popen([PYTHON, "-I", "-S", AGENT], stdin=subprocess.DEVNULL, close_fds=False,
-                                     preexec_fn=lambda: os.dup2(theirs.fileno(), 3), **popen)
+                                     stderr=self.stderr, preexec_fn=lambda: os.dup2(theirs.fileno(), 3), **popen)
         theirs.close()
         self.sock = ours
         self.sock.settimeout(TIMEOUT)
@@ -79,15 +80,20 @@ class Agent:
         self.pid = json.loads(payload)["pid"]
 
     def close(self):
+        """Closes fd 3's other end: the agent's exit status (it must have written nothing on stderr)."""
         if self.sock is not None:
             self.sock.close()
             self.sock = None
         try:
-            return self.proc.wait(TIMEOUT)
+            status = self.proc.wait(TIMEOUT)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+        self.stderr.seek(0)
+        errors = self.stderr.read().decode(errors="replace")
+        assert errors == "", f"the agent's stderr: {errors}"
+        return status
 
     def send(self, kind, ident, payload=b""):
         self.sock.sendall(frame(kind, ident, payload))
@@ -292,12 +298,19 @@ class Terminals(AgentTest):
         self.agent.send(STDIN, pid, b"import os; print(6 * 7, os.get_terminal_size())\n")
         out = self.agent.output(pid, until=b">>> ")
         self.assertIn(b"42 os.terminal_size(columns=90, lines=30)", out)
-        self.agent.send(STDIN, pid, b"import time; print('sleep' + 'ing'); time.sleep(30)\n")
-        self.agent.output(pid, until=b"sleeping")
-        self.agent.send(STDIN, pid, b"\x03")  # ^C through the terminal's line discipline: SIGINT
-        self.agent.output(pid, until=b"KeyboardInterrupt\r\n>>> ")
-        self.agent.send(STDIN, pid, b"raise SystemExit(6 * 7)\n")  # after ^C, ^D would end it by SIGINT
-        self.assertEqual(self.agent.finish(pid)[2], {"exit_code": 42, "signal": 0})
+        self.agent.send(EOF, pid)
+        self.assertEqual(self.agent.finish(pid)[2], {"exit_code": 0, "signal": 0})
+
+    def test_ctrl_c_through_the_terminal(self):
+        """^C written to the terminal: the line discipline signals the foreground group (a controlling tty)."""
+        for _ in range(5):
+            pid = self.agent.spawn(["sh", "-c", "trap 'echo got-INT; exit 5' INT; echo ready; "
+                                                "while :; do sleep 0.05; done"], pty={"rows": 24, "cols": 80})
+            self.agent.output(pid, until=b"ready\r\n")
+            self.agent.send(STDIN, pid, b"\x03")
+            out, _, status = self.agent.finish(pid)
+            self.assertIn(b"got-INT\r\n", out)
+            self.assertEqual(status, {"exit_code": 5, "signal": 0})
 
     def test_pty_output_before_exit(self):
         """The last bytes a terminal program writes arrive before its EXIT."""
