@@ -294,10 +294,23 @@ def make_shell(channel):
         shell = Shell.instance(ipython_dir=directory, config=config)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    shell.db = MemoryDB()  # %cd's directory history, %bookmark, %store: in memory, not in the profile
+
     # A matplotlib Figure as a cell's value or in display(): its PNG too (without importing matplotlib).
     shell.display_formatter.formatters["image/png"].for_type_by_name(
         "matplotlib.figure", "Figure", lambda fig: figure_png(fig))
     return shell
+
+
+class MemoryDB(dict):
+    """What IPython's magics use of PickleShareDB (shell.db), kept in memory."""
+
+    def keys(self, pattern=None):
+        import fnmatch
+        return [k for k in dict.keys(self) if pattern is None or fnmatch.fnmatch(k, pattern)]
+
+    def uncache(self, *items):
+        pass
 
 
 def figure_png(fig):

@@ -92,6 +92,7 @@ class Agent:
                 self.proc.wait()
         self.stderr.seek(0)
         errors = self.stderr.read().decode(errors="replace")
+        self.stderr.close()
         assert errors == "", f"the agent's stderr: {errors}"
         return status
 

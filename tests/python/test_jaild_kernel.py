@@ -57,8 +57,9 @@ class KernelTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.agent = Agent()
+        cls.tmp = tempfile.TemporaryDirectory()  # TMPDIR: matplotlib's cache goes there
         begin = time.perf_counter()
-        cls.kernel = Kernel(cls.agent)
+        cls.kernel = Kernel(cls.agent, env=ENV + [f"TMPDIR={cls.tmp.name}", f"HOME={cls.tmp.name}"])
         _, _, events = cls.kernel.run("1+1")
         cls.first_cell_ms = (time.perf_counter() - begin) * 1000
         cls.first_events = events
@@ -66,6 +67,7 @@ class KernelTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         assert cls.agent.close() == 0
+        cls.tmp.cleanup()
 
     def run_cell(self, code):
         return self.kernel.run(code)
@@ -216,12 +218,15 @@ class KernelTest(unittest.TestCase):
 class KernelProcess(unittest.TestCase):
     def setUp(self):
         self.agent = Agent()
+        self.tmp = tempfile.TemporaryDirectory()  # TMPDIR: matplotlib's cache goes there
+        self.env = ENV + [f"TMPDIR={self.tmp.name}", f"HOME={self.tmp.name}"]
 
     def tearDown(self):
         self.assertEqual(self.agent.close(), 0)
+        self.tmp.cleanup()
 
     def test_exit_ends_the_kernel(self):
-        kernel = Kernel(self.agent)
+        kernel = Kernel(self.agent, env=self.env)
         self.assertEqual(kernel.run("exit()")[2][-1]["type"], "end")
         self.assertEqual(self.agent.finish(kernel.pid)[2], {"exit_code": 0, "signal": 0})
 
@@ -230,6 +235,9 @@ class KernelProcess(unittest.TestCase):
             kernel = Kernel(self.agent, env=ENV + [f"HOME={home}", f"TMPDIR={tmp}", "PYTHONDONTWRITEBYTECODE=1"],
                             cwd=home)
             kernel.run("import IPython\nx = 1")
+            # Magics that keep state in IPython's db (a directory of the profile, in IPython itself).
+            events = kernel.run("%cd /\n%bookmark here\n%cd -q -\nimport os\nos.getcwd()")[2]
+            self.assertEqual(events[0]["text"], repr(home), events)
             kernel.run("with open('mod_here.py', 'w') as f: f.write('VALUE = 7')")
             self.assertEqual(kernel.run("import mod_here; mod_here.VALUE")[2][0]["text"], "7")
             self.agent.send(SIGNAL, kernel.pid, {"signal": 15})
@@ -238,7 +246,7 @@ class KernelProcess(unittest.TestCase):
             self.assertEqual(os.listdir(tmp), [])
 
     def test_later_cells_are_fast(self):
-        kernel = Kernel(self.agent)
+        kernel = Kernel(self.agent, env=self.env)
         kernel.run("1+1")
         times = []
         for _ in range(30):
@@ -249,7 +257,7 @@ class KernelProcess(unittest.TestCase):
 
     def test_matplotlib_inline_magic(self):
         """Notebooks' `%matplotlib inline`: Jupyter's inline backend, its figures shown once."""
-        kernel = Kernel(self.agent)
+        kernel = Kernel(self.agent, env=self.env)
         self.assertEqual(kernel.run("%matplotlib inline")[2], [{"type": "end", "execution_count": 1}])
         out, err, events = kernel.run("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint('drawn')")
         self.assertEqual((out, err), (b"drawn\n", b""))
@@ -257,7 +265,7 @@ class KernelProcess(unittest.TestCase):
         self.assertTrue(base64.b64decode(events[0]["png"]).startswith(b"\x89PNG"))
 
     def test_bad_cell_frames_answer_an_error(self):
-        kernel = Kernel(self.agent)
+        kernel = Kernel(self.agent, env=self.env)
         self.agent.send(CELL, kernel.pid, b"not json")
         events = kernel.collect()[2]
         self.assertEqual([e["type"] for e in events], ["error", "end"])
