@@ -273,7 +273,8 @@ class Signals(AgentTest):
         self.assertTrue(wait_until(lambda: dead(sleeper)), "the group's other process survived")
 
     def test_sigint_to_a_handler(self):
-        program = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(7))\nprint('ready', flush=True)\ntime.sleep(30)"
+        program = ("import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(7))\n"
+                   "print('ready', flush=True)\ntime.sleep(30)")
         pid = self.agent.spawn([PYTHON, "-c", program])
         self.agent.output(pid, until=b"ready\n")
         self.agent.send(SIGNAL, pid, {"signal": 2})
@@ -340,6 +341,13 @@ class Several(AgentTest):
         pid = self.agent.spawn(["sh", "-c", "(sleep 0.3; echo late) & echo early"])
         self.assertEqual(self.agent.finish(pid), (b"early\n", b"", {"exit_code": 0, "signal": 0}))
         self.assertEqual(self.agent.output(pid, until=b"late\n"), b"late\n")
+
+    def test_double_forked_daemon_keeps_forwarding(self):
+        """A grandchild in a session of its own (setsid, double fork) still writes to the inherited pipes."""
+        pid = self.agent.spawn(["sh", "-c", "setsid sh -c 'sleep 0.3; echo detached; echo err >&2' & echo parent"])
+        self.assertEqual(self.agent.finish(pid), (b"parent\n", b"", {"exit_code": 0, "signal": 0}))
+        self.assertEqual(self.agent.output(pid, until=b"detached\n"), b"detached\n")
+        self.assertEqual(self.agent.output(pid, kinds=(STDERR,), until=b"err\n"), b"err\n")
 
     def test_many_in_a_row(self):
         times = []

@@ -76,7 +76,8 @@ class KernelTest(unittest.TestCase):
         self.assertEqual(self.first_events, [{"type": "result", "text": "2", "is_main_result": True},
                                              {"type": "end", "execution_count": 1}])
         out, err, events = self.run_cell("'a' * 3")
-        self.assertEqual((out, err, events[0]), (b"", b"", {"type": "result", "text": "'aaa'", "is_main_result": True}))
+        self.assertEqual((out, err), (b"", b""))
+        self.assertEqual(events[0], {"type": "result", "text": "'aaa'", "is_main_result": True})
         self.assertEqual(events[-1]["type"], "end")
         self.assertEqual(self.run_cell("None; x = 1")[2][:-1], [])  # no value, no result
         self.assertEqual(self.run_cell("2 + 2;")[2][:-1], [])  # a trailing ';' hides it, as in IPython
@@ -157,7 +158,8 @@ class KernelTest(unittest.TestCase):
                 "display(HTML('<b>b</b>'), Markdown('*m*'), Latex('$x$'), JSON({'k': [1]}), Javascript('1'))\n"
                 "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"/>'))\n"
                 "class Both:\n    def _repr_html_(self): return '<i>h</i>'\n"
-                "    def _repr_png_(self): return b'\\x89PNG\\r\\n\\x1a\\npng'\n    def __repr__(self): return 'Both'\n"
+                "    def _repr_png_(self): return b'\\x89PNG\\r\\n\\x1a\\npng'\n"
+                "    def __repr__(self): return 'Both'\n"
                 "Both()")
         events = self.run_cell(code)[2]
         self.assertEqual(events[0]["html"], "<b>b</b>")
