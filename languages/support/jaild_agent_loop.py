@@ -6,13 +6,15 @@ output, input, signals, terminals, cell channels and exits.
 """
 
 
+import _json
 import _signal
 import os
 import select
 import sys
 import time
 
-# json (with re) and ctypes take milliseconds to import: main() imports them when the loop starts.
+# The json module imports re and enum: milliseconds the first START would wait for. The agent parses with
+# the C scanner json itself uses (json_loads) and imports json only to explain a text that does not parse.
 
 CONTROL_FD = 3
 MAX_PAYLOAD = 1 << 20
@@ -476,7 +478,9 @@ class Agent:
                 answer = self.spawn(request)
             except Exception as exc:  # noqa: BLE001 - a START is always answered
                 answer = {"error": f"cannot start \"{request['argv'][0]}\": {exc}"}
-        self.send(STARTED, ident, json.dumps(answer).encode())
+        (key, text), = answer.items()
+        value = str(text) if key == "pid" else _json.encode_basestring_ascii(text)
+        self.send(STARTED, ident, f'{{"{key}": {value}}}'.encode())
 
     def spawn(self, request):
         """Starts the request's program; returns STARTED's answer."""
@@ -578,7 +582,7 @@ class Agent:
 def parse_start(payload):
     """START's JSON, checked: ValueError names what is wrong."""
     try:
-        request = json.loads(payload)
+        request = json_loads(payload)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if type(request) is not dict:
@@ -610,10 +614,37 @@ def parse_start(payload):
             "stdin": request.get("stdin", True) is not False, "kernel": request.get("kernel") is True}
 
 
+class _ScannerContext:
+    """The settings json.loads gives its C scanner by default."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+
+
+SCANNER = _json.make_scanner(_ScannerContext())
+
+
+def json_loads(payload):
+    """json.loads(payload) for the JSON jaild sends, without importing json unless the text is wrong."""
+    try:
+        text = payload.decode("utf-8").strip(" \t\n\r")
+        value, end = SCANNER(text, 0)
+        if end == len(text):
+            return value
+    except Exception:  # noqa: BLE001 - without json.decoder loaded the C scanner fails with SystemError
+        pass
+    import json
+    return json.loads(payload)  # the same value or json's own ValueError naming the problem
+
+
 def json_object(payload):
     """A frame's JSON object, or {} when it is not one (the frame is then ignored)."""
     try:
-        value = json.loads(payload)
+        value = json_loads(payload)
     except ValueError:
         return {}
     return value if type(value) is dict else {}
@@ -629,8 +660,7 @@ def set_non_dumpable():
 
 def main():
     """After READY: the rest of the start, then the loop until fd 3 ends."""
-    global json, ALL_SIGNALS
-    import json
+    global ALL_SIGNALS
     set_non_dumpable()  # before the first START is read: no process of the session runs before it
     ALL_SIGNALS = _signal.valid_signals()  # Python ignores SIGPIPE and SIGXFSZ; jaild may have ignored more
     Agent().run()
