@@ -29,15 +29,22 @@ anyway), one JSON object each, in this order:
 
 What the cell prints goes to the kernel's stdout and stderr (fds 1 and 2, unbuffered): the agent forwards
 those as the process's output and drains them before it forwards an event, and the kernel flushes Python's
-streams before each event, so a cell's output always comes before its results. An event that would exceed
-1 MiB loses its largest rich forms (a note on stderr says which).
+streams before each event, so what a cell printed before an event comes before that event (output printed
+just after an event may overtake it). An event that would exceed 1 MiB loses its largest rich forms, then
+its longest text is cut (a note on stderr says which). `!cmd` runs through IPython's system_raw: the
+command's output is the kernel's fds 1 and 2 as they are, no pseudo-terminal. `%matplotlib inline` uses
+Jupyter's inline backend (matplotlib_inline), which displays its figures through this shell.
 
 SIGINT during a cell raises KeyboardInterrupt in it; SIGINT while the kernel waits for a cell is ignored.
 The channel is moved off fd 3 and made non-inheritable, so programs a cell starts never get it. No history
 file and no ~/.ipython: IPython's directories live in a temporary directory under $TMPDIR, removed once
-the shell is up. python3 -I ignores PYTHON* variables; the kernel applies PYTHONPATH (after '', the cwd)
+the shell is up (what magics keep in IPython's db, %cd's history and %bookmark, stays in memory). python3 -I ignores PYTHON* variables; the kernel applies PYTHONPATH (after '', the cwd)
 and PYTHONDONTWRITEBYTECODE itself. MPLBACKEND defaults to Agg and MPLCONFIGDIR to $TMPDIR/matplotlib.
 The kernel ends when the channel reaches EOF, or after a cell that called exit().
+
+IPython's package __init__ (the terminal application, prompt_toolkit) and the completer's jedi are not
+imported at start: the first cell of a context is a cold start of this program and those would add a few
+hundred ms to it (see import_interactiveshell).
 """
 
 import base64
