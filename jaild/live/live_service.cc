@@ -315,7 +315,7 @@ asio::awaitable<void> LiveService::handle(const std::string& principal, const v1
                                     "session_id"));
         co_return;
     }
-    supervisor_.sessions().touch(*session);
+    supervisor_.sessions().note_use(*session);
     std::shared_ptr<LiveSandbox> sandbox = sandbox_of(id);
     const auto no_process = [&](std::uint32_t pid) {
         return error_message(ErrorCode::not_found, fmt::format("no process {} in session \"{}\"", pid, id), "pid");
