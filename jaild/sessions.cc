@@ -307,7 +307,7 @@ asio::awaitable<std::shared_ptr<SessionLock>> SessionStore::lock(std::shared_ptr
 }
 
 void SessionStore::release(Session& session) {
-    touch(session);
+    note_use(session);
     if (!session.waiters.empty()) {  // handed over: `locked` stays set, so nobody can jump the queue
         Session::Waiter next = session.waiters.front();
         session.waiters.pop_front();
@@ -461,7 +461,8 @@ void SessionStore::refresh_usage(Session& session) {
     }
     session.meta.disk_used = total.bytes;
     session.meta.files = total.files;
-    save(session);
+    // A live session's usage is its tmpfs's, in memory; data/ (and meta.json) change when it is written back.
+    if (session.live_root.empty()) save(session);
 }
 
 void SessionStore::arm_expiry() {
