@@ -118,7 +118,7 @@ void handle_signals(Sender& sender, const AttachPlan& plan, sigset_t set) {
         int sig = 0;
         if (::sigwait(&set, &sig) != 0) continue;
         if (sig == SIGWINCH) {
-            if (plan.pty) send_size(sender, plan);
+            if (plan.resize_at_start) send_size(sender, plan);
             continue;
         }
         if (!plan.forward_signals) detach(plan, 128 + sig);
@@ -154,7 +154,7 @@ void attach(const std::string& socket_path, const AttachPlan& plan) {
     ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     static Sender sender(client.socket().native_handle());  // outlives the detached threads
     const bool raw = plan.pty && terminal::make_raw();
-    if (plan.pty) send_size(sender, plan);
+    if (plan.resize_at_start) send_size(sender, plan);
     std::thread(handle_signals, std::ref(sender), plan, signals).detach();
     if (plan.forward_stdin) std::thread(forward_stdin, std::ref(sender), plan, raw).detach();
     for (;;) {

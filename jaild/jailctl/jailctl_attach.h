@@ -12,6 +12,7 @@ struct AttachPlan {
     std::uint32_t pid = 0;
     bool live_only = false;         // only what it writes from now on, not what its buffers hold
     bool pty = false;               // it has a terminal: jailctl's goes raw and its size follows jailctl's
+    bool resize_at_start = false;   // attach: its terminal takes jailctl's size at once (exec started it so)
     bool forward_stdin = true;      // jailctl's stdin goes to it
     bool eof_closes_stdin = false;  // EOF on jailctl's stdin closes its stdin (exec), or only stops (attach)
     // exec: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to jailctl go to the process, which decides (as `docker

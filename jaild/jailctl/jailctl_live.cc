@@ -97,6 +97,7 @@ int attach_command(const std::string& socket_path, const LiveOptions& o) {
                          .pid = o.pid,
                          .live_only = o.live_only,
                          .pty = pty,
+                         .resize_at_start = pty,
                          .forward_stdin = true,
                          .eof_closes_stdin = false,
                          .forward_signals = false});
@@ -203,7 +204,6 @@ void add_live_commands(CLI::App& sessions, LiveOptions& o) {
     exec->add_option("--timeout-ms", o.timeout_ms, "wall-clock limit, then SIGKILL (default: none)");
     exec->add_flag("--no-stdin", o.no_stdin, "start it with its stdin closed");
     exec->add_option("command", o.command, "the command and its arguments, after --");
-    exec->positionals_at_end();
 
     sessions.add_subcommand("ps", "a live session's processes")->add_option("id", o.id, "session id")->required();
 
