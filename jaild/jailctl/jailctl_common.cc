@@ -62,12 +62,17 @@ void open_request(JaildClient& client, const std::string& socket_path, const v1:
     die("sending the request to " + socket_path + ": " + sent.message());
 }
 
-v1::ServerMessage ask(const std::string& socket_path, const v1::ClientMessage& request) {
+v1::ServerMessage request_reply(const std::string& socket_path, const v1::ClientMessage& request) {
     boost::asio::io_context io;
     JaildClient client(io.get_executor());
     open_request(client, socket_path, request);
     v1::ServerMessage reply;
     if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
+    return reply;
+}
+
+v1::ServerMessage ask(const std::string& socket_path, const v1::ClientMessage& request) {
+    v1::ServerMessage reply = request_reply(socket_path, request);
     if (reply.has_error()) die(reply.error().message());
     return reply;
 }

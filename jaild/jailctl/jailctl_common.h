@@ -28,6 +28,8 @@ void put_env(const std::vector<std::string>& pairs, google::protobuf::Map<std::s
 void connect(JaildClient& client, const std::string& socket_path);
 // Connects and sends `request`, or ends jailctl with jaild's refusal or the transport's error.
 void open_request(JaildClient& client, const std::string& socket_path, const v1::ClientMessage& request);
+// One request, one answer, which may be jaild's Error.
+v1::ServerMessage request_reply(const std::string& socket_path, const v1::ClientMessage& request);
 // One request, one answer; a jaild Error ends jailctl with its message.
 v1::ServerMessage ask(const std::string& socket_path, const v1::ClientMessage& request);
 // jaild's Error as jailctl prints it: the message, and the field at fault when there is one.

@@ -19,6 +19,7 @@ namespace jaild::jailctl {
 namespace {
 
 constexpr terminal::Size kDefaultPty{24, 80};  // -t without a terminal of jailctl's own to copy
+constexpr int kCommandNotExecuted = 127;
 
 // A command line as a shell would take it back: arguments with spaces or quotes in single quotes.
 std::string shell_words(const google::protobuf::RepeatedPtrField<std::string>& argv) {
@@ -57,6 +58,14 @@ int ps(const std::string& socket_path, const LiveOptions& o) {
     return 0;
 }
 
+// A command the sandbox could not execute (not found, not executable) ends jailctl with 127, as `run` and a
+// shell do; any other refusal with 125.
+[[noreturn]] void refused_start(const v1::Error& error) {
+    const bool not_executed = error.code() == v1::ERROR_CODE_INVALID_ARGUMENT && error.field() == "command" &&
+                              error.message().rfind("cannot execute", 0) == 0;
+    fail(not_executed ? kCommandNotExecuted : kJailctlError, error_text(error));
+}
+
 int exec(const std::string& socket_path, const LiveOptions& o) {
     if (o.command.empty()) usage_error("sessions exec needs a command after --");
     v1::ClientMessage request;
@@ -72,7 +81,9 @@ int exec(const std::string& socket_path, const LiveOptions& o) {
         start->mutable_pty()->set_rows(size.rows);
         start->mutable_pty()->set_cols(size.cols);
     }
-    const std::uint32_t pid = ask(socket_path, request).process().pid();
+    const v1::ServerMessage reply = request_reply(socket_path, request);
+    if (reply.has_error()) refused_start(reply.error());
+    const std::uint32_t pid = reply.process().pid();
     if (o.detach) {
         std::printf("%u\n", pid);
         return 0;

@@ -159,6 +159,11 @@ TEST_CASE("jailctl sessions exec: output, exit code, stdin, env and cwd", "[root
                 {"sessions", "exec", id, "--env", "K=V", "--cwd", "/tmp", "--", "sh", "-c", "echo $K; pwd"});
     CHECK(o.out == "V\n/tmp\n");
 
+    // A command the sandbox cannot execute: 127 and why, as run and a shell say it.
+    o = jailctl(daemon.socket(), {"sessions", "exec", id, "--", "no-such-command"});
+    CHECK(o.exit_code == 127);
+    CHECK_THAT(o.err, Catch::Contains("cannot execute") && Catch::Contains("no-such-command"));
+
     // A signal ends it with 128+N, as run reports it.
     o = jailctl(daemon.socket(), {"sessions", "exec", id, "--", "sh", "-c", "kill -USR1 $$"});
     CHECK(o.exit_code == 128 + SIGUSR1);
