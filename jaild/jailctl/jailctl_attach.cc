@@ -118,7 +118,7 @@ void handle_signals(Sender& sender, const AttachPlan& plan, sigset_t set) {
         int sig = 0;
         if (::sigwait(&set, &sig) != 0) continue;
         if (sig == SIGWINCH) {
-            if (plan.resize_at_start) send_size(sender, plan);
+            if (plan.pty) send_size(sender, plan);
             continue;
         }
         if (!plan.forward_signals) detach(plan, 128 + sig);

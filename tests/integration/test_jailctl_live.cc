@@ -136,7 +136,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("jailctl sessions exec: output, exit code, stdin, env and cwd", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions exec: output and exit code; stdin; env and cwd", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     CHECK_THAT(jailctl(daemon.socket(), {"sessions", "info", id}).out, Catch::Contains("live"));
@@ -172,7 +172,7 @@ TEST_CASE("jailctl sessions exec: output, exit code, stdin, env and cwd", "[root
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl sessions exec -d, ps, attach with the earlier output, kill", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions exec -d then ps then attach with the earlier output then kill", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     Outcome started =
@@ -303,6 +303,7 @@ TEST_CASE("jailctl sessions exec -t drives a shell through jailctl's own termina
             return term.read_until("40 120", from, 2s);
         },
         10s);
+    INFO(term.screen);
     CHECK(resized);
 
     // ^C is a key for the remote terminal: it interrupts the shell's foreground command, not jailctl. (The
@@ -360,7 +361,7 @@ TEST_CASE("jailctl sessions exec -t: Ctrl-P Ctrl-Q detaches and attach comes bac
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl live commands: usage errors exit 2, jaild's refusals 125 with its message",
+TEST_CASE("jailctl live commands: usage errors exit 2; jaild's refusals 125 with its message",
           "[root][jailctl][live]") {
     Daemon daemon;
     const std::string unknown(32, 'a');
@@ -426,7 +427,7 @@ TEST_CASE("jailctl sessions create --live --timeout-ms and timeout set its deadl
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl sessions context and cell: state kept across cells, errors on stderr", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions context and cell: state kept across cells; errors on stderr", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     const Outcome context = jailctl(daemon.socket(), {"sessions", "context", id});
