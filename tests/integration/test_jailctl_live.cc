@@ -95,7 +95,7 @@ public:
     bool read_until(const std::string& text, std::size_t from = 0, std::chrono::milliseconds timeout = 15s) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         while (screen.find(text, from) == std::string::npos) {
-            if (std::chrono::steady_clock::now() > deadline || !read_some(100)) return false;
+            if (std::chrono::steady_clock::now() > deadline || read_some(100) == Read::eof) return false;
         }
         return true;
     }
@@ -110,7 +110,7 @@ public:
             20s);
         if (!ended) return -1;
         pid_ = -1;
-        while (read_some(50)) {
+        while (read_some(50) == Read::data) {
         }
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
@@ -118,15 +118,16 @@ public:
     std::string screen;  // everything jailctl wrote to its terminal
 
 private:
-    // One read of the master; false on EOF (every slave closed) or when nothing came for `ms`.
-    bool read_some(int ms) {
+    enum class Read { data, nothing, eof };
+    // One read of the master: data, nothing for `ms`, or EOF (every slave closed: EIO).
+    Read read_some(int ms) {
         pollfd fd{master_, POLLIN, 0};
-        if (::poll(&fd, 1, ms) <= 0) return false;
+        if (::poll(&fd, 1, ms) <= 0) return Read::nothing;
         char buffer[4096];
         const ssize_t n = ::read(master_, buffer, sizeof buffer);
-        if (n <= 0) return false;
+        if (n <= 0) return Read::eof;
         screen.append(buffer, static_cast<std::size_t>(n));
-        return true;
+        return Read::data;
     }
 
     int master_ = -1;
@@ -267,13 +268,22 @@ TEST_CASE("jailctl sessions exec: Ctrl-C goes to the process; on attach it detac
     // attach: SIGINT ends jailctl only, the process keeps running.
     const Outcome started = jailctl(daemon.socket(), {"sessions", "exec", "-d", id, "--", "sleep", "1000"});
     const std::string sleeper = started.out.substr(0, started.out.find('\n'));
-    pid = launch(
-        {.argv = {bin("jailctl"), "sessions", "attach", id, sleeper}, .env = {"JAILD_SOCKET=" + daemon.socket()}});
+    int err[2];
+    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    Launch attach{.argv = {bin("jailctl"), "sessions", "attach", id, sleeper},
+                  .env = {"JAILD_SOCKET=" + daemon.socket()}};
+    attach.stderr_fd = err[1];
+    pid = launch(attach);
+    ::close(err[1]);
     std::this_thread::sleep_for(500ms);
     ::kill(pid, SIGINT);
     ::waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 128 + SIGINT);
+    std::string said;
+    for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;) said.append(buffer, static_cast<std::size_t>(n));
+    ::close(err[0]);
+    CHECK_THAT(said, Catch::Contains("detached") && Catch::Contains("keeps running"));
     CHECK_THAT(ps_line(daemon, id, sleeper), Catch::Contains("running"));
 
     CHECK(jailctl(daemon.socket(), {"sessions", "rm", id}).exit_code == 0);
@@ -285,6 +295,7 @@ TEST_CASE("jailctl sessions exec -t drives a shell through jailctl's own termina
     const std::string id = create_live(daemon);
     TerminalJailctl term(daemon.socket(), {"sessions", "exec", "-t", id, "--env", "PS1=jail$ ", "--", "sh", "-i"},
                          winsize{30, 100, 0, 0});
+    INFO(term.screen);
     REQUIRE(term.read_until("jail$ "));
     // Raw while attached: the remote terminal echoes and edits, jailctl's only passes bytes.
     CHECK((term.mode_now().c_lflag & (ICANON | ECHO | ISIG)) == 0);
