@@ -165,6 +165,11 @@ TEST_CASE("jailctl sessions exec: output and exit code; stdin; env and cwd", "[r
     CHECK(o.exit_code == 127);
     CHECK_THAT(o.err, Catch::Contains("cannot execute") && Catch::Contains("no-such-command"));
 
+    // --timeout-ms: killed at its wall-clock limit, and jailctl says so.
+    o = jailctl(daemon.socket(), {"sessions", "exec", id, "--timeout-ms", "300", "--", "sleep", "30"});
+    CHECK(o.exit_code == 128 + SIGKILL);
+    CHECK_THAT(o.err, Catch::Contains("time limit"));
+
     // A signal ends it with 128+N, as run reports it.
     o = jailctl(daemon.socket(), {"sessions", "exec", id, "--", "sh", "-c", "kill -USR1 $$"});
     CHECK(o.exit_code == 128 + SIGUSR1);
