@@ -137,23 +137,29 @@ int context(const std::string& socket_path, const LiveOptions& o) {
     return 0;
 }
 
-// A result with no text form: which forms it has, so that the user knows to fetch them over the API.
+// A result's text; then which images it has (a terminal cannot show them), or when it has no text, which
+// forms: the API returns them.
 void print_result(const v1::CellResult& r) {
-    if (!r.text().empty()) {
-        write_all(1, r.text().back() == '\n' ? r.text() : r.text() + "\n");
-        return;
-    }
-    std::string forms;
-    for (const auto& [name, size] : {std::pair<const char*, std::size_t>{"png", r.png().size()},
-                                     {"jpeg", r.jpeg().size()},
-                                     {"html", r.html().size()},
-                                     {"svg", r.svg().size()},
-                                     {"markdown", r.markdown().size()},
-                                     {"latex", r.latex().size()},
-                                     {"json", r.json().size()},
-                                     {"javascript", r.javascript().size()}})
-        if (size > 0) forms += (forms.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(size) + " bytes";
-    if (!forms.empty()) write_all(1, "[" + forms + "]\n");
+    if (!r.text().empty()) write_all(1, r.text().back() == '\n' ? r.text() : r.text() + "\n");
+    const bool text = !r.text().empty();
+    struct Form {
+        const char* name;
+        std::size_t size;
+        bool image;
+    };
+    const Form forms[] = {{"png", r.png().size(), true},
+                          {"jpeg", r.jpeg().size(), true},
+                          {"svg", r.svg().size(), true},
+                          {"html", r.html().size(), false},
+                          {"markdown", r.markdown().size(), false},
+                          {"latex", r.latex().size(), false},
+                          {"json", r.json().size(), false},
+                          {"javascript", r.javascript().size(), false}};
+    std::string shown;
+    for (const Form& form : forms)
+        if (form.size > 0 && (form.image || !text))
+            shown += (shown.empty() ? "" : ", ") + std::string(form.name) + " " + std::to_string(form.size) + " bytes";
+    if (!shown.empty()) write_all(1, "[" + shown + "]\n");
 }
 
 // Runs one cell: its output as it comes, its results' text on stdout, its error on stderr; exits 1 when it

@@ -461,6 +461,10 @@ TEST_CASE("jailctl sessions context and cell: state kept across cells; errors on
     CHECK_THAT(o.err, Catch::Contains("ZeroDivisionError"));
     o = jailctl(daemon.socket(), {"sessions", "cell", id, ctx, "-"}, "print(x)\n");
     CHECK(o.out == "20\n");
+    // A result with no text form: which forms it has and their sizes (the API returns them).
+    o = jailctl(daemon.socket(), {"sessions", "cell", id, ctx, "import matplotlib.pyplot as plt\nplt.plot([1, 2]);"});
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.out, Catch::Contains("[png ") && Catch::Contains(" bytes]"));
 
     CHECK(jailctl(daemon.socket(), {"sessions", "rm", id}).exit_code == 0);
     check_nothing_left(daemon.run_dir());
