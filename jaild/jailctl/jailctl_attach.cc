@@ -139,6 +139,11 @@ void report_dropped(const v1::Output& output) {
 
 }  // namespace
 
+void hold_attach_signals() {
+    const sigset_t signals = handled_signals();
+    ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
 void attach(const std::string& socket_path, const AttachPlan& plan) {
     boost::asio::io_context io;
     JaildClient client(io.get_executor());
@@ -150,8 +155,8 @@ void attach(const std::string& socket_path, const AttachPlan& plan) {
     open_request(client, socket_path, request);
 
     // Blocked before the threads start, so that they inherit the mask and only sigwait takes these signals.
+    hold_attach_signals();
     const sigset_t signals = handled_signals();
-    ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     static Sender sender(client.socket().native_handle());  // outlives the detached threads
     const bool raw = plan.pty && terminal::make_raw();
     if (plan.resize_at_start) send_size(sender, plan);

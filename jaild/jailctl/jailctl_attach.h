@@ -20,6 +20,10 @@ struct AttachPlan {
     bool forward_signals = false;
 };
 
+// Blocks the signals attach() handles, so that one arriving before it (while exec starts the process) waits
+// for it and is then forwarded, rather than killing jailctl with the process started and nobody attached.
+void hold_attach_signals();
+
 // Runs on jailctl's main thread until the process's Exit, then ends jailctl with its exit code (128+N for
 // signal N) with the terminal restored; jaild's refusal ends it with 125 and jaild's message.
 [[noreturn]] void attach(const std::string& socket_path, const AttachPlan& plan);

@@ -81,6 +81,7 @@ int exec(const std::string& socket_path, const LiveOptions& o) {
         start->mutable_pty()->set_rows(size.rows);
         start->mutable_pty()->set_cols(size.cols);
     }
+    if (!o.detach) hold_attach_signals();
     const v1::ServerMessage reply = request_reply(socket_path, request);
     if (reply.has_error()) refused_start(reply.error());
     const std::uint32_t pid = reply.process().pid();
