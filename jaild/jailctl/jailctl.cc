@@ -2,7 +2,8 @@
 // its own stdout/stderr, forwards its own stdin, and exits with the program's exit code (128+N for signal
 // N), like `docker run`. `jailctl execute -l LANG FILE` does the same for code in a registered language
 // (and prints main()'s result), `jailctl languages` lists them, `jailctl check` prints jaild's host probe,
-// `jailctl stats` jaild's counters (the gateway's /metrics shows the same).
+// `jailctl stats` jaild's counters (the gateway's /metrics shows the same), `jailctl sessions` manages
+// sessions (a live session's processes and contexts: jailctl_live.cc).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,23 +13,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
-#include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "common/check_report_text.h"
 #include "common/framing.h"
 #include "common/jaild_client.h"
+#include "jaild/jailctl/jailctl_common.h"
 #include "jaild/jailctl/jailctl_files.h"
+#include "jaild/jailctl/jailctl_live.h"
 
 namespace {
 
-// jailctl's own exit codes, apart from the program's (README.md, "jailctl"):
-constexpr int kUsageError = 2;      // jailctl's command line is wrong (as getopt-style tools exit)
-constexpr int kJailctlError = 125;  // jaild refused the request, could not be reached, or failed (docker's 125)
+using namespace jaild::jailctl;
 
 struct RunOptions {
     std::uint32_t time_ms = 0, wall_ms = 0, nofile = 0, nproc = 0;
@@ -49,28 +49,6 @@ struct ExecuteOptions {
     std::vector<std::string> files;  // NAME=LOCAL_PATH, written into the workspace
     std::vector<std::string> args;
 };
-
-[[noreturn]] void fail(int code, const std::string& message) {
-    std::fprintf(stderr, "jailctl: %s\n", message.c_str());
-    std::fflush(stderr);
-    std::_Exit(code);
-}
-
-[[noreturn]] void die(const std::string& message) { fail(kJailctlError, message); }
-
-[[noreturn]] void usage_error(const std::string& message) {
-    fail(kUsageError, message + " (jailctl --help shows the usage)");
-}
-
-void write_all(int fd, const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // our own stdout is gone (e.g. `| head`): keep draining jaild
-        done += static_cast<std::size_t>(n);
-    }
-}
 
 // Sends frames from the stdin thread; the main thread only reads, so a mutex-free raw send is enough.
 void send_raw(int fd, const jaild::v1::ClientMessage& message) {
@@ -110,13 +88,7 @@ void set_limits(const RunOptions& o, jaild::v1::Limits* limits) {
     limits->set_output_bytes(o.output_bytes);
 }
 
-void set_env(const RunOptions& o, google::protobuf::Map<std::string, std::string>* env) {
-    for (const std::string& kv : o.env) {
-        const auto eq = kv.find('=');
-        if (eq == std::string::npos) usage_error("--env needs KEY=VALUE, got \"" + kv + "\"");
-        (*env)[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-}
+void set_env(const RunOptions& o, google::protobuf::Map<std::string, std::string>* env) { put_env(o.env, env); }
 
 jaild::v1::ClientMessage build_run(const RunOptions& o) {
     jaild::v1::ClientMessage message;
@@ -169,59 +141,6 @@ jaild::v1::ClientMessage build_execute(const RunOptions& o, ExecuteOptions e) {
     return message;
 }
 
-int exit_code_of(const jaild::v1::Exit& exit) {
-    using jaild::v1::Status;
-    static const std::map<Status, const char*> kMessages = {
-        {jaild::v1::STATUS_TIMEOUT, "time limit exceeded"},
-        {jaild::v1::STATUS_MEMORY_LIMIT, "memory limit exceeded"},
-        {jaild::v1::STATUS_OUTPUT_LIMIT, "output limit exceeded"},
-        {jaild::v1::STATUS_INTERNAL_ERROR, "sandbox failure"},
-        {jaild::v1::STATUS_CANCELLED, "cancelled"},
-    };
-    if (auto it = kMessages.find(exit.status()); it != kMessages.end())
-        std::fprintf(stderr, "jailctl: %s: %s\n", it->second, exit.error().c_str());
-    // The program could not be started (not found, not executable, bad --cwd): say why, as a shell would.
-    if (exit.status() == jaild::v1::STATUS_RUNTIME_ERROR && exit.exit_code() == 127 && exit.signal() == 0 &&
-        exit.error().rfind("cannot ", 0) == 0)
-        std::fprintf(stderr, "jailctl: %s\n", exit.error().c_str());
-    if (exit.status() == jaild::v1::STATUS_INTERNAL_ERROR) return kJailctlError;
-    // main() mode: the result on stdout after what the program printed, the error and trace on stderr.
-    if (!exit.result_json().empty()) write_all(1, exit.result_json() + "\n");
-    if (exit.status() == jaild::v1::STATUS_COMPILE_ERROR) {
-        std::fputs("jailctl: compilation failed\n", stderr);
-        return 1;
-    }
-    if (exit.status() == jaild::v1::STATUS_RUNTIME_ERROR && !exit.trace().empty())
-        std::fprintf(stderr, "jailctl: %s\n", exit.error().c_str());
-    else if (exit.status() == jaild::v1::STATUS_RUNTIME_ERROR && exit.exit_code() == 1 && !exit.error().empty() &&
-             exit.error().rfind("exited with", 0) != 0)
-        std::fprintf(stderr, "jailctl: %s\n", exit.error().c_str());
-    return exit.exit_code() & 0xff;
-}
-
-// Connects, or ends jailctl saying why and, when the socket's permissions refuse this user, what to do.
-void connect(jaild::JaildClient& client, const std::string& socket_path) {
-    const std::error_code ec = client.connect(socket_path);
-    if (!ec) return;
-    std::string message = "cannot connect to " + socket_path + ": " + ec.message();
-    if (ec == std::errc::permission_denied)
-        message +=
-            " (jaild's socket admits root and the members of its group, server.socket_group in jaild.toml: "
-            "add this user to that group, or run jailctl as root)";
-    die(message);
-}
-
-// Connects and sends `request`. jaild answers a peer it does not allow with an Error and closes at once, so a
-// send that fails (EPIPE) is followed by a read of that Error: its message says what to do, "Broken pipe" not.
-void open_request(jaild::JaildClient& client, const std::string& socket_path, const jaild::v1::ClientMessage& request) {
-    connect(client, socket_path);
-    const std::error_code sent = client.send(request);
-    if (!sent) return;
-    jaild::v1::ServerMessage reply;
-    if (!client.receive(reply) && reply.has_error()) die(reply.error().message());
-    die("sending the request to " + socket_path + ": " + sent.message());
-}
-
 int run_command(const std::string& socket_path, const jaild::v1::ClientMessage& request, bool forward) {
     boost::asio::io_context io;
     jaild::JaildClient client(io.get_executor());
@@ -237,21 +156,9 @@ int run_command(const std::string& socket_path, const jaild::v1::ClientMessage& 
             std::fflush(stderr);
             std::_Exit(code);  // the stdin thread may be blocked in read(0)
         } else if (message.has_error()) {
-            const auto& error = message.error();
-            die(error.message() + (error.field().empty() ? "" : " (field " + error.field() + ")"));
+            die(error_text(message.error()));
         }
     }
-}
-
-// One request, one answer (check, languages, sessions, files); a jaild Error ends jailctl with its message.
-jaild::v1::ServerMessage ask(const std::string& socket_path, const jaild::v1::ClientMessage& request) {
-    boost::asio::io_context io;
-    jaild::JaildClient client(io.get_executor());
-    open_request(client, socket_path, request);
-    jaild::v1::ServerMessage reply;
-    if (auto ec = client.receive(reply)) die("connection to jaild lost: " + ec.message());
-    if (reply.has_error()) die(reply.error().message());
-    return reply;
 }
 
 int check_command(const std::string& socket_path) {
@@ -262,17 +169,33 @@ int check_command(const std::string& socket_path) {
     return reply.check().usable() ? 0 : jaild::check_failed_exit;
 }
 
+// A live session adds its state: how many processes run, its deadline, whether jaild restarted under it.
+std::string live_state(const jaild::v1::SessionInfo& s) {
+    if (!s.live()) return "";
+    std::string text = "  live, " + std::to_string(s.processes_running()) + " running";
+    if (s.deadline_unix_ms() > 0) {
+        const std::time_t at = static_cast<std::time_t>(s.deadline_unix_ms() / 1000);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&at));
+        text += ", ends " + std::string(when);
+    }
+    return text + (s.restarted() ? ", restarted" : "");
+}
+
 void print_session(const jaild::v1::SessionInfo& s) {
-    std::printf("%s  %s  cwd=%s  %llu bytes in %llu files (quota %llu)%s\n", s.session_id().c_str(),
+    std::printf("%s  %s  cwd=%s  %llu bytes in %llu files (quota %llu)%s%s\n", s.session_id().c_str(),
                 s.name().empty() ? "-" : s.name().c_str(), s.cwd().c_str(),
                 static_cast<unsigned long long>(s.disk_used_bytes()), static_cast<unsigned long long>(s.files_count()),
-                static_cast<unsigned long long>(s.quota_bytes()), s.running() ? "  running" : "");
+                static_cast<unsigned long long>(s.quota_bytes()), s.running() ? "  running" : "",
+                live_state(s).c_str());
 }
 
 struct SessionOptions {
     std::string id, path, local;
     std::vector<std::string> env;
     std::string name;
+    bool live = false;
+    std::uint64_t timeout_ms = 0;  // create --live: its deadline from now; timeout: the new one
 };
 
 int sessions_command(const std::string& socket_path, const std::string& action, const SessionOptions& o,
@@ -289,12 +212,21 @@ int sessions_command(const std::string& socket_path, const std::string& action, 
         env_only.env = o.env;
         set_env(env_only, request.mutable_session_create()->mutable_env());
         request.mutable_session_create()->set_name(o.name);
+        if (o.timeout_ms > 0 && !o.live) usage_error("sessions create --timeout-ms needs --live");
+        request.mutable_session_create()->set_live(o.live);
+        request.mutable_session_create()->set_timeout_ms(o.timeout_ms);
         std::printf("%s\n", ask(socket_path, request).session().session_id().c_str());
         return 0;
     }
     if (action == "rm") {
         request.mutable_session_delete()->set_session_id(o.id);
         ask(socket_path, request);
+        return 0;
+    }
+    if (action == "timeout") {
+        request.mutable_session_set_timeout()->set_session_id(o.id);
+        request.mutable_session_set_timeout()->set_timeout_ms(o.timeout_ms);
+        print_session(ask(socket_path, request).session());
         return 0;
     }
     if (action == "info") {
@@ -430,7 +362,8 @@ int main(int argc, char** argv) {
     CLI::App* languages_cmd = app.add_subcommand("languages", "list the languages jaild runs, with versions");
     CLI::App* stats_cmd = app.add_subcommand("stats", "jaild's counters: sandboxes, sessions, uids, jobs");
 
-    // jailctl sessions list|create|info|rm|files|run ID -- CMD...|put ID PATH [FILE]|get ID PATH
+    // jailctl sessions list|create|info|rm|files|run ID -- CMD...|put ID PATH [FILE]|get ID PATH, and for live
+    // sessions timeout|exec|ps|attach|kill|context|cell (jailctl_live.cc)
     CLI::App* sessions_cmd = app.add_subcommand("sessions", "stateful workspaces that persist between runs");
     sessions_cmd->require_subcommand(1);
     SessionOptions session;
@@ -439,6 +372,13 @@ int main(int argc, char** argv) {
     CLI::App* create_cmd = sessions_cmd->add_subcommand("create", "a new session; prints its id");
     create_cmd->add_option("--env", session.env, "KEY=VALUE, repeatable")->allow_extra_args(false)->take_all();
     create_cmd->add_option("--name", session.name, "return the session of this name if it exists");
+    create_cmd->add_flag("--live", session.live, "its sandbox stays up: processes (exec) and contexts (cell)");
+    create_cmd->add_option("--timeout-ms", session.timeout_ms, "live: it ends this long from now whatever its use");
+    CLI::App* timeout_cmd = sessions_cmd->add_subcommand("timeout", "move a live session's deadline (0: none)");
+    timeout_cmd->add_option("id", session.id, "session id")->required();
+    timeout_cmd->add_option("ms", session.timeout_ms, "from now, in ms")->required();
+    LiveOptions live;
+    add_live_commands(*sessions_cmd, live);
     for (const char* name : {"info", "rm", "files"})
         sessions_cmd
             ->add_subcommand(name, std::string(name) == "rm"     ? "delete a session and its files"
@@ -472,6 +412,7 @@ int main(int argc, char** argv) {
     append(run.command, trailing);
     append(execute.args, trailing);
     append(session_run.command, trailing);
+    append(live.command, trailing);
     if (run_cmd->parsed()) {
         if (run.command.empty()) usage_error("run needs a command after --");
         return run_command(socket_path, build_run(run), !run.no_stdin);
@@ -484,7 +425,9 @@ int main(int argc, char** argv) {
     if (stats_cmd->parsed()) return stats_command(socket_path);
     if (sessions_cmd->parsed()) {
         const std::string action = sessions_cmd->get_subcommands().front()->get_name();
-        if (!trailing.empty() && action != "run") usage_error("sessions " + action + " takes no command after --");
+        if (!trailing.empty() && action != "run" && action != "exec")
+            usage_error("sessions " + action + " takes no command after --");
+        if (const auto code = live_command(socket_path, action, live)) return *code;
         return sessions_command(socket_path, action, session, session_run);
     }
     if (check_cmd->parsed()) return check_command(socket_path);

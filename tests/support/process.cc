@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
     const int streams[3] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
     for (int target = 0; target < 3; ++target)
         if (streams[target] >= 0) ::dup2(streams[target], target);
+    if (spec.controlling_terminal && (::setsid() < 0 || ::ioctl(0, TIOCSCTTY, 0) != 0)) ::_exit(126);
     if (spec.uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(spec.uid) != 0 || ::setuid(spec.uid) != 0))
         ::_exit(126);
     // After the change of user, which clears the parent-death signal.
