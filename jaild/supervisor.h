@@ -152,7 +152,7 @@ private:
     std::vector<std::unique_ptr<Zygote>> zygotes_;
     std::uint64_t zygote_runs_ = 0;
     std::unique_ptr<live::LiveService> live_;  // live sessions' sandboxes (jaild/live/)
-    std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes
+    std::unique_ptr<WarmPool> warm_;           // last: its thread stops before the rest goes
 };
 
 }  // namespace jaild
