@@ -215,6 +215,13 @@ constexpr Field<SessionsConfig> sessions_fields[] = {
     {"quota_kb", &SessionsConfig::quota_kb},
     {"max_sessions", &SessionsConfig::max_sessions},
     {"max_per_principal", &SessionsConfig::max_per_principal},
+    {"max_live", &SessionsConfig::max_live},
+    {"live_memory_kb", &SessionsConfig::live_memory_kb},
+    {"live_nproc", &SessionsConfig::live_nproc},
+    {"live_processes", &SessionsConfig::live_processes},
+    {"live_output_kb", &SessionsConfig::live_output_kb},
+    {"live_cpu_s", &SessionsConfig::live_cpu_s},
+    {"live_max_s", &SessionsConfig::live_max_s},
 };
 
 constexpr Field<PackagesConfig> packages_fields[] = {
@@ -290,6 +297,13 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"sessions.quota_kb", c.sessions.quota_kb, 64, 1024ULL * 1024 * 1024},
         {"sessions.max_sessions", c.sessions.max_sessions, 1, 1'000'000},
         {"sessions.max_per_principal", c.sessions.max_per_principal, 1, 1'000'000},
+        {"sessions.max_live", c.sessions.max_live, 0, 100'000},
+        {"sessions.live_memory_kb", c.sessions.live_memory_kb, 1024, kMaxKb},
+        {"sessions.live_nproc", c.sessions.live_nproc, 8, 1'000'000},
+        {"sessions.live_processes", c.sessions.live_processes, 1, 100'000},
+        {"sessions.live_output_kb", c.sessions.live_output_kb, 4, 1024 * 1024},
+        {"sessions.live_cpu_s", c.sessions.live_cpu_s, 1, 365ULL * 24 * 3600},
+        {"sessions.live_max_s", c.sessions.live_max_s, 1, 365ULL * 24 * 3600},
         {"packages.budget_kb", c.packages.budget_kb, 0, kMaxKb},
         {"zygote.max_forks", c.zygote.max_forks, 0, u32_max},
         {"zygote.max_minutes", c.zygote.max_minutes, 0, 7 * 24 * 60},

@@ -93,6 +93,14 @@ struct SessionsConfig {
     std::uint64_t quota_kb = 100 * 1024;       // per session: workspace and /tmp together
     std::uint32_t max_sessions = 1000;         // in all
     std::uint32_t max_per_principal = 50;      // per caller
+    // Live sessions (jaild/live/, docs/sessions.md): sandboxes that stay up between requests.
+    std::uint32_t max_live = 8;                  // live sandboxes up at once, in all
+    std::uint64_t live_memory_kb = 1024 * 1024;  // each one's cgroup memory (no swap)
+    std::uint32_t live_nproc = 512;              // each one's processes and threads
+    std::uint32_t live_processes = 64;           // processes started in one (running or kept) at once
+    std::uint64_t live_output_kb = 1024;         // ring buffer per process and stream
+    std::uint32_t live_cpu_s = 24 * 3600;        // CPU time of one live sandbox, all its processes
+    std::uint32_t live_max_s = 24 * 3600;        // the longest a live sandbox stays up
 
     bool operator==(const SessionsConfig&) const = default;
 };

@@ -15,6 +15,7 @@
 #include "common/framing.h"
 #include "jaild.pb.h"
 #include "jaild/file_transfer.h"
+#include "jaild/live/live_service.h"
 #include "jaild/probe.h"
 #include "jaild/replies.h"
 #include "jaild/request_steps.h"
@@ -33,6 +34,8 @@ constexpr std::size_t kMaxRequestId = 128;
 constexpr std::size_t kOutQueue = 32;  // frames waiting for a slow client before producers wait too
 // Streamed stdin the program has not read yet; past it jaild stops reading the client until it drains.
 constexpr std::size_t kStdinBacklog = 4 * 1024 * 1024;
+// A client attached to a live process may stay silent this long (a day) before jaild drops it.
+constexpr std::uint32_t kAttachedIdleMs = 24 * 3600 * 1000;
 
 bool valid_request_id(const std::string& id) {
     return id.size() <= kMaxRequestId &&
@@ -172,6 +175,10 @@ private:
 
     asio::awaitable<void> dispatch(const v1::ClientMessage& request) {
         using K = v1::ClientMessage::KindCase;
+        if (live::LiveService::handles(request)) {
+            co_await live_request(request);
+            co_return;
+        }
         switch (request.kind_case()) {
             case K::kRun: co_await run_steps(request.run(), request.quota()); co_return;
             case K::kExecute: co_await run_steps(request.execute(), request.quota()); co_return;
@@ -221,6 +228,21 @@ private:
                 co_return;
             }
         }
+    }
+
+    // Live sessions (jaild/live/): an attached client sends input for as long as it stays.
+    asio::awaitable<void> live_request(const v1::ClientMessage& request) {
+        const Rootfs& rootfs = supervisor_.spawner().rootfs();
+        SessionService sessions(supervisor_.sessions(), rootfs.templated() ? rootfs.new_root() : std::string(),
+                                supervisor_.config().server.max_frame_bytes - 1024);
+        live::LiveService::Receive receive = [this]() -> asio::awaitable<std::optional<v1::ClientMessage>> {
+            std::string payload;
+            if (co_await read_frame(payload, kAttachedIdleMs)) co_return std::nullopt;
+            v1::ClientMessage message;
+            if (!framing::decode(payload, message)) co_return std::nullopt;
+            co_return message;
+        };
+        co_await supervisor_.live().handle(principal_, request, sessions, sender(), std::move(receive));
     }
 
     // A run or an execute request: made into its steps, which run while the client is watched.
@@ -280,6 +302,8 @@ private:
         stats.set_jobs_finished(supervisor_.jobs_finished());
         stats.set_connections(static_cast<std::uint32_t>(supervisor_.connections()));
         stats.set_zygote_runs(supervisor_.zygote_runs());
+        stats.set_sessions_live(static_cast<std::uint32_t>(supervisor_.live().up()));
+        stats.set_live_processes(static_cast<std::uint32_t>(supervisor_.live().processes_running()));
         for (const auto& zygote : supervisor_.zygotes()) {
             const Zygote::Counters counters = zygote->counters();
             stats.set_zygotes_ready(stats.zygotes_ready() + (zygote->ready() ? 1 : 0));

@@ -15,6 +15,7 @@ enum class ErrorCode {
     internal,            // jaild failed; the message says where
     unavailable,         // jaild is shutting down
     quota_exceeded,      // a session's disk quota would be exceeded
+    failed_precondition, // not in this state: the session is not live, the process has ended
 };
 
 }  // namespace jaild

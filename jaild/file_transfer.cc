@@ -113,7 +113,8 @@ asio::awaitable<v1::ServerMessage> receive_upload(Channel& channel, SessionStore
         if (auto refused = over_quota(room, base + put.size())) co_return *refused;
     }
     session_files::Upload file;
-    if (std::error_code ec = file.open(workspace.get(), put.path(), 0, 0)) co_return path_error(put.path(), ec);
+    if (std::error_code ec = file.open(workspace.get(), put.path(), session.live_uid, session.live_uid))
+        co_return path_error(put.path(), ec);
     v1::ServerMessage ready;
     ready.mutable_ready();
     co_await channel.send(ready);
@@ -191,7 +192,8 @@ v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::Fil
     if (auto refused = over_quota(room_of(store, session, disk_kb),
                                   usage_without(session, workspace.get(), put.path()) + put.content().size()))
         return *refused;
-    const std::error_code ec = session_files::write_file(workspace.get(), put.path(), put.content(), 0, 0);
+    const std::error_code ec =
+        session_files::write_file(workspace.get(), put.path(), put.content(), session.live_uid, session.live_uid);
     store.refresh_usage(session);
     return ec ? path_error(put.path(), ec) : done_reply();
 }

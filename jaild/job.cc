@@ -62,7 +62,10 @@ Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::str
       stdin_ready_(executor),
       program_retry_(executor),
       started_(std::chrono::steady_clock::now()) {
-    if (spawned_.result) result_.assign(spawned_.result.release());
+    if (spawned_.result && plan_.live)
+        control_ = std::move(spawned_.result);
+    else if (spawned_.result)
+        result_.assign(spawned_.result.release());
     if (spawned_.program_pidfd) program_.assign(spawned_.program_pidfd.release());
 }
 
@@ -250,7 +253,7 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     result_.close(ignored);
 
     v1::Exit exit = to_proto(classify(outcome(), plan_));
-    if (plan_.result_channel) verdict_ = apply_runner_answer(answer_, exit);
+    if (plan_.result_channel && !plan_.live) verdict_ = apply_runner_answer(answer_, exit);
     co_await owner_.retire(std::move(cgroup_), id_);
     co_return exit;
 }

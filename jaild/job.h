@@ -48,6 +48,9 @@ public:
     // After run(): what the language runner answered (plans with a result channel).
     RunnerVerdict verdict() const { return verdict_; }
     std::uint32_t uid() const { return uid_; }
+    // A live sandbox's control channel (RunPlan::live): its parent end, for the caller to keep; empty after
+    // the first call or for other runs.
+    unique_fd take_control() { return std::move(control_); }
 
 private:
     boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink);
@@ -72,6 +75,7 @@ private:
     boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_, program_;
     boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_, program_retry_;
     std::optional<int> program_status_;  // wait_program()'s
+    unique_fd control_;
     std::chrono::steady_clock::time_point started_, ended_;
 
     KillReason reason_ = KillReason::none;

@@ -14,6 +14,7 @@ v1::ErrorCode to_proto(ErrorCode code) {
         case ErrorCode::internal: return v1::ERROR_CODE_INTERNAL;
         case ErrorCode::unavailable: return v1::ERROR_CODE_UNAVAILABLE;
         case ErrorCode::quota_exceeded: return v1::ERROR_CODE_QUOTA_EXCEEDED;
+        case ErrorCode::failed_precondition: return v1::ERROR_CODE_FAILED_PRECONDITION;
     }
     return v1::ERROR_CODE_INTERNAL;
 }

@@ -48,6 +48,13 @@ std::optional<Refusal> RequestSteps::join_session(Request& request, const std::s
     if (request.session_id().empty()) return std::nullopt;
     session_ = supervisor_.sessions().find(principal, request.session_id());
     if (!session_) return Refusal{ErrorCode::not_found, "no session \"" + request.session_id() + "\"", "session_id"};
+    // A live session's files are its sandbox's while it is up: its runs are processes started in it.
+    if (session_->meta.live)
+        return Refusal{ErrorCode::failed_precondition,
+                       "session \"" + request.session_id() +
+                           "\" is live: start programs in it as processes (POST /sessions/{id}/processes, or "
+                           "jailctl sessions exec)",
+                       "session_id"};
     for (const auto& [key, value] : session_->meta.env) request.mutable_env()->insert({key, value});
     return std::nullopt;
 }

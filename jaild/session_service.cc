@@ -28,7 +28,9 @@ std::string check_env(const Map& env) {
     return {};
 }
 
-void fill_info(const Session& session, std::uint64_t quota_bytes, v1::SessionInfo& out) {
+}  // namespace
+
+void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::uint32_t ttl_s, v1::SessionInfo& out) {
     out.set_session_id(session.meta.id);
     out.set_name(session.meta.name);
     out.set_created_unix_ms(session.meta.created_ms);
@@ -39,9 +41,14 @@ void fill_info(const Session& session, std::uint64_t quota_bytes, v1::SessionInf
     out.set_files_count(session.meta.files);
     out.set_quota_bytes(quota_bytes);
     out.set_running(session.busy());
+    out.set_live(session.meta.live);
+    out.set_restarted(session.meta.restarted);
+    out.set_deadline_unix_ms(session.meta.deadline_ms);
+    out.set_processes_running(session.processes_running);
+    std::int64_t expires = session.meta.last_used_ms + std::int64_t{ttl_s} * 1000;
+    if (session.meta.deadline_ms != 0) expires = std::min(expires, session.meta.deadline_ms);
+    out.set_expires_unix_ms(expires);
 }
-
-}  // namespace
 
 std::string SessionService::session_id_of(const v1::ClientMessage& m) {
     using K = v1::ClientMessage::KindCase;
@@ -70,7 +77,7 @@ v1::ServerMessage SessionService::no_session(const std::string& id) {
 
 v1::ServerMessage SessionService::info_message(const Session& session) const {
     v1::ServerMessage reply;
-    fill_info(session, store_.quota_bytes(), *reply.mutable_session());
+    fill_session_info(session, store_.quota_bytes(), store_.config().ttl_s, *reply.mutable_session());
     return reply;
 }
 
@@ -93,7 +100,8 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
         v1::ServerMessage reply;
         reply.mutable_sessions();  // an empty list is still a list
         for (const auto& session : store_.list(principal))
-            fill_info(*session, store_.quota_bytes(), *reply.mutable_sessions()->add_sessions());
+            fill_session_info(*session, store_.quota_bytes(), store_.config().ttl_s,
+                              *reply.mutable_sessions()->add_sessions());
         return reply;
     }
     const std::string id = session_id_of(request);

@@ -12,6 +12,9 @@
 
 namespace jaild {
 
+// A session's info as the protocol shows it; `ttl_s` is the idle TTL its expiry time comes from.
+void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::uint32_t ttl_s, v1::SessionInfo& out);
+
 class SessionService {
 public:
     // sandbox_root: the sandboxes' common root a session's cwd is checked in ("" checks only /workspace and

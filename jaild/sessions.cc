@@ -126,6 +126,11 @@ std::string meta_to_json(const SessionMeta& meta) {
     object["last_used_ms"] = meta.last_used_ms;
     object["disk_used"] = meta.disk_used;
     object["files"] = meta.files;
+    if (meta.live) {
+        object["live"] = true;
+        object["restarted"] = meta.restarted;
+        object["deadline_ms"] = meta.deadline_ms;
+    }
     return json::serialize(object) + "\n";
 }
 
@@ -143,6 +148,10 @@ bool meta_from_json(const std::string& text, SessionMeta& meta) {
         meta.last_used_ms = o.at("last_used_ms").to_number<std::int64_t>();
         meta.disk_used = o.at("disk_used").to_number<std::uint64_t>();
         meta.files = o.at("files").to_number<std::uint64_t>();
+        if (const json::value* live = o.if_contains("live")) meta.live = live->as_bool();
+        if (const json::value* restarted = o.if_contains("restarted")) meta.restarted = restarted->as_bool();
+        if (const json::value* deadline = o.if_contains("deadline_ms"))
+            meta.deadline_ms = deadline->to_number<std::int64_t>();
         meta.env.clear();
         for (const auto& entry : o.at("env").as_object())
             meta.env[std::string(entry.key())] = std::string(entry.value().as_string());
@@ -185,6 +194,11 @@ void SessionStore::load() {
             fs::create_directories(dir + "/data/tmp", ec);
         }
         session->dir = dir;
+        // Its sandbox did not outlive the jaild that made it; the files (as last written back) remain.
+        if (session->meta.live && !session->meta.restarted) {
+            session->meta.restarted = true;
+            save(*session);
+        }
         sessions_[id] = std::move(session);
     }
     if (!sessions_.empty()) spdlog::info("{} session(s) restored from {}", sessions_.size(), root_);
@@ -263,8 +277,18 @@ void SessionStore::remove(const std::shared_ptr<Session>& session) {
     if (!session->busy()) destroy(*session);
 }
 
+std::shared_ptr<Session> SessionStore::find_any(const std::string& id) const {
+    const auto it = sessions_.find(id);
+    return it == sessions_.end() || it->second->deleted ? nullptr : it->second;
+}
+
+std::string SessionStore::files_dir(const Session& session, const char* part) {
+    return (session.live_root.empty() ? session.dir + "/data" : session.live_root) + "/" + part;
+}
+
 void SessionStore::destroy(Session& session) {
     const std::string id = session.meta.id;
+    if (on_destroy_) on_destroy_(session);
     if (auto ec = remove_all(session.dir)) spdlog::error("session {}: removing {}: {}", id, session.dir, ec.message());
     sessions_.erase(id);  // may destroy `session`
     spdlog::info("session {} deleted", id);
@@ -383,7 +407,8 @@ std::string SessionStore::check_cwd(const Session& session, const std::string& c
         const std::string top = "/" + part;
         if (cwd == top) return {};
         if (!cwd.starts_with(top + "/")) continue;
-        unique_fd dir(::open((session.dir + "/data/" + part).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        unique_fd dir(
+            ::open(files_dir(session, part.c_str()).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         std::error_code ec = dir ? std::error_code() : last_error();
         if (dir) session_files::open_beneath(dir.get(), cwd.substr(top.size() + 1), O_PATH | O_DIRECTORY, 0, ec);
         return ec ? describe_cwd(cwd, ec, "session") : std::string();
@@ -394,7 +419,7 @@ std::string SessionStore::check_cwd(const Session& session, const std::string& c
 }
 
 unique_fd SessionStore::open_workspace(const Session& session, std::error_code& ec) const {
-    unique_fd fd(::open((session.dir + "/data/workspace").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    unique_fd fd(::open(files_dir(session, "workspace").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) ec = last_error();
     return fd;
 }
@@ -418,7 +443,7 @@ std::uint64_t SessionStore::room_bytes(const Session& session, std::uint64_t dis
 void SessionStore::refresh_usage(Session& session) {
     session_files::Usage total;
     for (const char* part : {"workspace", "tmp"}) {
-        unique_fd dir(::open((session.dir + "/data/" + part).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        unique_fd dir(::open(files_dir(session, part).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!dir) continue;
         const session_files::Usage usage = session_files::usage_of(dir.get());
         total.bytes += usage.bytes;
@@ -443,9 +468,11 @@ void SessionStore::arm_expiry() {
 void SessionStore::expire() {
     const std::int64_t now = now_ms();
     std::vector<std::shared_ptr<Session>> old;
-    for (const auto& [id, session] : sessions_)
-        if (!session->busy() && now - session->meta.last_used_ms > std::int64_t{config_.ttl_s} * 1000)
-            old.push_back(session);
+    for (const auto& [id, session] : sessions_) {
+        const bool idle = now - session->meta.last_used_ms > std::int64_t{config_.ttl_s} * 1000;
+        const bool due = session->meta.deadline_ms != 0 && now >= session->meta.deadline_ms;
+        if (!session->busy() && (idle || due)) old.push_back(session);
+    }
     for (const auto& session : old) {
         spdlog::info("session {} expired after {} s unused", session->meta.id, config_.ttl_s);
         session->deleted = true;

@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,9 @@ struct SessionMeta {
     std::int64_t last_used_ms = 0;
     std::uint64_t disk_used = 0;
     std::uint64_t files = 0;
+    bool live = false;             // created live (jaild/live/): its sandbox stays up between requests
+    bool restarted = false;        // live, and jaild restarted since: its sandbox of before is gone
+    std::int64_t deadline_ms = 0;  // live: ends then whatever its use; 0 none
 };
 
 // meta.json ⇄ SessionMeta. Pure, for the tests.
@@ -54,6 +58,12 @@ bool meta_from_json(const std::string& text, SessionMeta& meta);
 struct Session {
     SessionMeta meta;
     std::string dir;  // <state_dir>/sessions/<id>
+    // While its live sandbox is up: the host directory of its storage (workspace/ and tmp/, a tmpfs of the
+    // session's quota that the sandbox mounts); file requests use it instead of data/. Written back to data/
+    // when the sandbox ends.
+    std::string live_root;
+    std::uint32_t live_uid = 0;           // the owner of files written there: its sandbox's uid (else root)
+    std::uint32_t processes_running = 0;  // in its live sandbox
     bool locked = false;
     bool deleted = false;
     struct Waiter {
@@ -152,6 +162,11 @@ public:
     std::uint64_t principal_usage(const std::string& principal, const Session* except = nullptr) const;
     const SessionsConfig& config() const { return config_; }
     std::size_t size() const { return sessions_.size(); }
+    // Called as a session is destroyed (deleted or expired), before its directory goes: live sessions end
+    // their sandbox there.
+    void on_destroy(std::function<void(Session&)> hook) { on_destroy_ = std::move(hook); }
+    // Any principal's session (jaild's own timers); null when unknown or deleted.
+    std::shared_ptr<Session> find_any(const std::string& id) const;
     // The bytes every session's files use, from each one's last recorded usage (no file system walk).
     std::uint64_t disk_used() const;
 
@@ -167,6 +182,9 @@ private:
     std::string root_;  // <state_dir>/sessions
     std::map<std::string, std::shared_ptr<Session>> sessions_;
     std::unique_ptr<boost::asio::steady_timer> expiry_;
+    std::function<void(Session&)> on_destroy_;
+    // data/<part>, or the live storage's <part> while the session's sandbox is up.
+    static std::string files_dir(const Session& session, const char* part);
 };
 
 std::int64_t now_ms();

@@ -1,5 +1,7 @@
 #include "jaild/supervisor.h"
 
+#include "jaild/live/live_service.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -41,6 +43,8 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
       instance_(std::random_device{}()) {
+    live_ = std::make_unique<live::LiveService>(*this);
+    sessions_.on_destroy([this](Session& session) { live_->session_ended(session.meta.id); });
     if (auto setup = warm_setup()) warm_ = std::make_unique<WarmPool>(std::move(*setup));
     start_zygotes();
 }
@@ -269,6 +273,7 @@ std::string Supervisor::describe_failure(const ChildReport& report, const Spawne
 void Supervisor::shutdown() {
     shutting_down_ = true;
     sessions_.stop();
+    live_->stop_all();
     std::vector<std::shared_ptr<Job>> running;  // a Job's destructor erases it from jobs_
     for (auto& [id, weak] : jobs_) {
         if (auto job = weak.lock()) running.push_back(std::move(job));

@@ -29,6 +29,10 @@
 
 namespace jaild {
 
+namespace live {
+class LiveService;
+}
+
 class Job;
 class Supervisor;
 
@@ -101,6 +105,7 @@ public:
     const LanguageRegistry& languages() const { return languages_; }
     SessionStore& sessions() { return sessions_; }
     PackageStore& packages() { return packages_; }
+    live::LiveService& live() { return *live_; }
     cgroup::Manager* cgroups() const { return cgroups_.get(); }
     UidPool& uids() { return uids_; }
     // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
@@ -146,6 +151,7 @@ private:
                          cgroup::JobCgroup& group, Spawned& spawned, std::error_code& ec);
     std::vector<std::unique_ptr<Zygote>> zygotes_;
     std::uint64_t zygote_runs_ = 0;
+    std::unique_ptr<live::LiveService> live_;  // live sessions' sandboxes (jaild/live/)
     std::unique_ptr<WarmPool> warm_;  // last: its thread stops before the rest goes
 };
 

@@ -58,6 +58,7 @@ int apply_one(const Op& op) noexcept {
         case K::tmpfs: return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, op.data));
         case K::bind: return bind(op);
         case K::proc: return errno_of(::mount("proc", op.target, "proc", op.flags, op.data));
+        case K::devpts: return errno_of(::mount("devpts", op.target, "devpts", op.flags, op.data));
         case K::mask_dir:
             return errno_of(::mount("tmpfs", op.target, "tmpfs", MS_RDONLY | op.flags, "size=0,mode=0555"));
         case K::readonly: {

@@ -17,6 +17,7 @@ struct Op {
         tmpfs,       // target, data = "size=..,mode=..", flags
         bind,        // source onto target, then remount with flags (MS_RDONLY etc.)
         proc,        // a fresh procfs at target
+        devpts,      // a new devpts instance at target, data = its options
         mask_dir,    // an empty read-only tmpfs over target
         readonly,    // bind target onto itself read-only
         write_file,  // content/content_len into target, mode, owner uid/gid

@@ -171,6 +171,10 @@ Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extr
     }
     for (const auto& [text, name] : kDevLinks) skeleton_.add({K::symlink, text, skeleton_.keep(r + "/dev/" + name)});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/dev/shm"), nullptr, 0, 01777});
+    // Where a live session's sandbox mounts its own devpts (for_job); in other runs an empty directory and a
+    // dangling link, so that opening /dev/ptmx fails there.
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/dev/pts"), nullptr, 0, 0755});
+    skeleton_.add({K::symlink, "pts/ptmx", skeleton_.keep(r + "/dev/ptmx")});
 
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/proc"), nullptr, 0, 0555});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/tmp"), nullptr, 0, 01777});
@@ -263,6 +267,11 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
         list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});
     }
 
+    // A devpts instance private to this sandbox (never the host's terminals): every user may open ptmx, and
+    // the instance holds at most 64 terminals.
+    if (job.terminals)
+        list.add({K::devpts, nullptr, list.keep(r + "/dev/pts"), "newinstance,ptmxmode=0666,mode=0620,max=64",
+                  MS_NOSUID | MS_NOEXEC});
     if (job.packages && !job.packages->env.empty()) {
         const unsigned long flags = job.packages->writable ? kScratch : kReadOnly;
         list.add({K::bind, job.packages->env.c_str(), list.keep(r + packages_mount), nullptr, flags});

@@ -42,6 +42,7 @@ struct JobFilesystem {
     const std::string* workspace_source = nullptr;  // host directory bound at /workspace; null/empty: a tmpfs
     const std::string* tmp_source = nullptr;        // host directory bound at /tmp; null/empty: a tmpfs
     const RunPlan::Packages* packages = nullptr;    // a Python environment and wheelhouse (packages.h)
+    bool terminals = false;                         // a devpts instance of its own at /dev/pts (live sessions)
 };
 
 // Where the language support files (the Python runner) appear inside every run.

@@ -58,6 +58,9 @@ struct RunPlan {
         bool writable = false;   // the install step that builds it; runs get it read-only
         std::string wheelhouse;  // the install step only
     } packages;
+    // A live session's sandbox (jaild/live/): fd 3 is a control channel whose parent end the caller takes
+    // (Job::take_control) instead of a result, and the sandbox gets its own terminals (/dev/pts).
+    bool live = false;
 };
 
 inline constexpr const char* sandbox_path_env = "/usr/local/bin:/usr/bin:/bin";

@@ -1,0 +1,64 @@
+// Live sessions' requests (docs/sessions.md, "Live sessions"): creating one, its deadline, its processes and
+// its interpreter contexts. Owns the live sandboxes (one per live session while it is up), bounded by
+// sessions.max_live, and ends each one when its session goes.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "jaild.pb.h"
+#include "jaild/live/live_sandbox.h"
+
+namespace jaild {
+class Supervisor;
+class SessionService;
+}  // namespace jaild
+
+namespace jaild::live {
+
+class LiveService {
+public:
+    using Send = std::function<boost::asio::awaitable<void>(v1::ServerMessage)>;
+    // The client's next message on this connection; nothing once it has gone (or sent garbage).
+    using Receive = std::function<boost::asio::awaitable<std::optional<v1::ClientMessage>>()>;
+
+    explicit LiveService(Supervisor& supervisor);
+    ~LiveService();
+
+    // Whether `request` is one of ours: a live SessionCreate, SessionSetTimeout, Process*, Context*.
+    static bool handles(const v1::ClientMessage& request);
+    // Answers it to its end. `sessions` creates the session of a live SessionCreate.
+    boost::asio::awaitable<void> handle(const std::string& principal, const v1::ClientMessage& request,
+                                        SessionService& sessions, Send send, Receive receive);
+
+    // The session is being destroyed (deleted or expired): its sandbox ends now.
+    void session_ended(const std::string& session_id);
+    // jaild's shutdown: ends every live sandbox (their files are written back as each ends).
+    void stop_all();
+    std::size_t up() const { return sandboxes_.size(); }
+    std::size_t processes_running() const;
+
+private:
+    boost::asio::awaitable<void> create(const std::string& principal, const v1::ClientMessage& request,
+                                        SessionService& sessions, Send& send);
+    boost::asio::awaitable<void> start_process(Session& session, const v1::ProcessStart& start, Send& send);
+    boost::asio::awaitable<void> attach(LiveSandbox& sandbox, const v1::ProcessAttach& request, Send& send,
+                                        Receive& receive);
+    boost::asio::awaitable<void> run_cell(Session& session, const v1::ContextRun& request, Send& send);
+    // The session's sandbox, started if it is not up. Null with `code`/`message` on failure.
+    std::shared_ptr<LiveSandbox> ensure(const std::shared_ptr<Session>& session, ErrorCode& code, std::string& message);
+    std::shared_ptr<LiveSandbox> sandbox_of(const std::string& session_id) const;
+    void arm_deadline(const Session& session);
+    v1::ServerMessage info(const Session& session) const;
+
+    Supervisor& supervisor_;
+    std::map<std::string, std::shared_ptr<LiveSandbox>> sandboxes_;
+    std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> deadlines_;
+};
+
+}  // namespace jaild::live
