@@ -89,7 +89,7 @@ std::variant<v1::ContextCreate, FieldError> parse_context_create(std::string_vie
     const json::object& object = std::get<json::object>(parsed);
     if (auto error = only_fields(object, {"language", "cwd", "env"})) return *error;
     if (auto error = get_string(object, "language", *create.mutable_language())) return *error;
-    if (create.language() != "python")
+    if (create.language() != "python" && create.language() != "python3")
         return FieldError{"language", "language must be \"python\": the interpreter contexts run Python"};
     if (auto error = get_string(object, "cwd", *create.mutable_cwd())) return *error;
     if (const json::value* env = object.if_contains("env")) {

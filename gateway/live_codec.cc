@@ -13,8 +13,8 @@ namespace json = boost::json;
 
 namespace {
 
-// A terminal's size is an unsigned short each way (struct winsize).
-constexpr std::uint64_t kMaxTerminalSide = 65535;
+// jaild's bound on a terminal's side, in rows or columns.
+constexpr std::uint64_t kMaxTerminalSide = 1000;
 // Linux's signals: 1 to SIGRTMAX.
 constexpr std::int64_t kMaxSignal = 64;
 
@@ -58,7 +58,7 @@ std::optional<FieldError> get_uint(const json::object& object, std::string_view 
     return std::nullopt;
 }
 
-// {"rows", "cols"}, both required, each 1 to 65535; `prefix` names the fields inside another object ("pty.").
+// {"rows", "cols"}, both required, each 1 to 1000; `prefix` names the fields inside another object ("pty.").
 std::optional<FieldError> get_size(const json::object& object, std::string_view prefix, v1::PtySize& size) {
     if (auto error = only_fields(object, {"rows", "cols"})) {
         error->field.insert(0, prefix);
@@ -68,7 +68,7 @@ std::optional<FieldError> get_size(const json::object& object, std::string_view 
         const std::string name = std::string(prefix) + std::string(key);
         const json::value* value = object.if_contains(key);
         const auto n = value ? as_uint(*value, kMaxTerminalSide) : std::nullopt;
-        if (!n || *n == 0) return FieldError{name, name + " is required and must be an integer from 1 to 65535"};
+        if (!n || *n == 0) return FieldError{name, name + " is required and must be an integer from 1 to 1000"};
         if (key == "rows") size.set_rows(static_cast<std::uint32_t>(*n));
         if (key == "cols") size.set_cols(static_cast<std::uint32_t>(*n));
     }
