@@ -719,9 +719,9 @@ print(json.dumps({"output": out, "cell": cell}))
     CHECK(output[1] == json::parse(R"({"type":"stdout","data":"two\n"})"));
     CHECK(output[2].at("type") == "exit");
     CHECK(output[2].at("exit_code") == 0);
-    const auto& cell = result.at("cell").as_array();
-    REQUIRE(cell.size() == 3);
-    CHECK(cell[0] == json::parse(R"({"type":"stdout","data":"hi\n"})"));
-    CHECK(cell[1].at("text") == "42");
-    CHECK(cell[2].at("type") == "end");
+    const std::vector<json::value> cell(result.at("cell").as_array().begin(), result.at("cell").as_array().end());
+    REQUIRE(cell.size() >= 3);
+    CHECK(joined(cell) == "hi\n");  // printed in as many pieces as the interpreter wrote it
+    CHECK(main_result(cell) == "42");
+    CHECK(cell.back().at("type") == "end");
 }
