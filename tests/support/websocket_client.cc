@@ -3,10 +3,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cctype>
+#include <variant>
 
 namespace jaild::test {
 
@@ -15,10 +19,24 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 
+using PlainSocket = websocket::stream<tcp::socket>;
+using TlsSocket = websocket::stream<beast::ssl_stream<tcp::socket>>;
+
 struct WebSocketClient::State {
     asio::io_context context;
-    websocket::stream<tcp::socket> socket{context};
+    asio::ssl::context tls{asio::ssl::context::tls_client};
+    std::variant<std::monostate, PlainSocket, TlsSocket> socket;
     beast::flat_buffer buffer;
+
+    // Calls f on the WebSocket, plain or TLS (nothing before one is made).
+    template <class F>
+    void with(F f) {
+        std::visit(
+            [&](auto& s) {
+                if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) f(s);
+            },
+            socket);
+    }
 };
 
 namespace {
@@ -34,21 +52,41 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
+tcp::endpoint loopback(int port) {
+    return tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+}
+
 }  // namespace
 
 WebSocketClient::WebSocketClient(int port, const std::string& target, const Headers& headers,
-                                 const std::vector<std::string>& protocols)
+                                 const std::vector<std::string>& protocols, const std::string& ca_file)
     : state_(std::make_unique<State>()) {
     boost::system::error_code ec;
-    state_->socket.next_layer().connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
-    if (ec) return;
-    state_->socket.set_option(websocket::stream_base::decorator([headers, protocols](websocket::request_type& req) {
-        for (const auto& [name, value] : headers) req.set(name, value);
-        if (!protocols.empty()) req.set(beast::http::field::sec_websocket_protocol, join(protocols));
-    }));
+    if (ca_file.empty()) {
+        auto& socket = state_->socket.emplace<PlainSocket>(state_->context);
+        socket.next_layer().connect(loopback(port), ec);
+    } else {
+        state_->tls.load_verify_file(ca_file);
+        auto& socket = state_->socket.emplace<TlsSocket>(state_->context, state_->tls);
+        auto& tls = socket.next_layer();
+        tls.set_verify_mode(asio::ssl::verify_peer);
+        tls.set_verify_callback(asio::ssl::host_name_verification("localhost"));
+        SSL_set_tlsext_host_name(tls.native_handle(), "localhost");
+        beast::get_lowest_layer(socket).connect(loopback(port), ec);
+        if (!ec) tls.handshake(asio::ssl::stream_base::client, ec);
+    }
+    if (ec) {
+        closed_ = true;
+        return;
+    }
     websocket::response_type response;
-    state_->socket.handshake(response, "127.0.0.1:" + std::to_string(port), target, ec);
+    state_->with([&](auto& socket) {
+        socket.set_option(websocket::stream_base::decorator([headers, protocols](websocket::request_type& req) {
+            for (const auto& [name, value] : headers) req.set(name, value);
+            if (!protocols.empty()) req.set(beast::http::field::sec_websocket_protocol, join(protocols));
+        }));
+        socket.handshake(response, "127.0.0.1:" + std::to_string(port), target, ec);
+    });
     status_ = static_cast<int>(response.result_int());
     for (const auto& field : response) headers_[lower(std::string(field.name_string()))] = std::string(field.value());
     body_ = response.body();
@@ -64,15 +102,19 @@ std::string WebSocketClient::header(const std::string& name) const {
 
 bool WebSocketClient::send_text(const std::string& text) {
     boost::system::error_code ec;
-    state_->socket.text(true);
-    state_->socket.write(asio::buffer(text), ec);
+    state_->with([&](auto& socket) {
+        socket.text(true);
+        socket.write(asio::buffer(text), ec);
+    });
     return !ec;
 }
 
 bool WebSocketClient::send_binary(const std::string& bytes) {
     boost::system::error_code ec;
-    state_->socket.binary(true);
-    state_->socket.write(asio::buffer(bytes), ec);
+    state_->with([&](auto& socket) {
+        socket.binary(true);
+        socket.write(asio::buffer(bytes), ec);
+    });
     return !ec;
 }
 
@@ -80,12 +122,14 @@ std::optional<std::string> WebSocketClient::receive(std::chrono::milliseconds ti
     if (closed_) return std::nullopt;
     std::optional<boost::system::error_code> result;
     state_->buffer.clear();
-    state_->socket.async_read(state_->buffer, [&result](boost::system::error_code ec, std::size_t) { result = ec; });
+    state_->with([&](auto& socket) {
+        socket.async_read(state_->buffer, [&result](boost::system::error_code ec, std::size_t) { result = ec; });
+    });
     state_->context.restart();
     state_->context.run_for(timeout);
     if (!result) {
         // Timed out: the read is cancelled and the stream given up (a test that waits longer has failed).
-        state_->socket.next_layer().cancel();
+        state_->with([](auto& socket) { beast::get_lowest_layer(socket).cancel(); });
         state_->context.restart();
         state_->context.run();
         closed_ = true;
@@ -93,8 +137,10 @@ std::optional<std::string> WebSocketClient::receive(std::chrono::milliseconds ti
     }
     if (*result) {
         closed_ = true;
-        close_code_ = state_->socket.reason().code;
-        close_reason_ = std::string(state_->socket.reason().reason.data(), state_->socket.reason().reason.size());
+        state_->with([&](auto& socket) {
+            close_code_ = socket.reason().code;
+            close_reason_ = std::string(socket.reason().reason.data(), socket.reason().reason.size());
+        });
         return std::nullopt;
     }
     return beast::buffers_to_string(state_->buffer.data());
@@ -116,7 +162,7 @@ std::vector<std::string> WebSocketClient::receive_all(std::chrono::milliseconds 
 void WebSocketClient::close() {
     if (closed_) return;
     boost::system::error_code ec;
-    state_->socket.close(websocket::close_code::normal, ec);
+    state_->with([&](auto& socket) { socket.close(websocket::close_code::normal, ec); });
     closed_ = true;
 }
 

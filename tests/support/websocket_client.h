@@ -1,5 +1,5 @@
-// A small WebSocket client (Boost.Beast) for the gateway tests: opens a WebSocket on a gateway route, sends text
-// and binary frames, and receives messages with a deadline.
+// A small WebSocket client (Boost.Beast) for the gateway tests: opens a WebSocket on a gateway route, plain or
+// over TLS, sends text and binary frames, and receives messages with a deadline.
 #pragma once
 
 #include <chrono>
@@ -17,8 +17,9 @@ class WebSocketClient {
 public:
     // Connects to 127.0.0.1:port and asks to upgrade `target` with `headers`, offering `protocols`. status() is
     // the answer's HTTP status: 101 when the WebSocket is open; otherwise body() holds the refusal.
+    // With `ca_file`: over TLS (wss), verifying the server's certificate for "localhost" against that CA.
     WebSocketClient(int port, const std::string& target, const Headers& headers = {},
-                    const std::vector<std::string>& protocols = {});
+                    const std::vector<std::string>& protocols = {}, const std::string& ca_file = "");
     ~WebSocketClient();
     WebSocketClient(const WebSocketClient&) = delete;
 
