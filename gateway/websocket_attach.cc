@@ -61,8 +61,8 @@ asio::awaitable<bool> write_lines(Attach& attach, const std::vector<std::string>
     co_return !ec;
 }
 
-// jaild → client: output lines and the exit, then the closing handshake. A message jaild cannot act on (a
-// resize of a process without a terminal) is an error frame and the attach goes on; jaild closing ends it.
+// jaild → client: output lines and the exit, then the closing handshake. An Error from jaild is shown as an
+// error frame and the attach goes on until jaild closes it.
 asio::awaitable<void> relay_to_client(Attach& attach) {
     OutputLines lines;
     v1::ServerMessage message;

@@ -725,3 +725,28 @@ print(json.dumps({"output": out, "cell": cell}))
     CHECK(main_result(cell) == "42");
     CHECK(cell.back().at("type") == "end");
 }
+
+TEST_CASE("gateway live: a process start and a cell are runs for the caller's rate", "[gateway][live][quotas]") {
+    TenantsFile keys;
+    const std::string key = keys.create("acme", {"--runs-per-minute", "2"});
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const std::string id = create_live(port, bearer(key));
+    auto response = post_json(port, processes(id), R"({"command": ["true"]})", bearer(key));
+    REQUIRE(response.status == 201);
+    CHECK(response.header("ratelimit") == "\"runs\";r=1;t=30");
+    response = post_json(port, contexts(id), "{}", bearer(key));
+    REQUIRE(response.status == 201);  // not a run
+    const std::string context = text(response.json().at("context_id"));
+    response = post_json(port, contexts(id) + "/" + context + "/run", R"({"code": "1"})", bearer(key));
+    CHECK(response.status == 200);
+    response = post_json(port, processes(id), R"({"command": ["true"]})", bearer(key));
+    CHECK(response.status == 429);
+    CHECK(text(response.json().at("quota")) == "runs_per_minute");
+    CHECK_FALSE(response.header("retry-after").empty());
+    response = post_json(port, contexts(id) + "/" + context + "/run", R"({"code": "1"})", bearer(key));
+    CHECK(response.status == 429);
+    // Reading, signalling and listing take nothing.
+    CHECK(http_request(port, "GET", processes(id), "", bearer(key)).status == 200);
+    CHECK(http_request(port, "GET", contexts(id), "", bearer(key)).status == 200);
+}
