@@ -750,3 +750,46 @@ TEST_CASE("gateway live: a process start and a cell are runs for the caller's ra
     CHECK(http_request(port, "GET", processes(id), "", bearer(key)).status == 200);
     CHECK(http_request(port, "GET", contexts(id), "", bearer(key)).status == 200);
 }
+
+TEST_CASE("gateway live: signals and stdin frames on the attach WebSocket, and CORS on the live routes",
+          "[gateway][live][cors]") {
+    TempDir dir;
+    const std::string config = dir.path() + "/gateway.toml";
+    std::ofstream(config) << "[gateway]\ncors_origins = [\"http://ide.example.com\"]\n";
+    Daemon daemon;
+    GatewayProcess gateway(daemon.socket(), {"--config", config});
+    const int port = gateway.port();
+    const Headers ide{{"Origin", "http://ide.example.com"}};
+    auto response = post_json(port, "/sessions", R"({"live": true})", ide);
+    REQUIRE(response.status == 201);
+    CHECK(response.header("access-control-allow-origin") == "http://ide.example.com");
+    const std::string id = text(response.json().at("session_id"));
+    response = post_json(port, processes(id),
+                         R"({"command": ["/bin/sh", "-c", "trap 'echo got-int; exit 5' INT; echo ready; )"
+                         R"(read line; echo \"read $line\"; while :; do sleep 0.1; done"]})",
+                         ide);
+    REQUIRE(response.status == 201);
+    CHECK(response.header("access-control-allow-origin") == "http://ide.example.com");
+    const auto pid = static_cast<std::uint32_t>(response.json().at("pid").to_number<std::uint64_t>());
+
+    // A page of a listed origin may open the WebSocket; the 101 carries its CORS headers too.
+    WebSocketClient socket(port, process(id, pid) + "/attach?live=0", ide);
+    REQUIRE(socket.status() == 101);
+    CHECK(socket.header("access-control-allow-origin") == "http://ide.example.com");
+    std::string screen;
+    CHECK(has(terminal_until(socket, screen, "ready"), "ready"));
+    REQUIRE(socket.send_text(R"({"type": "stdin", "data": "line one\n"})"));
+    CHECK(has(terminal_until(socket, screen, "read line one"), "read line one"));
+    REQUIRE(socket.send_text(R"({"type": "signal", "signal": "SIGINT"})"));
+    std::string last;
+    for (auto message = socket.receive(15s); message; message = socket.receive(15s)) {
+        const json::value frame = json::parse(*message);
+        if (text(frame.at("type")) == "stdout") screen += text(frame.at("data"));
+        last = *message;
+    }
+    CHECK(has(screen, "got-int"));
+    CHECK(json::parse(last) == json::parse(R"({"type":"exit","exit_code":5,"signal":null,"signal_name":null})"));
+    CHECK(socket.close_code() == 1000);
+    WebSocketClient other(port, process(id, pid) + "/attach", {{"Origin", "http://evil.example.com"}});
+    CHECK(other.status() == 403);
+}
