@@ -62,6 +62,8 @@ std::vector<prom::MetricFamily> jaild_families(const v1::Stats* stats) {
          double(stats->zygote_starts())},
         {"jaild_zygote_failures_total", "Zygotes that died or did not start", T::Counter,
          double(stats->zygote_failures())},
+        {"jaild_sessions_live", "Live sessions whose sandbox is up", T::Gauge, double(stats->sessions_live())},
+        {"jaild_live_processes", "Processes running in live sessions", T::Gauge, double(stats->live_processes())},
     };
     for (const auto& row : rows) out.push_back(family(row.name, row.help, row.type, row.value));
     return out;

@@ -319,13 +319,23 @@ void SessionStore::release(Session& session) {
     if (session.deleted) destroy(session);
 }
 
+void SessionStore::note_use(Session& session) {
+    session.meta.last_used_ms = now_ms();
+    // Within a quarter of the TTL (at most 30 s): a jaild restarted meanwhile expires nothing early by more.
+    const std::int64_t stale_ms = std::clamp<std::int64_t>(config_.ttl_s * 250LL, 200, 30'000);
+    if (session.meta.last_used_ms - session.saved_used_ms > stale_ms && !session.deleted) save(session);
+}
+
 void SessionStore::touch(Session& session) {
     session.meta.last_used_ms = now_ms();
     if (!session.deleted) save(session);
 }
 
 bool SessionStore::save(Session& session) {
-    if (write_atomically(session.dir, "meta.json", meta_to_json(session.meta))) return true;
+    if (write_atomically(session.dir, "meta.json", meta_to_json(session.meta))) {
+        session.saved_used_ms = session.meta.last_used_ms;
+        return true;
+    }
     spdlog::error("session {}: writing meta.json: {}", session.meta.id, std::strerror(errno));
     return false;
 }

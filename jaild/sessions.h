@@ -64,6 +64,7 @@ struct Session {
     std::string live_root;
     std::uint32_t live_uid = 0;           // the owner of files written there: its sandbox's uid (else root)
     std::uint32_t processes_running = 0;  // in its live sandbox
+    std::int64_t saved_used_ms = 0;       // meta.last_used_ms as meta.json last recorded it
     bool locked = false;
     bool deleted = false;
     struct Waiter {
@@ -127,6 +128,9 @@ public:
     // Persists meta.json atomically; false (logged) on failure.
     bool save(Session& session);
     void touch(Session& session);
+    // A use that changes nothing else (a live session's requests and its processes' output): noted in
+    // memory, where expiry reads it, and written to meta.json only when what is there is a while old.
+    void note_use(Session& session);
 
     // A run's view of a session under its lease's host workspace `root` (Lease::workspace): what the run
     // mounts as /workspace and as /tmp.

@@ -326,7 +326,7 @@ void LiveSandbox::touch_session() {
     const std::int64_t now = now_ms();
     if (now - last_touch_ms_ < kTouchEveryMs) return;
     last_touch_ms_ = now;
-    session_->meta.last_used_ms = now;  // saved with the session's next write; expiry reads it in memory
+    supervisor_.sessions().note_use(*session_);
 }
 
 void LiveSandbox::evict_ended() {

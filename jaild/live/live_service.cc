@@ -204,26 +204,29 @@ std::shared_ptr<LiveSandbox> LiveService::sandbox_of(const std::string& session_
     return it == sandboxes_.end() || !it->second->up() ? nullptr : it->second;
 }
 
-std::shared_ptr<LiveSandbox> LiveService::ensure(const std::shared_ptr<Session>& session, ErrorCode& code,
-                                                 std::string& message) {
-    if (auto up = sandbox_of(session->meta.id)) return up;
+asio::awaitable<std::shared_ptr<LiveSandbox>> LiveService::ensure(std::shared_ptr<Session> session, ErrorCode& code,
+                                                                  std::string& message) {
+    const std::string id = session->meta.id;
+    if (auto up = sandbox_of(id)) co_return up;
+    // With the session held: its files are copied in while no file request writes them, and two requests
+    // that both found it down start one sandbox.
+    std::shared_ptr<SessionLock> held = co_await supervisor_.sessions().lock(session);
+    if (auto up = sandbox_of(id)) co_return up;
     const std::uint32_t most = supervisor_.config().sessions.max_live;
-    if (most == 0) {
+    if (session->deleted) {
+        code = ErrorCode::not_found;
+        message = "the session was deleted";
+    } else if (most == 0) {
         code = ErrorCode::failed_precondition;
         message = "live sessions are turned off on this jaild (sessions.max_live = 0)";
-        return nullptr;
-    }
-    if (sandboxes_.size() >= most) {
+    } else if (sandboxes_.size() >= most) {
         code = ErrorCode::resource_exhausted;
         message = fmt::format("jaild runs its maximum of {} live sessions; delete one or retry later", most);
-        return nullptr;
-    }
-    if (session->busy() || !session->live_root.empty()) {  // the last sandbox is still writing its files back
+    } else if (!session->live_root.empty()) {  // its last sandbox is still writing its files back
         code = ErrorCode::resource_exhausted;
         message = "the session's previous sandbox is still ending; retry in a moment";
-        return nullptr;
     }
-    const std::string id = session->meta.id;
+    if (code != ErrorCode::none) co_return nullptr;
     auto sandbox = LiveSandbox::start(
         supervisor_, session,
         [this, id](LiveSandbox& ended) {
@@ -232,7 +235,7 @@ std::shared_ptr<LiveSandbox> LiveService::ensure(const std::shared_ptr<Session>&
         },
         code, message);
     if (sandbox) sandboxes_[id] = sandbox;
-    return sandbox;
+    co_return sandbox;
 }
 
 void LiveService::arm_deadline(const Session& session) {
@@ -288,7 +291,7 @@ asio::awaitable<void> LiveService::create(const std::string& principal, const v1
     supervisor_.sessions().save(*session);
     ErrorCode code = ErrorCode::none;
     std::string message;
-    if (!ensure(session, code, message)) {
+    if (!co_await ensure(session, code, message)) {
         if (fresh) supervisor_.sessions().remove(session);
         co_await send(error_message(code, message));
         co_return;
@@ -315,7 +318,7 @@ asio::awaitable<void> LiveService::handle(const std::string& principal, const v1
                                     "session_id"));
         co_return;
     }
-    supervisor_.sessions().touch(*session);
+    supervisor_.sessions().note_use(*session);
     std::shared_ptr<LiveSandbox> sandbox = sandbox_of(id);
     const auto no_process = [&](std::uint32_t pid) {
         return error_message(ErrorCode::not_found, fmt::format("no process {} in session \"{}\"", pid, id), "pid");
@@ -367,7 +370,7 @@ asio::awaitable<void> LiveService::handle(const std::string& principal, const v1
             }
             ErrorCode code = ErrorCode::none;
             std::string message;
-            if (!(sandbox = ensure(session, code, message))) {
+            if (!(sandbox = co_await ensure(session, code, message))) {
                 co_await send(error_message(code, message));
                 co_return;
             }
@@ -470,7 +473,7 @@ asio::awaitable<void> LiveService::start_process(Session& session, const v1::Pro
     std::shared_ptr<Session> held = supervisor_.sessions().find_any(session.meta.id);
     ErrorCode code = ErrorCode::none;
     std::string message;
-    std::shared_ptr<LiveSandbox> sandbox = ensure(held, code, message);
+    std::shared_ptr<LiveSandbox> sandbox = co_await ensure(held, code, message);
     if (!sandbox) {
         co_await send(error_message(code, message));
         co_return;

@@ -51,7 +51,8 @@ private:
                                         Receive& receive);
     boost::asio::awaitable<void> run_cell(Session& session, const v1::ContextRun& request, Send& send);
     // The session's sandbox, started if it is not up. Null with `code`/`message` on failure.
-    std::shared_ptr<LiveSandbox> ensure(const std::shared_ptr<Session>& session, ErrorCode& code, std::string& message);
+    boost::asio::awaitable<std::shared_ptr<LiveSandbox>> ensure(std::shared_ptr<Session> session, ErrorCode& code,
+                                                                std::string& message);
     std::shared_ptr<LiveSandbox> sandbox_of(const std::string& session_id) const;
     void arm_deadline(const Session& session);
     v1::ServerMessage info(const Session& session) const;

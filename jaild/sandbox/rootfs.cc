@@ -115,8 +115,9 @@ std::string MountList::describe(std::size_t index, const std::string& new_root) 
     const mounts::Op& op = ops_[index];
     std::string target = op.target ? op.target : "";
     if (target.rfind(new_root, 0) == 0) target = target.substr(new_root.size());
-    static constexpr const char* kNames[] = {"mkdir", "create", "symlink",   "tmpfs", "bind",
-                                             "proc",  "mask",   "read-only", "write", "chown"};
+    static constexpr const char* kNames[] = {"mkdir",  "create", "symlink",   "tmpfs", "bind", "proc",
+                                             "devpts", "mask",   "read-only", "write", "chown"};
+    static_assert(std::size(kNames) == static_cast<std::size_t>(K::chown) + 1, "a name for every mount kind");
     std::string text = std::string(kNames[static_cast<int>(op.kind)]) + " " + (target.empty() ? "/" : target);
     if (op.kind == K::bind && op.source) text += " (from " + std::string(op.source) + ")";
     return text;
