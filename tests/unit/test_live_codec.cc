@@ -419,3 +419,26 @@ TEST_CASE("websocket: upgrade checks, origins and the key subprotocol", "[unit][
     CHECK(presented_key(not_upgrade).kind == PresentedKey::Kind::none);
     CHECK(key_subprotocol(not_upgrade).empty());
 }
+
+TEST_CASE("live routes: the table's live rows, and only attach upgrades", "[unit][live]") {
+    const RouteMatch attach = match_route(http::verb::get, "/sessions/s1/processes/7/attach?live=1");
+    CHECK(attach.handler != nullptr);
+    CHECK(attach.websocket);
+    CHECK(attach.params == std::vector<std::string>{"s1", "7"});
+    CHECK(attach.pattern == "/sessions/{id}/processes/{pid}/attach");
+    for (const auto& [verb, target] :
+         std::vector<std::pair<http::verb, std::string>>{{http::verb::post, "/sessions/s1/processes"},
+                                                         {http::verb::get, "/sessions/s1/processes/7/output"},
+                                                         {http::verb::post, "/sessions/s1/processes/7/stdin"},
+                                                         {http::verb::post, "/sessions/s1/contexts/c1/run"},
+                                                         {http::verb::delete_, "/sessions/s1/contexts/c1"},
+                                                         {http::verb::post, "/sessions/s1/timeout"}}) {
+        const RouteMatch match = match_route(verb, target);
+        INFO(target);
+        CHECK(match.handler != nullptr);
+        CHECK_FALSE(match.websocket);
+        CHECK_FALSE(match.streams_body);
+    }
+    CHECK(match_route(http::verb::post, "/sessions/s1/processes/7/attach").status == 405);
+    CHECK(match_route(http::verb::get, "/sessions/s1/processes/7/nope").status == 404);
+}
