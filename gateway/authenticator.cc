@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <vector>
 
 #include "gateway/client_address.h"
@@ -73,6 +74,23 @@ Response refusal(unsigned status, std::string_view message, std::string_view fie
 
 }  // namespace
 
+std::vector<std::string_view> offered_subprotocols(const Request& request) {
+    std::vector<std::string_view> offered;
+    if (!boost::beast::websocket::is_upgrade(request)) return offered;
+    const auto range = request.equal_range(http::field::sec_websocket_protocol);
+    for (auto it = range.first; it != range.second; ++it) {
+        std::string_view list = it->value();
+        while (!list.empty()) {
+            std::string_view item = list.substr(0, list.find(','));
+            list.remove_prefix(std::min(item.size() + 1, list.size()));
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+            if (!item.empty()) offered.push_back(item);
+        }
+    }
+    return offered;
+}
+
 PresentedKey presented_key(const Request& request) {
     std::vector<std::string> found;
     std::vector<std::string_view> headers;
@@ -82,6 +100,12 @@ PresentedKey presented_key(const Request& request) {
             std::string problem = collect(header, it->value(), found, headers);
             if (!problem.empty()) return {PresentedKey::Kind::malformed, "", std::move(problem)};
         }
+    }
+    for (const std::string_view protocol : offered_subprotocols(request)) {
+        if (!protocol.starts_with(kKeySubprotocol)) continue;
+        std::string problem =
+            collect("Sec-WebSocket-Protocol", protocol.substr(kKeySubprotocol.size()), found, headers);
+        if (!problem.empty()) return {PresentedKey::Kind::malformed, "", std::move(problem)};
     }
     if (found.empty()) return {};
     if (found.size() > 1) {

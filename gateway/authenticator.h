@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/auth_throttle.h"
 #include "gateway/caller.h"
@@ -18,7 +19,14 @@
 
 namespace jaild::gateway {
 
-// The key a request presents in `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+// Browsers cannot set headers on a WebSocket: an upgrade request may carry its key as the Sec-WebSocket-Protocol
+// value `jaild.key.<key>` instead (the answer echoes that value as the chosen protocol).
+inline constexpr std::string_view kKeySubprotocol = "jaild.key.";
+// The subprotocols a WebSocket upgrade request offers, in order (none for any other request).
+std::vector<std::string_view> offered_subprotocols(const Request& request);
+
+// The key a request presents in `Authorization: Bearer KEY` or `X-API-Key: KEY`, or on a WebSocket upgrade in a
+// `jaild.key.<key>` subprotocol.
 struct PresentedKey {
     enum class Kind { none, key, malformed, conflicting };
     Kind kind = Kind::none;

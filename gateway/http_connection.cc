@@ -25,6 +25,7 @@
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
 #include "gateway/upload_body.h"
+#include "gateway/websocket.h"
 
 namespace jaild::gateway {
 
@@ -341,7 +342,8 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         co_await send(std::move(response));
     } else {
         Exchange exchange{request, request_id_, options_, caller_, *this, match.params, body, match.pattern};
-        co_await run_handler(match.handler, exchange);
+        // A WebSocket route reads the socket itself once upgraded: nothing else may.
+        co_await run_handler(match.handler, exchange, !body && !match.websocket);
         verdict = std::move(exchange.verdict);
         rejected = exchange.rejected;
     }
@@ -352,15 +354,15 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
                    body ? body->length().value_or(0) : request.body().size(), bytes_out_, rejected});
 }
 
-asio::awaitable<void> HttpConnection::run_handler(Handler handler, Exchange& exchange) {
+asio::awaitable<void> HttpConnection::run_handler(Handler handler, Exchange& exchange, bool watch) {
     using namespace asio::experimental::awaitable_operators;
     try {
         // Whichever ends first cancels the other: a hang-up cancels the handler (and so the job); the
         // handler's end stops the watch. A handler that reads the body itself sees a hang-up there.
-        if (exchange.body)
-            co_await handler(exchange);
-        else
+        if (watch)
             co_await (handler(exchange) || watch_peer());
+        else
+            co_await handler(exchange);
     } catch (const boost::system::system_error& error) {
         if (!is_disconnect(error.code())) spdlog::warn("request {} failed: {}", request_id_, error.what());
         keep_alive_ = false;
@@ -463,6 +465,23 @@ asio::awaitable<bool> HttpConnection::write_body(std::string data) {
     body_left_ -= n;
     if (ec) keep_alive_ = false;
     co_return !ec;
+}
+
+// The answer carries what every answer does (request id, CORS, RateLimit); the connection ends with the
+// WebSocket, through lingering_close like any other.
+asio::awaitable<std::unique_ptr<WebSocket>> HttpConnection::accept_websocket(const Request& request,
+                                                                             std::string subprotocol) {
+    keep_alive_ = false;
+    HeaderList headers = cors_;
+    for (auto& field : rate_limit_fields(options_, caller_)) headers.push_back(std::move(field));
+    headers.emplace_back("X-Request-Id", request_id_);
+    if (!subprotocol.empty()) headers.emplace_back("Sec-WebSocket-Protocol", std::move(subprotocol));
+    auto socket = std::make_unique<ServerWebSocket>(stream_, options_.limits, bytes_out_);
+    const boost::system::error_code ec = co_await socket->accept(request, std::move(headers));
+    status_ = socket->status();
+    std::unique_ptr<WebSocket> accepted;
+    if (!ec) accepted = std::move(socket);
+    co_return accepted;
 }
 
 // Closing right after an error answer while the client still sends would make the kernel reset the

@@ -75,6 +75,8 @@ public:
     boost::asio::awaitable<bool> end_chunked() override;
     boost::asio::awaitable<bool> begin_body(std::string content_type, std::uint64_t length) override;
     boost::asio::awaitable<bool> write_body(std::string data) override;
+    boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request& request,
+                                                                        std::string subprotocol) override;
 
 private:
     boost::asio::awaitable<bool> start_tls();
@@ -85,7 +87,7 @@ private:
     boost::asio::awaitable<void> answer(Request& request, BodyReader* body = nullptr);
     boost::asio::awaitable<bool> answer_streamed(
         boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser);
-    boost::asio::awaitable<void> run_handler(Handler handler, Exchange& exchange);
+    boost::asio::awaitable<void> run_handler(Handler handler, Exchange& exchange, bool watch);
     boost::asio::awaitable<void> watch_peer();
     boost::asio::awaitable<void> reject(boost::system::error_code ec, bool header_done);
     void arm_read_deadline(std::chrono::milliseconds timeout);

@@ -361,6 +361,11 @@ asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1:
     co_return answered;
 }
 
+asio::awaitable<bool> send_request(Exchange& exchange, JaildClient& client, v1::ClientMessage& message) {
+    const bool sent = co_await open_request(exchange, client, message);
+    co_return sent;
+}
+
 asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body) {
     Response response = json_response(status, body);
     co_await exchange.responder.send(std::move(response));

@@ -27,6 +27,10 @@ boost::asio::awaitable<bool> request_reply(Exchange& exchange, v1::ClientMessage
 boost::asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& client, v1::ClientMessage& message,
                                            RequestKind kind, v1::ServerMessage& first);
 
+// Connects and sends `message` (stamped as request_reply stamps it) on `client`, whose answers the caller reads
+// itself (the live routes' streams). Answers the exchange (503) and returns false when jaild cannot be reached.
+boost::asio::awaitable<bool> send_request(Exchange& exchange, JaildClient& client, v1::ClientMessage& message);
+
 // Answers the exchange with a JSON body.
 // GCC 12 coroutines (docs/development.md): callers pass a named body, no temporary
 boost::asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body);

@@ -385,6 +385,9 @@ std::string http_field_name(std::string_view proto_field, RequestKind kind) {
     if (proto_field == "data_json") return "data";
     if (proto_field == "name" && kind == RequestKind::run) return "user_id";  // seed 002's session
     if (kind == RequestKind::session) {
+        // The live routes' bodies: ProcessStart's stdin_closed is "stdin"; ProcessResize's size is the body.
+        if (proto_field == "stdin_closed") return "stdin";
+        if (proto_field.starts_with("size.")) return std::string(proto_field.substr(5));
         // SessionSetEnv's set/unset are the body's one env object.
         for (std::string_view list : {"set", "unset"}) {
             if (proto_field == list) return "env";

@@ -4,13 +4,16 @@
 #include <boost/beast/http/status.hpp>
 #include <span>
 
+#include "gateway/context_routes.h"
 #include "gateway/jaild_forwarding.h"
 #include "gateway/metrics_route.h"
+#include "gateway/process_routes.h"
 #include "gateway/quota_admission.h"
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
 #include "gateway/session_routes.h"
+#include "gateway/websocket_attach.h"
 
 namespace jaild::gateway {
 
@@ -123,6 +126,22 @@ const Route kRoutes[] = {
     {http::verb::get, "/sessions/{id}/files/{path...}", &handle_file_get},
     {http::verb::put, "/sessions/{id}/files/{path...}", &handle_file_put, true},
     {http::verb::delete_, "/sessions/{id}/files/{path...}", &handle_file_delete},
+    {http::verb::post, "/sessions/{id}/timeout", &handle_session_timeout},
+    {http::verb::post, "/sessions/{id}/processes", &handle_process_start},
+    {http::verb::get, "/sessions/{id}/processes", &handle_process_list},
+    {http::verb::get, "/sessions/{id}/processes/{pid}", &handle_process_get},
+    {http::verb::get, "/sessions/{id}/processes/{pid}/output", &handle_process_output},
+    {http::verb::get, "/sessions/{id}/processes/{pid}/wait", &handle_process_wait},
+    {http::verb::post, "/sessions/{id}/processes/{pid}/stdin", &handle_process_stdin},
+    {http::verb::post, "/sessions/{id}/processes/{pid}/signal", &handle_process_signal},
+    {http::verb::post, "/sessions/{id}/processes/{pid}/resize", &handle_process_resize},
+    {http::verb::get, "/sessions/{id}/processes/{pid}/attach", &handle_process_attach, false, true},
+    {http::verb::post, "/sessions/{id}/contexts", &handle_context_create},
+    {http::verb::get, "/sessions/{id}/contexts", &handle_context_list},
+    {http::verb::delete_, "/sessions/{id}/contexts/{ctx}", &handle_context_delete},
+    {http::verb::post, "/sessions/{id}/contexts/{ctx}/interrupt", &handle_context_interrupt},
+    {http::verb::post, "/sessions/{id}/contexts/{ctx}/restart", &handle_context_restart},
+    {http::verb::post, "/sessions/{id}/contexts/{ctx}/run", &handle_context_run},
 };
 
 const Route kMetricsRoutes[] = {
@@ -172,7 +191,8 @@ RouteMatch match_route(http::verb method, std::string_view target, bool metrics_
     for (const Route& route : metrics_only ? std::span<const Route>(kMetricsRoutes) : std::span<const Route>(kRoutes)) {
         if (!match_pattern(route.path, path, params)) continue;
         if (route.method == method)
-            return RouteMatch{route.handler, 200, {}, std::move(params), route.streams_body, route.path};
+            return RouteMatch{route.handler,   200,       {}, std::move(params), route.streams_body,
+                              route.websocket, route.path};
         match.status = 405;
         match.pattern = route.path;
         if (!match.allow.empty()) match.allow += ", ";

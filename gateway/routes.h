@@ -8,6 +8,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
+class WebSocket;  // gateway/websocket.h
+
 // The HTTP side of one exchange. Every call returns false once the client is gone (the handler then stops,
 // which closes its jaild connection and so cancels the job).
 class Responder {
@@ -37,6 +40,11 @@ public:
     // returns before the last byte), it ends with the connection, so the client can tell it is incomplete.
     virtual boost::asio::awaitable<bool> begin_body(std::string content_type, std::uint64_t length) = 0;
     virtual boost::asio::awaitable<bool> write_body(std::string data) = 0;
+    // Routes with Route::websocket: answers `request`, a WebSocket handshake, with 101 and, when not empty,
+    // Sec-WebSocket-Protocol: `subprotocol`. The connection is then that WebSocket until the handler returns,
+    // and closes with it. Null when the handshake failed (the status sent says why).
+    virtual boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request& request,
+                                                                                std::string subprotocol) = 0;
 };
 
 // A request body that its handler reads piece by piece (routes with streams_body: file uploads), so that the
@@ -72,6 +80,7 @@ struct Route {
     std::string_view path;
     Handler handler;
     bool streams_body = false;  // the handler reads the body itself (Exchange::body), of any size
+    bool websocket = false;     // the handler may upgrade the connection (Responder::accept_websocket)
 };
 
 // What the table says about a request: its handler, or the status (404/405) and the Allow header.
@@ -81,6 +90,7 @@ struct RouteMatch {
     std::string allow;
     std::vector<std::string> params;
     bool streams_body = false;
+    bool websocket = false;
     std::string_view pattern;  // the route's path pattern (also for a 405); empty for a 404
 };
 // `metrics_only`: the table of a metrics_listen address, where GET /metrics is the only route.

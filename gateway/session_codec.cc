@@ -19,16 +19,6 @@ int hex_digit(char c) {
     return -1;
 }
 
-// Unknown fields are refused, as in every other body.
-std::optional<FieldError> only_fields(const json::object& body, std::initializer_list<std::string_view> known) {
-    for (const auto& entry : body) {
-        if (std::find(known.begin(), known.end(), entry.key()) != known.end()) continue;
-        const std::string name(entry.key());
-        return FieldError{name, "unknown field " + name};
-    }
-    return std::nullopt;
-}
-
 // Protobuf maps have no order; answers list keys sorted so they read (and compare) the same every time.
 json::object sorted_object(const google::protobuf::Map<std::string, std::string>& map) {
     std::vector<std::pair<std::string, std::string>> entries(map.begin(), map.end());
@@ -38,7 +28,19 @@ json::object sorted_object(const google::protobuf::Map<std::string, std::string>
     return out;
 }
 
+// A moment jaild leaves at 0 when there is none.
+json::value unix_ms_or_null(std::int64_t ms) { return ms > 0 ? json::value(ms) : json::value(nullptr); }
+
 }  // namespace
+
+std::optional<FieldError> only_fields(const json::object& body, std::initializer_list<std::string_view> known) {
+    for (const auto& entry : body) {
+        if (std::find(known.begin(), known.end(), entry.key()) != known.end()) continue;
+        const std::string name(entry.key());
+        return FieldError{name, "unknown field " + name};
+    }
+    return std::nullopt;
+}
 
 std::optional<std::string> percent_decode(std::string_view text) {
     std::string out;
@@ -74,7 +76,7 @@ std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_vie
     auto parsed = parse_object(body);
     if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
     const json::object& object = std::get<json::object>(parsed);
-    if (auto error = only_fields(object, {"env", "name"})) return *error;
+    if (auto error = only_fields(object, {"env", "name", "live", "timeout_ms"})) return *error;
     if (const json::value* env = object.if_contains("env")) {
         if (!env->is_object()) return FieldError{"env", "env must be an object of strings"};
         for (const auto& entry : env->get_object()) {
@@ -87,6 +89,17 @@ std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_vie
         if (!name->is_string() || !valid_user_id(name->get_string()))
             return FieldError{"name", "name must be 1 to 128 printable ASCII characters"};
         create.set_name(std::string(name->get_string()));
+    }
+    if (const json::value* live = object.if_contains("live")) {
+        if (!live->is_bool()) return FieldError{"live", "live must be a boolean"};
+        create.set_live(live->get_bool());
+    }
+    if (const json::value* timeout = object.if_contains("timeout_ms")) {
+        if (!timeout->is_uint64() && !(timeout->is_int64() && timeout->get_int64() >= 0))
+            return FieldError{"timeout_ms", "timeout_ms must be a non-negative integer"};
+        if (!create.live())
+            return FieldError{"timeout_ms", "timeout_ms is the deadline of a live session: add \"live\": true"};
+        create.set_timeout_ms(timeout->to_number<std::uint64_t>());
     }
     return create;
 }
@@ -136,6 +149,11 @@ json::object session_info_object(const v1::SessionInfo& info) {
     out["files_count"] = info.files_count();
     out["quota_bytes"] = info.quota_bytes();
     out["running"] = info.running();
+    out["live"] = info.live();
+    out["restarted"] = info.restarted();
+    out["deadline_unix_ms"] = unix_ms_or_null(info.deadline_unix_ms());
+    out["processes_running"] = info.processes_running();
+    out["expires_unix_ms"] = unix_ms_or_null(info.expires_unix_ms());
     return out;
 }
 
@@ -170,6 +188,8 @@ bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected) {
     if (reply.kind_case() == v1::ServerMessage::KIND_NOT_SET) {
         if (expected == v1::ServerMessage::kFiles) reply.mutable_files();
         if (expected == v1::ServerMessage::kSessions) reply.mutable_sessions();
+        if (expected == v1::ServerMessage::kProcesses) reply.mutable_processes();
+        if (expected == v1::ServerMessage::kContexts) reply.mutable_contexts();
     }
     return reply.kind_case() == expected;
 }

@@ -4,6 +4,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +24,11 @@ std::optional<std::string> percent_decode(std::string_view text);
 std::variant<std::string, FieldError> decode_url_param(std::string_view text, std::string_view field,
                                                        std::string_view what);
 
-// POST /sessions: an empty body or {"env": {...}, "name": "..."}.
+// Unknown fields are refused, as in every other body: the first one found, named.
+std::optional<FieldError> only_fields(const boost::json::object& body, std::initializer_list<std::string_view> known);
+
+// POST /sessions: an empty body or {"env": {...}, "name": "...", "live": true, "timeout_ms": N}; timeout_ms only
+// with live.
 std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_view body);
 // POST /sessions/{id}/env: {"env": {"K": "v", "GONE": null}}; a null value removes the key.
 std::variant<v1::SessionSetEnv, FieldError> parse_session_env(std::string_view body);
@@ -38,8 +43,8 @@ std::string session_list_body(const v1::SessionInfoList& list);
 // each bad byte and given exactly, base64-encoded, in "path_base64".
 std::string file_list_body(const v1::FileEntryList& list);
 // Whether jaild's one answer is of the `expected` kind. An answer with no kind at all to a listing request
-// (files, sessions) is taken as the empty list and made one: a reply that leaves an empty list unset has
-// nothing on the wire.
+// (files, sessions, processes, contexts) is taken as the empty list and made one: a reply that leaves an empty list
+// unset has nothing on the wire.
 bool answer_is(v1::ServerMessage& reply, v1::ServerMessage::KindCase expected);
 // Seed 002's workspace_files: the paths of the listing (U+FFFD for the bytes of a path that are not UTF-8).
 boost::json::array workspace_paths(const v1::FileEntryList& list);

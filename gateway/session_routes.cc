@@ -4,6 +4,7 @@
 
 #include "gateway/file_transfer.h"
 #include "gateway/jaild_forwarding.h"
+#include "gateway/live_codec.h"
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
 
@@ -141,6 +142,25 @@ asio::awaitable<void> handle_session_cwd(Exchange& exchange) {
     v1::SessionSetCwd& set_cwd = *message.mutable_session_set_cwd();
     set_cwd = std::move(std::get<v1::SessionSetCwd>(parsed));
     set_cwd.set_session_id(id);
+    co_await answer_session(exchange, message, 200);
+}
+
+asio::awaitable<void> handle_session_timeout(Exchange& exchange) {
+    if (!co_await require_json(exchange)) co_return;
+    std::string id;
+    if (auto error = decode_params(exchange, id, nullptr)) {
+        co_await send_field_error(exchange, *error);
+        co_return;
+    }
+    auto parsed = parse_session_timeout(exchange.request.body());
+    if (auto* error = std::get_if<FieldError>(&parsed)) {
+        co_await send_field_error(exchange, *error);
+        co_return;
+    }
+    v1::ClientMessage message;
+    v1::SessionSetTimeout& set_timeout = *message.mutable_session_set_timeout();
+    set_timeout = std::move(std::get<v1::SessionSetTimeout>(parsed));
+    set_timeout.set_session_id(id);
     co_await answer_session(exchange, message, 200);
 }
 

@@ -16,6 +16,7 @@ boost::asio::awaitable<void> handle_session_get(Exchange& exchange);
 boost::asio::awaitable<void> handle_session_delete(Exchange& exchange);
 boost::asio::awaitable<void> handle_session_env(Exchange& exchange);
 boost::asio::awaitable<void> handle_session_cwd(Exchange& exchange);
+boost::asio::awaitable<void> handle_session_timeout(Exchange& exchange);  // a live session's deadline
 boost::asio::awaitable<void> handle_file_list(Exchange& exchange);
 boost::asio::awaitable<void> handle_file_get(Exchange& exchange);
 boost::asio::awaitable<void> handle_file_put(Exchange& exchange);

@@ -125,14 +125,18 @@ def main(src):
     for (method, path), operation in operations.items():
         responses = operation.get("responses") or {}
         needed = POST_OPERATION if method == "post" else EVERY_OPERATION
+        body_types = ((operation.get("requestBody") or {}).get("content") or {}).keys()
+        if method == "post" and "application/json" not in body_types:
+            needed = needed - {"415"}  # a raw body (a process's stdin): any Content-Type
         if (method, path) in streaming:
             needed = needed - {"413"}
             if "413" in map(str, responses):
                 fail(f"{method.upper()} {path}: streams its body, so it has no body limit and no 413")
         for status in sorted(needed - set(map(str, responses))):
             fail(f"{method.upper()} {path}: no {status} response")
-        if not any(str(status).startswith("2") for status in responses):
-            fail(f"{method.upper()} {path}: no 2xx response")
+        # A WebSocket route's success is its 101 (Switching Protocols).
+        if not any(str(status).startswith("2") or str(status) == "101" for status in responses):
+            fail(f"{method.upper()} {path}: no 2xx (or 101) response")
         if method == "post" and "requestBody" not in operation:
             fail(f"{method.upper()} {path}: no requestBody")
         for status, response in responses.items():
@@ -143,7 +147,7 @@ def main(src):
             content = response.get("content") or {}
             if str(status) >= "400" and "application/json" not in content:
                 fail(f"{method.upper()} {path} {status}: no application/json body (the error object)")
-            if str(status) != "204" and not content:
+            if str(status) not in ("101", "204") and not content:  # a WebSocket's 101 and a 204 have none
                 fail(f"{method.upper()} {path} {status}: no body described")
             if "X-Request-Id" not in (response.get("headers") or {}):
                 fail(f"{method.upper()} {path} {status}: no X-Request-Id header (every answer carries it)")

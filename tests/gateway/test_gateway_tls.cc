@@ -1,6 +1,6 @@
 // The gateway over TLS as HTTPS clients see it: a test CA and server certificates made with the openssl
 // command at test time, a real jaild behind the gateway, and Python's ssl and http.client as clients that
-// verify the CA's certificate (tests/gateway/tls_client.py).
+// verify the CA's certificate (tests/gateway/tls_client.py); a live process's attach WebSocket as wss.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,11 +15,14 @@
 
 #include "tests/support/gateway.h"
 #include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 #include "tests/support/jailctl.h"
 #include "tests/support/process.h"
+#include "tests/support/websocket_client.h"
 
 using namespace jaild::test;
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -358,4 +361,37 @@ TEST_CASE("gateway tls: a missing half, a missing file, a broken, locked or mism
                     " is protected by a passphrase: the gateway needs the key without one") != std::string::npos);
     CHECK(start({"--tls-cert", files.cert, "--tls-key", ca.path("other.key")})
               .find("is not the key of gateway.tls_cert " + files.cert) != std::string::npos);
+}
+
+TEST_CASE("gateway tls: a live process's attach WebSocket over TLS (wss), on the connection's own TLS stream",
+          "[gateway][tls][live]") {
+    TlsStack stack;
+    // The session and its process come from a plain gateway in front of the same jaild: the same caller.
+    GatewayProcess plain(stack.daemon.socket());
+    auto response = post_json(plain.port(), "/sessions", R"({"live": true})");
+    REQUIRE(response.status == 201);
+    const std::string id(response.json().at("session_id").as_string());
+    response = post_json(plain.port(), "/sessions/" + id + "/processes",
+                         R"({"command": ["/bin/sh", "-i"], "env": {"PS1": "$ "}, "pty": {"rows": 24, "cols": 80}})");
+    REQUIRE(response.status == 201);
+    const std::string attach =
+        "/sessions/" + id + "/processes/" + std::to_string(response.json().at("pid").to_number<int>()) + "/attach";
+
+    WebSocketClient socket(stack.gateway.port(), attach, {}, {}, stack.ca.ca());
+    INFO(socket.body());
+    REQUIRE(socket.status() == 101);
+    REQUIRE(socket.send_text(R"({"type": "resize", "rows": 33, "cols": 99})"));
+    REQUIRE(socket.send_text(R"({"type": "stdin", "data": "stty size; exit 4\n"})"));
+    std::string screen, last;
+    for (auto message = socket.receive(15s); message; message = socket.receive(15s)) {
+        const json::value frame = json::parse(*message);
+        if (frame.at("type") == "stdout") screen += std::string(frame.at("data").as_string());
+        last = *message;
+    }
+    CHECK(screen.find("33 99") != std::string::npos);
+    CHECK(json::parse(last) == json::parse(R"({"type":"exit","exit_code":4,"signal":null,"signal_name":null})"));
+    CHECK(socket.close_code() == 1000);
+    // The plain port of a TLS gateway is refused before any upgrade.
+    WebSocketClient plaintext(stack.gateway.port(), attach);
+    CHECK(plaintext.status() != 101);
 }

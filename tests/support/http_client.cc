@@ -103,14 +103,15 @@ HttpResponse post_json(int port, const std::string& target, const std::string& b
     return http_request(port, "POST", target, body, all);
 }
 
-StreamResponse post_stream(int port, const std::string& target, const std::string& body, const Headers& headers) {
+namespace {
+
+StreamResponse stream_request(int port, const std::string& method, const std::string& target, const std::string& body,
+                              const Headers& headers) {
     StreamResponse out;
     asio::io_context context;
     tcp::socket socket(context);
     connect_with_timeout(socket, port, std::chrono::seconds(60));
-    Headers all = headers;
-    all.emplace("Content-Type", "application/json");
-    auto request = make_request("POST", target, body, all);
+    auto request = make_request(method, target, body, headers);
     boost::system::error_code ec;
     http::write(socket, request, ec);
     beast::flat_buffer buffer;
@@ -134,6 +135,18 @@ StreamResponse post_stream(int port, const std::string& target, const std::strin
         for (std::string line; std::getline(lines, line);) out.lines.push_back({Clock::now(), line});
     }
     return out;
+}
+
+}  // namespace
+
+StreamResponse post_stream(int port, const std::string& target, const std::string& body, const Headers& headers) {
+    Headers all = headers;
+    all.emplace("Content-Type", "application/json");
+    return stream_request(port, "POST", target, body, all);
+}
+
+StreamResponse get_stream(int port, const std::string& target, const Headers& headers) {
+    return stream_request(port, "GET", target, "", headers);
 }
 
 RawConnection::RawConnection(int port) {

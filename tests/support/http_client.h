@@ -39,6 +39,8 @@ struct StreamResponse {
     std::vector<StreamedLine> lines;
 };
 StreamResponse post_stream(int port, const std::string& target, const std::string& body, const Headers& headers = {});
+// The same for a GET (a process's output).
+StreamResponse get_stream(int port, const std::string& target, const Headers& headers = {});
 
 // A raw TCP connection for malformed and slow clients.
 class RawConnection {

@@ -12,6 +12,7 @@
 #include "gateway/quotas.h"
 #include "gateway/request_parsing.h"
 #include "gateway/tenant_keys.h"
+#include "gateway/websocket.h"
 #include "tests/support/gateway.h"
 
 using namespace jaild::gateway;
@@ -299,6 +300,9 @@ TEST_CASE("quotas: an admitted run holds its slot; a refusal answers 429 naming 
         boost::asio::awaitable<bool> end_chunked() override { co_return false; }
         boost::asio::awaitable<bool> begin_body(std::string, std::uint64_t) override { co_return false; }
         boost::asio::awaitable<bool> write_body(std::string) override { co_return false; }
+        boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request&, std::string) override {
+            co_return nullptr;
+        }
     } responder;
     Exchange exchange{request, id, options, caller, responder, {}, nullptr};
 
