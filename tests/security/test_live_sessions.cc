@@ -541,7 +541,11 @@ TEST_CASE("live security: max_live holds, and a deleted one makes room", "[secur
     }
     CHECK(stats(daemon.socket()).sessions_live() == 2);
     CHECK(delete_session(daemon.socket(), first, "alice").has_done());
-    const std::string third = live_session(daemon.socket(), "carol");
+    // Its slot is free once its sandbox has ended, a moment after the delete's answer.
+    v1::ServerMessage created;
+    CHECK(wait_until([&] { return (created = create_live(daemon.socket(), "carol")).has_session(); }, 5s));
+    REQUIRE(created.has_session());
+    const std::string third = created.session().session_id();
     CHECK(run_in(daemon.socket(), third, {"echo", "carol"}, "carol").out == "carol\n");
     CHECK(create_live(daemon.socket(), "alice").error().code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED);
     (void)second;
@@ -711,8 +715,11 @@ TEST_CASE(
     CHECK(listed.out.find("socket:") == std::string::npos);
 
     // Same uid, so it may kill it: that ends this session's sandbox, and nothing else.
-    const Attached killer = run_in(socket, id, {"sh", "-c", "sleep 300 & kill -9 2; sleep 5; echo still here"});
-    CHECK(killer.out.find("still here") == std::string::npos);
+    // (A moment after its start, so that the agent has told jaild it started.)
+    const std::uint32_t killer =
+        start_pid(socket, id, {"sh", "-c", "sleep 300 & sleep 0.5; kill -9 2; sleep 5; echo still here"});
+    const Attached killed = attach(socket, id, killer, "", 15s);
+    CHECK(killed.out.find("still here") == std::string::npos);
     CHECK(wait_until([&] { return processes_of_uid(uid) == 0; }, 10s));
     CHECK(process_info(socket, neighbour, neighbour_sleeper).running());
     CHECK(processes_of_uid(neighbour_uid) >= 2);
