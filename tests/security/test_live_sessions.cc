@@ -2,12 +2,14 @@
 // protocol: another principal reaching a live session; processes that try to outlive their session (setsid,
 // double fork, a fork loop) past delete, idle TTL and deadline; a session's quota, memory and pids; max_live;
 // what survives a jaild restart; a program forging a cell's result or another process's exit, reading the
-// agent's channel or killing it; the sandbox's terminals.
+// agent's channel or killing it; the sandbox's terminals. One case repeats the first through the gateway with
+// two tenants' keys; it says SKIPPED while the gateway serves no live sessions.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +22,8 @@
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/skip.h"
+#include "tests/support/tenants.h"
 
 namespace jaild::test {
 
@@ -762,6 +766,73 @@ TEST_CASE("live security: the sandbox's /dev/pts holds its own terminals only", 
     ::close(host_pty);
     CHECK(delete_session(daemon.socket(), id).has_done());
     check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+}  // namespace jaild::test
+
+namespace jaild::test {
+
+TEST_CASE("live security: another tenant's key finds nothing of a live session through HTTP", "[security][live]") {
+    TenantsFile keys;
+    const std::string victim = keys.create("victim");
+    const std::string intruder = keys.create("intruder");
+    KeyedStack stack(keys);
+    const HttpResponse created = post_json(stack.port(), "/sessions", R"({"live": true})", bearer(victim));
+    const bool live =
+        created.status == 201 && created.json().as_object().if_contains("live") && created.json().at("live") == true;
+    if (!live) {
+        skip("the gateway serves no live sessions (POST /sessions {\"live\": true} answered " +
+             std::to_string(created.status) + ")");
+        return;
+    }
+    const std::string id(created.json().at("session_id").as_string());
+    const HttpResponse started =
+        post_json(stack.port(), "/sessions/" + id + "/processes", R"({"command": ["sleep", "300"]})", bearer(victim));
+    REQUIRE(started.status == 201);
+    const std::string pid = std::to_string(started.json().at("pid").as_int64());
+    const HttpResponse context =
+        post_json(stack.port(), "/sessions/" + id + "/contexts", R"({"language": "python"})", bearer(victim));
+    REQUIRE(context.status == 201);
+    const std::string ctx(context.json().at("context_id").as_string());
+
+    struct Route {
+        const char* method;
+        std::string target;
+        const char* body;
+    };
+    const std::string session = "/sessions/" + id, process = session + "/processes/" + pid,
+                      cell = session + "/contexts/" + ctx;
+    const std::vector<Route> routes = {
+        {"GET", session + "/processes", ""},
+        {"POST", session + "/processes", R"({"command": ["true"]})"},
+        {"GET", process, ""},
+        {"GET", process + "/output", ""},
+        {"GET", process + "/wait", ""},
+        {"POST", process + "/stdin?eof=1", ""},
+        {"POST", process + "/signal", R"({"signal": "SIGKILL"})"},
+        {"POST", process + "/resize", R"({"rows": 10, "cols": 10})"},
+        {"GET", session + "/contexts", ""},
+        {"POST", session + "/contexts", R"({"language": "python"})"},
+        {"POST", cell + "/run", R"({"code": "1"})"},
+        {"POST", cell + "/interrupt", ""},
+        {"POST", cell + "/restart", ""},
+        {"DELETE", cell, ""},
+        {"POST", session + "/timeout", R"({"timeout_ms": 1})"},
+        {"GET", session + "/files", ""},
+        {"DELETE", session, ""},
+    };
+    for (const Route& route : routes) {
+        INFO(route.method << " " << route.target);
+        Headers headers = bearer(intruder);
+        headers["Content-Type"] = "application/json";
+        const HttpResponse response = http_request(stack.port(), route.method, route.target, route.body, headers, 10s);
+        INFO(response.body);
+        CHECK(response.status == 404);
+    }
+    const HttpResponse still = http_request(stack.port(), "GET", process, "", bearer(victim));
+    REQUIRE(still.status == 200);
+    CHECK(still.json().at("running") == true);
+    CHECK(http_request(stack.port(), "DELETE", session, "", bearer(victim)).status / 100 == 2);
 }
 
 }  // namespace jaild::test
