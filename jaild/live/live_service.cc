@@ -285,10 +285,12 @@ asio::awaitable<void> LiveService::create(const std::string& principal, const v1
     }
     std::shared_ptr<Session> session = supervisor_.sessions().find(principal, created.session().session_id());
     const bool fresh = supervisor_.sessions().size() > before;
-    session->meta.live = true;
-    const std::uint64_t timeout = request.session_create().timeout_ms();
-    session->meta.deadline_ms = timeout ? now_ms() + static_cast<std::int64_t>(timeout) : 0;
-    supervisor_.sessions().save(*session);
+    if (!fresh) {  // the caller's session of that name, made live now
+        const std::uint64_t timeout = request.session_create().timeout_ms();
+        session->meta.live = true;
+        session->meta.deadline_ms = timeout ? now_ms() + static_cast<std::int64_t>(timeout) : 0;
+        supervisor_.sessions().save(*session);
+    }
     ErrorCode code = ErrorCode::none;
     std::string message;
     if (!co_await ensure(session, code, message)) {
