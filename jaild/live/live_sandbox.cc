@@ -357,25 +357,42 @@ asio::awaitable<bool> LiveSandbox::wait_until(std::function<bool()> done) {
 }
 
 asio::awaitable<StartResult> LiveSandbox::start_process(StartSpec spec) {
+    // GCC 12 coroutines (docs/development.md): one co_return, after the last co_await.
     auto self = shared_from_this();
-    if (!up_) co_return StartResult{nullptr, ErrorCode::failed_precondition, "the session's sandbox has ended"};
+    StartResult result;
     evict_ended();
     const std::size_t most = supervisor_.config().sessions.live_processes;
-    if (processes_.size() >= most)
-        co_return StartResult{nullptr, ErrorCode::resource_exhausted,
-                              fmt::format("the session runs its maximum of {} processes; wait for one to end", most)};
-    if (!co_await wait_until([this] { return ready_; }))
-        co_return StartResult{nullptr, ErrorCode::internal, "the session's sandbox did not become ready"};
-    const std::uint32_t request = ++next_request_;
-    const std::string payload = start_payload(spec);
-    pending_[request].spec = std::move(spec);
-    send(FrameType::start, request, payload);
-    const bool answered = co_await wait_until([this, request] { return pending_[request].answered; });
-    Pending result = std::move(pending_[request]);
-    pending_.erase(request);
-    if (result.process) co_return StartResult{result.process, ErrorCode::none, {}};
-    if (!answered) co_return StartResult{nullptr, ErrorCode::internal, "the session's sandbox did not start it"};
-    co_return StartResult{nullptr, ErrorCode::invalid_argument, result.error};
+    if (!up_)
+        result = {nullptr, ErrorCode::failed_precondition, "the session's sandbox has ended"};
+    else if (processes_.size() >= most)
+        result = {nullptr, ErrorCode::resource_exhausted,
+                  fmt::format("the session runs its maximum of {} processes; wait for one to end", most)};
+    bool ready = false;
+    std::function<bool()> agent_ready = [this] { return ready_; };
+    if (result.code == ErrorCode::none) ready = co_await wait_until(std::move(agent_ready));
+    if (result.code == ErrorCode::none && !ready)
+        result = {nullptr, ErrorCode::internal, "the session's sandbox did not become ready"};
+    std::uint32_t request = 0;
+    if (result.code == ErrorCode::none) {
+        request = ++next_request_;
+        const std::string payload = start_payload(spec);
+        pending_[request].spec = std::move(spec);
+        send(FrameType::start, request, payload);
+    }
+    bool answered = false;
+    std::function<bool()> answered_yet = [this, request] { return pending_[request].answered; };
+    if (request) answered = co_await wait_until(std::move(answered_yet));
+    if (request) {
+        Pending pending = std::move(pending_[request]);
+        pending_.erase(request);
+        if (pending.process)
+            result.process = std::move(pending.process);
+        else if (!answered)
+            result = {nullptr, ErrorCode::internal, "the session's sandbox did not start it"};
+        else
+            result = {nullptr, ErrorCode::invalid_argument, std::move(pending.error)};
+    }
+    co_return result;
 }
 
 std::shared_ptr<Process> LiveSandbox::find(std::uint32_t pid) const {

@@ -46,10 +46,20 @@ public:
 private:
     boost::asio::awaitable<void> create(const std::string& principal, const v1::ClientMessage& request,
                                         SessionService& sessions, Send& send);
-    boost::asio::awaitable<void> start_process(Session& session, const v1::ProcessStart& start, Send& send);
-    boost::asio::awaitable<void> attach(LiveSandbox& sandbox, const v1::ProcessAttach& request, Send& send,
+    // The requests answered at once: the deadline, the lists, a context's or a process's control.
+    v1::ServerMessage answer(Session& session, const v1::ClientMessage& request);
+    v1::ServerMessage context_control(const Session& session, LiveSandbox* sandbox, const v1::ClientMessage& request);
+    v1::ServerMessage process_control(const Session& session, LiveSandbox* sandbox, const v1::ClientMessage& request);
+    boost::asio::awaitable<void> start_process(std::shared_ptr<Session> session, const v1::ProcessStart& start,
+                                               Send& send);
+    boost::asio::awaitable<void> create_context(std::shared_ptr<Session> session, const v1::ContextCreate& create,
+                                                Send& send);
+    boost::asio::awaitable<void> attach(const Session& session, const v1::ProcessAttach& request, Send& send,
                                         Receive& receive);
-    boost::asio::awaitable<void> run_cell(Session& session, const v1::ContextRun& request, Send& send);
+    // A cell: its context's interpreter started if it is not running, then stream_cell.
+    boost::asio::awaitable<void> run_cell(const Session& session, const v1::ContextRun& request, Send& send);
+    boost::asio::awaitable<void> stream_cell(LiveSandbox& sandbox, Context& context, const v1::ContextRun& request,
+                                             Send& send);
     // The session's sandbox, started if it is not up. Null with `code`/`message` on failure.
     boost::asio::awaitable<std::shared_ptr<LiveSandbox>> ensure(std::shared_ptr<Session> session, ErrorCode& code,
                                                                 std::string& message);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "jaild/live/agent_frames.h"
+#include "jaild/live/live_messages.h"
 #include "jaild/live/output_log.h"
 #include "jaild/sandbox/rootfs.h"
 #include "jaild/sessions.h"
@@ -140,4 +141,37 @@ TEST_CASE("only a live sandbox mounts a devpts instance of its own", "[unit][liv
     CHECK(count_devpts(rootfs.for_job(job)) == 0);
     job.terminals = true;
     CHECK(count_devpts(rootfs.for_job(job)) == 1);
+}
+
+TEST_CASE("an interpreter's events become CellResult, CellError and CellEnd; anything else is skipped",
+          "[unit][live]") {
+    v1::ServerMessage result;
+    CHECK(cell_message(R"({"type":"result","text":"2","html":"<b>2</b>","png":"iVBORw0KGgo=","is_main_result":true})",
+                       result));
+    REQUIRE(result.has_cell_result());
+    CHECK(result.cell_result().text() == "2");
+    CHECK(result.cell_result().html() == "<b>2</b>");
+    CHECK(result.cell_result().png() == std::string("\x89PNG\r\n\x1a\n", 8));  // base64 decoded, padding cut
+    CHECK(result.cell_result().is_main_result());
+
+    v1::ServerMessage error;
+    CHECK(cell_message(R"({"type":"error","name":"ZeroDivisionError","value":"division by zero","traceback":"T"})",
+                       error));
+    REQUIRE(error.has_cell_error());
+    CHECK(error.cell_error().name() == "ZeroDivisionError");
+    CHECK(error.cell_error().traceback() == "T");
+
+    v1::ServerMessage end;
+    CHECK_FALSE(cell_message(R"({"type":"end","execution_count":7})", end));
+    CHECK(end.cell_end().execution_count() == 7);
+
+    for (const char* junk : {"", "[1]", "{\"type\":\"weird\"}", "{\"type\":\"result\",\"png\":\"%%%\"}", "not json"}) {
+        v1::ServerMessage out;
+        INFO(junk);
+        CHECK(cell_message(junk, out));
+        if (out.has_cell_result())
+            CHECK(out.cell_result().png().empty());  // bad base64 is dropped, not passed on
+        else
+            CHECK(out.kind_case() == v1::ServerMessage::KIND_NOT_SET);
+    }
 }
