@@ -60,6 +60,27 @@ v1::RunRequest as_run(const Session& session, const v1::ProcessStart& start) {
     return run;
 }
 
+// A timeout a request names, and its field; none when it names none.
+std::pair<std::uint64_t, const char*> timeout_of(const v1::ClientMessage& m) {
+    switch (m.kind_case()) {
+        case K::kSessionCreate: return {m.session_create().timeout_ms(), "timeout_ms"};
+        case K::kSessionSetTimeout: return {m.session_set_timeout().timeout_ms(), "timeout_ms"};
+        case K::kProcessStart: return {m.process_start().timeout_ms(), "timeout_ms"};
+        case K::kContextRun: return {m.context_run().timeout_ms(), "timeout_ms"};
+        default: return {0, ""};
+    }
+}
+
+// A timeout is at most sessions.live_max_s: no sandbox lives longer, and a larger one would overflow.
+std::optional<v1::ServerMessage> check_timeout(const v1::ClientMessage& request, std::uint32_t live_max_s) {
+    const auto [timeout, field] = timeout_of(request);
+    const std::uint64_t most = std::uint64_t{live_max_s} * 1000;
+    if (timeout <= most) return std::nullopt;
+    return error_message(ErrorCode::invalid_argument,
+                         fmt::format("{} {} exceeds the maximum {} (sessions.live_max_s)", field, timeout, most),
+                         field);
+}
+
 bool valid_size(const v1::PtySize& size) {
     return size.rows() > 0 && size.cols() > 0 && size.rows() <= 1000 && size.cols() <= 1000;
 }
@@ -113,7 +134,14 @@ void LiveService::session_ended(const std::string& session_id) {
     if (it != sandboxes_.end()) it->second->stop();
 }
 
+void LiveService::clear() {
+    stopped_ = true;
+    deadlines_.clear();
+    sandboxes_.clear();
+}
+
 void LiveService::stop_all() {
+    stopped_ = true;
     for (const auto& [id, sandbox] : sandboxes_) sandbox->stop();
     deadlines_.clear();
 }
@@ -161,6 +189,7 @@ asio::awaitable<std::shared_ptr<LiveSandbox>> LiveService::ensure(std::shared_pt
 }
 
 void LiveService::arm_deadline(const Session& session) {
+    if (stopped_) return;
     const std::string id = session.meta.id;
     if (session.meta.deadline_ms == 0) {
         deadlines_.erase(id);
@@ -201,7 +230,8 @@ asio::awaitable<void> LiveService::create(const std::string& principal, const v1
     const bool fresh = supervisor_.sessions().size() > before;
     std::shared_ptr<Session> session =
         reply.has_session() ? supervisor_.sessions().find(principal, reply.session().session_id()) : nullptr;
-    if (session && !session->meta.live) {  // the caller's session of that name, made live now
+    const bool was_ordinary = session && !session->meta.live;
+    if (was_ordinary) {  // the caller's session of that name, made live now
         const std::uint64_t timeout = request.session_create().timeout_ms();
         session->meta.live = true;
         session->meta.deadline_ms = timeout ? now_ms() + static_cast<std::int64_t>(timeout) : 0;
@@ -213,6 +243,11 @@ asio::awaitable<void> LiveService::create(const std::string& principal, const v1
     if (session) sandbox = co_await ensure(session, code, message);
     if (session && !sandbox) {
         if (fresh) supervisor_.sessions().remove(session);
+        if (was_ordinary) {  // it stays what it was
+            session->meta.live = false;
+            session->meta.deadline_ms = 0;
+            supervisor_.sessions().save(*session);
+        }
         reply = error_message(code, message);
     } else if (session) {
         arm_deadline(*session);
@@ -223,6 +258,11 @@ asio::awaitable<void> LiveService::create(const std::string& principal, const v1
 
 asio::awaitable<void> LiveService::handle(const std::string& principal, const v1::ClientMessage& request,
                                           SessionService& sessions, Send send, Receive receive) {
+    std::optional<v1::ServerMessage> too_long = check_timeout(request, supervisor_.config().sessions.live_max_s);
+    if (too_long) {
+        co_await send(std::move(*too_long));
+        co_return;
+    }
     if (request.kind_case() == K::kSessionCreate) {
         co_await create(principal, request, sessions, send);
         co_return;
@@ -301,8 +341,10 @@ v1::ServerMessage LiveService::process_control(const Session& session, LiveSandb
     const std::uint32_t pid = pid_of(request);
     std::shared_ptr<Process> process = sandbox ? sandbox->find(pid) : nullptr;
     if (!process) return no_process(session.meta.id, pid);
-    if (request.has_process_input() && process->running)
-        sandbox->write_stdin(pid, request.process_input().data(), request.process_input().eof());
+    if (request.has_process_input() && process->running &&
+        !sandbox->write_stdin(pid, request.process_input().data(), request.process_input().eof()))
+        return error_message(ErrorCode::resource_exhausted,
+                             fmt::format("process {} is not reading its input fast enough; retry later", pid), "pid");
     if (request.has_process_signal()) {
         const int signal = request.process_signal().signal();
         if (signal <= 0 || signal >= NSIG)
@@ -388,6 +430,8 @@ asio::awaitable<void> LiveService::attach(const Session& session, const v1::Proc
     }
     OutputLog::Cursor cursor = request.live_only() ? process->log.end() : process->log.start();
     auto stream = [&]() -> asio::awaitable<void> {
+        // Output that came while a send was suspended is read again before the process's end is looked at,
+        // and before waiting (a wakeup only reaches a waiter already waiting).
         for (;;) {
             std::vector<OutputLog::Piece> pieces;
             if (!request.no_output()) pieces = process->log.read(cursor);
@@ -395,6 +439,7 @@ asio::awaitable<void> LiveService::attach(const Session& session, const v1::Proc
                 v1::ServerMessage out = output_message(std::move(piece));
                 co_await send(std::move(out));
             }
+            if (!pieces.empty()) continue;
             if (!process->running) break;
             co_await process->changed.wait();
         }
@@ -407,7 +452,9 @@ asio::awaitable<void> LiveService::attach(const Session& session, const v1::Proc
             std::optional<v1::ClientMessage> message = co_await receive();
             if (!message) break;
             if (!process->running) continue;
-            if (message->has_stdin())
+            // Backpressure: a client typing faster than the process reads waits, its input is not dropped.
+            if (message->has_stdin()) co_await sandbox->wait_outbox();
+            if (message->has_stdin() && process->running)
                 sandbox->write_stdin(process->pid, message->stdin().data(), message->stdin().eof());
             const int signal = message->has_process_signal() ? message->process_signal().signal() : 0;
             if (signal > 0 && signal < NSIG) sandbox->send_signal(process->pid, signal);
@@ -427,8 +474,13 @@ asio::awaitable<void> LiveService::run_cell(const Session& session, const v1::Co
         co_await send(std::move(refusal));
         co_return;
     }
-    // One cell at a time per context, in arrival order.
+    // One cell at a time per context, in arrival order; a context deleted meanwhile runs nothing more.
     while (context->busy) co_await context->freed.wait();
+    if (sandbox->find_context(request.context_id()) != context || !sandbox->up()) {
+        v1::ServerMessage refusal = no_context(session.meta.id, request.context_id());
+        co_await send(std::move(refusal));
+        co_return;
+    }
     context->busy = true;
     struct Release {
         Context& c;
@@ -458,6 +510,8 @@ asio::awaitable<void> LiveService::stream_cell(LiveSandbox& sandbox, Context& co
     std::shared_ptr<Process> kernel = context.kernel;
     OutputLog::Cursor cursor = kernel->log.end();
     kernel->cell_events.clear();
+    kernel->cell_event_bytes = 0;
+    kernel->cell_open = true;
     sandbox.run_cell(kernel->pid, request.code());
     asio::steady_timer timeout(supervisor_.executor());
     if (request.timeout_ms()) {
@@ -466,31 +520,53 @@ asio::awaitable<void> LiveService::stream_cell(LiveSandbox& sandbox, Context& co
             if (!ec && kernel->running) keep->send_signal(kernel->pid, SIGINT);
         });
     }
+    // The agent forwards what a cell wrote before each of its events: each event is sent after the output
+    // that came before it, and output after the end belongs to no cell.
     bool ended = false;
     while (!ended) {
-        for (OutputLog::Piece& piece : kernel->log.read(cursor)) {
-            if (piece.data.empty()) continue;
-            v1::ServerMessage out = output_message(std::move(piece));
-            co_await send(std::move(out));
-        }
-        while (!kernel->cell_events.empty() && !ended) {
-            v1::ServerMessage out;
-            ended = !cell_message(kernel->cell_events.front(), out);
+        if (!kernel->cell_events.empty()) {
+            // What the cell wrote before this event, then the event.
+            auto [at, event] = std::move(kernel->cell_events.front());
             kernel->cell_events.pop_front();
+            kernel->cell_event_bytes -= event.size();
+            co_await send_output(*kernel, cursor, send, at);
+            v1::ServerMessage out;
+            ended = !cell_message(event, out);
             if (out.kind_case() != v1::ServerMessage::KIND_NOT_SET) co_await send(std::move(out));
+            continue;
         }
-        if (!ended && !kernel->running) {
+        // Output that came while a send was suspended is read again before waiting (a wakeup only reaches a
+        // waiter already waiting).
+        if (co_await send_output(*kernel, cursor, send)) continue;
+        if (!kernel->cell_events.empty()) continue;
+        if (!kernel->running) {
             v1::ServerMessage error = interpreter_exited(kernel->exit_code);
             co_await send(std::move(error));
             v1::ServerMessage end;
             end.mutable_cell_end();
             co_await send(std::move(end));
             context.kernel.reset();
-            ended = true;
+            break;
         }
-        if (!ended) co_await kernel->changed.wait();
+        co_await kernel->changed.wait();
     }
+    kernel->cell_open = false;
+    kernel->cell_events.clear();
+    kernel->cell_event_bytes = 0;
     timeout.cancel();
+}
+
+asio::awaitable<bool> LiveService::send_output(Process& process, OutputLog::Cursor& cursor, Send& send,
+                                               std::uint64_t until) {
+    std::vector<OutputLog::Piece> pieces = process.log.read(cursor, until);
+    bool sent = false;
+    for (OutputLog::Piece& piece : pieces) {
+        if (piece.data.empty()) continue;
+        v1::ServerMessage out = output_message(std::move(piece));
+        co_await send(std::move(out));
+        sent = true;
+    }
+    co_return sent;
 }
 
 }  // namespace jaild::live

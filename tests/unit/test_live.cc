@@ -54,9 +54,10 @@ TEST_CASE("OutputLog keeps both streams in the order they came, and a reader whe
 }
 
 TEST_CASE("OutputLog bounds each stream apart and tells a reader how many bytes it missed", "[unit][live]") {
-    OutputLog log(10);
+    constexpr std::size_t chunk = 4 + OutputLog::chunk_overhead;  // what a 4-byte chunk costs of the bound
+    OutputLog log(2 * chunk);
     log.append(Stream::stderr_, "E");
-    for (int i = 0; i < 5; ++i) log.append(Stream::stdout_, "abcd");  // 20 bytes into 10
+    for (int i = 0; i < 5; ++i) log.append(Stream::stdout_, "abcd");  // 5 chunks into room for 2
     OutputLog::Cursor cursor = log.start();
     const auto pieces = log.read(cursor);
     CHECK(joined(pieces, Stream::stdout_) == "abcdabcd");
@@ -66,19 +67,26 @@ TEST_CASE("OutputLog bounds each stream apart and tells a reader how many bytes 
 
     // A chunk larger than the bound keeps its tail; a reader that had seen everything misses its head.
     OutputLog::Cursor caught_up = log.end();
-    log.append(Stream::stdout_, std::string(15, 'x') + "TAIL");
+    log.append(Stream::stdout_, std::string(100, 'x') + "TAIL");
     const auto late = log.read(caught_up);
-    CHECK(joined(late, Stream::stdout_) == "xxxxxxTAIL");
-    CHECK(dropped(late, Stream::stdout_) == 9);
+    const std::size_t room = 2 * chunk - OutputLog::chunk_overhead;
+    CHECK(joined(late, Stream::stdout_) == std::string(room - 4, 'x') + "TAIL");
+    CHECK(dropped(late, Stream::stdout_) == 104 - room);
 
     // A reader that fell behind every kept chunk of a stream is told at the end.
-    OutputLog small(4);
+    OutputLog small(chunk);
     OutputLog::Cursor slow = small.start();
     small.append(Stream::stdout_, "1234");
     small.append(Stream::stdout_, "5678");
     const auto behind = small.read(slow);
     CHECK(joined(behind, Stream::stdout_) == "5678");
     CHECK(dropped(behind, Stream::stdout_) == 4);
+
+    // A byte at a time costs the bound its overhead too: the log keeps few chunks, not a million.
+    OutputLog bytes(1024);
+    for (int i = 0; i < 100000; ++i) bytes.append(Stream::stdout_, "z");
+    OutputLog::Cursor all = bytes.start();
+    CHECK(joined(bytes.read(all), Stream::stdout_).size() <= 1024 / OutputLog::chunk_overhead);
 }
 
 TEST_CASE("agent frames: length, type, id and payload, and refused lengths", "[unit][live]") {
