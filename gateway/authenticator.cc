@@ -10,6 +10,7 @@
 #include "gateway/client_address.h"
 #include "gateway/keys_file.h"
 #include "gateway/result_rendering.h"
+#include "gateway/routes.h"
 
 namespace jaild::gateway {
 
@@ -124,7 +125,7 @@ bool is_public(http::verb method, std::string_view target) {
         if (route.method != method) continue;
         if (route.prefix ? path.starts_with(route.path) : path == route.path) return true;
     }
-    return false;
+    return is_static_route(method, target);
 }
 
 Authenticator::Authenticator(const GatewayOptions& options) : options_(options) {

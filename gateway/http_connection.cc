@@ -398,7 +398,8 @@ asio::awaitable<bool> HttpConnection::send(Response response) {
     for (const auto& [name, value] : cors_) response.set(name, value);
     for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
-    response.prepare_payload();
+    // An answer to HEAD keeps the Content-Length its handler set for the body it leaves out.
+    if (!response.body().empty() || !response.has_content_length()) response.prepare_payload();
     stream_.expires_after(options_.limits.write_timeout);
     auto [ec, n] = co_await http::async_write(stream_, response, as_tuple(use_awaitable));
     if (ec) keep_alive_ = false;

@@ -23,7 +23,7 @@ namespace {
 constexpr int kUsageError = 2;
 
 struct CommandLine {
-    std::string listen, metrics_listen, socket, config, keys_file, tls_cert, tls_key;
+    std::string listen, metrics_listen, socket, config, keys_file, tls_cert, tls_key, www_dir;
     bool insecure_no_auth = false;
     bool allow_remote = false;  // gone: refused with what replaces it
     unsigned threads = 0;
@@ -42,6 +42,7 @@ void add_serve_options(CLI::App& app, CommandLine& line) {
     app.add_option("--threads", line.threads, "worker threads (default: one per core)");
     app.add_option("--tls-cert", line.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)");
     app.add_option("--tls-key", line.tls_key, "PEM private key of --tls-cert");
+    app.add_option("--www-dir", line.www_dir, "the playground's files, served at / (default /usr/share/jaild/www)");
 }
 
 jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
@@ -59,6 +60,7 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     if (line.threads != 0) options.threads = line.threads;
     if (!line.tls_cert.empty()) options.tls_cert = line.tls_cert;
     if (!line.tls_key.empty()) options.tls_key = line.tls_key;
+    if (!line.www_dir.empty()) options.www_dir = line.www_dir;
     jaild::gateway::check_listen_allowed(options);
     jaild::gateway::check_tls_options(options);
     return options;

@@ -1,6 +1,8 @@
 #include "gateway/options.h"
 
 #include <toml++/toml.h>
+
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 
 #include "gateway/cors.h"
@@ -79,6 +81,22 @@ void add_trusted_proxies(const toml::node& node, AddressSet& set) {
     for (const toml::node& entry : *array) set.add(*entry.value<std::string>());
 }
 
+// www_vendor = { NAME = "DIR", ... }: /vendor/NAME/ served from DIR; the table replaces the defaults.
+std::vector<StaticMount> vendor_mounts(const toml::node& node) {
+    const auto* table = node.as_table();
+    if (!table) throw ConfigError("gateway.www_vendor must be a table of NAME = \"directory\"");
+    std::vector<StaticMount> out;
+    for (const auto& [name, dir] : *table) {
+        const std::string label(name.str());
+        const bool valid = !label.empty() && std::all_of(label.begin(), label.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        });
+        if (!valid) throw ConfigError("gateway.www_vendor." + label + ": a name is [a-z0-9_-]+");
+        out.push_back({"/vendor/" + label + "/", text(dir, "gateway.www_vendor." + label)});
+    }
+    return out;
+}
+
 void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOptions& o) {
     using ms = std::chrono::milliseconds;
     GatewayLimits& l = o.limits;
@@ -96,6 +114,8 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
             "gateway.allow_remote is gone: set gateway.keys_file to require API keys (docs/operations.md, "
             "\"Tenants and API keys\"), or gateway.insecure_no_auth = true to listen beyond loopback without them");
     if (key == "cors_origins") return void(o.cors_origins = origins(node));
+    if (key == "www_dir") return void(o.www_dir = text(node, "gateway.www_dir"));
+    if (key == "www_vendor") return void(o.www_vendor = vendor_mounts(node));
     if (key == "tls_cert") return void(o.tls_cert = text(node, "gateway.tls_cert"));
     if (key == "tls_key") return void(o.tls_key = text(node, "gateway.tls_key"));
     if (key == "threads") return void(o.threads = integer<unsigned>(node, key));

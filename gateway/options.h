@@ -13,6 +13,12 @@
 
 namespace jaild::gateway {
 
+// Static files (gateway/static_files.h): the request paths under `prefix` (ends with '/') come from `dir`.
+struct StaticMount {
+    std::string prefix;
+    std::string dir;
+};
+
 struct GatewayOptions {
     std::string listen_address = "127.0.0.1";
     std::uint16_t listen_port = 8080;
@@ -36,6 +42,11 @@ struct GatewayOptions {
     std::string metrics_address;
     std::uint16_t metrics_port = 0;
     bool metrics_only = false;  // set in the metrics listener's own copy of these options
+    // The playground's files at / (www_dir; empty: none) and the Debian packages' libraries it loads
+    // (www_vendor: /vendor/NAME/ from a directory), served read-only to anyone (docs/playground.md).
+    std::string www_dir = "/usr/share/jaild/www";
+    std::vector<StaticMount> www_vendor = {{"/vendor/codemirror/", "/usr/share/javascript/codemirror"},
+                                           {"/vendor/termjs/", "/usr/share/javascript/term.js"}};
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
@@ -47,7 +58,8 @@ GatewayOptions metrics_listener_options(const GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
-// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key), a
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key, www_dir,
+// www_vendor), a
 // [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1).
 // Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);

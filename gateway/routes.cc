@@ -6,6 +6,7 @@
 
 #include "gateway/context_routes.h"
 #include "gateway/jaild_forwarding.h"
+#include "gateway/limits_route.h"
 #include "gateway/metrics_route.h"
 #include "gateway/process_routes.h"
 #include "gateway/quota_admission.h"
@@ -13,6 +14,7 @@
 #include "gateway/result_rendering.h"
 #include "gateway/session_codec.h"
 #include "gateway/session_routes.h"
+#include "gateway/static_files.h"
 #include "gateway/websocket_attach.h"
 
 namespace jaild::gateway {
@@ -111,6 +113,7 @@ asio::awaitable<void> handle_health(Exchange& exchange) { co_await probe_health(
 const Route kRoutes[] = {
     {http::verb::get, "/health", &handle_health},
     {http::verb::get, "/languages", &handle_languages},
+    {http::verb::get, "/limits", &handle_limits},
     {http::verb::get, "/metrics", &handle_metrics},
     {http::verb::post, "/run", &handle_run},
     {http::verb::post, "/execute", &handle_execute},
@@ -143,6 +146,9 @@ const Route kRoutes[] = {
     {http::verb::post, "/sessions/{id}/contexts/{ctx}/restart", &handle_context_restart},
     {http::verb::post, "/sessions/{id}/contexts/{ctx}/run", &handle_context_run},
 };
+
+// A GET or HEAD of a path no API route has: the playground's files (gateway/static_files.h).
+constexpr std::string_view kStaticPattern = "/{file...}";
 
 const Route kMetricsRoutes[] = {
     {http::verb::get, "/metrics", &handle_metrics},
@@ -183,6 +189,10 @@ asio::awaitable<bool> require_json(Exchange& exchange) {
     co_return false;
 }
 
+bool is_static_route(http::verb method, std::string_view target) {
+    return match_route(method, target).handler == &handle_static;
+}
+
 RouteMatch match_route(http::verb method, std::string_view target, bool metrics_only) {
     const std::string_view path = target.substr(0, target.find('?'));
     RouteMatch match;
@@ -198,6 +208,8 @@ RouteMatch match_route(http::verb method, std::string_view target, bool metrics_
         if (!match.allow.empty()) match.allow += ", ";
         match.allow += std::string(http::to_string(route.method));
     }
+    if (match.status == 404 && !metrics_only && (method == http::verb::get || method == http::verb::head))
+        return RouteMatch{&handle_static, 200, {}, {}, false, false, kStaticPattern};
     return match;
 }
 

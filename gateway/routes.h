@@ -95,7 +95,10 @@ struct RouteMatch {
     std::string_view pattern;  // the route's path pattern (also for a 405); empty for a 404
 };
 // `metrics_only`: the table of a metrics_listen address, where GET /metrics is the only route.
+// A GET or HEAD of a path no API route has goes to the static files (gateway/static_files.h).
 RouteMatch match_route(http::verb method, std::string_view target, bool metrics_only = false);
+// Whether the request goes to the static files: those need no key (the page loads before one is entered).
+bool is_static_route(http::verb method, std::string_view target);
 
 // 415 unless the body is application/json (parameters such as charset allowed); answers itself.
 boost::asio::awaitable<bool> require_json(Exchange& exchange);

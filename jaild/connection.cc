@@ -17,6 +17,7 @@
 #include "jaild/file_transfer.h"
 #include "jaild/live/live_service.h"
 #include "jaild/probe.h"
+#include "jaild/quota_limits.h"
 #include "jaild/replies.h"
 #include "jaild/request_steps.h"
 #include "jaild/session_service.h"
@@ -183,6 +184,12 @@ private:
             case K::kRun: co_await run_steps(request.run(), request.quota()); co_return;
             case K::kExecute: co_await run_steps(request.execute(), request.quota()); co_return;
             case K::kLanguages: co_await languages(); co_return;
+            case K::kLimits: {
+                v1::ServerMessage reply;
+                *reply.mutable_limit_sets() = to_proto(lowered_limits(supervisor_.config(), request.quota()));
+                co_await send(reply);
+                co_return;
+            }
             case K::kStats: {
                 const v1::ServerMessage reply = stats_reply();
                 co_await send(reply);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "jaild/quota_limits.h"
 #include "jaild/replies.h"
 #include "jaild/supervisor.h"
 
@@ -59,34 +60,9 @@ std::optional<Refusal> RequestSteps::join_session(Request& request, const std::s
     return std::nullopt;
 }
 
-namespace {
-
-// The configured defaults and maxima, lowered by a principal's quota: a request may ask for no more than the
-// quota's maximum, and one that asks nothing gets the lower of the default and that maximum.
-struct QuotaLimits {
-    LimitSet defaults, maxima;
-};
-
-QuotaLimits lowered(const Config& config, const v1::Quota& quota) {
-    QuotaLimits out{config.limits_default, config.limits_max};
-    const auto lower = [&](auto LimitSet::*field, std::uint64_t cap) {
-        if (cap == 0) return;
-        using T = std::remove_reference_t<decltype(out.maxima.*field)>;
-        out.maxima.*field = static_cast<T>(std::min<std::uint64_t>(out.maxima.*field, cap));
-        out.defaults.*field = static_cast<T>(std::min<std::uint64_t>(out.defaults.*field, cap));
-    };
-    lower(&LimitSet::cpu_ms, quota.max_cpu_ms());
-    lower(&LimitSet::wall_ms, quota.max_wall_ms());
-    lower(&LimitSet::memory_kb, quota.max_memory_kb());
-    lower(&LimitSet::output_bytes, quota.max_output_bytes());
-    return out;
-}
-
-}  // namespace
-
 std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, const std::string& principal,
                                              const v1::Quota& quota) {
-    const QuotaLimits limits = lowered(supervisor_.config(), quota);
+    const QuotaLimits limits = lowered_limits(supervisor_.config(), quota);
     session_disk_kb_ = quota.max_session_disk_kb();
     v1::RunRequest request = original;
     principal_ = principal;
@@ -103,7 +79,7 @@ std::optional<Refusal> RequestSteps::prepare(const v1::RunRequest& original, con
 
 std::optional<Refusal> RequestSteps::prepare(const v1::ExecuteRequest& original, const std::string& principal,
                                              const v1::Quota& quota) {
-    const QuotaLimits limits = lowered(supervisor_.config(), quota);
+    const QuotaLimits limits = lowered_limits(supervisor_.config(), quota);
     session_disk_kb_ = quota.max_session_disk_kb();
     v1::ExecuteRequest request = original;
     principal_ = principal;

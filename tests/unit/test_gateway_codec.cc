@@ -9,6 +9,7 @@
 #include "gateway/request_parsing.h"
 #include "gateway/result_rendering.h"
 #include "gateway/routes.h"
+#include "gateway/static_files.h"
 #include "gateway/text_encoding.h"
 
 namespace json = boost::json;
@@ -320,9 +321,16 @@ TEST_CASE("routes: 404 and 405 come from the table", "[unit][codec]") {
     CHECK(match_route(http::verb::get, "/health").handler != nullptr);
     CHECK(match_route(http::verb::post, "/run").handler != nullptr);
     CHECK(match_route(http::verb::get, "/health?verbose=1").handler != nullptr);
-    const auto missing = match_route(http::verb::get, "/nope");
+    const auto missing = match_route(http::verb::post, "/nope");
     CHECK(missing.status == 404);
     CHECK(missing.handler == nullptr);
+    // A GET or HEAD no API route has goes to the static files (the playground), which answer 404 themselves.
+    CHECK(match_route(http::verb::get, "/nope").handler == &handle_static);
+    CHECK(match_route(http::verb::head, "/index.html").handler == &handle_static);
+    CHECK(match_route(http::verb::get, "/nope", true).status == 404);  // the metrics listener serves no files
+    CHECK(is_static_route(http::verb::get, "/app.js"));
+    CHECK_FALSE(is_static_route(http::verb::get, "/sessions"));
+    CHECK_FALSE(is_static_route(http::verb::post, "/app.js"));
     const auto wrong = match_route(http::verb::get, "/run");
     CHECK(wrong.status == 405);
     CHECK(wrong.allow == "POST");
