@@ -62,7 +62,17 @@ function language() { return $("language").value; }
 function setupEditor() {
   state.editor = window.CodeMirror($("editor"), {
     value: SAMPLES.script, mode: MODES.python, lineNumbers: true, lineWrapping: true, indentUnit: 4, viewportMargin: Infinity,
-    screenReaderLabel: "Code", extraKeys: { "Ctrl-Enter": () => run(), "Cmd-Enter": () => run() },
+    screenReaderLabel: "Code",
+    extraKeys: {
+      "Ctrl-Enter": () => run(), "Cmd-Enter": () => run(),
+      // Tab indents, as in any editor; Escape then Tab (or Shift-Tab) leaves the editor, so no keyboard user is
+      // trapped in it.
+      Esc: (cm) => { cm.state.leaveOnTab = true; },
+    },
+  });
+  state.editor.on("keydown", (cm, event) => {
+    if (event.key === "Tab" && cm.state.leaveOnTab) event.codemirrorIgnore = true;  // the browser moves the focus
+    if (event.key !== "Escape") cm.state.leaveOnTab = false;
   });
   const input = state.editor.getInputField();
   input.setAttribute("aria-describedby", "editor-help");

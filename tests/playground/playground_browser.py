@@ -93,6 +93,20 @@ class Page:
         self.wait("the run ends", lambda: self.state() not in ("running", "idle"), timeout)
 
 
+def keyboard(page):
+    from selenium.webdriver.common.keys import Keys
+
+    page.el("language").send_keys(Keys.TAB)  # from the picker into the editor
+    active = lambda: page.driver.execute_script("return document.activeElement.dataset.testid")
+    check("Tab moves from the language picker into the editor", active() == "editor-input", active())
+    page.el("editor-input").send_keys(Keys.TAB)
+    check("Tab in the editor indents and stays there", active() == "editor-input", active())
+    page.el("editor-input").send_keys(Keys.ESCAPE, Keys.TAB)
+    check("Escape then Tab leaves the editor for the next control", active() == "stdin", active())
+    page.el("stdin").send_keys(Keys.SHIFT, Keys.TAB)
+    check("Shift-Tab goes back into the editor", active() == "editor-input", active())
+
+
 def wrong_key(page, key):
     page.wait("the page says a key is needed", lambda: "401" in page.text("status"), 20)
     page.set_key("not-a-key")
@@ -265,6 +279,7 @@ def main():
             page.shots = shots
             page.wait("the page is ready", lambda: driver.execute_script("return document.body.dataset.ready"), 20)
             check("the editor is CodeMirror", driver.find_elements(page.By.CSS_SELECTOR, '[data-testid=editor] .CodeMirror'))
+            keyboard(page)
             wrong_key(page, key)
             limits = driver.find_element(page.By.ID, "limit-time-help").text
             check("the limits show the caller's default and maximum", "default" in limits and "at most" in limits,
