@@ -220,7 +220,7 @@ TEST_CASE("gateway playground: GET /limits, the caller's defaults and maxima", "
     CHECK(body.at("quotas").at("runs_per_minute") == 30);
     // What /limits says is what a run gets: the maximum is accepted, one more is refused.
     CHECK(post_json(stack.port(), "/run", R"({"command": ["/bin/true"], "time": 1000})", bearer(key)).status == 200);
-    CHECK(post_json(stack.port(), "/run", R"({"command": ["/bin/true"], "time": 1001})", bearer(key)).status == 400);
+    CHECK(post_json(stack.port(), "/run", R"({"command": ["/bin/true"], "time": 1001})", bearer(key)).status == 403);
 }
 
 TEST_CASE("gateway playground: the page in headless Chromium", "[gateway][playground][browser]") {
