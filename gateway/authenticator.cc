@@ -10,7 +10,7 @@
 #include "gateway/client_address.h"
 #include "gateway/keys_file.h"
 #include "gateway/result_rendering.h"
-#include "gateway/routes.h"
+#include "gateway/static_files.h"
 
 namespace jaild::gateway {
 
@@ -125,7 +125,7 @@ bool is_public(http::verb method, std::string_view target) {
         if (route.method != method) continue;
         if (route.prefix ? path.starts_with(route.path) : path == route.path) return true;
     }
-    return is_static_route(method, target);
+    return false;
 }
 
 Authenticator::Authenticator(const GatewayOptions& options) : options_(options) {
@@ -183,6 +183,9 @@ std::optional<Response> Authenticator::authenticate(const Request& request, cons
     }
     caller = address_caller(client);
     if (!keys_configured() || is_public(request.method(), request.target())) return std::nullopt;
+    // The playground's files: the page loads before its user enters a key. Only a file that exists is let in,
+    // so without a key an unknown path still looks like an API route (401).
+    if (is_static_file(request.method(), request.target(), options_)) return std::nullopt;
     return check_key(request, caller, now, steady_now);
 }
 

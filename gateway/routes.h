@@ -97,7 +97,7 @@ struct RouteMatch {
 // `metrics_only`: the table of a metrics_listen address, where GET /metrics is the only route.
 // A GET or HEAD of a path no API route has goes to the static files (gateway/static_files.h).
 RouteMatch match_route(http::verb method, std::string_view target, bool metrics_only = false);
-// Whether the request goes to the static files: those need no key (the page loads before one is entered).
+// Whether the request goes to the static files (gateway/static_files.h).
 bool is_static_route(http::verb method, std::string_view target);
 
 // 415 unless the body is application/json (parameters such as charset allowed); answers itself.

@@ -186,6 +186,16 @@ std::optional<StaticPath> static_path(std::string_view target, const std::vector
     return std::nullopt;
 }
 
+bool is_static_file(http::verb method, std::string_view target, const GatewayOptions& options) {
+    if (!is_static_route(method, target)) return false;
+    const std::vector<StaticMount> mounts = static_mounts(options);
+    const std::optional<StaticPath> path = static_path(target, mounts);
+    if (!path) return false;
+    const unique_fd fd = open_beneath(path->mount->dir, path->relative);
+    struct stat st {};
+    return fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 std::string_view static_content_type(std::string_view name) {
     for (const ContentType& entry : kContentTypes)
         if (name.ends_with(entry.extension)) return entry.type;

@@ -33,6 +33,9 @@ std::optional<StaticPath> static_path(std::string_view target, const std::vector
 // The Content-Type of a file name by its extension (application/octet-stream for an unknown one).
 std::string_view static_content_type(std::string_view name);
 
+// Whether the request is a GET or HEAD that the static files answer with a file (one that exists).
+bool is_static_file(http::verb method, std::string_view target, const GatewayOptions& options);
+
 // The route table's fallback for a path no API route has: the file for GET and HEAD, 405 for another method
 // on a file that exists, 404 otherwise.
 boost::asio::awaitable<void> handle_static(Exchange& exchange);

@@ -109,11 +109,17 @@ TEST_CASE("gateway playground: static files, their types and validators, needing
     // The vendor mount: Debian's top-level symlink into lib/ is followed; one that leaves the mount is not.
     CHECK(http_request(port, "GET", "/vendor/lib/lib.js").body == "var Lib = 1;");
     CHECK(http_request(port, "GET", "/vendor/lib/lib/lib.js").status == 200);
-    CHECK(http_request(port, "GET", "/vendor/lib/sideways.html").status == 404);
+    CHECK(http_request(port, "GET", "/vendor/lib/sideways.html", "", bearer(key)).status == 404);
+    CHECK(http_request(port, "GET", "/vendor/lib/sideways.html").status == 401);
 
     // The API still needs the key; the static files do not, and the key changes nothing for them.
     CHECK(http_request(port, "GET", "/sessions").status == 401);
     CHECK(http_request(port, "GET", "/limits").status == 401);
+    // Without a key only files that exist are answered: an unknown path looks like an API route.
+    CHECK(http_request(port, "GET", "/no-such-file.js").status == 401);
+    CHECK(http_request(port, "GET", "/escape.txt").status == 401);
+    CHECK(http_request(port, "GET", "/no-such-file.js", "", bearer(key)).status == 404);
+    CHECK(http_request(port, "GET", "/escape.txt", "", bearer(key)).status == 404);
     CHECK(http_request(port, "GET", "/", "", bearer(key)).status == 200);
     CHECK(http_request(port, "GET", "/sessions", "", bearer(key)).status == 200);
 }
