@@ -43,8 +43,9 @@ async function api(method, path, { body, headers = {}, raw = false, signal } = {
 }
 
 // An error answer in words; a 401 says what to do about the key.
-export function errorText(status, data) {
+function errorText(status, data) {
   const said = data && data.error ? data.error : "HTTP " + status;
+  if (status === 401 && !apiKey()) return "The gateway needs an API key (401): " + said + ". Enter yours above.";
   if (status === 401) return "The gateway refused the API key (401): " + said + ". Enter a valid key above.";
   if (status === 429) return "Too many requests (429): " + said;
   if (status === 503) return "jaild is not reachable (503): " + said;

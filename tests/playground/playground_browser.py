@@ -108,13 +108,13 @@ def keyboard(page):
 
 
 def wrong_key(page, key):
-    page.wait("the page says a key is needed", lambda: "401" in page.text("status"), 20)
+    page.wait("the page says a key is needed", lambda: "needs an API key (401)" in page.text("status"), 20)
     page.set_key("not-a-key")
     page.pick("script")
     page.run_and_wait()
     status = page.text("status")
-    check("a wrong key shows the 401 message", page.state() == "unauthorized" and "401" in status
-          and "API key" in status, status)
+    check("a wrong key shows the 401 message", page.state() == "unauthorized"
+          and "refused the API key (401)" in status and "unknown API key" in status, status)
     page.set_key(key)
     page.wait("the languages load with the key", lambda: len(page.Select(page.el("language")).options) > 3, 20)
 
