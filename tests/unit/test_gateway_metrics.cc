@@ -148,7 +148,9 @@ TEST_CASE("metrics routes: /metrics is a route of the API and the only one of a 
     CHECK(api.pattern == "/metrics");
     CHECK(match_route(http::verb::get, "/sessions/abc").pattern == "/sessions/{id}");
     CHECK(match_route(http::verb::put, "/run").pattern == "/run");  // a 405 still names its route
-    CHECK(match_route(http::verb::get, "/nope").pattern.empty());
+    CHECK(match_route(http::verb::post, "/nope").pattern.empty());
+    CHECK(match_route(http::verb::get, "/nope").pattern == "/{file...}");  // the static files' pattern
+    CHECK(match_route(http::verb::get, "/nope", true).pattern.empty());
 
     CHECK(match_route(http::verb::get, "/metrics", true).handler == api.handler);
     CHECK(match_route(http::verb::get, "/metrics?x=1", true).handler == api.handler);

@@ -440,5 +440,6 @@ TEST_CASE("live routes: the table's live rows, and only attach upgrades", "[unit
         CHECK_FALSE(match.streams_body);
     }
     CHECK(match_route(http::verb::post, "/sessions/s1/processes/7/attach").status == 405);
-    CHECK(match_route(http::verb::get, "/sessions/s1/processes/7/nope").status == 404);
+    CHECK(match_route(http::verb::post, "/sessions/s1/processes/7/nope").status == 404);
+    CHECK(is_static_route(http::verb::get, "/sessions/s1/processes/7/nope"));  // no API route: a static 404
 }
