@@ -58,9 +58,9 @@ GatewayOptions metrics_listener_options(const GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
-// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key, www_dir,
-// www_vendor), a
-// [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1).
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key,
+// www_dir, www_vendor), a [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys,
+// integers of at least 1).
 // Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
 
