@@ -13,6 +13,10 @@
 
 namespace jaild::gateway {
 
+namespace e2b {
+class SandboxTokens;  // gateway/e2b/sandbox_tokens.h
+}
+
 struct GatewayOptions {
     std::string listen_address = "127.0.0.1";
     std::uint16_t listen_port = 8080;
@@ -36,6 +40,10 @@ struct GatewayOptions {
     std::string metrics_address;
     std::uint16_t metrics_port = 0;
     bool metrics_only = false;  // set in the metrics listener's own copy of these options
+    // E2B sandboxes' access tokens (docs/e2b.md): their secret's file (e2b_secret_file; empty: a random secret
+    // per process), and the tokens made from it in main().
+    std::string e2b_secret_file;
+    std::shared_ptr<const e2b::SandboxTokens> e2b_tokens;
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
@@ -47,7 +55,8 @@ GatewayOptions metrics_listener_options(const GatewayOptions& options);
 
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
-// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key), a
+// write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key,
+// e2b_secret_file), a
 // [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys, integers of at least 1).
 // Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "gateway/e2b/sandbox_tokens.h"
+#include "tests/support/gateway.h"
 
 using namespace jaild::gateway::e2b;
 namespace fs = std::filesystem;
@@ -84,4 +85,10 @@ TEST_CASE("e2b tokens: the secret's file is created once and kept private", "[un
     fs::permissions(short_file, fs::perms::owner_read | fs::perms::owner_write);
     CHECK_THROWS_WITH(SandboxTokens::from_file(short_file), Catch::Contains("exactly 32 bytes"));
     CHECK_THROWS_WITH(SandboxTokens::from_file(dir.path / "no" / "such"), Catch::Contains("cannot create it"));
+}
+
+TEST_CASE("e2b tokens: the secret's file is a [gateway] option", "[unit][e2b]") {
+    CHECK(jaild::test::gateway_options_from("[gateway]\ne2b_secret_file = \"/var/lib/jaild-gateway/e2b.secret\"\n")
+              .e2b_secret_file == "/var/lib/jaild-gateway/e2b.secret");
+    CHECK(jaild::test::gateway_options_from("[gateway]\n").e2b_secret_file.empty());
 }

@@ -1,0 +1,185 @@
+// E2B's control plane on jaild-gateway against a real jaild, spoken to as the e2b 2.51.0 SDK speaks it (the
+// requests docs/e2b.md lists, with X-API-KEY): create, get, connect, setTimeout, list with X-Next-Token paging,
+// kill, the {"code", "message"} errors the SDK reads, tenants that cannot see each other's sandboxes, and 501
+// for what a container cannot do. The SDK itself drives it in tests/e2b.
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <set>
+
+#include "tests/support/gateway.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/tenants.h"
+
+using namespace jaild::test;
+namespace json = boost::json;
+
+namespace {
+
+std::string text(const json::value& value) { return value.is_string() ? std::string(value.as_string()) : ""; }
+
+// The headers e2b 2.51.0 sends on the control plane (docs/e2b.md §1).
+Headers sdk(const std::string& key) {
+    return {{"X-API-KEY", key}, {"User-Agent", "e2b-js-sdk/2.51.0"}, {"package_version", "2.51.0"}};
+}
+
+std::string create(int port, const Headers& headers, const std::string& body = R"({"templateID":"base"})") {
+    const auto response = post_json(port, "/v2/sandboxes", body, headers);
+    INFO(response.body);
+    REQUIRE(response.status == 201);
+    const json::value sandbox = response.json();
+    CHECK(text(sandbox.at("envdVersion")) == "0.5.7");
+    CHECK_FALSE(text(sandbox.at("envdAccessToken")).empty());
+    CHECK_FALSE(text(sandbox.at("trafficAccessToken")).empty());
+    return text(sandbox.at("sandboxID"));
+}
+
+void check_not_found(const HttpResponse& response) {
+    INFO(response.body);
+    CHECK(response.status == 404);
+    CHECK(response.json().at("code") == 404);  // what kill() and connect() test for
+    CHECK(text(response.json().at("message")).find("doesn't exist or you don't have access to it") !=
+          std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("e2b control plane: a sandbox's life through the SDK's calls", "[gateway][e2b]") {
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+
+    const auto created = post_json(
+        port, "/v2/sandboxes", R"({"templateID":"code-interpreter-v1","envVars":{"FOO":"bar"},"timeout":120})", acme);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    const json::value sandbox = created.json();
+    const std::string id = text(sandbox.at("sandboxID"));
+    CHECK(text(sandbox.at("templateID")) == "code-interpreter-v1");
+    CHECK(sandbox.at("domain").is_null());
+    CHECK(text(sandbox.at("envdAccessToken")) != text(sandbox.at("trafficAccessToken")));
+
+    // It is a live session of the tenant, with the env and the deadline asked for.
+    const auto session = http_request(port, "GET", "/sessions/" + id, "", acme);
+    REQUIRE(session.status == 200);
+    CHECK(session.json().at("live") == true);
+    CHECK(text(session.json().at("env").at("FOO")) == "bar");
+    const auto deadline = session.json().at("deadline_unix_ms").to_number<std::int64_t>();
+    const auto created_ms = session.json().at("created_ms").to_number<std::int64_t>();
+    CHECK(deadline - created_ms >= 119'000);
+    CHECK(deadline - created_ms <= 121'000);
+
+    const auto info = http_request(port, "GET", "/sandboxes/" + id, "", acme);
+    INFO(info.body);
+    REQUIRE(info.status == 200);
+    CHECK(text(info.json().at("sandboxID")) == id);
+    CHECK(text(info.json().at("state")) == "running");
+    CHECK(text(info.json().at("endAt")).ends_with("Z"));
+    CHECK(text(info.json().at("envdAccessToken")) == text(sandbox.at("envdAccessToken")));
+
+    // Connect returns the same tokens and never shortens the deadline (120 s left, 60 asked).
+    const auto connected = post_json(port, "/v2/sandboxes/" + id + "/connect", R"({"timeout":60})", acme);
+    INFO(connected.body);
+    REQUIRE(connected.status == 200);
+    CHECK(text(connected.json().at("envdAccessToken")) == text(sandbox.at("envdAccessToken")));
+    CHECK(text(connected.json().at("trafficAccessToken")) == text(sandbox.at("trafficAccessToken")));
+    CHECK(http_request(port, "GET", "/sessions/" + id, "", acme).json().at("deadline_unix_ms") == deadline);
+    // ... and extends it when asked for more.
+    REQUIRE(post_json(port, "/v2/sandboxes/" + id + "/connect", R"({"timeout":600})", acme).status == 200);
+    CHECK(
+        http_request(port, "GET", "/sessions/" + id, "", acme).json().at("deadline_unix_ms").to_number<std::int64_t>() >
+        deadline + 400'000);
+
+    // setTimeout may shorten it.
+    const auto timeout = post_json(port, "/sandboxes/" + id + "/timeout", R"({"timeout":30})", acme);
+    CHECK(timeout.status == 204);
+    const auto shortened =
+        http_request(port, "GET", "/sessions/" + id, "", acme).json().at("deadline_unix_ms").to_number<std::int64_t>();
+    CHECK(shortened < deadline);
+
+    const auto killed = http_request(port, "DELETE", "/sandboxes/" + id, "", acme);
+    CHECK(killed.status == 204);
+    check_not_found(http_request(port, "DELETE", "/sandboxes/" + id, "", acme));  // kill() then says false
+    check_not_found(http_request(port, "GET", "/sandboxes/" + id, "", acme));
+    check_not_found(post_json(port, "/v2/sandboxes/" + id + "/connect", "{}", acme));
+    check_not_found(post_json(port, "/sandboxes/" + id + "/timeout", R"({"timeout":30})", acme));
+    CHECK(http_request(port, "GET", "/sessions/" + id, "", acme).status == 404);
+}
+
+TEST_CASE("e2b control plane: listing pages by X-Next-Token, and tenants see only their own", "[gateway][e2b]") {
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    const Headers beta = sdk(keys.create("beta"));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+
+    std::set<std::string> mine;
+    for (int i = 0; i < 3; ++i) mine.insert(create(port, acme));
+    const std::string theirs = create(port, beta);
+    // A session that is not live is no sandbox.
+    REQUIRE(post_json(port, "/sessions", "{}", acme).status == 201);
+
+    std::set<std::string> listed;
+    std::string target = "/v2/sandboxes?limit=2";
+    int pages = 0;
+    for (;;) {
+        const auto page = http_request(port, "GET", target, "", acme);
+        INFO(page.body);
+        REQUIRE(page.status == 200);
+        const json::value items = page.json();
+        REQUIRE(items.is_array());
+        CHECK(items.as_array().size() <= 2);
+        for (const json::value& sandbox : items.as_array()) {
+            CHECK(text(sandbox.at("state")) == "running");
+            CHECK_FALSE(sandbox.as_object().contains("envdAccessToken"));
+            listed.insert(text(sandbox.at("sandboxID")));
+        }
+        ++pages;
+        const std::string next = page.header("x-next-token");
+        if (next.empty()) break;
+        REQUIRE(pages < 5);
+        target = "/v2/sandboxes?limit=2&nextToken=" + next;
+    }
+    CHECK(pages == 2);
+    CHECK(listed == mine);
+
+    // Another tenant's sandbox is as absent as one that never was, and its kill does nothing.
+    check_not_found(http_request(port, "GET", "/sandboxes/" + theirs, "", acme));
+    check_not_found(http_request(port, "DELETE", "/sandboxes/" + theirs, "", acme));
+    check_not_found(post_json(port, "/v2/sandboxes/" + theirs + "/connect", "{}", acme));
+    CHECK(http_request(port, "GET", "/sandboxes/" + theirs, "", beta).status == 200);
+    // Without a key: 401.
+    CHECK(http_request(port, "GET", "/v2/sandboxes").status == 401);
+}
+
+TEST_CASE("e2b control plane: what a container cannot do fails cleanly", "[gateway][e2b]") {
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const std::string id = create(port, acme);
+
+    const auto check_error = [](const HttpResponse& response, int status, const std::string& words) {
+        INFO(response.status << " " << response.body);
+        CHECK(response.status == status);
+        CHECK(response.json().at("code") == status);
+        CHECK(text(response.json().at("message")).find(words) != std::string::npos);
+    };
+    check_error(post_json(port, "/sandboxes/" + id + "/snapshots", "{}", acme), 501, "snapshots are not supported");
+    check_error(post_json(port, "/sandboxes/" + id + "/pause", "{}", acme), 501, "pausing is not supported");
+    check_error(post_json(port, "/sandboxes/" + id + "/fork", "{}", acme), 501, "forking");
+    check_error(http_request(port, "GET", "/sandboxes/" + id + "/metrics", "", acme), 501, "metrics");
+    check_error(http_request(port, "GET", "/templates", "", acme), 501, "templates");
+    check_error(post_json(port, "/v2/sandboxes", R"({"templateID":"my-own"})", acme), 400, "not available in jaild");
+    check_error(post_json(port, "/v2/sandboxes", R"({"allow_internet_access":true})", acme), 400, "no network");
+    check_error(post_json(port, "/v2/sandboxes", R"({"autoPause":true})", acme), 400, "pausing");
+    check_error(post_json(port, "/v2/sandboxes", R"({"timeout":0})", acme), 400, "timeout");
+    check_error(http_request(port, "GET", "/v2/sandboxes?limit=500", "", acme), 400, "limit");
+    Headers text_plain = acme;
+    text_plain["Content-Type"] = "text/plain";
+    check_error(http_request(port, "POST", "/v2/sandboxes", "templateID=base", text_plain), 415, "application/json");
+    // The sandbox is still there after all that.
+    CHECK(http_request(port, "GET", "/sandboxes/" + id, "", acme).status == 200);
+}
