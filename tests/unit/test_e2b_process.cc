@@ -1,8 +1,10 @@
-// gateway/e2b/process_codec: envd's process.Process requests as e2b 2.51.0 sends them (captured bodies), mapped
+// gateway/e2b/process_codec and envd_request: which sandbox service a request is for, jaild's errors as
+// Connect errors, and envd's process.Process requests as e2b 2.51.0 sends them (captured bodies), mapped
 // onto jaild's live processes, and List's answer. Pure.
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
+#include "gateway/e2b/envd_request.h"
 #include "gateway/e2b/process_codec.h"
 
 namespace json = boost::json;
@@ -130,4 +132,46 @@ TEST_CASE("e2b process: List answers running commands with their config", "[unit
     failed.set_exit_code(3);
     CHECK(process_end(failed).exit_code == 3);
     CHECK(process_end(failed).signal == 0);
+}
+
+TEST_CASE("e2b process: a request's sandbox and service, by its headers", "[unit][e2b]") {
+    namespace http = boost::beast::http;
+    http::request<http::string_body> request{http::verb::post, "/process.Process/Start", 11};
+    CHECK_FALSE(sandbox_request(request));                              // no E2b-Sandbox-Id: an ordinary request
+    request.set("e2b-sandbox-id", "4253d579429f7d11b11c6559bb41cfe1");  // header names are case-insensitive
+    request.set("E2b-Sandbox-Port", "49983");
+    auto envd = sandbox_request(request);
+    REQUIRE(envd);
+    REQUIRE(std::holds_alternative<SandboxRequest>(*envd));
+    CHECK(std::get<SandboxRequest>(*envd).sandbox_id == "4253d579429f7d11b11c6559bb41cfe1");
+    CHECK(std::get<SandboxRequest>(*envd).service == SandboxService::envd);
+    request.set("E2b-Sandbox-Port", "49999");
+    CHECK(std::get<SandboxRequest>(*sandbox_request(request)).service == SandboxService::interpreter);
+    request.set("E2b-Sandbox-Port", "3000");
+    const E2bError other = std::get<E2bError>(*sandbox_request(request));
+    CHECK(other.status == 501);
+    CHECK(other.message.find("port 3000") != std::string::npos);
+    request.set("E2b-Sandbox-Port", "49983x");
+    CHECK(std::get<E2bError>(*sandbox_request(request)).status == 400);
+    request.erase("E2b-Sandbox-Port");
+    CHECK(std::get<E2bError>(*sandbox_request(request)).status == 400);
+    request.set("E2b-Sandbox-Port", "49983");
+    request.set("E2b-Sandbox-Id", "a b");
+    CHECK(std::get<E2bError>(*sandbox_request(request)).message == "E2b-Sandbox-Id must be a sandbox id");
+}
+
+TEST_CASE("e2b process: jaild's errors as Connect errors", "[unit][e2b]") {
+    v1::Error error;
+    error.set_code(v1::ERROR_CODE_NOT_FOUND);
+    error.set_message("no process 999");
+    CHECK(connect_error(error).code == ConnectCode::not_found);
+    CHECK(connect_error(error).message == "no process 999");
+    error.set_code(v1::ERROR_CODE_FAILED_PRECONDITION);
+    CHECK(connect_error(error).code == ConnectCode::failed_precondition);
+    error.set_code(v1::ERROR_CODE_QUOTA_EXCEEDED);
+    CHECK(connect_error(error).code == ConnectCode::resource_exhausted);
+    error.set_code(v1::ERROR_CODE_INVALID_ARGUMENT);
+    CHECK(connect_error(error).code == ConnectCode::invalid_argument);
+    error.set_code(v1::ERROR_CODE_UNSPECIFIED);
+    CHECK(connect_error(error).code == ConnectCode::unknown);
 }
