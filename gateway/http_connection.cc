@@ -1,4 +1,6 @@
 #include "gateway/http_connection.h"
+#include "gateway/e2b/envd_request.h"
+#include "gateway/e2b/envd_routes.h"
 
 #include <spdlog/spdlog.h>
 
@@ -306,6 +308,9 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
 std::optional<Response> HttpConnection::check_caller(const Request& request) {
     const RouteMatch match = match_route(request.method(), request.target(), options_.metrics_only);
     if (request.method() == http::verb::options && match.status == 405) return std::nullopt;
+    // A request to an E2B sandbox's envd carries the sandbox's access token instead of a key: its handler
+    // checks that (gateway/e2b/envd_routes.h).
+    if (e2b::sandbox_request(request)) return std::nullopt;
     return authenticator_.authenticate(request, peer_, caller_);
 }
 
@@ -331,6 +336,9 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         Response response{http::status::no_content, 11};
         for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
         co_await send(std::move(response));
+    } else if (!refused_ && e2b::sandbox_request(request)) {
+        Exchange exchange{request, request_id_, options_, caller_, *this, {}, body};
+        co_await run_handler(&e2b::handle_sandbox_call, exchange, !body);
     } else if (refused_) {
         rejected = Reason::auth;
         co_await send(std::move(*refused_));

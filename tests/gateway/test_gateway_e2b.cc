@@ -183,3 +183,46 @@ TEST_CASE("e2b control plane: what a container cannot do fails cleanly", "[gatew
     // The sandbox is still there after all that.
     CHECK(http_request(port, "GET", "/sandboxes/" + id, "", acme).status == 200);
 }
+
+TEST_CASE("e2b envd: requests naming a sandbox need its token, which names its owner", "[gateway][e2b]") {
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    const Headers beta = sdk(keys.create("beta"));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const auto made = post_json(port, "/v2/sandboxes", "{}", acme);
+    REQUIRE(made.status == 201);
+    const std::string id = text(made.json().at("sandboxID"));
+    const std::string token = text(made.json().at("envdAccessToken"));
+    const auto other = post_json(port, "/v2/sandboxes", "{}", beta);
+    REQUIRE(other.status == 201);
+    const std::string other_token = text(other.json().at("envdAccessToken"));
+
+    const auto envd = [&](const std::string& access_token, const std::string& sandbox_port = "49983") {
+        Headers headers{{"E2b-Sandbox-Id", id}, {"E2b-Sandbox-Port", sandbox_port}, {"Connect-Protocol-Version", "1"}};
+        if (!access_token.empty()) headers["X-Access-Token"] = access_token;
+        return post_json(port, "/process.Process/List", "{}", headers);
+    };
+    const auto listed = envd(token);
+    INFO(listed.body);
+    CHECK(listed.status == 200);
+    CHECK(listed.json() == json::parse(R"({"processes":[]})"));
+    // No token, another sandbox's (of another tenant), the traffic token: 401, as envd answers.
+    for (const std::string& wrong : {std::string(), other_token, text(made.json().at("trafficAccessToken"))}) {
+        const auto refused = envd(wrong);
+        INFO(refused.body);
+        CHECK(refused.status == 401);
+        CHECK(refused.json().at("code") == 401);
+    }
+    // A port of the sandbox other than envd's and the interpreter's cannot be reached.
+    CHECK(envd(token, "3000").status == 501);
+    // An unknown pid is not_found, which the SDK's kill() reads as false.
+    Headers headers{{"E2b-Sandbox-Id", id}, {"E2b-Sandbox-Port", "49983"}, {"X-Access-Token", token}};
+    const auto kill = post_json(port, "/process.Process/SendSignal",
+                                R"({"process":{"pid":99999},"signal":"SIGNAL_SIGKILL"})", headers);
+    CHECK(kill.status == 404);
+    CHECK(kill.json() == json::parse(R"({"code":"not_found","message":"process with pid 99999 not found"})"));
+    // envd's /health (isRunning()) is not the gateway's.
+    const auto health = http_request(port, "GET", "/health", "", headers);
+    CHECK(health.status == 204);
+}

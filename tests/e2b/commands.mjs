@@ -1,0 +1,48 @@
+// The unmodified e2b SDK (2.51.0, tests/e2b/package-lock.json) against jaild-gateway: a sandbox's commands
+// (foreground, streamed, a non-zero exit, background with list and kill), then kill. Run by
+// tests/gateway/test_gateway_e2b_sdk.cc with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY set; prints the
+// timings of commands.run('echo hi') and exits non-zero on the first failed check.
+import assert from 'node:assert/strict'
+import { Sandbox, CommandExitError } from 'e2b'
+
+const sbx = await Sandbox.create({ envs: { FROM_CREATE: 'yes' } })
+assert.equal(await sbx.isRunning(), true)
+
+const hi = await sbx.commands.run('echo hi')
+assert.deepEqual([hi.exitCode, hi.stdout, hi.stderr, hi.error], [0, 'hi\n', '', undefined])
+assert.equal((await sbx.commands.run('echo $FROM_CREATE $X', { envs: { X: 'x' } })).stdout, 'yes x\n')
+
+const times = []
+for (let i = 0; i < 9; i++) {
+  const t = performance.now()
+  await sbx.commands.run('echo hi')
+  times.push(performance.now() - t)
+}
+times.sort((a, b) => a - b)
+console.log(`commands.run('echo hi') ms: p50 ${times[4].toFixed(1)}, all ${times.map(t => t.toFixed(1)).join(' ')}`)
+
+await assert.rejects(sbx.commands.run('echo out; echo err >&2; exit 3'), e => {
+  assert.ok(e instanceof CommandExitError)
+  assert.equal(e.exitCode, 3)
+  assert.equal(e.message, 'exit status 3')
+  assert.equal(e.stdout, 'out\n')
+  assert.equal(e.stderr, 'err\n')
+  return true
+})
+
+const lines = []
+await sbx.commands.run('for i in 1 2 3; do echo $i; sleep 0.1; done', { onStdout: d => lines.push(d) })
+assert.equal(lines.join(''), '1\n2\n3\n')
+assert.ok(lines.length >= 2, `output arrived in one piece: ${JSON.stringify(lines)}`)
+
+const bg = await sbx.commands.run('sleep 30', { background: true, timeoutMs: 0 })
+const listed = await sbx.commands.list()
+assert.deepEqual(listed.map(p => [p.pid, p.cmd, p.args]), [[bg.pid, '/bin/bash', ['-l', '-c', 'sleep 30']]])
+assert.equal(await bg.kill(), true)
+await assert.rejects(bg.wait(), e => e instanceof CommandExitError && e.exitCode === -1 && e.message === 'signal: killed')
+assert.equal(await sbx.commands.kill(99999), false)
+assert.deepEqual(await sbx.commands.list(), [])
+
+assert.equal(await sbx.kill(), true)
+assert.equal(await Sandbox.kill(sbx.sandboxId), false)
+console.log('ok')
