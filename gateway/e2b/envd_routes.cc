@@ -1,5 +1,12 @@
 #include "gateway/e2b/envd_routes.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <chrono>
+
 #include "common/jaild_client.h"
 #include "gateway/e2b/connect_envelope.h"
 #include "gateway/e2b/envd_request.h"
@@ -58,14 +65,42 @@ asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error
     co_await exchange.responder.end_chunked();
 }
 
-// Streams the attach connection's output as envd's events after `start`, until the process's end.
+// The keepalive interval: the client's Keepalive-Ping-Interval (seconds), at most 50 s.
+std::chrono::seconds keepalive_interval(const Request& request) {
+    const std::string_view text = request["Keepalive-Ping-Interval"];
+    unsigned seconds = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds == 0 || seconds > 50)
+        seconds = 50;
+    return std::chrono::seconds(seconds);
+}
+
+// Whether jaild's next message is there to read before `interval` passes. Waiting for readability (not
+// reading) is what the timer may cancel: a frame is never cut in half.
+asio::awaitable<bool> readable_within(JaildClient& client, std::chrono::seconds interval) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, interval);
+    const auto which = co_await (
+        client.socket().async_wait(JaildClient::socket_type::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    co_return which.index() == 0;
+}
+
+// Streams the attach connection's output as envd's events after `start`, until the process's end; a
+// keepalive event whenever nothing else was sent for the client's interval.
 asio::awaitable<void> relay(Exchange& exchange, JaildClient& client, std::uint32_t pid, bool pty) {
+    const std::chrono::seconds interval = keepalive_interval(exchange.request);
     if (!co_await exchange.responder.begin_chunked("application/connect+json")) co_return;
     const std::string first = encode_message(start_event(pid));
     if (!co_await exchange.responder.chunk(first)) co_return;
     v1::ServerMessage message;
     std::optional<ConnectError> failure;
     for (bool ended = false; !ended;) {
+        if (!co_await readable_within(client, interval)) {
+            const std::string keepalive = encode_message(keepalive_event());
+            if (!co_await exchange.responder.chunk(keepalive)) co_return;
+            continue;
+        }
         const std::error_code ec = co_await client.async_receive(message);
         std::string out;
         if (ec) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <set>
 
+#include "gateway/e2b/connect_envelope.h"
 #include "tests/support/gateway.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
@@ -225,4 +226,42 @@ TEST_CASE("e2b envd: requests naming a sandbox need its token, which names its o
     // envd's /health (isRunning()) is not the gateway's.
     const auto health = http_request(port, "GET", "/health", "", headers);
     CHECK(health.status == 204);
+}
+
+TEST_CASE("e2b envd: a silent command's stream carries keepalives, then its end", "[gateway][e2b]") {
+    namespace e2b = jaild::gateway::e2b;
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const auto made = post_json(port, "/v2/sandboxes", "{}", acme);
+    REQUIRE(made.status == 201);
+    const Headers headers{{"E2b-Sandbox-Id", text(made.json().at("sandboxID"))},
+                          {"E2b-Sandbox-Port", "49983"},
+                          {"X-Access-Token", text(made.json().at("envdAccessToken"))},
+                          {"Content-Type", "application/connect+json"},
+                          {"Connect-Protocol-Version", "1"},
+                          {"Keepalive-Ping-Interval", "1"}};
+    const std::string start =
+        e2b::encode_message(R"({"process":{"cmd":"/bin/sh","args":["-c","sleep 2.5; echo done"]},"stdin":false})");
+    const auto response = http_request(port, "POST", "/process.Process/Start", start, headers);
+    REQUIRE(response.status == 200);
+    CHECK(response.header("content-type") == "application/connect+json");
+    e2b::EnvelopeDecoder decoder(1 << 20);
+    decoder.push(response.body);
+    std::vector<e2b::Envelope> envelopes;
+    for (auto next = decoder.next(); std::holds_alternative<e2b::Envelope>(next); next = decoder.next())
+        envelopes.push_back(std::get<e2b::Envelope>(next));
+    CHECK_FALSE(decoder.pending());
+    REQUIRE(envelopes.size() >= 5);
+    INFO(response.body);
+    CHECK(json::parse(envelopes.front().data).at("event").as_object().contains("start"));
+    int keepalives = 0;
+    for (const auto& envelope : envelopes)
+        if (envelope.data == R"({"event":{"keepalive":{}}})") ++keepalives;
+    CHECK(keepalives >= 2);
+    const json::value end = json::parse(envelopes[envelopes.size() - 2].data);
+    CHECK(end.at("event").at("end").at("exitCode") == 0);
+    CHECK(envelopes.back().flags == e2b::kFlagEndStream);
+    CHECK(envelopes.back().data == "{}");
 }
