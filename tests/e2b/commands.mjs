@@ -1,5 +1,5 @@
 // The unmodified e2b SDK (2.51.0, tests/e2b/package-lock.json) against jaild-gateway: a sandbox's commands
-// (foreground, streamed, a non-zero exit, background with list and kill), then kill. Run by
+// (foreground, streamed, a non-zero exit, background with list and kill), a terminal, then kill. Run by
 // tests/gateway/test_gateway_e2b_sdk.cc with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY set; prints the
 // timings of commands.run('echo hi') and exits non-zero on the first failed check.
 import assert from 'node:assert/strict'
@@ -42,6 +42,22 @@ assert.equal(await bg.kill(), true)
 await assert.rejects(bg.wait(), e => e instanceof CommandExitError && e.exitCode === -1 && e.message === 'signal: killed')
 assert.equal(await sbx.commands.kill(99999), false)
 assert.deepEqual(await sbx.commands.list(), [])
+
+// A terminal: input typed, output as the terminal shows it, a resize, then kill.
+let screen = ''
+const decoder = new TextDecoder()
+const terminal = await sbx.pty.create({ cols: 80, rows: 24, timeoutMs: 0, onData: d => { screen += decoder.decode(d) } })
+const shown = async text => {
+  for (let i = 0; i < 200 && !screen.includes(text); i++) await new Promise(r => setTimeout(r, 50))
+  assert.ok(screen.includes(text), `terminal showed: ${JSON.stringify(screen)}, not ${text}`)
+}
+await sbx.pty.sendInput(terminal.pid, new TextEncoder().encode('echo $((6*7)); stty size\n'))
+await shown('24 80')
+await sbx.pty.resize(terminal.pid, { cols: 100, rows: 30 })
+await sbx.pty.sendInput(terminal.pid, new TextEncoder().encode('stty size\n'))
+await shown('30 100')
+assert.ok(screen.includes('42\r\n'), `terminal showed: ${JSON.stringify(screen)}`)
+assert.equal(await sbx.pty.kill(terminal.pid), true)
 
 assert.equal(await sbx.kill(), true)
 assert.equal(await Sandbox.kill(sbx.sandboxId), false)
