@@ -276,10 +276,13 @@ asio::awaitable<void> process_unary(Exchange& exchange, const std::string& sessi
     v1::ClientMessage message;
     v1::ServerMessage::KindCase expected{};
     std::optional<ConnectError> failure = unary_message(method, exchange.request.body(), session_id, message, expected);
-    // A pid the session does not have is not_found, which the SDK's kill() reads as false.
+    // A pid the session does not have (or no longer runs) is not_found, which the SDK's kill() reads as false.
     v1::ProcessInfo info;
     const std::uint32_t pid = selected_pid(message);
     if (!failure && pid != 0) failure = co_await find_process(exchange, session_id, pid, info);
+    // envd forgets a process once it has ended: signalling it or writing to it is not_found.
+    if (!failure && pid != 0 && !info.running())
+        failure = ConnectError{ConnectCode::not_found, "process with pid " + std::to_string(pid) + " not found"};
     v1::ServerMessage reply;
     if (!failure) failure = co_await ask(exchange, message, expected, reply);
     if (failure) {

@@ -1,5 +1,6 @@
 // The unmodified e2b SDK (2.51.0, tests/e2b/package-lock.json) against jaild-gateway: a sandbox's commands
-// (foreground, streamed, a non-zero exit, background with list and kill), a terminal, then kill. Run by
+// (foreground, streamed, a non-zero exit, background with list and kill), a second client connecting
+// to a running command, a terminal, then kill. Run by
 // tests/gateway/test_gateway_e2b_sdk.cc with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY set; prints the
 // timings of commands.run('echo hi') and exits non-zero on the first failed check.
 import assert from 'node:assert/strict'
@@ -42,6 +43,16 @@ assert.equal(await bg.kill(), true)
 await assert.rejects(bg.wait(), e => e instanceof CommandExitError && e.exitCode === -1 && e.message === 'signal: killed')
 assert.equal(await sbx.commands.kill(99999), false)
 assert.deepEqual(await sbx.commands.list(), [])
+
+// A second client connects to the sandbox and to a running command: it gets the command's new output and end.
+const ticker = await sbx.commands.run('for i in $(seq 30); do echo tick $i; sleep 0.1; done', { background: true, timeoutMs: 0 })
+const other = await Sandbox.connect(sbx.sandboxId)
+const seen = []
+const attached = await other.commands.connect(ticker.pid, { onStdout: d => seen.push(d) })
+const ended = await attached.wait()
+assert.equal(ended.exitCode, 0)
+assert.ok(seen.join('').includes('tick 30\n'), `the second client saw: ${JSON.stringify(seen)}`)
+assert.equal(await other.commands.kill(ticker.pid), false)  // it has ended: no longer running
 
 // A terminal: input typed, output as the terminal shows it, a resize, then kill.
 let screen = ''
