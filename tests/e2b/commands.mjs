@@ -1,6 +1,6 @@
 // The unmodified e2b SDK (2.51.0, tests/e2b/package-lock.json) against jaild-gateway: a sandbox's commands
 // (foreground, streamed, a non-zero exit, background with list and kill), a second client connecting
-// to a running command, a terminal, then kill. Run by
+// to a running command, a terminal, setTimeout, list, an unsupported call (a snapshot), then kill. Run by
 // tests/gateway/test_gateway_e2b_sdk.cc with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY set; prints the
 // timings of commands.run('echo hi') and exits non-zero on the first failed check.
 import assert from 'node:assert/strict'
@@ -69,6 +69,13 @@ await sbx.pty.sendInput(terminal.pid, new TextEncoder().encode('stty size\n'))
 await shown('30 100')
 assert.ok(screen.includes('42\r\n'), `terminal showed: ${JSON.stringify(screen)}`)
 assert.equal(await sbx.pty.kill(terminal.pid), true)
+
+// The control plane: setTimeout, list, and a clean error for what a container cannot do.
+await sbx.setTimeout(120_000)
+const listedSandboxes = []
+for (const pager = Sandbox.list({ limit: 1 }); pager.hasNext;) listedSandboxes.push(...(await pager.nextItems()))
+assert.deepEqual(listedSandboxes.map(s => s.sandboxId), [sbx.sandboxId])
+await assert.rejects(sbx.createSnapshot(), e => e.message === '501: snapshots are not supported by jaild')
 
 assert.equal(await sbx.kill(), true)
 assert.equal(await Sandbox.kill(sbx.sandboxId), false)
