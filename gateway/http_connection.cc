@@ -478,14 +478,14 @@ asio::awaitable<bool> HttpConnection::write_body(std::string data) {
 // The answer carries what every answer does (request id, CORS, RateLimit); the connection ends with the
 // WebSocket, through lingering_close like any other.
 asio::awaitable<std::unique_ptr<WebSocket>> HttpConnection::accept_websocket(const Request& request,
-                                                                             std::string subprotocol) {
+                                                                             std::string_view subprotocol) {
     keep_alive_ = false;
     HeaderList headers = cors_;
     for (auto& field : rate_limit_fields(options_, caller_)) headers.push_back(std::move(field));
     headers.emplace_back("X-Request-Id", request_id_);
-    if (!subprotocol.empty()) headers.emplace_back("Sec-WebSocket-Protocol", std::move(subprotocol));
+    if (!subprotocol.empty()) headers.emplace_back("Sec-WebSocket-Protocol", std::string(subprotocol));
     auto socket = std::make_unique<ServerWebSocket>(stream_, options_.limits, bytes_out_);
-    const boost::system::error_code ec = co_await socket->accept(request, std::move(headers));
+    const boost::system::error_code ec = co_await socket->accept(request, headers);
     status_ = socket->status();
     std::unique_ptr<WebSocket> accepted;
     if (!ec) accepted = std::move(socket);

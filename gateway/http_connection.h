@@ -76,7 +76,7 @@ public:
     boost::asio::awaitable<bool> begin_body(std::string content_type, std::uint64_t length) override;
     boost::asio::awaitable<bool> write_body(std::string data) override;
     boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request& request,
-                                                                        std::string subprotocol) override;
+                                                                        std::string_view subprotocol) override;
 
 private:
     boost::asio::awaitable<bool> start_tls();

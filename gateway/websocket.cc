@@ -92,8 +92,8 @@ ServerWebSocket::ServerWebSocket(HttpStream& stream, const GatewayLimits& limits
     socket_.read_message_max(limits.body_bytes);
 }
 
-asio::awaitable<boost::system::error_code> ServerWebSocket::accept(const Request& request, HeaderList headers) {
-    socket_.set_option(answer_headers(std::move(headers), status_));
+asio::awaitable<boost::system::error_code> ServerWebSocket::accept(const Request& request, const HeaderList& headers) {
+    socket_.set_option(answer_headers(headers, status_));
     // The connection's own timeouts are its, not the WebSocket's: a read waits until the client says something.
     socket_.next_layer().stream().expires_never();
     auto [ec] = co_await socket_.async_accept(request, as_tuple(use_awaitable));

@@ -94,7 +94,7 @@ public:
     ServerWebSocket(HttpStream& stream, const GatewayLimits& limits, std::uint64_t& bytes_out);
 
     // Answers the upgrade `request` with 101 and `headers`.
-    boost::asio::awaitable<boost::system::error_code> accept(const Request& request, HeaderList headers);
+    boost::asio::awaitable<boost::system::error_code> accept(const Request& request, const HeaderList& headers);
     // The status accept() sent: 101, or Beast's refusal of a bad handshake; 0 before.
     unsigned status() const { return *status_; }
 

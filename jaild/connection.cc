@@ -242,7 +242,8 @@ private:
             if (!framing::decode(payload, message)) co_return std::nullopt;
             co_return message;
         };
-        co_await supervisor_.live().handle(principal_, request, sessions, sender(), std::move(receive));
+        live::LiveService::Send send = sender();  // GCC 12 coroutines (docs/development.md): a named local
+        co_await supervisor_.live().handle(principal_, request, sessions, std::move(send), std::move(receive));
     }
 
     // A run or an execute request: made into its steps, which run while the client is watched.

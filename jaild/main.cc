@@ -25,6 +25,7 @@
 #include "jaild/language_dirs.h"
 #include "jaild/language_versions.h"
 #include "jaild/languages.h"
+#include "jaild/live/live_service.h"
 #include "jaild/probe.h"
 #include "jaild/sandbox/workspace.h"
 #include "jaild/server.h"
@@ -89,6 +90,7 @@ int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> c
         io->run();
     }
     supervisor.sessions().stop();  // its timer belongs to the io_context destroyed next
+    supervisor.live().clear();     // so do its deadline timers, and its sandboxes' sockets
     // Coroutine frames still pending hold Jobs, whose destructors talk to the supervisor: destroy them
     // while it exists.
     io.reset();

@@ -92,7 +92,10 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
         SessionError error;
         std::map<std::string, std::string> env(create.env().begin(), create.env().end());
         const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
-        std::shared_ptr<Session> session = store_.create(principal, env, create.name(), error, quota);
+        const std::int64_t deadline =
+            create.live() && create.timeout_ms() ? now_ms() + static_cast<std::int64_t>(create.timeout_ms()) : 0;
+        std::shared_ptr<Session> session =
+            store_.create(principal, env, create.name(), error, quota, create.live(), deadline);
         if (!session) return error_reply(error.code, error.message, error.field);
         return info_message(*session);
     }

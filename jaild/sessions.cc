@@ -210,7 +210,8 @@ void SessionStore::stop() { expiry_.reset(); }
 
 std::shared_ptr<Session> SessionStore::create(const std::string& principal,
                                               const std::map<std::string, std::string>& env, const std::string& name,
-                                              SessionError& error, const PrincipalQuota& quota) {
+                                              SessionError& error, const PrincipalQuota& quota, bool live,
+                                              std::int64_t deadline_ms) {
     if (!name.empty()) {
         for (const auto& [id, session] : sessions_)
             if (session->meta.principal == principal && session->meta.name == name && !session->deleted) {
@@ -244,6 +245,8 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal,
     session->meta.name = name;
     session->meta.env = env;
     session->meta.created_ms = session->meta.last_used_ms = now_ms();
+    session->meta.live = live;
+    session->meta.deadline_ms = deadline_ms;
     session->dir = root_ + "/" + session->meta.id;
     std::error_code ec;
     fs::create_directories(session->dir + "/data/workspace", ec);

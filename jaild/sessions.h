@@ -115,7 +115,8 @@ public:
     // RESOURCE_EXHAUSTED when jaild, or the principal (within `quota`), holds the most sessions allowed, or
     // when the principal's sessions already fill its total disk.
     std::shared_ptr<Session> create(const std::string& principal, const std::map<std::string, std::string>& env,
-                                    const std::string& name, SessionError& error, const PrincipalQuota& quota = {});
+                                    const std::string& name, SessionError& error, const PrincipalQuota& quota = {},
+                                    bool live = false, std::int64_t deadline_ms = 0);
     // Null when unknown or another principal's (the caller cannot tell which).
     std::shared_ptr<Session> find(const std::string& principal, const std::string& id) const;
     std::vector<std::shared_ptr<Session>> list(const std::string& principal) const;

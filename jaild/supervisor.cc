@@ -195,7 +195,8 @@ std::shared_ptr<Job> Supervisor::start(RunPlan plan, StartError& error, std::sha
     }
     const std::string id = fmt::format("{:08x}-{}", instance_ & 0xffffffffu, ++next_job_);
     if (warm_) warm_->activity();
-    const cgroup::JobLimits limits{plan.limits.memory_bytes, plan.limits.nproc, config_.sandbox.cpu_quota_percent};
+    const cgroup::JobLimits limits{plan.limits.memory_bytes, plan.limits.nproc, config_.sandbox.cpu_quota_percent,
+                                   !plan.live};
     // A warm sandbox when the run fits one (a run with a lease of its own has a workspace or a session:
     // never), else a cold one.
     std::unique_ptr<cgroup::JobCgroup> group;

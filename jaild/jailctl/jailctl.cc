@@ -290,6 +290,8 @@ int stats_command(const std::string& socket_path) {
         {"zygote runs", s.zygote_runs()},
         {"zygote starts", s.zygote_starts()},
         {"zygote failures", s.zygote_failures()},
+        {"live sessions", s.sessions_live()},
+        {"live processes", s.live_processes()},
     };
     for (const auto& [name, value] : rows) std::printf("%-20s %llu\n", name, value);
     return 0;

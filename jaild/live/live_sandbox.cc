@@ -100,6 +100,7 @@ LiveSandbox::LiveSandbox(Supervisor& supervisor, std::shared_ptr<Session> sessio
       ended_(std::move(ended)),
       control_(supervisor.executor()),
       outbox_ready_(supervisor.executor()),
+      outbox_drained_(supervisor.executor()),
       ready_changed_(supervisor.executor()) {}
 
 LiveSandbox::~LiveSandbox() = default;
@@ -157,6 +158,7 @@ asio::awaitable<void> LiveSandbox::run_job() {
     boost::system::error_code ignored;
     control_.close(ignored);
     outbox_ready_.notify();
+    outbox_drained_.notify();
     end_all();
     job_.reset();
     // Its files go back to the session's disk, unless it was deleted; then the storage is released.
@@ -207,10 +209,13 @@ asio::awaitable<void> LiveSandbox::write_agent() {
                                                       asio::as_tuple(asio::use_awaitable));
             if (ec) {
                 outbox_.clear();
+                outbox_bytes_ = 0;
                 stop();
                 co_return;
             }
+            outbox_bytes_ -= outbox_.front().size();
             outbox_.pop_front();
+            if (outbox_bytes_ < stdin_backlog) outbox_drained_.notify();
         }
         if (!up_) break;
         co_await outbox_ready_.wait();
@@ -220,6 +225,7 @@ asio::awaitable<void> LiveSandbox::write_agent() {
 void LiveSandbox::send(FrameType type, std::uint32_t id, std::string_view payload) {
     if (!up_) return;
     outbox_.push_back(encode_frame(type, id, payload));
+    outbox_bytes_ += outbox_.back().size();
     outbox_ready_.notify();
 }
 
@@ -244,8 +250,14 @@ void LiveSandbox::on_frame(const Frame& frame) {
         case FrameType::cell_event: {
             const auto it = processes_.find(frame.id);
             if (it == processes_.end()) return;
-            it->second->cell_events.push_back(frame.payload);
-            it->second->changed.notify();
+            Process& kernel = *it->second;
+            // A thread the cell left behind may display() after the cell ended, or without end: nothing
+            // reads those, so they are not kept.
+            const bool end = frame.payload.find("\"end\"") != std::string::npos;
+            if (!kernel.cell_open || (!end && kernel.cell_event_bytes + frame.payload.size() > cell_events_cap)) return;
+            kernel.cell_event_bytes += frame.payload.size();
+            kernel.cell_events.emplace_back(kernel.log.end().seq, frame.payload);
+            kernel.changed.notify();
             touch_session();
             return;
         }
@@ -255,7 +267,13 @@ void LiveSandbox::on_frame(const Frame& frame) {
 
 void LiveSandbox::on_started(std::uint32_t request, const std::string& payload) {
     const auto pending = pending_.find(request);
-    if (pending == pending_.end()) return;
+    if (pending == pending_.end()) {
+        // Started after its requester gave up waiting: nobody knows it, so it does not run on unseen.
+        std::optional<json::object> late = parse_object(payload);
+        const std::int64_t pid = late ? number_or(*late, "pid", 0) : 0;
+        if (pid > 0) send_signal(static_cast<std::uint32_t>(pid), SIGKILL);
+        return;
+    }
     Pending& p = pending->second;
     p.answered = true;
     std::optional<json::object> answer = parse_object(payload);
@@ -345,37 +363,59 @@ asio::awaitable<bool> LiveSandbox::wait_until(std::function<bool()> done) {
     auto self = shared_from_this();
     asio::steady_timer patience(supervisor_.executor());
     patience.expires_after(kAgentPatience);
-    bool expired = false;
-    patience.async_wait([&expired, this](boost::system::error_code ec) {
-        if (ec) return;
-        expired = true;
-        ready_changed_.notify();
+    // Shared with the timer's handler, which may be queued already when this coroutine ends.
+    auto expired = std::make_shared<bool>(false);
+    patience.async_wait([expired, weak = weak_from_this()](boost::system::error_code ec) {
+        auto alive = weak.lock();
+        if (ec || !alive) return;
+        *expired = true;
+        alive->ready_changed_.notify();
     });
-    while (!done() && up_ && !expired) co_await ready_changed_.wait();
+    while (!done() && up_ && !*expired) co_await ready_changed_.wait();
     patience.cancel();
     co_return done();
 }
 
 asio::awaitable<StartResult> LiveSandbox::start_process(StartSpec spec) {
+    // GCC 12 coroutines (docs/development.md): one co_return, after the last co_await.
     auto self = shared_from_this();
-    if (!up_) co_return StartResult{nullptr, ErrorCode::failed_precondition, "the session's sandbox has ended"};
+    StartResult result;
     evict_ended();
     const std::size_t most = supervisor_.config().sessions.live_processes;
-    if (processes_.size() >= most)
-        co_return StartResult{nullptr, ErrorCode::resource_exhausted,
-                              fmt::format("the session runs its maximum of {} processes; wait for one to end", most)};
-    if (!co_await wait_until([this] { return ready_; }))
-        co_return StartResult{nullptr, ErrorCode::internal, "the session's sandbox did not become ready"};
-    const std::uint32_t request = ++next_request_;
-    const std::string payload = start_payload(spec);
-    pending_[request].spec = std::move(spec);
-    send(FrameType::start, request, payload);
-    const bool answered = co_await wait_until([this, request] { return pending_[request].answered; });
-    Pending result = std::move(pending_[request]);
-    pending_.erase(request);
-    if (result.process) co_return StartResult{result.process, ErrorCode::none, {}};
-    if (!answered) co_return StartResult{nullptr, ErrorCode::internal, "the session's sandbox did not start it"};
-    co_return StartResult{nullptr, ErrorCode::invalid_argument, result.error};
+    if (!up_)
+        result = {nullptr, ErrorCode::failed_precondition, "the session's sandbox has ended"};
+    else if (processes_.size() >= most)
+        result = {nullptr, ErrorCode::resource_exhausted,
+                  fmt::format("the session runs its maximum of {} processes; wait for one to end", most)};
+    bool ready = false;
+    std::function<bool()> agent_ready = [this] { return ready_; };
+    if (result.code == ErrorCode::none) ready = co_await wait_until(std::move(agent_ready));
+    if (result.code == ErrorCode::none && !ready)
+        result = {nullptr, ErrorCode::internal, "the session's sandbox did not become ready"};
+    std::uint32_t request = 0;
+    if (result.code == ErrorCode::none && processes_.size() + pending_.size() >= most)
+        result = {nullptr, ErrorCode::resource_exhausted,
+                  fmt::format("the session runs its maximum of {} processes; wait for one to end", most)};
+    if (result.code == ErrorCode::none) {
+        request = ++next_request_;
+        const std::string payload = start_payload(spec);
+        pending_[request].spec = std::move(spec);
+        send(FrameType::start, request, payload);
+    }
+    bool answered = false;
+    std::function<bool()> answered_yet = [this, request] { return pending_[request].answered; };
+    if (request) answered = co_await wait_until(std::move(answered_yet));
+    if (request) {
+        Pending pending = std::move(pending_[request]);
+        pending_.erase(request);
+        if (pending.process)
+            result.process = std::move(pending.process);
+        else if (!answered)
+            result = {nullptr, ErrorCode::internal, "the session's sandbox did not start it"};
+        else
+            result = {nullptr, ErrorCode::invalid_argument, std::move(pending.error)};
+    }
+    co_return result;
 }
 
 std::shared_ptr<Process> LiveSandbox::find(std::uint32_t pid) const {
@@ -394,10 +434,17 @@ std::size_t LiveSandbox::running() const {
         std::count_if(processes_.begin(), processes_.end(), [](const auto& p) { return p.second->running; }));
 }
 
-void LiveSandbox::write_stdin(std::uint32_t pid, std::string data, bool eof) {
+bool LiveSandbox::write_stdin(std::uint32_t pid, std::string data, bool eof) {
+    if (outbox_bytes_ >= stdin_backlog) return false;
     for (std::size_t at = 0; at < data.size(); at += max_payload)
         send(FrameType::stdin_data, pid, std::string_view(data).substr(at, max_payload));
     if (eof) send(FrameType::stdin_eof, pid, {});
+    return true;
+}
+
+asio::awaitable<void> LiveSandbox::wait_outbox() {
+    auto self = shared_from_this();
+    while (up_ && outbox_bytes_ >= stdin_backlog) co_await outbox_drained_.wait();
 }
 
 void LiveSandbox::send_signal(std::uint32_t pid, int signal) {

@@ -54,8 +54,12 @@ struct Process {
     int signal = 0;
     std::int64_t ended_ms = 0;
     OutputLog log;
-    Signal changed;                       // output, exit, or a cell event
-    std::deque<std::string> cell_events;  // a kernel's CELL_EVENT JSON, for the cell being run
+    Signal changed;  // output, exit, or a cell event
+    // A kernel's CELL_EVENT JSON while a cell is being streamed (cell_open); events outside a cell are dropped,
+    // and a cell's events past cell_events_cap bytes are too, but for its end.
+    std::deque<std::pair<std::uint64_t, std::string>> cell_events;  // the log's end().seq when it came
+    std::size_t cell_event_bytes = 0;
+    bool cell_open = false;
     bool timed_out = false;
     std::unique_ptr<boost::asio::steady_timer> timeout;
 };
@@ -71,6 +75,11 @@ struct Context {
     bool busy = false;
     Signal freed;
 };
+
+// Bytes of frames queued for the agent, past which stdin is refused (a stopped agent, or a process that does
+// not read its input), and the most a cell may queue in events.
+inline constexpr std::size_t stdin_backlog = 4 * 1024 * 1024;
+inline constexpr std::size_t cell_events_cap = 8 * 1024 * 1024;
 
 struct StartSpec {
     std::vector<std::string> argv;
@@ -105,7 +114,10 @@ public:
     std::vector<std::shared_ptr<Process>> processes() const;
     std::size_t running() const;
 
-    void write_stdin(std::uint32_t pid, std::string data, bool eof);
+    // False (nothing queued) when the agent is this far behind already: stdin_backlog bytes not yet written.
+    bool write_stdin(std::uint32_t pid, std::string data, bool eof);
+    // Waits until what jaild has queued for the agent drops below stdin_backlog (or the sandbox ends).
+    boost::asio::awaitable<void> wait_outbox();
     void send_signal(std::uint32_t pid, int signal);
     void resize(std::uint32_t pid, std::uint32_t rows, std::uint32_t cols);
     void run_cell(std::uint32_t pid, const std::string& code);
@@ -147,7 +159,9 @@ private:
     std::shared_ptr<Job> job_;
     boost::asio::local::stream_protocol::socket control_;
     std::deque<std::string> outbox_;
+    std::size_t outbox_bytes_ = 0;
     Signal outbox_ready_;
+    Signal outbox_drained_;
     Signal ready_changed_;
     bool ready_ = false;
     bool up_ = true;

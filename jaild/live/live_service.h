@@ -40,16 +40,32 @@ public:
     void session_ended(const std::string& session_id);
     // jaild's shutdown: ends every live sandbox (their files are written back as each ends).
     void stop_all();
+    // After the event loop stopped, before it is destroyed: lets go of the sandboxes and timers.
+    void clear();
     std::size_t up() const { return sandboxes_.size(); }
     std::size_t processes_running() const;
 
 private:
     boost::asio::awaitable<void> create(const std::string& principal, const v1::ClientMessage& request,
                                         SessionService& sessions, Send& send);
-    boost::asio::awaitable<void> start_process(Session& session, const v1::ProcessStart& start, Send& send);
-    boost::asio::awaitable<void> attach(LiveSandbox& sandbox, const v1::ProcessAttach& request, Send& send,
+    // The requests answered at once: the deadline, the lists, a context's or a process's control.
+    v1::ServerMessage answer(Session& session, const v1::ClientMessage& request);
+    v1::ServerMessage context_control(const Session& session, LiveSandbox* sandbox, const v1::ClientMessage& request);
+    v1::ServerMessage process_control(const Session& session, LiveSandbox* sandbox, const v1::ClientMessage& request);
+    boost::asio::awaitable<void> start_process(std::shared_ptr<Session> session, const v1::ProcessStart& start,
+                                               Send& send);
+    boost::asio::awaitable<void> create_context(std::shared_ptr<Session> session, const v1::ContextCreate& create,
+                                                Send& send);
+    boost::asio::awaitable<void> attach(const Session& session, const v1::ProcessAttach& request, Send& send,
                                         Receive& receive);
-    boost::asio::awaitable<void> run_cell(Session& session, const v1::ContextRun& request, Send& send);
+    // A cell: its context's interpreter started if it is not running, then stream_cell.
+    boost::asio::awaitable<void> run_cell(const Session& session, const v1::ContextRun& request, Send& send);
+    boost::asio::awaitable<void> stream_cell(LiveSandbox& sandbox, Context& context, const v1::ContextRun& request,
+                                             Send& send);
+    // What the process wrote since `cursor`, as Output messages (drop markers without data left out); whether
+    // there was any.
+    boost::asio::awaitable<bool> send_output(Process& process, OutputLog::Cursor& cursor, Send& send,
+                                             std::uint64_t until = UINT64_MAX);
     // The session's sandbox, started if it is not up. Null with `code`/`message` on failure.
     boost::asio::awaitable<std::shared_ptr<LiveSandbox>> ensure(std::shared_ptr<Session> session, ErrorCode& code,
                                                                 std::string& message);
@@ -60,6 +76,7 @@ private:
     Supervisor& supervisor_;
     std::map<std::string, std::shared_ptr<LiveSandbox>> sandboxes_;
     std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> deadlines_;
+    bool stopped_ = false;
 };
 
 }  // namespace jaild::live

@@ -26,12 +26,17 @@ public:
         std::string data;
     };
 
+    // Each chunk also costs chunk_overhead bytes of the bound, so that a program writing a byte at a time
+    // cannot make the log hold a million tiny chunks.
+    static constexpr std::size_t chunk_overhead = 64;
+
     explicit OutputLog(std::size_t bytes_per_stream) : cap_(bytes_per_stream) {}
 
     void append(Stream stream, std::string_view data);
     // Everything after `cursor`, which moves to the end. Dropped bytes come as pieces (possibly with empty
     // data) before the next chunk of their stream.
-    std::vector<Piece> read(Cursor& cursor) const;
+    // `until`: only chunks appended before the log's end() had that seq (what came before an event).
+    std::vector<Piece> read(Cursor& cursor, std::uint64_t until = UINT64_MAX) const;
     // A cursor at the start (everything kept) or at the end (only what comes next).
     Cursor start() const { return {}; }
     Cursor end() const { return {next_seq_, totals_}; }
@@ -47,7 +52,7 @@ private:
     static std::size_t index(Stream s) { return static_cast<std::size_t>(s); }
 
     std::size_t cap_;
-    std::deque<Chunk> chunks_;
+    std::array<std::deque<Chunk>, 2> chunks_;  // per stream, oldest first
     std::array<std::uint64_t, 2> kept_{};
     std::array<std::uint64_t, 2> totals_{};
     std::uint64_t next_seq_ = 0;

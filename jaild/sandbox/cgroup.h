@@ -21,6 +21,9 @@ struct JobLimits {
     std::uint64_t memory_bytes = 0;       // memory.max / memory.limit_in_bytes; swap is always 0
     std::uint32_t pids_max = 0;           // pids.max
     std::uint32_t cpu_quota_percent = 0;  // cpu.max / cfs_quota_us; 0 = none (100 = one full CPU)
+    // v2 memory.oom.group: an OOM kills the whole job (a run), or only the process the kernel picks (a live
+    // session's sandbox, whose agent and other processes serve on). v1 always does the latter.
+    bool oom_kills_all = true;
 };
 
 struct JobStats {

@@ -37,8 +37,9 @@ std::vector<LimitFile> limit_files(const JobLimits& limits, bool cpu) {
         {"memory.max", limit_or_max(limits.memory_bytes), false},
         // No swap, so the memory limit is the real limit (the file is absent without swap accounting).
         {"memory.swap.max", "0", true},
-        // An OOM kills the whole job rather than one random process of it (4.19+).
-        {"memory.oom.group", "1", true},
+        // An OOM kills the whole job rather than one random process of it (4.19+), unless the job is a live
+        // sandbox (JobLimits::oom_kills_all).
+        {"memory.oom.group", limits.oom_kills_all ? "1" : "0", true},
         {"pids.max", limit_or_max(limits.pids_max), false},
     };
     if (limits.cpu_quota_percent > 0 && cpu) {

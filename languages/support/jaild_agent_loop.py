@@ -19,6 +19,8 @@ import time
 CONTROL_FD = 3
 MAX_PAYLOAD = 1 << 20
 READ_CHUNK = 65536
+# A drain (before an EXIT or a cell event) reads at most this many chunks of a stream: a pipe holds 64 KiB.
+DRAIN_CHUNKS = 8
 PTY_EXIT_GRACE = 0.1  # seconds an exited pty program's terminal may take to deliver its last output
 
 START, STDIN, EOF, SIGNAL, RESIZE, CELL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
@@ -274,8 +276,11 @@ class Process:
     # Output
 
     def read_stream(self, fd, drain=False):
-        """Forwards one chunk (or, draining, all that is there now); closes the stream at EOF."""
-        while fd in self.streams:
+        """Forwards one chunk (or, draining, what is there now, bounded: a writer that refills the pipe as
+        fast as it is read must not keep the agent from its other work); closes the stream at EOF."""
+        chunks = DRAIN_CHUNKS if drain else 1
+        while fd in self.streams and chunks > 0:
+            chunks -= 1
             try:
                 data = os.read(fd, READ_CHUNK)
             except BlockingIOError:
@@ -286,8 +291,6 @@ class Process:
                 self.close_stream(fd)
                 return
             self.agent.send(self.streams[fd], self.pid, data)
-            if not drain:
-                return
 
     def close_stream(self, fd):
         del self.streams[fd]

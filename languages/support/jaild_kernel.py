@@ -27,7 +27,7 @@ anyway), one JSON object each, in this order:
     {"type": "end", "execution_count": N}
         always, last.
 
-What the cell prints goes to the kernel's stdout and stderr (fds 1 and 2, unbuffered): the agent forwards
+What the cell prints goes to the kernel's stdout and stderr (fds 1 and 2, line-buffered): the agent forwards
 those as the process's output and drains them before it forwards an event, and the kernel flushes Python's
 streams before each event, so what a cell printed before an event comes before that event (output printed
 just after an event may overtake it). An event that would exceed 1 MiB loses its largest rich forms, then
@@ -187,11 +187,12 @@ def prepare_process():
     """What python3 -I left out or the kernel must change before any cell runs."""
     channel = os.dup(CHANNEL_FD)  # non-inheritable, as every fd Python opens
     os.close(CHANNEL_FD)
-    # Unbuffered text streams (python3 -u's): output reaches the agent as it is written.
+    # Line-buffered text streams, as on a terminal: a print reaches the agent as one write of whole lines
+    # (print writes its text and its newline apart), and whatever is left is flushed before each event.
     for name, fd in (("stdout", 1), ("stderr", 2)):
         old = getattr(sys, name)
-        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=old.encoding, errors=old.errors,
-                                  write_through=True)
+        stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding=old.encoding,
+                                  errors=old.errors, line_buffering=True)
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
     environ = os.environ

@@ -418,3 +418,57 @@ TEST_CASE("live: after a restart of jaild nothing of the old sandbox runs and th
     const std::uint32_t pid = start_pid(second.socket(), id, {"cat", "kept.txt"});
     CHECK(attach(second.socket(), id, pid).out == "kept\n");
 }
+
+TEST_CASE("live: a cell's output and results come in the order it made them; a thread it leaves adds nothing",
+          "[live]") {
+    TempDir state;
+    Daemon daemon(live_toml(state.path()));
+    const std::string id = live_session(daemon.socket());
+    const std::string context = new_context(daemon.socket(), id);
+    Connection connection(daemon.socket());
+    v1::ClientMessage request;
+    request.mutable_context_run()->set_session_id(id);
+    request.mutable_context_run()->set_context_id(context);
+    request.mutable_context_run()->set_code("print('one')\ndisplay(2)\nprint('three')");
+    connection.send(request);
+    std::vector<std::string> order;
+    v1::ServerMessage message;
+    while (connection.receive(message, 60s) && !message.has_cell_end()) {
+        if (message.has_output()) order.push_back(message.output().data());
+        if (message.has_cell_result()) order.push_back("result " + message.cell_result().text());
+    }
+    CHECK(order == std::vector<std::string>{"one\n", "result 2", "three\n"});
+
+    // A thread that displays after its cell ended: nothing reads that, and the next cell shows only its own.
+    Cell left = run_cell(daemon.socket(), id, context,
+                         "import threading, time\n"
+                         "def later():\n    time.sleep(0.3)\n    for i in range(50): display(i)\n"
+                         "threading.Thread(target=later).start()");
+    CHECK(left.results.empty());
+    std::this_thread::sleep_for(1s);
+    Cell next = run_cell(daemon.socket(), id, context, "'mine'");
+    REQUIRE(next.results.size() == 1);
+    CHECK(next.results[0].text() == "'mine'");
+}
+
+TEST_CASE("live: a background writer flooding its pipe does not stall the session; timeouts are bounded", "[live]") {
+    TempDir state;
+    Daemon daemon(live_toml(state.path(), "live_max_s = 3600\n"));
+    const std::string id = live_session(daemon.socket());
+    // The shell exits while `yes` keeps its stdout full: the agent drains a bounded amount and serves on.
+    const std::uint32_t flood = start_pid(daemon.socket(), id, {"sh", "-c", "yes & exit 0"});
+    std::this_thread::sleep_for(500ms);
+    const auto begun = std::chrono::steady_clock::now();
+    const std::uint32_t hi = start_pid(daemon.socket(), id, {"echo", "hi"});
+    CHECK(attach(daemon.socket(), id, hi).out == "hi\n");
+    CHECK(std::chrono::steady_clock::now() - begun < 10s);
+    (void)flood;
+
+    const v1::ServerMessage long_start = start(daemon.socket(), id, {"true"}, std::nullopt, 3'600'001);
+    REQUIRE(long_start.has_error());
+    CHECK(long_start.error().field() == "timeout_ms");
+    v1::ClientMessage deadline;
+    deadline.mutable_session_set_timeout()->set_session_id(id);
+    deadline.mutable_session_set_timeout()->set_timeout_ms(UINT64_MAX);
+    CHECK(ask(daemon.socket(), deadline).error().code() == v1::ERROR_CODE_INVALID_ARGUMENT);
+}

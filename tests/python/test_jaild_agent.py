@@ -9,6 +9,7 @@ Run with Debian's interpreter: /usr/bin/python3 tests/python/test_jaild_agent.py
 
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -61,12 +62,12 @@ def wait_until(predicate, timeout=TIMEOUT):
 class Agent:
     """A running agent and jaild's side of its fd 3; frames are kept per id as they arrive."""
 
-    def __init__(self, **popen):
+    def __init__(self, agent=AGENT, **popen):
         ours, theirs = socket.socketpair()
         self.started_at = time.perf_counter()
         # fd 3 of the agent: dup2 in the child, and no closing of inherited fds (Python's are CLOEXEC).
         self.stderr = tempfile.TemporaryFile()  # the agent writes there only about its own bugs
-        self.proc = subprocess.Popen([PYTHON, "-I", "-S", AGENT], stdin=subprocess.DEVNULL, close_fds=False,
+        self.proc = subprocess.Popen([PYTHON, "-I", "-S", agent], stdin=subprocess.DEVNULL, close_fds=False,
                                      stderr=self.stderr, preexec_fn=lambda: os.dup2(theirs.fileno(), 3), **popen)
         theirs.close()
         self.sock = ours
@@ -460,7 +461,14 @@ class Ending(unittest.TestCase):
     @unittest.skipUnless(os.geteuid() == 0, "needs root to run the agent as another uid")
     def test_non_dumpable(self):
         """A process of the agent's own uid cannot open the agent's fds or memory through /proc."""
-        agent = Agent(user=65534, group=65534, extra_groups=[], cwd="/")
+        # The agent's scripts where uid 65534 may read them, whatever the checkout's directories allow.
+        scripts = tempfile.mkdtemp(prefix="jaild-agent-")
+        self.addCleanup(shutil.rmtree, scripts, True)
+        os.chmod(scripts, 0o755)
+        for name in ("jaild_agent.py", "jaild_agent_loop.py"):
+            shutil.copy(os.path.join(SUPPORT, name), scripts)
+            os.chmod(os.path.join(scripts, name), 0o644)
+        agent = Agent(os.path.join(scripts, "jaild_agent.py"), user=65534, group=65534, extra_groups=[], cwd="/")
         try:
             program = (f"import os\nfor p in ('/proc/{agent.pid}/fd/3', '/proc/{agent.pid}/mem', "
                        f"'/proc/{agent.pid}/environ'):\n"

@@ -96,6 +96,10 @@ TEST_CASE("v2 create writes the job's limits", "[unit][cgroup]") {
         CHECK(root.read("job-x/pids.max") == "8");
         CHECK(root.read("job-x/cpu.max") == "50000 100000");
     }
+    SECTION("a live session's sandbox: an OOM kills one process, not the whole job") {
+        auto job = create_job(*m, "x", {64 << 20, 8, 0, false});
+        CHECK(root.read("job-x/memory.oom.group") == "0");
+    }
     SECTION("without a cpu quota, cpu.max is left alone") {
         auto job = create_job(*m, "x", {1 << 30, 64, 0});
         CHECK(root.read("job-x/memory.max") == "1073741824");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "jaild/live/agent_frames.h"
+#include "jaild/live/live_messages.h"
 #include "jaild/live/output_log.h"
 #include "jaild/sandbox/rootfs.h"
 #include "jaild/sessions.h"
@@ -53,9 +54,10 @@ TEST_CASE("OutputLog keeps both streams in the order they came, and a reader whe
 }
 
 TEST_CASE("OutputLog bounds each stream apart and tells a reader how many bytes it missed", "[unit][live]") {
-    OutputLog log(10);
+    constexpr std::size_t chunk = 4 + OutputLog::chunk_overhead;  // what a 4-byte chunk costs of the bound
+    OutputLog log(2 * chunk);
     log.append(Stream::stderr_, "E");
-    for (int i = 0; i < 5; ++i) log.append(Stream::stdout_, "abcd");  // 20 bytes into 10
+    for (int i = 0; i < 5; ++i) log.append(Stream::stdout_, "abcd");  // 5 chunks into room for 2
     OutputLog::Cursor cursor = log.start();
     const auto pieces = log.read(cursor);
     CHECK(joined(pieces, Stream::stdout_) == "abcdabcd");
@@ -65,19 +67,26 @@ TEST_CASE("OutputLog bounds each stream apart and tells a reader how many bytes 
 
     // A chunk larger than the bound keeps its tail; a reader that had seen everything misses its head.
     OutputLog::Cursor caught_up = log.end();
-    log.append(Stream::stdout_, std::string(15, 'x') + "TAIL");
+    log.append(Stream::stdout_, std::string(100, 'x') + "TAIL");
     const auto late = log.read(caught_up);
-    CHECK(joined(late, Stream::stdout_) == "xxxxxxTAIL");
-    CHECK(dropped(late, Stream::stdout_) == 9);
+    const std::size_t room = 2 * chunk - OutputLog::chunk_overhead;
+    CHECK(joined(late, Stream::stdout_) == std::string(room - 4, 'x') + "TAIL");
+    CHECK(dropped(late, Stream::stdout_) == 104 - room);
 
     // A reader that fell behind every kept chunk of a stream is told at the end.
-    OutputLog small(4);
+    OutputLog small(chunk);
     OutputLog::Cursor slow = small.start();
     small.append(Stream::stdout_, "1234");
     small.append(Stream::stdout_, "5678");
     const auto behind = small.read(slow);
     CHECK(joined(behind, Stream::stdout_) == "5678");
     CHECK(dropped(behind, Stream::stdout_) == 4);
+
+    // A byte at a time costs the bound its overhead too: the log keeps few chunks, not a million.
+    OutputLog bytes(1024);
+    for (int i = 0; i < 100000; ++i) bytes.append(Stream::stdout_, "z");
+    OutputLog::Cursor all = bytes.start();
+    CHECK(joined(bytes.read(all), Stream::stdout_).size() <= 1024 / OutputLog::chunk_overhead);
 }
 
 TEST_CASE("agent frames: length, type, id and payload, and refused lengths", "[unit][live]") {
@@ -140,4 +149,37 @@ TEST_CASE("only a live sandbox mounts a devpts instance of its own", "[unit][liv
     CHECK(count_devpts(rootfs.for_job(job)) == 0);
     job.terminals = true;
     CHECK(count_devpts(rootfs.for_job(job)) == 1);
+}
+
+TEST_CASE("an interpreter's events become CellResult, CellError and CellEnd; anything else is skipped",
+          "[unit][live]") {
+    v1::ServerMessage result;
+    CHECK(cell_message(R"({"type":"result","text":"2","html":"<b>2</b>","png":"iVBORw0KGgo=","is_main_result":true})",
+                       result));
+    REQUIRE(result.has_cell_result());
+    CHECK(result.cell_result().text() == "2");
+    CHECK(result.cell_result().html() == "<b>2</b>");
+    CHECK(result.cell_result().png() == std::string("\x89PNG\r\n\x1a\n", 8));  // base64 decoded, padding cut
+    CHECK(result.cell_result().is_main_result());
+
+    v1::ServerMessage error;
+    CHECK(cell_message(R"({"type":"error","name":"ZeroDivisionError","value":"division by zero","traceback":"T"})",
+                       error));
+    REQUIRE(error.has_cell_error());
+    CHECK(error.cell_error().name() == "ZeroDivisionError");
+    CHECK(error.cell_error().traceback() == "T");
+
+    v1::ServerMessage end;
+    CHECK_FALSE(cell_message(R"({"type":"end","execution_count":7})", end));
+    CHECK(end.cell_end().execution_count() == 7);
+
+    for (const char* junk : {"", "[1]", "{\"type\":\"weird\"}", "{\"type\":\"result\",\"png\":\"%%%\"}", "not json"}) {
+        v1::ServerMessage out;
+        INFO(junk);
+        CHECK(cell_message(junk, out));
+        if (out.has_cell_result())
+            CHECK(out.cell_result().png().empty());  // bad base64 is dropped, not passed on
+        else
+            CHECK(out.kind_case() == v1::ServerMessage::KIND_NOT_SET);
+    }
 }

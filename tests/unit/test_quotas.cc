@@ -300,7 +300,7 @@ TEST_CASE("quotas: an admitted run holds its slot; a refusal answers 429 naming 
         boost::asio::awaitable<bool> end_chunked() override { co_return false; }
         boost::asio::awaitable<bool> begin_body(std::string, std::uint64_t) override { co_return false; }
         boost::asio::awaitable<bool> write_body(std::string) override { co_return false; }
-        boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request&, std::string) override {
+        boost::asio::awaitable<std::unique_ptr<WebSocket>> accept_websocket(const Request&, std::string_view) override {
             co_return nullptr;
         }
     } responder;
