@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "jaild/file_operations.h"
 #include "jaild/file_transfer.h"
 #include "jaild/replies.h"
 #include "jaild/sandbox/run_plan.h"
@@ -61,6 +62,9 @@ std::string SessionService::session_id_of(const v1::ClientMessage& m) {
         case K::kFileGet: return m.file_get().session_id();
         case K::kFilePut: return m.file_put().session_id();
         case K::kFileDelete: return m.file_delete().session_id();
+        case K::kFileStat: return m.file_stat().session_id();
+        case K::kFileMakeDir: return m.file_make_dir().session_id();
+        case K::kFileMove: return m.file_move().session_id();
         default: return {};
     }
 }
@@ -68,7 +72,8 @@ std::string SessionService::session_id_of(const v1::ClientMessage& m) {
 bool SessionService::is_file_request(const v1::ClientMessage& request) {
     using K = v1::ClientMessage::KindCase;
     const K kind = request.kind_case();
-    return kind == K::kFileList || kind == K::kFileGet || kind == K::kFilePut || kind == K::kFileDelete;
+    return kind == K::kFileList || kind == K::kFileGet || kind == K::kFilePut || kind == K::kFileDelete ||
+           kind == K::kFileStat || kind == K::kFileMakeDir || kind == K::kFileMove;
 }
 
 v1::ServerMessage SessionService::no_session(const std::string& id) {
@@ -142,34 +147,17 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
 
 v1::ServerMessage SessionService::file_request(const v1::ClientMessage& request, Session& session) {
     using K = v1::ClientMessage::KindCase;
-    if (request.kind_case() == K::kFilePut)
-        return file_transfer::put_whole(store_, session, request.file_put(), request.quota().max_session_disk_kb());
-    if (request.kind_case() == K::kFileGet)
-        return file_transfer::get_whole(store_, session, request.file_get(), max_reply_bytes_);
-    std::error_code ec;
-    unique_fd workspace = store_.open_workspace(session, ec);
-    if (!workspace) return error_reply(ErrorCode::internal, "cannot open the session's workspace: " + ec.message());
-    v1::ServerMessage reply;
-    if (request.kind_case() == K::kFileList) {
-        reply.mutable_files();  // an empty workspace is still a listing
-        for (const session_files::Entry& entry : session_files::list(workspace.get())) {
-            v1::FileEntry& out = *reply.mutable_files()->add_files();
-            out.set_path(entry.path);
-            out.set_size(entry.size);
-            out.set_type(entry.type);
-            out.set_mtime_unix_ms(entry.mtime_ms);
-        }
-        return reply;
+    switch (request.kind_case()) {
+        case K::kFilePut:
+            return file_transfer::put_whole(store_, session, request.file_put(), request.quota().max_session_disk_kb());
+        case K::kFileGet: return file_transfer::get_whole(store_, session, request.file_get(), max_reply_bytes_);
+        case K::kFileList: return file_operations::list(store_, session, request.file_list());
+        case K::kFileStat: return file_operations::stat(store_, session, request.file_stat());
+        case K::kFileMakeDir: return file_operations::make_dir(store_, session, request.file_make_dir());
+        case K::kFileMove: return file_operations::move(store_, session, request.file_move());
+        case K::kFileDelete: return file_operations::remove(store_, session, request.file_delete());
+        default: return error_reply(ErrorCode::protocol, "not a file request");
     }
-    if (request.kind_case() != K::kFileDelete) return error_reply(ErrorCode::protocol, "not a file request");
-    const std::string& path = request.file_delete().path();
-    if (std::string error = check_relative_path(path); !error.empty())
-        return error_reply(ErrorCode::invalid_argument, error, "path");
-    ec = session_files::remove(workspace.get(), path);
-    store_.refresh_usage(session);
-    if (ec) return file_transfer::path_error(path, ec);
-    reply.mutable_done();
-    return reply;
 }
 
 }  // namespace jaild
