@@ -193,7 +193,8 @@ asio::awaitable<bool> HttpConnection::read_and_answer() {
         co_return false;
     }
     const bool streams =
-        !ec && match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body;
+        !ec && (match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body ||
+                e2b::streams_body(parser.get()));
     if (!ec && !streams) {
         parser.body_limit(options_.limits.body_bytes);  // a chunked body is counted as it comes
         if (parser.content_length().value_or(0) > options_.limits.body_bytes) ec = http::error::body_limit;

@@ -21,6 +21,7 @@ constexpr CodeMapping kCodes[] = {
     {v1::ERROR_CODE_UNAVAILABLE, ConnectCode::unavailable},
     {v1::ERROR_CODE_QUOTA_EXCEEDED, ConnectCode::resource_exhausted},
     {v1::ERROR_CODE_FAILED_PRECONDITION, ConnectCode::failed_precondition},
+    {v1::ERROR_CODE_ALREADY_EXISTS, ConnectCode::already_exists},
 };
 
 bool printable_id(std::string_view id) {
@@ -51,6 +52,13 @@ std::optional<std::variant<SandboxRequest, E2bError>> sandbox_request(
                                  " of a sandbox is not reachable through jaild: only envd (49983) and the code "
                                  "interpreter (49999) are"};
     return out;
+}
+
+bool streams_body(const boost::beast::http::request<boost::beast::http::string_body>& request) {
+    if (request.method() != boost::beast::http::verb::post || request.find("E2b-Sandbox-Id") == request.end())
+        return false;
+    const std::string_view target = request.target();
+    return target.substr(0, target.find('?')) == "/files" && request["E2b-Sandbox-Port"] == std::to_string(kEnvdPort);
 }
 
 ConnectError connect_error(const v1::Error& error) {

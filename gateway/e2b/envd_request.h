@@ -33,6 +33,10 @@ struct SandboxRequest {
 std::optional<std::variant<SandboxRequest, E2bError>> sandbox_request(
     const boost::beast::http::request<boost::beast::http::string_body>& request);
 
+// Whether the handler reads the request's body itself as it arrives (POST /files of envd: an upload of any size
+// within the session's quota); the others are read whole, within the gateway's body limit.
+bool streams_body(const boost::beast::http::request<boost::beast::http::string_body>& request);
+
 // A jaild Error as envd's Connect error: not found stays not_found (the SDK's exists() and kill() rely on it),
 // a process that ended or a session not live is failed_precondition, a full quota resource_exhausted.
 ConnectError connect_error(const v1::Error& error);

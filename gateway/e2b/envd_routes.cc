@@ -10,6 +10,7 @@
 #include "common/jaild_client.h"
 #include "gateway/e2b/connect_envelope.h"
 #include "gateway/e2b/envd_request.h"
+#include "gateway/e2b/filesystem_routes.h"
 #include "gateway/e2b/process_codec.h"
 #include "gateway/e2b/process_events.h"
 #include "gateway/e2b/sandbox_tokens.h"
@@ -293,6 +294,24 @@ asio::awaitable<void> process_unary(Exchange& exchange, const std::string& sessi
     co_await exchange.responder.send(json_response(200, body));
 }
 
+// filesystem.Filesystem and /files; false for any other call.
+asio::awaitable<bool> files_call(Exchange& exchange, const std::string& session_id, std::string_view path) {
+    constexpr std::string_view kFilesystem = "/filesystem.Filesystem/";
+    const http::verb method = exchange.request.method();
+    if (method == http::verb::post && path.starts_with(kFilesystem)) {
+        co_await filesystem_call(exchange, session_id, path.substr(kFilesystem.size()));
+    } else if (path == "/files" && method == http::verb::get) {
+        co_await files_download(exchange, session_id);
+    } else if (path == "/files" && method == http::verb::post) {
+        co_await files_upload(exchange, session_id);
+    } else if (path == "/files") {
+        co_await send_plain_error(exchange, 405, "/files takes GET (download) and POST (upload)");
+    } else {
+        co_return false;
+    }
+    co_return true;
+}
+
 }  // namespace
 
 asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
@@ -332,6 +351,7 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
             co_await process_unary(as_owner, sandbox.sandbox_id, method);
         co_return;
     }
+    if (sandbox.service == SandboxService::envd && co_await files_call(as_owner, sandbox.sandbox_id, path)) co_return;
     co_await send_plain_error(exchange, 501, "this sandbox call is not supported by jaild yet");
 }
 

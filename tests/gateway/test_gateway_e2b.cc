@@ -265,3 +265,138 @@ TEST_CASE("e2b envd: a silent command's stream carries keepalives, then its end"
     CHECK(envelopes.back().flags == e2b::kFlagEndStream);
     CHECK(envelopes.back().data == "{}");
 }
+
+TEST_CASE("e2b envd: files over REST and filesystem RPCs, with envd's error codes", "[gateway][e2b]") {
+    namespace e2b = jaild::gateway::e2b;
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme"));
+    const Headers beta = sdk(keys.create("beta"));
+    KeyedStack stack(keys, "[sessions]\nquota_kb = 1024\n");
+    const int port = stack.port();
+    const auto made = post_json(port, "/v2/sandboxes", "{}", acme);
+    REQUIRE(made.status == 201);
+    const std::string id = text(made.json().at("sandboxID"));
+    const Headers envd{{"E2b-Sandbox-Id", id},
+                       {"E2b-Sandbox-Port", "49983"},
+                       {"X-Access-Token", text(made.json().at("envdAccessToken"))}};
+    const auto with = [&](Headers headers, const std::string& name, const std::string& value) {
+        headers[name] = value;
+        return headers;
+    };
+    const auto check_rest_error = [](const HttpResponse& response, int status, const std::string& says) {
+        INFO(response.body);
+        CHECK(response.status == status);
+        CHECK(response.json().at("code") == status);
+        CHECK(text(response.json().at("message")).find(says) != std::string::npos);
+    };
+
+    // octet-stream up, then down again: a file past one 128 KiB chunk of jaild's, byte for byte.
+    std::string big(300 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 % 251);
+    const Headers octet = with(envd, "Content-Type", "application/octet-stream");
+    const auto put = http_request(port, "POST", "/files?path=%2Fhome%2Fuser%2Fd%2Fbig.bin", big, octet);
+    INFO(put.body);
+    REQUIRE(put.status == 200);
+    CHECK(put.json() == json::parse(R"([{"name":"big.bin","type":"file","path":"/home/user/d/big.bin"}])"));
+    const auto got = http_request(port, "GET", "/files?path=d/big.bin", "", envd);
+    REQUIRE(got.status == 200);
+    CHECK(got.header("content-type") == "application/octet-stream");
+    CHECK(got.header("content-length") == std::to_string(big.size()));
+    CHECK(got.body == big);
+
+    // multipart: two files, their filenames as paths; the same path twice, a part not named "file".
+    const auto multipart = [&](const std::vector<std::pair<std::string, std::string>>& parts,
+                               const std::string& target = "/files") {
+        std::string body;
+        for (const auto& [disposition, content] : parts)
+            body += "--bnd\r\nContent-Disposition: form-data; " + disposition +
+                    "\r\nContent-Type: application/octet-stream\r\n\r\n" + content + "\r\n";
+        body += "--bnd--\r\n";
+        return http_request(port, "POST", target, body,
+                            with(envd, "Content-Type", "multipart/form-data; boundary=bnd"));
+    };
+    const auto two = multipart(
+        {{R"(name="file"; filename="m/a.txt")", "A"}, {R"(name="file"; filename="/home/user/m/b.txt")", "BB"}});
+    INFO(two.body);
+    REQUIRE(two.status == 200);
+    CHECK(two.json().as_array().size() == 2);
+    CHECK(http_request(port, "GET", "/files?path=m%2Fb.txt", "", envd).body == "BB");
+    check_rest_error(multipart({{R"(name="file"; filename="x")", "1"}, {R"(name="file"; filename="x")", "2"}}), 400,
+                     "given twice");
+    check_rest_error(multipart({{R"(name="other"; filename="y")", "1"}}), 400, "must be named \"file\"");
+    check_rest_error(multipart({{R"(name="file"; filename="/etc/z")", "1"}}), 403, "/home/user");
+
+    // REST errors: not there, a directory, outside, no path, a bad user, a wrong token, another tenant's.
+    check_rest_error(http_request(port, "GET", "/files?path=none", "", envd), 404, "no file");
+    check_rest_error(http_request(port, "GET", "/files?path=%2Fhome%2Fuser%2Fd", "", envd), 400, "is a directory");
+    check_rest_error(http_request(port, "GET", "/files?path=%2Fetc%2Fpasswd", "", envd), 403, "/home/user");
+    check_rest_error(http_request(port, "GET", "/files?path=%2Ftmp%2Fx", "", envd), 403, "/tmp");
+    check_rest_error(http_request(port, "POST", "/files", "x", octet), 400, "needs the path");
+    check_rest_error(http_request(port, "GET", "/files?path=a&username=admin", "", envd), 401, "admin");
+    const auto other = post_json(port, "/v2/sandboxes", "{}", beta);
+    REQUIRE(other.status == 201);
+    for (const std::string& token : {std::string("nope"), text(other.json().at("envdAccessToken"))}) {
+        check_rest_error(http_request(port, "GET", "/files?path=d/big.bin", "", with(envd, "X-Access-Token", token)),
+                         401, "unauthorized");
+        check_rest_error(http_request(port, "POST", "/files?path=w", "x", with(octet, "X-Access-Token", token)), 401,
+                         "unauthorized");
+    }
+
+    // Past the quota: 507 before a byte is written (octet-stream) or as the chunks come (multipart).
+    const std::string huge(1100 * 1024, 'q');
+    check_rest_error(http_request(port, "POST", "/files?path=huge.bin", huge, octet), 507, "quota");
+    check_rest_error(multipart({{R"(name="file"; filename="huge.bin")", huge}}), 507, "quota");
+    check_rest_error(http_request(port, "GET", "/files?path=huge.bin", "", envd), 404, "no file");
+
+    // The filesystem RPCs.
+    const Headers rpc = with(with(envd, "Connect-Protocol-Version", "1"), "Content-Type", "application/json");
+    const auto call = [&](const std::string& method, const std::string& body) {
+        return http_request(port, "POST", "/filesystem.Filesystem/" + method, body, rpc);
+    };
+    const auto check_rpc_error = [](const HttpResponse& response, int status, const std::string& code) {
+        INFO(response.body);
+        CHECK(response.status == status);
+        CHECK(text(response.json().at("code")) == code);
+        CHECK_FALSE(text(response.json().at("message")).empty());
+    };
+    const auto made_dir = call("MakeDir", R"({"path":"/home/user/n/o"})");
+    INFO(made_dir.body);
+    REQUIRE(made_dir.status == 200);
+    CHECK(text(made_dir.json().at("entry").at("type")) == "FILE_TYPE_DIRECTORY");
+    CHECK(text(made_dir.json().at("entry").at("path")) == "/home/user/n/o");
+    check_rpc_error(call("MakeDir", R"({"path":"n/o"})"), 409, "already_exists");
+    check_rpc_error(call("MakeDir", R"({"path":"m/a.txt"})"), 400, "invalid_argument");
+    check_rpc_error(call("MakeDir", R"({"path":"/usr/x"})"), 403, "permission_denied");
+    const auto stat = call("Stat", R"({"path":"m/a.txt"})");
+    REQUIRE(stat.status == 200);
+    CHECK(text(stat.json().at("entry").at("size")) == "1");
+    check_rpc_error(call("Stat", R"({"path":"none"})"), 404, "not_found");
+    const auto listed = call("ListDir", R"({"path":"/home/user","depth":1})");
+    REQUIRE(listed.status == 200);
+    std::set<std::string> names;
+    for (const auto& entry : listed.json().at("entries").as_array()) names.insert(text(entry.at("name")));
+    CHECK(names == std::set<std::string>{"d", "m", "n"});
+    check_rpc_error(call("ListDir", R"({"path":"m/a.txt"})"), 400, "invalid_argument");
+    const auto moved = call("Move", R"({"source":"m/a.txt","destination":"/home/user/n/a.txt"})");
+    REQUIRE(moved.status == 200);
+    CHECK(text(moved.json().at("entry").at("path")) == "/home/user/n/a.txt");
+    check_rpc_error(call("Move", R"({"source":"m/a.txt","destination":"q"})"), 404, "not_found");
+    CHECK(call("Remove", R"({"path":"n"})").body == "{}");
+    check_rpc_error(call("Remove", R"({"path":"n"})"), 404, "not_found");
+    check_rpc_error(call("Remove", R"({"path":"/home/user"})"), 403, "permission_denied");
+    check_rpc_error(call("Stat", R"({"path":3})"), 400, "invalid_argument");
+    check_rpc_error(call("CreateWatcher", R"({"path":"d"})"), 501, "unimplemented");
+    check_rpc_error(http_request(port, "POST", "/filesystem.Filesystem/Stat", R"({"path":"d"})",
+                                 with(rpc, "Authorization", "Basic " + std::string("YWRtaW46"))),  // "admin:"
+                    401, "unauthenticated");
+    // WatchDir is a stream: 200 and a lone end-of-stream error.
+    const auto watch =
+        http_request(port, "POST", "/filesystem.Filesystem/WatchDir", e2b::encode_message(R"({"path":"d"})"),
+                     with(envd, "Content-Type", "application/connect+json"));
+    REQUIRE(watch.status == 200);
+    e2b::EnvelopeDecoder decoder(1 << 20);
+    decoder.push(watch.body);
+    auto end = decoder.next();
+    REQUIRE(std::holds_alternative<e2b::Envelope>(end));
+    CHECK(text(json::parse(std::get<e2b::Envelope>(end).data).at("error").at("code")) == "unimplemented");
+}

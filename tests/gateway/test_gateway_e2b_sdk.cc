@@ -65,23 +65,37 @@ std::string install_sdk(const fs::path& sdk) {
     return succeeded(npm) ? "" : "npm ci of the pinned SDK failed: " + npm.output;
 }
 
-}  // namespace
-
-TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") {
+// tests/e2b/<script> run beside the installed SDK against a gateway with keys for tenants acme (E2B_API_KEY)
+// and beta (E2B_OTHER_API_KEY); the script's output, which it must end with "ok".
+void run_script(const std::string& script, const std::string& daemon_toml = "",
+                const std::vector<std::string>& env = {}) {
     if (const std::string why = node_too_old(); !why.empty()) return skip(why);
     const fs::path sdk = fs::path(JAILD_BIN_DIR).parent_path() / "e2b-sdk";
     if (const std::string why = install_sdk(sdk); !why.empty()) return skip(why);
     // ESM resolves imports from the script's own directory: the script runs beside node_modules.
-    fs::copy_file(source_path("tests/e2b/commands.mjs"), sdk / "commands.mjs", fs::copy_options::overwrite_existing);
+    fs::copy_file(source_path("tests/e2b/" + script), sdk / script, fs::copy_options::overwrite_existing);
 
     TenantsFile keys;
     const std::string key = keys.create("acme");
-    KeyedStack stack(keys);
+    const std::string other = keys.create("beta");
+    KeyedStack stack(keys, daemon_toml);
     const std::string url = "http://127.0.0.1:" + std::to_string(stack.port());
-    const Ran script = run({"/usr/bin/node", (sdk / "commands.mjs").string()},
-                           {"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key});
-    INFO(script.output);
-    CHECK(succeeded(script));
-    CHECK(script.output.find("ok\n") != std::string::npos);
-    WARN(script.output);  // the timings
+    std::vector<std::string> vars{"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key,
+                                  "E2B_OTHER_API_KEY=" + other};
+    vars.insert(vars.end(), env.begin(), env.end());
+    const Ran ran = run({"/usr/bin/node", (sdk / script).string()}, vars);
+    INFO(ran.output);
+    CHECK(succeeded(ran));
+    CHECK(ran.output.find("ok\n") != std::string::npos);
+    WARN(ran.output);  // the timings
+}
+
+}  // namespace
+
+TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") { run_script("commands.mjs"); }
+
+TEST_CASE("e2b sdk: files through the unmodified SDK", "[gateway][e2b][sdk]") {
+    constexpr int kQuotaKb = 512;
+    run_script("files.mjs", "[sessions]\nquota_kb = " + std::to_string(kQuotaKb) + "\n",
+               {"QUOTA_BYTES=" + std::to_string(kQuotaKb * 1024)});
 }
