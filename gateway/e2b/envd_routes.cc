@@ -338,7 +338,8 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
     }
     Caller caller = exchange.caller;
     caller.principal = *principal;
-    Exchange as_owner{exchange.request, exchange.request_id, exchange.options, caller, exchange.responder, {}};
+    Exchange as_owner{exchange.request, exchange.request_id, exchange.options, caller, exchange.responder, {},
+                      exchange.body};
     constexpr std::string_view kProcess = "/process.Process/";
     if (sandbox.service == SandboxService::envd && exchange.request.method() == http::verb::post &&
         path.starts_with(kProcess)) {
