@@ -328,18 +328,9 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
         co_await exchange.responder.send(std::move(response));
         co_return;
     }
-    const std::string_view token = exchange.request["X-Access-Token"];
-    const std::optional<std::string> principal =
-        exchange.options.e2b_tokens->verify(TokenKind::envd, token, sandbox.sandbox_id);
-    if (!principal) {
-        co_await send_plain_error(
-            exchange, 401, "unauthorized access, please provide a valid access token or method signing if supported");
-        co_return;
-    }
-    Caller caller = exchange.caller;
-    caller.principal = *principal;
-    Exchange as_owner{exchange.request, exchange.request_id, exchange.options, caller, exchange.responder, {},
-                      exchange.body};
+    // The caller is the sandbox's owner: its token was checked with the request's header
+    // (gateway/e2b/sandbox_admission.h).
+    Exchange& as_owner = exchange;
     constexpr std::string_view kProcess = "/process.Process/";
     if (sandbox.service == SandboxService::envd && exchange.request.method() == http::verb::post &&
         path.starts_with(kProcess)) {

@@ -23,8 +23,8 @@ await sbx.files.write('empty.txt', '')
 assert.equal(await sbx.files.read('empty.txt'), '')
 
 // A file the SDK wrote is the sandbox's; one a command made is readable by the SDK.
-assert.equal((await sbx.commands.run('cat hello.txt')).stdout, 'hello\n')
-await sbx.commands.run('mkdir -p made && printf "by a command" > made/out.txt')
+assert.equal((await sbx.commands.run('cat /home/user/hello.txt')).stdout, 'hello\n')
+await sbx.commands.run('mkdir -p made && printf "by a command" > /home/user/made/out.txt')
 assert.equal(await sbx.files.read(`${home}/made/out.txt`), 'by a command')
 
 // Several files in one request (multipart, filenames as paths), then octet-stream.
@@ -76,7 +76,7 @@ await sbx.files.remove('hello.txt')
 assert.equal(await sbx.files.exists('hello.txt'), false)
 await sbx.files.remove(`${home}/tree`)
 assert.equal(await sbx.files.exists('tree'), false)
-assert.equal((await sbx.commands.run('ls')).stdout.includes('tree'), false)
+assert.equal((await sbx.commands.run('ls /home/user')).stdout.includes('tree'), false)
 await assert.rejects(sbx.files.remove('tree'), FileNotFoundError)
 
 // Outside the workspace: refused, saying what is reachable.
