@@ -360,8 +360,7 @@ TEST_CASE("live: stat, make a directory, move and list below a path on a live se
     // A program in the sandbox sees the directory, owns it (the sandbox's uid made it) and writes into it; a
     // symlink it plants out of the workspace is never followed by the file requests.
     const std::uint32_t pid = start_pid(
-        daemon.socket(), id,
-        {"sh", "-c", "test -O a/b && echo owned; echo hi > a/b/f.txt; ln -s /etc a/etc"});
+        daemon.socket(), id, {"sh", "-c", "test -O a/b && echo owned; echo hi > a/b/f.txt; ln -s /etc a/etc"});
     CHECK(attach(daemon.socket(), id, pid).out == "owned\n");
     v1::ClientMessage move;
     move.mutable_file_move()->set_session_id(id);
