@@ -1,4 +1,7 @@
 #include "gateway/http_connection.h"
+#include "gateway/e2b/envd_request.h"
+#include "gateway/e2b/envd_routes.h"
+#include "gateway/e2b/sandbox_admission.h"
 
 #include <spdlog/spdlog.h>
 
@@ -191,7 +194,8 @@ asio::awaitable<bool> HttpConnection::read_and_answer() {
         co_return false;
     }
     const bool streams =
-        !ec && match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body;
+        !ec && (match_route(parser.get().method(), parser.get().target(), options_.metrics_only).streams_body ||
+                e2b::streams_body(parser.get()));
     if (!ec && !streams) {
         parser.body_limit(options_.limits.body_bytes);  // a chunked body is counted as it comes
         if (parser.content_length().value_or(0) > options_.limits.body_bytes) ec = http::error::body_limit;
@@ -306,7 +310,12 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
 std::optional<Response> HttpConnection::check_caller(const Request& request) {
     const RouteMatch match = match_route(request.method(), request.target(), options_.metrics_only);
     if (request.method() == http::verb::options && match.status == 405) return std::nullopt;
-    return authenticator_.authenticate(request, peer_, caller_);
+    // A request to an E2B sandbox carries the sandbox's access token instead of a key.
+    if (e2b::sandbox_request(request))
+        return e2b::admit_sandbox_request(request, peer_, authenticator_, options_.e2b_tokens.get(), caller_);
+    std::optional<Response> refused = authenticator_.authenticate(request, peer_, caller_);
+    if (refused && e2b::control_plane_path(request.target())) e2b::reshape_refusal(*refused);
+    return refused;
 }
 
 asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body) {
@@ -331,6 +340,9 @@ asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body)
         Response response{http::status::no_content, 11};
         for (auto& [name, value] : options_headers(match.allow, cors_allowed(cors_))) response.set(name, value);
         co_await send(std::move(response));
+    } else if (!refused_ && e2b::sandbox_request(request)) {
+        Exchange exchange{request, request_id_, options_, caller_, *this, {}, body};
+        co_await run_handler(&e2b::handle_sandbox_call, exchange, !body);
     } else if (refused_) {
         rejected = Reason::auth;
         co_await send(std::move(*refused_));

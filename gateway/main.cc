@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "gateway/authenticator.h"
+#include "gateway/e2b/sandbox_tokens.h"
 #include "gateway/keys_command.h"
 #include "gateway/listener.h"
 #include "gateway/options.h"
@@ -63,6 +64,14 @@ jaild::gateway::GatewayOptions serve_options(const CommandLine& line) {
     if (!line.www_dir.empty()) options.www_dir = line.www_dir;
     jaild::gateway::check_listen_allowed(options);
     jaild::gateway::check_tls_options(options);
+    using jaild::gateway::e2b::SandboxTokens;
+    try {
+        options.e2b_tokens = std::make_shared<const SandboxTokens>(
+            options.e2b_secret_file.empty() ? SandboxTokens::random()
+                                            : SandboxTokens::from_file(options.e2b_secret_file));
+    } catch (const std::runtime_error& error) {
+        throw jaild::ConfigError(error.what());
+    }
     return options;
 }
 

@@ -104,6 +104,7 @@ void apply_gateway_key(const std::string& key, const toml::node& node, GatewayOp
     if (key == "metrics_listen") return parse_metrics_listen(text(node, key), o);
     if (key == "jaild_socket") return void(o.jaild_socket = text(node, key));
     if (key == "keys_file") return void(o.keys_file = text(node, "gateway.keys_file"));
+    if (key == "e2b_secret_file") return void(o.e2b_secret_file = text(node, "gateway.e2b_secret_file"));
     if (key == "trusted_proxies") return add_trusted_proxies(node, o.trusted_proxies);
     if (key == "insecure_no_auth") {
         if (!node.is_boolean()) throw ConfigError("gateway.insecure_no_auth must be a boolean");

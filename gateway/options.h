@@ -13,6 +13,10 @@
 
 namespace jaild::gateway {
 
+namespace e2b {
+class SandboxTokens;  // gateway/e2b/sandbox_tokens.h
+}
+
 // Static files (gateway/static_files.h): the request paths under `prefix` (ends with '/') come from `dir`.
 struct StaticMount {
     std::string prefix;
@@ -47,6 +51,10 @@ struct GatewayOptions {
     std::string www_dir = "/usr/share/jaild/www";
     std::vector<StaticMount> www_vendor = {{"/vendor/codemirror/", "/usr/share/javascript/codemirror"},
                                            {"/vendor/termjs/", "/usr/share/javascript/term.js"}};
+    // E2B sandboxes' access tokens (docs/e2b.md): their secret's file (e2b_secret_file; empty: a random secret
+    // per process), and the tokens made from it in main().
+    std::string e2b_secret_file;
+    std::shared_ptr<const e2b::SandboxTokens> e2b_tokens;
 };
 
 // Parses "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws ConfigError.
@@ -59,8 +67,8 @@ GatewayOptions metrics_listener_options(const GatewayOptions& options);
 // Reads a TOML file with a [gateway] table (listen, jaild_socket, keys_file, trusted_proxies, insecure_no_auth,
 // threads, body_limit_bytes, header_limit_bytes, header_timeout_ms, body_timeout_ms, idle_timeout_ms,
 // write_timeout_ms, shutdown_grace_ms, max_connections, script_max_bytes, cors_origins, tls_cert, tls_key,
-// www_dir, www_vendor), a [log] table (level, format) and a [tenant_defaults] table (the keys file's limit keys,
-// integers of at least 1).
+// www_dir, www_vendor, e2b_secret_file), a [log] table (level, format) and a [tenant_defaults] table (the keys
+// file's limit keys, integers of at least 1).
 // Unknown keys throw ConfigError; so does allow_remote, which is gone (the message says what replaces it).
 void load_options_file(const std::string& path, GatewayOptions& options);
 

@@ -143,7 +143,8 @@ HttpError map_jaild_error(const v1::Error& error, RequestKind kind) {
             out.retry_after = true;
             break;
         case v1::ERROR_CODE_UNIMPLEMENTED: out.status = 501; break;
-        case v1::ERROR_CODE_FAILED_PRECONDITION: out.status = 409; break;  // not live, not a terminal, ended
+        case v1::ERROR_CODE_FAILED_PRECONDITION:  // not live, not a terminal, ended
+        case v1::ERROR_CODE_ALREADY_EXISTS: out.status = 409; break;
         case v1::ERROR_CODE_NOT_FOUND:
         case v1::ERROR_CODE_QUOTA_EXCEEDED:
             // Unknown (or another principal's) session or file; an upload past the session's disk quota.

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "gateway/context_routes.h"
+#include "gateway/e2b/control_routes.h"
 #include "gateway/jaild_forwarding.h"
 #include "gateway/limits_route.h"
 #include "gateway/metrics_route.h"
@@ -145,6 +146,27 @@ const Route kRoutes[] = {
     {http::verb::post, "/sessions/{id}/contexts/{ctx}/interrupt", &handle_context_interrupt},
     {http::verb::post, "/sessions/{id}/contexts/{ctx}/restart", &handle_context_restart},
     {http::verb::post, "/sessions/{id}/contexts/{ctx}/run", &handle_context_run},
+    // E2B's control plane (docs/e2b.md)
+    {http::verb::post, "/v2/sandboxes", &e2b::handle_sandbox_create},
+    {http::verb::get, "/v2/sandboxes", &e2b::handle_sandbox_list},
+    {http::verb::post, "/v2/sandboxes/{id}/connect", &e2b::handle_sandbox_connect},
+    {http::verb::get, "/sandboxes/{id}", &e2b::handle_sandbox_get},
+    {http::verb::delete_, "/sandboxes/{id}", &e2b::handle_sandbox_kill},
+    {http::verb::post, "/sandboxes/{id}/timeout", &e2b::handle_sandbox_timeout},
+    {http::verb::post, "/sandboxes/{id}/pause", &e2b::handle_sandbox_unsupported},
+    {http::verb::post, "/sandboxes/{id}/resume", &e2b::handle_sandbox_unsupported},
+    {http::verb::post, "/sandboxes/{id}/snapshots", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/snapshots", &e2b::handle_sandbox_unsupported},
+    {http::verb::post, "/sandboxes/{id}/fork", &e2b::handle_sandbox_unsupported},
+    {http::verb::put, "/sandboxes/{id}/network", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/sandboxes/{id}/metrics", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/sandboxes/{id}/logs", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/v2/sandboxes/{id}/logs", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/templates", &e2b::handle_sandbox_unsupported},
+    {http::verb::post, "/v3/templates", &e2b::handle_sandbox_unsupported},
+    {http::verb::delete_, "/templates/{id}", &e2b::handle_sandbox_unsupported},
+    {http::verb::get, "/volumes", &e2b::handle_sandbox_unsupported},
+    {http::verb::post, "/volumes", &e2b::handle_sandbox_unsupported},
 };
 
 // A GET or HEAD of a path no API route has: the playground's files (gateway/static_files.h).

@@ -209,7 +209,10 @@ private:
                     co_return;
                 }
                 [[fallthrough]];
-            case K::kFileDelete: {
+            case K::kFileDelete:
+            case K::kFileStat:
+            case K::kFileMakeDir:
+            case K::kFileMove: {
                 v1::ServerMessage reply = co_await session_request(request);
                 co_await send(reply);
                 co_return;

@@ -16,6 +16,7 @@ enum class ErrorCode {
     unavailable,          // jaild is shutting down
     quota_exceeded,       // a session's disk quota would be exceeded
     failed_precondition,  // not in this state: the session is not live, the process has ended
+    already_exists,       // what a request would create is there already
 };
 
 }  // namespace jaild

@@ -89,8 +89,13 @@ asio::awaitable<std::optional<v1::ServerMessage>> receive_chunks(Channel& channe
                 ErrorCode::invalid_argument,
                 "the upload sent more than its announced size of " + std::to_string(put.size()) + " bytes", "size");
         if (auto refused = over_quota(room, base + total)) co_return refused;
-        if (std::error_code ec = file.write(chunk.data()))
+        if (std::error_code ec = file.write(chunk.data())) {
+            // A live session's storage is a file system of its quota's size: full, it is the quota.
+            if (ec == std::errc::no_space_on_device)
+                co_return error_reply(ErrorCode::quota_exceeded,
+                                      room.what + " is full (" + std::to_string(base + total) + " bytes)", "content");
             co_return error_reply(ErrorCode::internal, "writing \"" + put.path() + "\" failed: " + ec.message());
+        }
         eof = chunk.eof();
     }
     if (put.has_size() && file.written() != put.size())
@@ -195,6 +200,8 @@ v1::ServerMessage put_whole(SessionStore& store, Session& session, const v1::Fil
     const std::error_code ec =
         session_files::write_file(workspace.get(), put.path(), put.content(), session.live_uid, session.live_uid);
     store.refresh_usage(session);
+    if (ec == std::errc::no_space_on_device)  // a live session's storage, of its quota's size, is full
+        return error_reply(ErrorCode::quota_exceeded, "the session's storage is full", "content");
     return ec ? path_error(put.path(), ec) : done_reply();
 }
 

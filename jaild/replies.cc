@@ -15,6 +15,7 @@ v1::ErrorCode to_proto(ErrorCode code) {
         case ErrorCode::unavailable: return v1::ERROR_CODE_UNAVAILABLE;
         case ErrorCode::quota_exceeded: return v1::ERROR_CODE_QUOTA_EXCEEDED;
         case ErrorCode::failed_precondition: return v1::ERROR_CODE_FAILED_PRECONDITION;
+        case ErrorCode::already_exists: return v1::ERROR_CODE_ALREADY_EXISTS;
     }
     return v1::ERROR_CODE_INTERNAL;
 }

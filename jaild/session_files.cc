@@ -118,30 +118,72 @@ std::error_code remove_entry(int dir, const std::string& name) {
     return {};
 }
 
-void list_into(int dir, const std::string& prefix, std::vector<Entry>& out, int depth) {
+Entry entry_of(int dir, const std::string& name, const struct stat& st, const std::string& path) {
+    Entry entry;
+    entry.path = path;
+    entry.size = static_cast<std::uint64_t>(st.st_size);
+    entry.mtime_ms = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    entry.mode = st.st_mode & 07777;
+    if (S_ISREG(st.st_mode)) {
+        entry.type = "file";
+    } else if (S_ISDIR(st.st_mode)) {
+        entry.type = "directory";
+    } else if (S_ISLNK(st.st_mode)) {
+        entry.type = "symlink";
+        std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+        const ssize_t n = ::readlinkat(dir, name.c_str(), target.data(), target.size());
+        if (n >= 0) entry.symlink_target.assign(target.data(), static_cast<std::size_t>(n));
+    } else {
+        entry.type = "other";
+    }
+    return entry;
+}
+
+// The entries of dir at `depth` (0: its own) and, while depth + 1 < max_depth (0: no limit), below.
+void list_into(int dir, const std::string& prefix, std::vector<Entry>& out, unsigned depth, unsigned max_depth) {
     if (depth > 64) return;
     for_each_entry(dir, [&](const std::string& name) -> std::error_code {
         struct stat st {};
         if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
-        Entry entry;
-        entry.path = prefix + name;
-        entry.size = static_cast<std::uint64_t>(st.st_size);
-        entry.mtime_ms = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
-        if (S_ISREG(st.st_mode))
-            entry.type = "file";
-        else if (S_ISDIR(st.st_mode))
-            entry.type = "directory";
-        else if (S_ISLNK(st.st_mode))
-            entry.type = "symlink";
-        else
-            entry.type = "other";
-        out.push_back(entry);
-        if (S_ISDIR(st.st_mode)) {
+        out.push_back(entry_of(dir, name, st, prefix + name));
+        if (S_ISDIR(st.st_mode) && (max_depth == 0 || depth + 1 < max_depth)) {
             unique_fd child(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (child) list_into(child.get(), entry.path + "/", out, depth + 1);
+            if (child) list_into(child.get(), prefix + name + "/", out, depth + 1, max_depth);
         }
         return {};
     });
+}
+
+void sort_by_path(std::vector<Entry>& entries) {
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
+}
+
+// The directory at path beneath dir, each missing component created (0755, owned by uid/gid), one at a time and
+// each beneath the last.
+unique_fd make_dirs(int dir, const std::string& path, uid_t uid, gid_t gid, std::error_code& ec) {
+    unique_fd at(::fcntl(dir, F_DUPFD_CLOEXEC, 3));
+    if (!at) ec = last_error();
+    std::size_t start = 0;
+    while (at && start < path.size()) {
+        const std::size_t end = std::min(path.find('/', start), path.size());
+        const std::string part = path.substr(start, end - start);
+        if (!plain_name(part)) {
+            ec = from_errno(EINVAL);
+            return {};
+        }
+        if (::mkdirat(at.get(), part.c_str(), 0755) == 0) {
+            if (::fchownat(at.get(), part.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+                ec = last_error();
+                return {};
+            }
+        } else if (errno != EEXIST) {
+            ec = last_error();
+            return {};
+        }
+        at = open_beneath(at.get(), part, O_RDONLY | O_DIRECTORY, 0, ec);
+        start = end + 1;
+    }
+    return at;
 }
 
 }  // namespace
@@ -201,9 +243,67 @@ Usage usage_of(int dir) {
 
 std::vector<Entry> list(int dir) {
     std::vector<Entry> out;
-    list_into(dir, "", out, 0);
-    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
+    list_into(dir, "", out, 0, 0);
+    sort_by_path(out);
     return out;
+}
+
+std::vector<Entry> list_below(int dir, const std::string& path, unsigned max_depth, std::error_code& ec) {
+    std::vector<Entry> out;
+    unique_fd top = open_dir(dir, path, ec);
+    if (!top) return out;
+    list_into(top.get(), path.empty() ? "" : path + "/", out, 0, max_depth);
+    sort_by_path(out);
+    return out;
+}
+
+std::error_code stat_entry(int dir, const std::string& path, Entry& out) {
+    struct stat st {};
+    if (path.empty()) {
+        if (::fstat(dir, &st) != 0) return last_error();
+        out = entry_of(dir, ".", st, "");
+        return {};
+    }
+    const auto [parent, name] = split(path);
+    if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
+    std::error_code ec;
+    unique_fd at = open_dir(dir, parent, ec);
+    if (!at) return ec;
+    if (::fstatat(at.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+    out = entry_of(at.get(), name, st, path);
+    return {};
+}
+
+std::error_code make_dir(int dir, const std::string& path, uid_t uid, gid_t gid) {
+    const auto [parent, name] = split(path);
+    if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
+    std::error_code ec;
+    unique_fd at = make_dirs(dir, parent, uid, gid, ec);
+    if (!at) return ec;
+    if (::mkdirat(at.get(), name.c_str(), 0755) != 0) {
+        if (errno != EEXIST) return last_error();
+        struct stat st {};
+        if (::fstatat(at.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+        return from_errno(S_ISDIR(st.st_mode) ? EEXIST : ENOTDIR);
+    }
+    if (::fchownat(at.get(), name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+    return {};
+}
+
+std::error_code move(int dir, const std::string& source, const std::string& destination, uid_t uid, gid_t gid) {
+    const auto [from_parent, from_name] = split(source);
+    const auto [to_parent, to_name] = split(destination);
+    if (has_nul(source) || has_nul(destination) || !plain_name(from_name) || !plain_name(to_name))
+        return from_errno(EINVAL);
+    std::error_code ec;
+    unique_fd from = open_dir(dir, from_parent, ec);
+    if (!from) return ec;
+    struct stat st {};
+    if (::fstatat(from.get(), from_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+    unique_fd to = make_dirs(dir, to_parent, uid, gid, ec);
+    if (!to) return ec;
+    if (::renameat(from.get(), from_name.c_str(), to.get(), to_name.c_str()) != 0) return last_error();
+    return {};
 }
 
 unique_fd open_regular(int dir, const std::string& path, std::uint64_t& size, std::error_code& ec) {
@@ -255,24 +355,9 @@ Upload::~Upload() {
 std::error_code Upload::open(int dir, const std::string& path, uid_t uid, gid_t gid) {
     const auto [parent, name] = split(path);
     if (has_nul(path) || !plain_name(name)) return from_errno(EINVAL);
-    // Parents, one component at a time, each beneath the last.
-    unique_fd at(::fcntl(dir, F_DUPFD_CLOEXEC, 3));
-    if (!at) return last_error();
-    std::size_t start = 0;
-    while (start < parent.size()) {
-        const std::size_t end = std::min(parent.find('/', start), parent.size());
-        const std::string part = parent.substr(start, end - start);
-        if (::mkdirat(at.get(), part.c_str(), 0755) == 0) {
-            if (::fchownat(at.get(), part.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
-        } else if (errno != EEXIST) {
-            return last_error();
-        }
-        std::error_code ec;
-        unique_fd next = open_beneath(at.get(), part, O_RDONLY | O_DIRECTORY, 0, ec);
-        if (!next) return ec;
-        at = std::move(next);
-        start = end + 1;
-    }
+    std::error_code ec;
+    unique_fd at = make_dirs(dir, parent, uid, gid, ec);
+    if (!at) return ec;
     struct stat existing {};
     if (::fstatat(at.get(), name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode))
         return from_errno(EISDIR);  // refused before any byte is written

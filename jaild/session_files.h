@@ -30,6 +30,8 @@ struct Entry {
     std::uint64_t size = 0;
     std::string type;  // "file", "directory", "symlink"
     std::int64_t mtime_ms = 0;
+    std::uint32_t mode = 0;      // permission bits (07777)
+    std::string symlink_target;  // a symlink's, as stored
 };
 
 // Copies the tree below src into dst (both directory fds): directories, regular files, symlinks (as links,
@@ -39,6 +41,17 @@ std::error_code copy_tree(int src, int dst, uid_t uid, gid_t gid, Usage& usage);
 Usage usage_of(int dir);
 // Every entry below dir, depth first, sorted by path.
 std::vector<Entry> list(int dir);
+// The entries below the directory at path ("": dir itself) down to max_depth levels (0: all), sorted by path;
+// their paths start with path. ENOTDIR when path is not a directory.
+std::vector<Entry> list_below(int dir, const std::string& path, unsigned max_depth, std::error_code& ec);
+// The entry at path ("": dir itself), a symlink there not followed.
+std::error_code stat_entry(int dir, const std::string& path, Entry& out);
+// Creates the directory at path and its missing parents (0755, owned by uid/gid). EEXIST when a directory is
+// there already, ENOTDIR when something else is (at path or at a parent).
+std::error_code make_dir(int dir, const std::string& path, uid_t uid, gid_t gid);
+// Renames source to destination (a file there replaced), creating destination's missing parents (0755, owned
+// by uid/gid). Neither may be dir itself.
+std::error_code move(int dir, const std::string& source, const std::string& destination, uid_t uid, gid_t gid);
 
 // The regular file at path, opened for reading (fifos, devices and sockets: EINVAL; a directory: EISDIR), and
 // its size.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "jaild/file_operations.h"
 #include "jaild/file_transfer.h"
 #include "jaild/replies.h"
 #include "jaild/sandbox/run_plan.h"
@@ -28,6 +29,18 @@ std::string check_env(const Map& env) {
     return {};
 }
 
+// Labels are the client's tags: at most 64, keys as names are, values at most 1024 bytes (protobuf has
+// checked they are UTF-8).
+template <class Map>
+std::string check_labels(const Map& labels) {
+    if (labels.size() > 64) return "labels has more than 64 entries";
+    for (const auto& [key, value] : labels) {
+        if (!valid_session_name(key)) return "label \"" + key + "\" must be 1 to 128 printable ASCII characters";
+        if (value.size() > 1024) return "the value of label " + key + " is longer than 1024 bytes";
+    }
+    return {};
+}
+
 }  // namespace
 
 void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::uint32_t ttl_s, v1::SessionInfo& out) {
@@ -36,6 +49,7 @@ void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::u
     out.set_created_unix_ms(session.meta.created_ms);
     out.set_last_used_unix_ms(session.meta.last_used_ms);
     for (const auto& [key, value] : session.meta.env) (*out.mutable_env())[key] = value;
+    for (const auto& [key, value] : session.meta.labels) (*out.mutable_labels())[key] = value;
     out.set_cwd(session.meta.cwd);
     out.set_disk_used_bytes(session.meta.disk_used);
     out.set_files_count(session.meta.files);
@@ -61,6 +75,9 @@ std::string SessionService::session_id_of(const v1::ClientMessage& m) {
         case K::kFileGet: return m.file_get().session_id();
         case K::kFilePut: return m.file_put().session_id();
         case K::kFileDelete: return m.file_delete().session_id();
+        case K::kFileStat: return m.file_stat().session_id();
+        case K::kFileMakeDir: return m.file_make_dir().session_id();
+        case K::kFileMove: return m.file_move().session_id();
         default: return {};
     }
 }
@@ -68,7 +85,8 @@ std::string SessionService::session_id_of(const v1::ClientMessage& m) {
 bool SessionService::is_file_request(const v1::ClientMessage& request) {
     using K = v1::ClientMessage::KindCase;
     const K kind = request.kind_case();
-    return kind == K::kFileList || kind == K::kFileGet || kind == K::kFilePut || kind == K::kFileDelete;
+    return kind == K::kFileList || kind == K::kFileGet || kind == K::kFilePut || kind == K::kFileDelete ||
+           kind == K::kFileStat || kind == K::kFileMakeDir || kind == K::kFileMove;
 }
 
 v1::ServerMessage SessionService::no_session(const std::string& id) {
@@ -89,13 +107,18 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
             return error_reply(ErrorCode::invalid_argument, error, "env");
         if (!create.name().empty() && !valid_session_name(create.name()))
             return error_reply(ErrorCode::invalid_argument, "name must be 1 to 128 printable ASCII characters", "name");
-        SessionError error;
-        std::map<std::string, std::string> env(create.env().begin(), create.env().end());
-        const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
-        const std::int64_t deadline =
+        if (std::string error = check_labels(create.labels()); !error.empty())
+            return error_reply(ErrorCode::invalid_argument, error, "labels");
+        NewSession spec;
+        spec.env.insert(create.env().begin(), create.env().end());
+        spec.name = create.name();
+        spec.labels.insert(create.labels().begin(), create.labels().end());
+        spec.live = create.live();
+        spec.deadline_ms =
             create.live() && create.timeout_ms() ? now_ms() + static_cast<std::int64_t>(create.timeout_ms()) : 0;
-        std::shared_ptr<Session> session =
-            store_.create(principal, env, create.name(), error, quota, create.live(), deadline);
+        SessionError error;
+        const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
+        std::shared_ptr<Session> session = store_.create(principal, spec, error, quota);
         if (!session) return error_reply(error.code, error.message, error.field);
         return info_message(*session);
     }
@@ -142,34 +165,17 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
 
 v1::ServerMessage SessionService::file_request(const v1::ClientMessage& request, Session& session) {
     using K = v1::ClientMessage::KindCase;
-    if (request.kind_case() == K::kFilePut)
-        return file_transfer::put_whole(store_, session, request.file_put(), request.quota().max_session_disk_kb());
-    if (request.kind_case() == K::kFileGet)
-        return file_transfer::get_whole(store_, session, request.file_get(), max_reply_bytes_);
-    std::error_code ec;
-    unique_fd workspace = store_.open_workspace(session, ec);
-    if (!workspace) return error_reply(ErrorCode::internal, "cannot open the session's workspace: " + ec.message());
-    v1::ServerMessage reply;
-    if (request.kind_case() == K::kFileList) {
-        reply.mutable_files();  // an empty workspace is still a listing
-        for (const session_files::Entry& entry : session_files::list(workspace.get())) {
-            v1::FileEntry& out = *reply.mutable_files()->add_files();
-            out.set_path(entry.path);
-            out.set_size(entry.size);
-            out.set_type(entry.type);
-            out.set_mtime_unix_ms(entry.mtime_ms);
-        }
-        return reply;
+    switch (request.kind_case()) {
+        case K::kFilePut:
+            return file_transfer::put_whole(store_, session, request.file_put(), request.quota().max_session_disk_kb());
+        case K::kFileGet: return file_transfer::get_whole(store_, session, request.file_get(), max_reply_bytes_);
+        case K::kFileList: return file_operations::list(store_, session, request.file_list());
+        case K::kFileStat: return file_operations::stat(store_, session, request.file_stat());
+        case K::kFileMakeDir: return file_operations::make_dir(store_, session, request.file_make_dir());
+        case K::kFileMove: return file_operations::move(store_, session, request.file_move());
+        case K::kFileDelete: return file_operations::remove(store_, session, request.file_delete());
+        default: return error_reply(ErrorCode::protocol, "not a file request");
     }
-    if (request.kind_case() != K::kFileDelete) return error_reply(ErrorCode::protocol, "not a file request");
-    const std::string& path = request.file_delete().path();
-    if (std::string error = check_relative_path(path); !error.empty())
-        return error_reply(ErrorCode::invalid_argument, error, "path");
-    ec = session_files::remove(workspace.get(), path);
-    store_.refresh_usage(session);
-    if (ec) return file_transfer::path_error(path, ec);
-    reply.mutable_done();
-    return reply;
 }
 
 }  // namespace jaild

@@ -24,7 +24,8 @@ public:
 
     // The session id a session or file request names ("" for create and list).
     static std::string session_id_of(const v1::ClientMessage& request);
-    // A request on a session's files (FileList, FileGet, FilePut, FileDelete): it needs the session's lock.
+    // A request on a session's files (FileList, FileGet, FilePut, FileDelete, FileStat, FileMakeDir, FileMove):
+    // it needs the session's lock.
     static bool is_file_request(const v1::ClientMessage& request);
 
     // SessionCreate, SessionList, SessionGet, SessionDelete, SessionSetEnv, SessionSetCwd of `principal`.

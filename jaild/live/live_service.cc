@@ -118,8 +118,8 @@ LiveService::~LiveService() = default;
 
 bool LiveService::handles(const v1::ClientMessage& request) {
     if (request.kind_case() == K::kSessionCreate) return request.session_create().live();
-    return !session_id_of(request).empty() ||
-           (request.kind_case() >= K::kSessionSetTimeout && request.kind_case() <= K::kContextDelete);
+    return !session_id_of(request).empty() || request.kind_case() == K::kSessionSetTimeout ||
+           (request.kind_case() >= K::kProcessStart && request.kind_case() <= K::kContextDelete);
 }
 
 std::size_t LiveService::processes_running() const {

@@ -134,8 +134,14 @@ def main(src):
                 fail(f"{method.upper()} {path}: streams its body, so it has no body limit and no 413")
         for status in sorted(needed - set(map(str, responses))):
             fail(f"{method.upper()} {path}: no {status} response")
-        # A WebSocket route's success is its 101 (Switching Protocols).
-        if not any(str(status).startswith("2") or str(status) == "101" for status in responses):
+        # A WebSocket route's success is its 101 (Switching Protocols); an E2B call for what a container cannot
+        # do (x-unsupported) always answers 501.
+        if operation.get("x-unsupported") and set(map(str, responses)) & {"200", "201", "204"}:
+            fail(f"{method.upper()} {path}: x-unsupported, yet it has a 2xx response")
+        elif operation.get("x-unsupported") and "501" not in map(str, responses):
+            fail(f"{method.upper()} {path}: x-unsupported without its 501")
+        elif not operation.get("x-unsupported") and not any(
+                str(status).startswith("2") or str(status) == "101" for status in responses):
             fail(f"{method.upper()} {path}: no 2xx (or 101) response")
         if method == "post" and "requestBody" not in operation:
             fail(f"{method.upper()} {path}: no requestBody")

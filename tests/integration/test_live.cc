@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -341,6 +342,56 @@ TEST_CASE("live: files are shared between processes and the file API, and the qu
     get.mutable_file_get()->set_session_id(id);
     get.mutable_file_get()->set_path("out.txt");
     CHECK(ask(daemon.socket(), get).file().content() == "made\n");
+}
+
+TEST_CASE("live: stat, make a directory, move and list below a path on a live session's files", "[live]") {
+    TempDir state;
+    Daemon daemon(live_toml(state.path(), "quota_kb = 1024\n"));
+    const std::string id = live_session(daemon.socket());
+    v1::ClientMessage make_dir;
+    make_dir.mutable_file_make_dir()->set_session_id(id);
+    make_dir.mutable_file_make_dir()->set_path("a/b");
+    const v1::ServerMessage made = ask(daemon.socket(), make_dir);
+    INFO("error: " << made.error().message());
+    REQUIRE(made.files().files_size() == 1);
+    CHECK(made.files().files(0).type() == "directory");
+    CHECK(ask(daemon.socket(), make_dir).error().code() == v1::ERROR_CODE_ALREADY_EXISTS);
+
+    // A program in the sandbox sees the directory, owns it (the sandbox's uid made it) and writes into it; a
+    // symlink it plants out of the workspace is never followed by the file requests.
+    const std::uint32_t pid = start_pid(
+        daemon.socket(), id, {"sh", "-c", "test -O a/b && echo owned; echo hi > a/b/f.txt; ln -s /etc a/etc"});
+    CHECK(attach(daemon.socket(), id, pid).out == "owned\n");
+    v1::ClientMessage move;
+    move.mutable_file_move()->set_session_id(id);
+    move.mutable_file_move()->set_source("a/b/f.txt");
+    move.mutable_file_move()->set_destination("c/g.txt");
+    const v1::ServerMessage moved = ask(daemon.socket(), move);
+    INFO("error: " << moved.error().message());
+    REQUIRE(moved.files().files_size() == 1);
+    CHECK(moved.files().files(0).path() == "c/g.txt");
+    CHECK(moved.files().files(0).size() == 3);
+    move.mutable_file_move()->set_source("a/etc/passwd");
+    CHECK(ask(daemon.socket(), move).error().code() == v1::ERROR_CODE_INVALID_ARGUMENT);
+    make_dir.mutable_file_make_dir()->set_path("a/etc/made");
+    CHECK(ask(daemon.socket(), make_dir).error().code() == v1::ERROR_CODE_INVALID_ARGUMENT);
+    CHECK_FALSE(std::filesystem::exists("/etc/made"));
+
+    v1::ClientMessage stat;
+    stat.mutable_file_stat()->set_session_id(id);
+    stat.mutable_file_stat()->set_path("a/etc");
+    const v1::ServerMessage link = ask(daemon.socket(), stat);
+    REQUIRE(link.files().files_size() == 1);
+    CHECK(link.files().files(0).type() == "symlink");
+    CHECK(link.files().files(0).symlink_target() == "/etc");
+    v1::ClientMessage list;
+    list.mutable_file_list()->set_session_id(id);
+    list.mutable_file_list()->set_path("a");
+    list.mutable_file_list()->set_depth(1);
+    const v1::ServerMessage listed = ask(daemon.socket(), list);
+    std::vector<std::string> paths;
+    for (const auto& entry : listed.files().files()) paths.push_back(entry.path());
+    CHECK(paths == std::vector<std::string>{"a/b", "a/etc"});
 }
 
 TEST_CASE("live: refusals: not live, max_live, unknown ids", "[live]") {

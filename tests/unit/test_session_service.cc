@@ -149,6 +149,37 @@ TEST_CASE("SessionService keeps principals apart and refuses bad input by field"
     check_error(f.session(third), v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
 }
 
+TEST_CASE("SessionService keeps a session's labels, in meta.json too, and refuses bad ones by field",
+          "[unit][sessions]") {
+    Fixture f;
+    v1::ClientMessage create;
+    auto& labels = *create.mutable_session_create()->mutable_labels();
+    labels["e2b.template"] = "base";
+    labels["e2b.meta.owner"] = "ünïcode value";
+    const v1::ServerMessage made = f.session(create);
+    REQUIRE(made.has_session());
+    CHECK(made.session().labels().size() == 2);
+    CHECK(made.session().labels().at("e2b.meta.owner") == "ünïcode value");
+
+    SessionStore reloaded{f.config, f.io.get_executor()};  // what a restarted jaild reads back
+    reloaded.load();
+    const std::shared_ptr<Session> again = reloaded.find("uid:1", made.session().session_id());
+    REQUIRE(again);
+    CHECK(again->meta.labels ==
+          std::map<std::string, std::string>{{"e2b.meta.owner", "ünïcode value"}, {"e2b.template", "base"}});
+    reloaded.stop();
+
+    labels.clear();
+    labels[std::string(129, 'k')] = "v";
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+    labels.clear();
+    labels["k"] = std::string(1025, 'v');
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+    labels.clear();
+    for (int i = 0; i < 65; ++i) labels["k" + std::to_string(i)] = "v";
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+}
+
 TEST_CASE("SessionService applies a principal's quota: its session count and its sessions' disk together",
           "[unit][sessions][quotas]") {
     Fixture f;  // max_per_principal 2, 4 KiB per session
@@ -237,6 +268,102 @@ TEST_CASE("SessionService lists, reads and deletes a session's files and refuses
     CHECK(!fs::exists(workspace / "a.txt"));
     list.mutable_file_list()->set_session_id("nonexistent");
     check_error(f.file(list), v1::ERROR_CODE_NOT_FOUND, "session_id");
+}
+
+TEST_CASE("SessionService stats, makes directories, moves and lists below a path to a depth", "[unit][sessions]") {
+    Fixture f;
+    const std::string id = f.create();
+    const fs::path workspace = f.dir.path / "sessions" / id / "data" / "workspace";
+    const auto request = [&](auto fill) {
+        v1::ClientMessage message;
+        fill(message);
+        return f.file(message);
+    };
+    const auto make_dir = [&](const std::string& path) {
+        return request([&](v1::ClientMessage& m) {
+            m.mutable_file_make_dir()->set_session_id(id);
+            m.mutable_file_make_dir()->set_path(path);
+        });
+    };
+    const auto stat = [&](const std::string& path) {
+        return request([&](v1::ClientMessage& m) {
+            m.mutable_file_stat()->set_session_id(id);
+            m.mutable_file_stat()->set_path(path);
+        });
+    };
+    const auto move = [&](const std::string& from, const std::string& to) {
+        return request([&](v1::ClientMessage& m) {
+            m.mutable_file_move()->set_session_id(id);
+            m.mutable_file_move()->set_source(from);
+            m.mutable_file_move()->set_destination(to);
+        });
+    };
+    const auto list = [&](const std::string& path, std::uint32_t depth) {
+        return request([&](v1::ClientMessage& m) {
+            m.mutable_file_list()->set_session_id(id);
+            m.mutable_file_list()->set_path(path);
+            m.mutable_file_list()->set_depth(depth);
+        });
+    };
+
+    // mkdir -p: the directory and its parents, then ALREADY_EXISTS; a file in the way is INVALID_ARGUMENT.
+    v1::ServerMessage made = make_dir("a/b/c");
+    INFO(made.DebugString());
+    REQUIRE(made.files().files_size() == 1);
+    CHECK(made.files().files(0).path() == "a/b/c");
+    CHECK(made.files().files(0).type() == "directory");
+    CHECK(made.files().files(0).mode() == 0755);
+    CHECK(fs::is_directory(workspace / "a/b/c"));
+    check_error(make_dir("a/b/c"), v1::ERROR_CODE_ALREADY_EXISTS, "path");
+    std::ofstream(workspace / "a/file.txt") << "hello";
+    check_error(make_dir("a/file.txt"), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+    check_error(make_dir("a/file.txt/under"), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+    check_error(make_dir("../escape"), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+
+    // stat: a file, the workspace itself (""), nothing there, a symlink (not followed).
+    v1::ServerMessage file = stat("a/file.txt");
+    REQUIRE(file.files().files_size() == 1);
+    CHECK(file.files().files(0).type() == "file");
+    CHECK(file.files().files(0).size() == 5);
+    CHECK(file.files().files(0).mode() == 0644);
+    CHECK(stat("").files().files(0).type() == "directory");
+    check_error(stat("a/none"), v1::ERROR_CODE_NOT_FOUND, "path");
+    fs::create_symlink("/etc", workspace / "link");
+    v1::ServerMessage link = stat("link");
+    REQUIRE(link.files().files_size() == 1);
+    CHECK(link.files().files(0).type() == "symlink");
+    CHECK(link.files().files(0).symlink_target() == "/etc");
+    // Through the symlink: refused, never /etc's.
+    check_error(stat("link/passwd"), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+    check_error(make_dir("link/made"), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+    check_error(move("a/file.txt", "link/moved"), v1::ERROR_CODE_INVALID_ARGUMENT, "destination");
+    check_error(move("link/passwd", "stolen"), v1::ERROR_CODE_INVALID_ARGUMENT, "destination");
+    CHECK(!fs::exists("/etc/made"));
+    CHECK(!fs::exists(workspace / "stolen"));
+
+    // move: a file into a new directory (made), a directory, nothing there, a directory into itself.
+    v1::ServerMessage moved = move("a/file.txt", "x/y/file.txt");
+    INFO(moved.DebugString());
+    REQUIRE(moved.files().files_size() == 1);
+    CHECK(moved.files().files(0).path() == "x/y/file.txt");
+    CHECK(!fs::exists(workspace / "a/file.txt"));
+    CHECK(fs::exists(workspace / "x/y/file.txt"));
+    CHECK(move("a/b", "x/b").files().files(0).type() == "directory");
+    check_error(move("a/none", "x/none"), v1::ERROR_CODE_NOT_FOUND, "path");
+    check_error(move("x", "x/inside"), v1::ERROR_CODE_INVALID_ARGUMENT, "destination");
+    check_error(move("x", ""), v1::ERROR_CODE_INVALID_ARGUMENT, "destination");
+
+    // list below a path: one level, then all; a file is not a directory.
+    const auto paths = [](const v1::ServerMessage& reply) {
+        std::vector<std::string> out;
+        for (const auto& entry : reply.files().files()) out.push_back(entry.path());
+        return out;
+    };
+    CHECK(paths(list("x", 1)) == std::vector<std::string>{"x/b", "x/y"});
+    CHECK(paths(list("x", 0)) == std::vector<std::string>{"x/b", "x/b/c", "x/y", "x/y/file.txt"});
+    CHECK(paths(list("", 1)) == std::vector<std::string>{"a", "link", "x"});
+    check_error(list("x/y/file.txt", 1), v1::ERROR_CODE_INVALID_ARGUMENT, "path");
+    check_error(list("none", 1), v1::ERROR_CODE_NOT_FOUND, "path");
 }
 
 TEST_CASE("SessionStore stages a session and a request's files into a run's workspace", "[unit][sessions]") {
