@@ -39,10 +39,19 @@ bool valid_key_prefix(std::string_view prefix) { return prefix.size() <= 16 && i
 std::string mint_key(std::string_view prefix) {
     unsigned char random[32];
     if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("OpenSSL's RAND_bytes failed");
+    std::string key(prefix);
+    if (prefix == kE2bKeyPrefix) {
+        constexpr char kHex[] = "0123456789abcdef";
+        for (const unsigned char byte : random) {
+            key.push_back(kHex[byte >> 4]);
+            key.push_back(kHex[byte & 0x0f]);
+        }
+        OPENSSL_cleanse(random, sizeof random);
+        return key;
+    }
     unsigned char base64[45];  // 4 * ceil(32 / 3) characters and a NUL
     const int length = EVP_EncodeBlock(base64, random, sizeof random);
     OPENSSL_cleanse(random, sizeof random);
-    std::string key(prefix);
     for (int i = 0; i < length && base64[i] != '='; ++i) {
         const char c = static_cast<char>(base64[i]);
         key.push_back(c == '+' ? '-' : c == '/' ? '_' : c);  // base64url: the key travels in HTTP headers

@@ -90,6 +90,9 @@ bool valid_key_prefix(std::string_view prefix);
 // A new key: `prefix` then 256 random bits (OpenSSL's RAND_bytes) as 43 characters of unpadded base64url.
 // Throws std::runtime_error when the random generator fails.
 std::string mint_key(std::string_view prefix);
+// The prefix E2B's SDKs use: keys minted with it are `e2b_` then the 256 bits as 64 lowercase hex digits, the
+// form the SDKs that check keys accept (^e2b_[0-9a-f]+$: e2b JS and Python 2.45).
+inline constexpr std::string_view kE2bKeyPrefix = "e2b_";
 Sha256 hash_key(std::string_view key);
 std::string key_id(const Sha256& hash);
 std::string to_hex(const Sha256& hash);

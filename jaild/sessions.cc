@@ -51,8 +51,9 @@ bool valid_id(const std::string& id) {
            std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// write, fsync, rename, fsync of the directory: after a crash either the old or the new file is there.
-bool write_atomically(const std::string& dir, const std::string& name, const std::string& text) {
+// write, fsync, rename, fsync of the directory: after a crash either the old or the new file is there. Not
+// `durable`: no fsync, so after a crash the new file may be there empty.
+bool write_atomically(const std::string& dir, const std::string& name, const std::string& text, bool durable) {
     const std::string temp = dir + "/." + name + ".tmp", path = dir + "/" + name;
     unique_fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return false;
@@ -62,9 +63,10 @@ bool write_atomically(const std::string& dir, const std::string& name, const std
         if (n < 0) return false;
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) return false;
+    if (durable && ::fsync(fd.get()) != 0) return false;
     fd.reset();
     if (::rename(temp.c_str(), path.c_str()) != 0) return false;
+    if (!durable) return true;
     unique_fd parent(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     return parent && ::fsync(parent.get()) == 0;
 }
@@ -260,7 +262,7 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal, cons
     std::error_code ec;
     fs::create_directories(session->dir + "/data/workspace", ec);
     if (!ec) fs::create_directories(session->dir + "/data/tmp", ec);
-    if (ec || !save(*session)) {
+    if (ec || !save(*session, !spec.live)) {
         remove_all(session->dir);
         error = {ErrorCode::internal, "cannot create the session's directory under " + root_, ""};
         return nullptr;
@@ -343,8 +345,8 @@ void SessionStore::touch(Session& session) {
     if (!session.deleted) save(session);
 }
 
-bool SessionStore::save(Session& session) {
-    if (write_atomically(session.dir, "meta.json", meta_to_json(session.meta))) {
+bool SessionStore::save(Session& session, bool durable) {
+    if (write_atomically(session.dir, "meta.json", meta_to_json(session.meta), durable)) {
         session.saved_used_ms = session.meta.last_used_ms;
         return true;
     }

@@ -136,8 +136,10 @@ public:
     // Waits (in arrival order) until the caller holds the session.
     boost::asio::awaitable<std::shared_ptr<SessionLock>> lock(std::shared_ptr<Session> session);
 
-    // Persists meta.json atomically; false (logged) on failure.
-    bool save(Session& session);
+    // Persists meta.json atomically; false (logged) on failure. `durable` false: written and renamed without
+    // waiting for the disk (no fsync), for a new live session, which needs no more: its sandbox does not
+    // outlive jaild, and a meta.json a crash leaves empty makes the start remove the session's directory.
+    bool save(Session& session, bool durable = true);
     void touch(Session& session);
     // A use that changes nothing else (a live session's requests and its processes' output): noted in
     // memory, where expiry reads it, and written to meta.json only when what is there is a while old.

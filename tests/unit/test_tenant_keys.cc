@@ -55,13 +55,19 @@ mode_t mode_of(const std::string& path) {
 }  // namespace
 
 TEST_CASE("tenant keys: a key is a prefix and 256 random bits in base64url, stored as its SHA-256", "[unit][keys]") {
-    const std::string key = mint_key("e2b_");
-    REQUIRE(key.size() == 4 + 43);
-    CHECK(key.rfind("e2b_", 0) == 0);
-    CHECK(key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 4) ==
+    const std::string key = mint_key("acme_");
+    REQUIRE(key.size() == 5 + 43);
+    CHECK(key.rfind("acme_", 0) == 0);
+    CHECK(key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 5) ==
           std::string::npos);
-    CHECK(mint_key("e2b_") != key);
+    CHECK(mint_key("acme_") != key);
     CHECK(mint_key("").size() == 43);
+    // E2B's prefix: the bits in lowercase hex, as the SDKs that check keys want them (^e2b_[0-9a-f]+$).
+    const std::string e2b = mint_key("e2b_");
+    REQUIRE(e2b.size() == 4 + 64);
+    CHECK(e2b.rfind("e2b_", 0) == 0);
+    CHECK(e2b.find_first_not_of("0123456789abcdef", 4) == std::string::npos);
+    CHECK(mint_key("e2b_") != e2b);
     // FIPS 180-2's test vector: SHA-256("abc").
     CHECK(to_hex(hash_key("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK(key_id(hash_key("abc")) == "ba7816bf8f01");
