@@ -7,8 +7,10 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "gateway/e2b/connect_codes.h"
@@ -32,6 +34,10 @@ struct SandboxRequest {
 // container without per-port routing cannot reach) is an error answer (400, or 501 for another port).
 std::optional<std::variant<SandboxRequest, E2bError>> sandbox_request(
     const boost::beast::http::request<boost::beast::http::string_body>& request);
+
+// How often a long stream sends a keepalive: the client's Keepalive-Ping-Interval header (whole seconds), at
+// most `most`, which is also what an absent or unreadable header gets.
+std::chrono::seconds keepalive_interval(std::string_view header, std::chrono::seconds most);
 
 // A jaild Error as envd's Connect error: not found stays not_found (the SDK's exists() and kill() rely on it),
 // a process that ended or a session not live is failed_precondition, a full quota resource_exhausted.
