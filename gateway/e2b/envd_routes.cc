@@ -5,6 +5,7 @@
 #include "common/jaild_client.h"
 #include "gateway/e2b/connect_envelope.h"
 #include "gateway/e2b/envd_request.h"
+#include "gateway/e2b/interpreter_routes.h"
 #include "gateway/e2b/process_codec.h"
 #include "gateway/e2b/process_events.h"
 #include "gateway/e2b/sandbox_calls.h"
@@ -278,9 +279,11 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
         co_await exchange.responder.send(std::move(response));
         co_return;
     }
-    const std::string_view token = exchange.request["X-Access-Token"];
-    const std::optional<std::string> principal =
-        exchange.options.e2b_tokens->verify(TokenKind::envd, token, sandbox.sandbox_id);
+    // The code interpreter's calls carry the traffic token, envd's the envd token.
+    const bool interpreter = sandbox.service == SandboxService::interpreter;
+    const std::string_view token = exchange.request[interpreter ? "E2B-Traffic-Access-Token" : "X-Access-Token"];
+    const std::optional<std::string> principal = exchange.options.e2b_tokens->verify(
+        interpreter ? TokenKind::traffic : TokenKind::envd, token, sandbox.sandbox_id);
     if (!principal) {
         co_await send_plain_error(
             exchange, 401, "unauthorized access, please provide a valid access token or method signing if supported");
@@ -289,6 +292,10 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
     Caller caller = exchange.caller;
     caller.principal = *principal;
     Exchange as_owner{exchange.request, exchange.request_id, exchange.options, caller, exchange.responder, {}};
+    if (interpreter) {
+        co_await handle_interpreter_call(as_owner, sandbox.sandbox_id);
+        co_return;
+    }
     constexpr std::string_view kProcess = "/process.Process/";
     if (sandbox.service == SandboxService::envd && exchange.request.method() == http::verb::post &&
         path.starts_with(kProcess)) {

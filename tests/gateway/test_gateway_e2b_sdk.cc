@@ -65,23 +65,31 @@ std::string install_sdk(const fs::path& sdk) {
     return succeeded(npm) ? "" : "npm ci of the pinned SDK failed: " + npm.output;
 }
 
-}  // namespace
-
-TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") {
+// Runs tests/e2b/`script` with the pinned SDK against a fresh jaild and gateway; it prints "ok" when every
+// check passed, and its timings.
+void run_script(const std::string& script) {
     if (const std::string why = node_too_old(); !why.empty()) return skip(why);
     const fs::path sdk = fs::path(JAILD_BIN_DIR).parent_path() / "e2b-sdk";
     if (const std::string why = install_sdk(sdk); !why.empty()) return skip(why);
     // ESM resolves imports from the script's own directory: the script runs beside node_modules.
-    fs::copy_file(source_path("tests/e2b/commands.mjs"), sdk / "commands.mjs", fs::copy_options::overwrite_existing);
+    fs::copy_file(source_path("tests/e2b/" + script), sdk / script, fs::copy_options::overwrite_existing);
 
     TenantsFile keys;
     const std::string key = keys.create("acme");
     KeyedStack stack(keys);
     const std::string url = "http://127.0.0.1:" + std::to_string(stack.port());
-    const Ran script = run({"/usr/bin/node", (sdk / "commands.mjs").string()},
-                           {"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key});
-    INFO(script.output);
-    CHECK(succeeded(script));
-    CHECK(script.output.find("ok\n") != std::string::npos);
-    WARN(script.output);  // the timings
+    const Ran ran = run({"/usr/bin/node", (sdk / script).string()},
+                        {"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key});
+    INFO(ran.output);
+    CHECK(succeeded(ran));
+    CHECK(ran.output.find("ok\n") != std::string::npos);
+    WARN(ran.output);  // the timings
+}
+
+}  // namespace
+
+TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") { run_script("commands.mjs"); }
+
+TEST_CASE("e2b sdk: the code interpreter through the unmodified SDK", "[gateway][e2b][sdk]") {
+    run_script("interpreter.mjs");
 }
