@@ -97,6 +97,8 @@ v1::ClientMessage cell(const std::string& sandbox, const std::string& context_id
 }
 
 struct CellOutcome {
+    bool sent = false;   // jaild has the cell
+    bool ended = false;  // and it ended
     bool client_there = true;
     std::string error_lines;  // a hidden cell's error, as lines
 };
@@ -116,6 +118,7 @@ asio::awaitable<CellOutcome> stream_cell(Exchange& exchange, v1::ClientMessage m
     ExecutionLines lines;
     JaildClient client(co_await asio::this_coro::executor);
     std::optional<v1::Error> failure = co_await open_jaild(exchange, client, message);
+    outcome.sent = !failure;
     v1::ServerMessage event;
     for (bool ended = failure.has_value(); !ended;) {
         const bool ready = co_await readable_within(client, interval);
@@ -137,6 +140,7 @@ asio::awaitable<CellOutcome> stream_cell(Exchange& exchange, v1::ClientMessage m
                     "\n";
             if (hidden) text.clear();
         }
+        outcome.ended = ended;
         if (!text.empty() && !co_await exchange.responder.chunk(std::move(text))) {
             outcome.client_there = false;
             co_return outcome;
@@ -148,8 +152,8 @@ asio::awaitable<CellOutcome> stream_cell(Exchange& exchange, v1::ClientMessage m
     co_return outcome;
 }
 
-// A cell whose client left. The cell, once sent, is interrupted: its end puts its env_vars back. When the
-// client left before it was sent, an empty cell ends the env_vars cell's hold instead (run within
+// A cell whose client left. The cell, once jaild has it, is interrupted: its end puts its env_vars back. When
+// the client left before it was sent, an empty cell ends the env_vars cell's hold instead (run within
 // kRestoreWait; jaild runs it after that anyway). The handler may have been cancelled (HttpConnection's watch
 // saw the hang-up): execute() runs with throw_if_cancelled(false), so it can still talk to jaild.
 asio::awaitable<void> abandon(Exchange& exchange, const std::string& sandbox, const std::string& context_id,
@@ -216,15 +220,16 @@ asio::awaitable<void> execute(Exchange& exchange, const std::string& sandbox) {
     if (env)
         outcome =
             co_await stream_cell(exchange, cell(sandbox, context_id, env_set_cell(request.env_vars)), true, interval);
-    const bool sent = outcome.client_there && outcome.error_lines.empty();
+    bool cell_sent = false;  // jaild has it and it runs: only then is there a cell to interrupt
     if (!outcome.error_lines.empty()) {
         outcome.error_lines += "{\"type\":\"end_of_execution\"}\n";
         if (!co_await exchange.responder.chunk(std::move(outcome.error_lines))) outcome.client_there = false;
-    } else if (sent) {
+    } else if (outcome.client_there) {
         outcome = co_await stream_cell(exchange, cell(sandbox, context_id, std::move(request.code)), false, interval);
+        cell_sent = outcome.sent && !outcome.ended;
     }
     if (!outcome.client_there) {
-        co_await abandon(exchange, sandbox, context_id, sent, env);
+        co_await abandon(exchange, sandbox, context_id, cell_sent, env);
         co_return;
     }
     co_await exchange.responder.end_chunked();

@@ -171,6 +171,14 @@ TEST_CASE("e2b interpreter: plain-text refusals the SDK reads", "[gateway][e2b]"
     check("GET", "/nowhere", "", 404, "no such code interpreter endpoint: /nowhere");
     const auto created = http_request(port, "POST", "/contexts", R"({"cwd":"relative"})", headers);
     CHECK(created.status == 400);
+
+    // A sandbox that has ended: 502, as E2B's proxy says it (the SDK's TimeoutError).
+    const Sandbox ended = create(port, acme);
+    REQUIRE(http_request(port, "DELETE", "/sandboxes/" + ended.id, "", {{"X-API-KEY", acme}}).status == 204);
+    const auto gone = http_request(port, "GET", "/contexts", "", interpreter(ended));
+    INFO(gone.body);
+    CHECK(gone.status == 502);
+    CHECK(gone.body.starts_with("The sandbox is not running: "));
 }
 
 TEST_CASE("e2b interpreter: contexts made, listed, restarted and removed", "[gateway][e2b]") {
