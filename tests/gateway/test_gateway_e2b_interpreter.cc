@@ -137,6 +137,11 @@ TEST_CASE("e2b interpreter: /execute's lines, state across cells, errors, env_va
     lines = execute(port, headers, R"({"code":"os.environ['KEEP'], 'ONLY' in os.environ"})");
     CHECK(of_type(lines, "result").at(0).at("text") == "('old', False)");
     CHECK(of_type(lines, "number_of_executions").at(0).at("execution_count") == before + 1);
+    // Put back after a cell that raised too.
+    lines = execute(port, headers, R"x({"code":"raise ValueError(os.environ['ONLY'])","env_vars":{"ONLY":"y"}})x");
+    CHECK(of_type(lines, "error").at(0).at("value") == "y");
+    lines = execute(port, headers, R"({"code":"'ONLY' in os.environ"})");
+    CHECK(of_type(lines, "result").at(0).at("text") == "False");
 }
 
 TEST_CASE("e2b interpreter: plain-text refusals the SDK reads", "[gateway][e2b]") {
@@ -179,6 +184,29 @@ TEST_CASE("e2b interpreter: plain-text refusals the SDK reads", "[gateway][e2b]"
     INFO(gone.body);
     CHECK(gone.status == 502);
     CHECK(gone.body.starts_with("The sandbox is not running: "));
+}
+
+TEST_CASE("e2b interpreter: cells that find no default context at once all run in one", "[gateway][e2b]") {
+    TenantsFile keys;
+    const std::string acme = keys.create("acme");
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const Headers headers = interpreter(create(port, acme));
+    // Each may make a default context; all but the oldest are removed by the requests that made them.
+    std::vector<std::thread> clients;
+    std::vector<std::string> pids(6);
+    const std::string body = "{\"code\":\"import os; os.getpid()\"}";
+    const std::string text_key = "\"text\":\"";
+    for (std::size_t i = 0; i < pids.size(); ++i)
+        clients.emplace_back([&, i] {
+            const auto response = post_json(port, "/execute", body, headers);
+            const std::size_t at = response.body.find(text_key);
+            pids[i] = at == std::string::npos ? response.body : response.body.substr(at, 16);
+        });
+    for (std::thread& client : clients) client.join();
+    for (const std::string& pid : pids) CHECK(pid == pids.front());
+    CHECK(pids.front().starts_with(text_key));
+    CHECK(http_request(port, "GET", "/contexts", "", headers).json().as_array().size() == 1);
 }
 
 TEST_CASE("e2b interpreter: contexts made, listed, restarted and removed", "[gateway][e2b]") {
