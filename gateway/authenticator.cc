@@ -165,6 +165,13 @@ std::optional<Response> Authenticator::authenticate(const Request& request, cons
 std::optional<Response> Authenticator::authenticate(const Request& request, const boost::asio::ip::address& peer,
                                                     Caller& caller, Seconds now,
                                                     AuthThrottle::Clock::time_point steady_now) {
+    if (auto refused = identify(request, peer, caller)) return refused;
+    if (!keys_configured() || is_public(request.method(), request.target())) return std::nullopt;
+    return check_key(request, caller, now, steady_now);
+}
+
+std::optional<Response> Authenticator::identify(const Request& request, const boost::asio::ip::address& peer,
+                                                Caller& caller) {
     caller = address_caller(peer);
     boost::asio::ip::address client = peer;
     if (options_.trusted_proxies.contains(peer)) {
@@ -181,8 +188,47 @@ std::optional<Response> Authenticator::authenticate(const Request& request, cons
         }
     }
     caller = address_caller(client);
-    if (!keys_configured() || is_public(request.method(), request.target())) return std::nullopt;
-    return check_key(request, caller, now, steady_now);
+    return std::nullopt;
+}
+
+std::optional<Authenticator::TokenRefusal> Authenticator::admit_token(const Request& request,
+                                                                      const boost::asio::ip::address& peer,
+                                                                      Caller& caller,
+                                                                      const std::optional<std::string>& principal) {
+    if (identify(request, peer, caller))
+        return TokenRefusal{400, "X-Forwarded-For from a trusted proxy must name the client by its IP address"};
+    const auto steady_now = AuthThrottle::Clock::now();
+    std::string refused = "unauthorized access, please provide a valid access token or method signing if supported";
+    if (principal && !keys_configured()) {
+        caller.principal = *principal;
+        return std::nullopt;
+    }
+    if (principal && principal->starts_with("tenant:")) {
+        const std::string tenant = principal->substr(std::string_view("tenant:").size());
+        auto keys = this->keys();
+        const auto found = keys->tenants.find(tenant);
+        const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+        const bool in_force = found != keys->tenants.end() &&
+                              std::any_of(found->second.keys.begin(), found->second.keys.end(), [&](const ApiKey& key) {
+                                  return !key.revoked && (!key.expires || *key.expires > now);
+                              });
+        if (in_force) {
+            caller.tenant = tenant;
+            caller.principal = *principal;
+            caller.entry = &found->second;
+            caller.keys = std::move(keys);
+            return std::nullopt;
+        }
+        refused = "the sandbox's tenant has no API key in force any more (revoked, expired or removed)";
+    }
+    const auto wait = throttle_.blocked_for(caller.remote, steady_now);
+    if (wait.count() > 0)
+        return TokenRefusal{429,
+                            "too many failed access attempts from " + caller.remote + "; retry in " +
+                                std::to_string(wait.count()) + " s",
+                            static_cast<std::uint64_t>(wait.count())};
+    throttle_.failed(caller.remote, steady_now);
+    return TokenRefusal{401, refused};
 }
 
 std::optional<Response> Authenticator::check_key(const Request& request, Caller& caller, Seconds now,

@@ -59,6 +59,23 @@ public:
     std::optional<Response> authenticate(const Request& request, const boost::asio::ip::address& peer, Caller& caller,
                                          Seconds now, AuthThrottle::Clock::time_point steady_now);
 
+    // For a request that carries a per-resource token instead of a key (an E2B sandbox's envd and code
+    // interpreter calls): `principal` is the one the token was minted for, nullopt when it did not verify.
+    // Fills `caller` as a key of that principal's tenant would (its limits apply). A tenant without a key in
+    // force any more (removed, revoked, expired) loses its tokens with its keys. Refusals count toward the
+    // client's failures, as a wrong key does; while the client is throttled every refusal is a 429.
+    struct TokenRefusal {
+        unsigned status = 401;
+        std::string message;
+        std::uint64_t retry_after_s = 0;  // 429: when to retry
+    };
+    std::optional<TokenRefusal> admit_token(const Request& request, const boost::asio::ip::address& peer,
+                                            Caller& caller, const std::optional<std::string>& principal);
+
+    // Fills `caller` with the client's address only (the peer, or the client a trusted proxy names), or returns
+    // the 400 that refuses a malformed X-Forwarded-For.
+    std::optional<Response> identify(const Request& request, const boost::asio::ip::address& peer, Caller& caller);
+
 private:
     std::optional<Response> check_key(const Request& request, Caller& caller, Seconds now,
                                       AuthThrottle::Clock::time_point steady_now);

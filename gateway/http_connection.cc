@@ -1,6 +1,7 @@
 #include "gateway/http_connection.h"
 #include "gateway/e2b/envd_request.h"
 #include "gateway/e2b/envd_routes.h"
+#include "gateway/e2b/sandbox_admission.h"
 
 #include <spdlog/spdlog.h>
 
@@ -308,10 +309,12 @@ asio::awaitable<void> HttpConnection::reject(boost::system::error_code ec, bool 
 std::optional<Response> HttpConnection::check_caller(const Request& request) {
     const RouteMatch match = match_route(request.method(), request.target(), options_.metrics_only);
     if (request.method() == http::verb::options && match.status == 405) return std::nullopt;
-    // A request to an E2B sandbox's envd carries the sandbox's access token instead of a key: its handler
-    // checks that (gateway/e2b/envd_routes.h).
-    if (e2b::sandbox_request(request)) return std::nullopt;
-    return authenticator_.authenticate(request, peer_, caller_);
+    // A request to an E2B sandbox carries the sandbox's access token instead of a key.
+    if (e2b::sandbox_request(request))
+        return e2b::admit_sandbox_request(request, peer_, authenticator_, options_.e2b_tokens.get(), caller_);
+    std::optional<Response> refused = authenticator_.authenticate(request, peer_, caller_);
+    if (refused && e2b::control_plane_path(request.target())) e2b::reshape_refusal(*refused);
+    return refused;
 }
 
 asio::awaitable<void> HttpConnection::answer(Request& request, BodyReader* body) {

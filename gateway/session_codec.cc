@@ -76,13 +76,17 @@ std::variant<v1::SessionCreate, FieldError> parse_session_create(std::string_vie
     auto parsed = parse_object(body);
     if (auto* error = std::get_if<FieldError>(&parsed)) return *error;
     const json::object& object = std::get<json::object>(parsed);
-    if (auto error = only_fields(object, {"env", "name", "live", "timeout_ms"})) return *error;
-    if (const json::value* env = object.if_contains("env")) {
-        if (!env->is_object()) return FieldError{"env", "env must be an object of strings"};
-        for (const auto& entry : env->get_object()) {
-            const std::string name = "env." + std::string(entry.key());
+    if (auto error = only_fields(object, {"env", "name", "live", "timeout_ms", "labels"})) return *error;
+    for (const std::string_view field : {"env", "labels"}) {
+        const json::value* map = object.if_contains(field);
+        if (!map) continue;
+        auto& out = field == "env" ? *create.mutable_env() : *create.mutable_labels();
+        if (!map->is_object())
+            return FieldError{std::string(field), std::string(field) + " must be an object of strings"};
+        for (const auto& entry : map->get_object()) {
+            const std::string name = std::string(field) + "." + std::string(entry.key());
             if (!entry.value().is_string()) return FieldError{name, name + " must be a string"};
-            (*create.mutable_env())[std::string(entry.key())] = std::string(entry.value().get_string());
+            out[std::string(entry.key())] = std::string(entry.value().get_string());
         }
     }
     if (const json::value* name = object.if_contains("name")) {
@@ -154,6 +158,7 @@ json::object session_info_object(const v1::SessionInfo& info) {
     out["deadline_unix_ms"] = unix_ms_or_null(info.deadline_unix_ms());
     out["processes_running"] = info.processes_running();
     out["expires_unix_ms"] = unix_ms_or_null(info.expires_unix_ms());
+    out["labels"] = sorted_object(info.labels());
     return out;
 }
 

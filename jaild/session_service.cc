@@ -28,6 +28,18 @@ std::string check_env(const Map& env) {
     return {};
 }
 
+// Labels are the client's tags: at most 64, keys as names are, values at most 1024 bytes (protobuf has
+// checked they are UTF-8).
+template <class Map>
+std::string check_labels(const Map& labels) {
+    if (labels.size() > 64) return "labels has more than 64 entries";
+    for (const auto& [key, value] : labels) {
+        if (!valid_session_name(key)) return "label \"" + key + "\" must be 1 to 128 printable ASCII characters";
+        if (value.size() > 1024) return "the value of label " + key + " is longer than 1024 bytes";
+    }
+    return {};
+}
+
 }  // namespace
 
 void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::uint32_t ttl_s, v1::SessionInfo& out) {
@@ -36,6 +48,7 @@ void fill_session_info(const Session& session, std::uint64_t quota_bytes, std::u
     out.set_created_unix_ms(session.meta.created_ms);
     out.set_last_used_unix_ms(session.meta.last_used_ms);
     for (const auto& [key, value] : session.meta.env) (*out.mutable_env())[key] = value;
+    for (const auto& [key, value] : session.meta.labels) (*out.mutable_labels())[key] = value;
     out.set_cwd(session.meta.cwd);
     out.set_disk_used_bytes(session.meta.disk_used);
     out.set_files_count(session.meta.files);
@@ -89,13 +102,18 @@ v1::ServerMessage SessionService::session_request(const std::string& principal, 
             return error_reply(ErrorCode::invalid_argument, error, "env");
         if (!create.name().empty() && !valid_session_name(create.name()))
             return error_reply(ErrorCode::invalid_argument, "name must be 1 to 128 printable ASCII characters", "name");
-        SessionError error;
-        std::map<std::string, std::string> env(create.env().begin(), create.env().end());
-        const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
-        const std::int64_t deadline =
+        if (std::string error = check_labels(create.labels()); !error.empty())
+            return error_reply(ErrorCode::invalid_argument, error, "labels");
+        NewSession spec;
+        spec.env.insert(create.env().begin(), create.env().end());
+        spec.name = create.name();
+        spec.labels.insert(create.labels().begin(), create.labels().end());
+        spec.live = create.live();
+        spec.deadline_ms =
             create.live() && create.timeout_ms() ? now_ms() + static_cast<std::int64_t>(create.timeout_ms()) : 0;
-        std::shared_ptr<Session> session =
-            store_.create(principal, env, create.name(), error, quota, create.live(), deadline);
+        SessionError error;
+        const PrincipalQuota quota{request.quota().max_sessions(), request.quota().max_session_disk_kb()};
+        std::shared_ptr<Session> session = store_.create(principal, spec, error, quota);
         if (!session) return error_reply(error.code, error.message, error.field);
         return info_message(*session);
     }

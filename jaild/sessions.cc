@@ -121,6 +121,11 @@ std::string meta_to_json(const SessionMeta& meta) {
     object["principal"] = meta.principal;
     object["name"] = meta.name;
     object["env"] = std::move(env);
+    if (!meta.labels.empty()) {
+        json::object labels;
+        for (const auto& [key, value] : meta.labels) labels[key] = value;
+        object["labels"] = std::move(labels);
+    }
     object["cwd"] = meta.cwd;
     object["created_ms"] = meta.created_ms;
     object["last_used_ms"] = meta.last_used_ms;
@@ -155,6 +160,10 @@ bool meta_from_json(const std::string& text, SessionMeta& meta) {
         meta.env.clear();
         for (const auto& entry : o.at("env").as_object())
             meta.env[std::string(entry.key())] = std::string(entry.value().as_string());
+        meta.labels.clear();
+        if (const json::value* labels = o.if_contains("labels"))
+            for (const auto& entry : labels->as_object())
+                meta.labels[std::string(entry.key())] = std::string(entry.value().as_string());
     } catch (const std::exception&) {
         return false;
     }
@@ -208,10 +217,9 @@ void SessionStore::load() {
 
 void SessionStore::stop() { expiry_.reset(); }
 
-std::shared_ptr<Session> SessionStore::create(const std::string& principal,
-                                              const std::map<std::string, std::string>& env, const std::string& name,
-                                              SessionError& error, const PrincipalQuota& quota, bool live,
-                                              std::int64_t deadline_ms) {
+std::shared_ptr<Session> SessionStore::create(const std::string& principal, const NewSession& spec, SessionError& error,
+                                              const PrincipalQuota& quota) {
+    const std::string& name = spec.name;
     if (!name.empty()) {
         for (const auto& [id, session] : sessions_)
             if (session->meta.principal == principal && session->meta.name == name && !session->deleted) {
@@ -243,10 +251,11 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal,
     session->meta.id = random_id();
     session->meta.principal = principal;
     session->meta.name = name;
-    session->meta.env = env;
+    session->meta.env = spec.env;
+    session->meta.labels = spec.labels;
     session->meta.created_ms = session->meta.last_used_ms = now_ms();
-    session->meta.live = live;
-    session->meta.deadline_ms = deadline_ms;
+    session->meta.live = spec.live;
+    session->meta.deadline_ms = spec.deadline_ms;
     session->dir = root_ + "/" + session->meta.id;
     std::error_code ec;
     fs::create_directories(session->dir + "/data/workspace", ec);

@@ -41,6 +41,7 @@ struct SessionMeta {
     std::string principal;
     std::string name;
     std::map<std::string, std::string> env;
+    std::map<std::string, std::string> labels;  // the client's tags (SessionCreate.labels)
     std::string cwd = "/workspace";
     std::int64_t created_ms = 0;
     std::int64_t last_used_ms = 0;
@@ -49,6 +50,15 @@ struct SessionMeta {
     bool live = false;             // created live (jaild/live/): its sandbox stays up between requests
     bool restarted = false;        // live, and jaild restarted since: its sandbox of before is gone
     std::int64_t deadline_ms = 0;  // live: ends then whatever its use; 0 none
+};
+
+// What a create asks for besides its principal.
+struct NewSession {
+    std::map<std::string, std::string> env;
+    std::string name;
+    std::map<std::string, std::string> labels;
+    bool live = false;
+    std::int64_t deadline_ms = 0;  // live: an absolute end; 0 none
 };
 
 // meta.json ⇄ SessionMeta. Pure, for the tests.
@@ -114,9 +124,9 @@ public:
 
     // RESOURCE_EXHAUSTED when jaild, or the principal (within `quota`), holds the most sessions allowed, or
     // when the principal's sessions already fill its total disk.
-    std::shared_ptr<Session> create(const std::string& principal, const std::map<std::string, std::string>& env,
-                                    const std::string& name, SessionError& error, const PrincipalQuota& quota = {},
-                                    bool live = false, std::int64_t deadline_ms = 0);
+    // A name the principal already uses returns that session as it is.
+    std::shared_ptr<Session> create(const std::string& principal, const NewSession& spec, SessionError& error,
+                                    const PrincipalQuota& quota = {});
     // Null when unknown or another principal's (the caller cannot tell which).
     std::shared_ptr<Session> find(const std::string& principal, const std::string& id) const;
     std::vector<std::shared_ptr<Session>> list(const std::string& principal) const;

@@ -68,6 +68,24 @@ std::optional<E2bError> false_or_refused(const json::value& value, std::string_v
     return E2bError{400, std::string(why)};
 }
 
+constexpr std::string_view kTemplateLabel = "e2b.template";
+constexpr std::string_view kMetaPrefix = "e2b.meta.";
+
+// What jaild accepts as labels (at most 64; keys of 1 to 128 printable ASCII characters with the prefix;
+// values of at most 1024 bytes), said in the SDK's terms.
+std::optional<E2bError> check_metadata(const std::map<std::string, std::string>& metadata) {
+    if (metadata.size() > 63) return E2bError{400, "metadata has more than 63 entries"};
+    for (const auto& [key, value] : metadata) {
+        const bool printable =
+            std::all_of(key.begin(), key.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+        if (key.empty() || key.size() > 128 - kMetaPrefix.size() || !printable)
+            return E2bError{400, "metadata key \"" + sanitize_utf8(key) + "\" must be 1 to " +
+                                     std::to_string(128 - kMetaPrefix.size()) + " printable ASCII characters"};
+        if (value.size() > 1024) return E2bError{400, "metadata." + key + " is longer than 1024 bytes"};
+    }
+    return std::nullopt;
+}
+
 std::optional<E2bError> sandbox_field(std::string_view key, const json::value& value, NewSandbox& out) {
     if (key == "templateID") {
         if (!value.is_string()) return E2bError{400, "templateID must be a string"};
@@ -83,7 +101,10 @@ std::optional<E2bError> sandbox_field(std::string_view key, const json::value& v
         out.timeout_s = std::get<std::uint64_t>(seconds);
         return std::nullopt;
     }
-    if (key == "metadata") return string_map(value, key, out.metadata);
+    if (key == "metadata") {
+        if (auto error = string_map(value, key, out.metadata)) return error;
+        return check_metadata(out.metadata);
+    }
     if (key == "envVars") return string_map(value, key, out.env_vars);
     if (key == "secure") return std::nullopt;  // deprecated; every sandbox's envd is secured
     if (key == "allow_internet_access")
@@ -192,6 +213,20 @@ std::variant<std::uint64_t, E2bError> parse_set_timeout(std::string_view body) {
     const json::value* timeout = object.if_contains("timeout");
     if (!timeout) return E2bError{400, "timeout is required (seconds)"};
     return timeout_seconds(*timeout);
+}
+
+std::map<std::string, std::string> sandbox_labels(const NewSandbox& sandbox) {
+    std::map<std::string, std::string> labels{{std::string(kTemplateLabel), sandbox.template_id}};
+    for (const auto& [key, value] : sandbox.metadata) labels[std::string(kMetaPrefix) + key] = value;
+    return labels;
+}
+
+void read_sandbox_labels(const std::map<std::string, std::string>& labels, SandboxView& view) {
+    view.metadata.clear();
+    for (const auto& [key, value] : labels) {
+        if (key == kTemplateLabel) view.template_id = value;
+        if (key.starts_with(kMetaPrefix)) view.metadata[key.substr(kMetaPrefix.size())] = value;
+    }
 }
 
 json::object sandbox_json(const SandboxView& view) {

@@ -43,6 +43,10 @@ struct NewSandbox {
 };
 std::variant<NewSandbox, E2bError> parse_new_sandbox(std::string_view body);
 
+// A sandbox's template and metadata are kept by jaild as its session's labels: "e2b.template" and
+// "e2b.meta.<key>" (jaild's limits on labels, less the prefix, are checked by parse_new_sandbox).
+std::map<std::string, std::string> sandbox_labels(const NewSandbox& sandbox);
+
 // POST /v2/sandboxes/{id}/connect ({} or {"timeout": s}: nullopt when absent) and POST /sandboxes/{id}/timeout
 // ({"timeout": s}, required).
 std::variant<std::optional<std::uint64_t>, E2bError> parse_connect(std::string_view body);
@@ -63,6 +67,8 @@ struct SandboxView {
 };
 // 201 of create, 200 of connect (Sandbox).
 boost::json::object sandbox_json(const SandboxView& view);
+// The template and metadata a session's labels hold; other labels are not the SDK's business.
+void read_sandbox_labels(const std::map<std::string, std::string>& labels, SandboxView& view);
 // GET /sandboxes/{id} (SandboxDetail), and one element of GET /v2/sandboxes (ListedSandbox: no tokens).
 boost::json::object sandbox_detail_json(const SandboxView& view, bool with_token);
 

@@ -96,6 +96,7 @@ SandboxView view_of(const Exchange& exchange, const v1::SessionInfo& info) {
     view.started_unix_ms = info.created_unix_ms();
     view.end_unix_ms = info.deadline_unix_ms() != 0 ? info.deadline_unix_ms() : info.expires_unix_ms();
     view.disk_mb = info.quota_bytes() / (1024 * 1024);
+    read_sandbox_labels(std::map<std::string, std::string>(info.labels().begin(), info.labels().end()), view);
     const SandboxTokens& tokens = *exchange.options.e2b_tokens;
     view.envd_access_token = tokens.mint(TokenKind::envd, exchange.caller.principal, info.session_id());
     view.traffic_access_token = tokens.mint(TokenKind::traffic, exchange.caller.principal, info.session_id());
@@ -143,19 +144,15 @@ asio::awaitable<void> handle_sandbox_create(Exchange& exchange) {
         co_return;
     }
     const NewSandbox& sandbox = std::get<NewSandbox>(parsed);
-    if (!sandbox.metadata.empty()) {
-        co_await send_error(exchange, 400, "metadata is not kept by jaild yet: create the sandbox without it");
-        co_return;
-    }
     v1::ClientMessage message;
     v1::SessionCreate& create = *message.mutable_session_create();
     create.set_live(true);
     create.set_timeout_ms(sandbox.timeout_s * 1000);
     for (const auto& [key, value] : sandbox.env_vars) (*create.mutable_env())[key] = value;
+    for (const auto& [key, value] : sandbox_labels(sandbox)) (*create.mutable_labels())[key] = value;
     v1::ServerMessage reply;
     if (!co_await call(exchange, message, v1::ServerMessage::kSession, reply)) co_return;
-    SandboxView view = view_of(exchange, reply.session());
-    view.template_id = sandbox.template_id;
+    const SandboxView view = view_of(exchange, reply.session());
     const std::string body = json::serialize(sandbox_json(view));
     co_await exchange.responder.send(json_response(201, body));
 }

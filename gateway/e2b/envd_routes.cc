@@ -279,20 +279,10 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
         co_await exchange.responder.send(std::move(response));
         co_return;
     }
-    // The code interpreter's calls carry the traffic token, envd's the envd token.
-    const bool interpreter = sandbox.service == SandboxService::interpreter;
-    const std::string_view token = exchange.request[interpreter ? "E2B-Traffic-Access-Token" : "X-Access-Token"];
-    const std::optional<std::string> principal = exchange.options.e2b_tokens->verify(
-        interpreter ? TokenKind::traffic : TokenKind::envd, token, sandbox.sandbox_id);
-    if (!principal) {
-        co_await send_plain_error(
-            exchange, 401, "unauthorized access, please provide a valid access token or method signing if supported");
-        co_return;
-    }
-    Caller caller = exchange.caller;
-    caller.principal = *principal;
-    Exchange as_owner{exchange.request, exchange.request_id, exchange.options, caller, exchange.responder, {}};
-    if (interpreter) {
+    // The caller is the sandbox's owner: its token was checked with the request's header
+    // (gateway/e2b/sandbox_admission.h).
+    Exchange& as_owner = exchange;
+    if (sandbox.service == SandboxService::interpreter) {
         co_await handle_interpreter_call(as_owner, sandbox.sandbox_id);
         co_return;
     }

@@ -10,8 +10,8 @@
 
 namespace jaild::gateway::e2b {
 
-// Any request that names a sandbox (e2b::sandbox_request): checks its token, then answers it. The caller's
-// principal is the one the token was minted for.
+// Any request that names a sandbox (e2b::sandbox_request), admitted by its token before its body was read
+// (gateway/e2b/sandbox_admission.h): the caller is the principal the token was minted for.
 boost::asio::awaitable<void> handle_sandbox_call(Exchange& exchange);
 
 }  // namespace jaild::gateway::e2b

@@ -15,8 +15,9 @@
 
 namespace jaild::gateway::e2b {
 
-// The working directory of a context that names none: the sandbox's workspace.
-inline constexpr std::string_view kInterpreterCwd = "/workspace";
+// The working directory of a context that names none, as in E2B: the home of the sandbox's user, where a live
+// sandbox shows its workspace.
+inline constexpr std::string_view kInterpreterCwd = "/home/user";
 // The only language jaild's contexts run.
 inline constexpr std::string_view kPythonLanguage = "python";
 // A cell's code reaches the interpreter as one JSON frame of at most 1 MiB; its code, as a JSON string, gets

@@ -136,7 +136,10 @@ std::variant<v1::ProcessStart, ConnectError> parse_start(std::string_view body, 
     }
     if (message.contains("tag")) return invalid("process tags are not supported by jaild");
     out.set_user("user");
-    if (user == EnvdUser::root && !out.env().contains("HOME")) (*out.mutable_env())["HOME"] = "/root";
+    // Both users are the sandbox's one unprivileged uid; they differ in HOME. A command starts in the
+    // workspace, which live sandboxes show at /home/user (jaild's home_user_dir), unless it names a cwd.
+    if (!out.env().contains("HOME")) (*out.mutable_env())["HOME"] = user == EnvdUser::root ? "/root" : "/home/user";
+    if (out.cwd().empty()) out.set_cwd("/home/user");
     if (timeout_ms) out.set_timeout_ms(*timeout_ms);
     return out;
 }

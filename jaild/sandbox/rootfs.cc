@@ -180,6 +180,8 @@ Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extr
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/proc"), nullptr, 0, 0555});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/tmp"), nullptr, 0, 01777});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + workspace_dir), nullptr, 0, 0755});
+    add_parents(skeleton_, r, home_user_dir);
+    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + home_user_dir), nullptr, 0, 0755});
     add_parents(skeleton_, r, packages_mount);
     for (const char* point : {packages_mount, wheelhouse_mount})
         skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + point), nullptr, 0, 0755});
@@ -263,6 +265,8 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
         // Prepared on the host by jaild (owned by the job's uid, size-limited) and shared by the steps of
         // one request.
         list.add({K::bind, job.workspace_source->c_str(), workspace, nullptr, kScratch});
+        if (job.home_user)
+            list.add({K::bind, job.workspace_source->c_str(), list.keep(r + home_user_dir), nullptr, kScratch});
     } else {
         list.add({K::tmpfs, nullptr, workspace, list.keep(tmpfs_data(job.tmp_bytes, "0755")), kScratch});
         list.add({K::chown, nullptr, workspace, nullptr, 0, 0, false, nullptr, 0, job.uid, job.gid});

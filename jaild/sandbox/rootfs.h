@@ -43,10 +43,13 @@ struct JobFilesystem {
     const std::string* tmp_source = nullptr;        // host directory bound at /tmp; null/empty: a tmpfs
     const RunPlan::Packages* packages = nullptr;    // a Python environment and wheelhouse (packages.h)
     bool terminals = false;                         // a devpts instance of its own at /dev/pts (live sessions)
+    bool home_user = false;  // the workspace also at home_user_dir (live sessions: E2B's user home); needs a source
 };
 
 // Where the language support files (the Python runner) appear inside every run.
 inline constexpr const char* support_mount = "/opt/jaild";
+// Where a live session's workspace appears a second time: the home and working directory E2B's SDKs expect.
+inline constexpr const char* home_user_dir = "/home/user";
 // Where a request's Python package environment appears (read-only in its run, writable in the install
 // step that builds it), and the wheelhouse the install step reads.
 inline constexpr const char* packages_mount = "/opt/jaild-packages";

@@ -327,7 +327,7 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     Channels channels;
     if ((ec = open_channels(plan, channels))) return out;
     out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source,
-                                  &plan.tmp_source, &plan.packages, plan.live});
+                                  &plan.tmp_source, &plan.packages, plan.live, plan.live});
     ChildInputs inputs;
     prepare_inputs(plan, warm, static_cast<bool>(reaper_), inputs);
     ChildSpec spec = base_spec(plan, uid);

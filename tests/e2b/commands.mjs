@@ -6,12 +6,22 @@
 import assert from 'node:assert/strict'
 import { Sandbox, CommandExitError } from 'e2b'
 
-const sbx = await Sandbox.create({ envs: { FROM_CREATE: 'yes' } })
+const sbx = await Sandbox.create({ envs: { FROM_CREATE: 'yes' }, metadata: { suite: 'commands' } })
 assert.equal(await sbx.isRunning(), true)
 
 const hi = await sbx.commands.run('echo hi')
 assert.deepEqual([hi.exitCode, hi.stdout, hi.stderr, hi.error], [0, 'hi\n', '', undefined])
 assert.equal((await sbx.commands.run('echo $FROM_CREATE $X', { envs: { X: 'x' } })).stdout, 'yes x\n')
+
+// The user's home is the workspace, where commands start; root is the same unprivileged uid with HOME=/root.
+assert.equal((await sbx.commands.run('pwd; echo $HOME; id -u')).stdout.split('\n').slice(0, 2).join(' '), '/home/user /home/user')
+await sbx.commands.run('echo kept > /home/user/kept.txt')
+assert.equal((await sbx.commands.run('cat /workspace/kept.txt')).stdout, 'kept\n')
+const asRoot = await sbx.commands.run('echo $HOME; id -u', { user: 'root' })
+const asUser = await sbx.commands.run('id -u')
+assert.equal(asRoot.stdout, `/root\n${asUser.stdout}`)
+assert.notEqual(asUser.stdout, '0\n')
+await assert.rejects(sbx.commands.run('echo x > /etc/escape', { user: 'root' }), e => e instanceof CommandExitError && e.exitCode !== 0)
 
 const times = []
 for (let i = 0; i < 9; i++) {
@@ -75,6 +85,12 @@ await sbx.setTimeout(120_000)
 const listedSandboxes = []
 for (const pager = Sandbox.list({ limit: 1 }); pager.hasNext;) listedSandboxes.push(...(await pager.nextItems()))
 assert.deepEqual(listedSandboxes.map(s => s.sandboxId), [sbx.sandboxId])
+const info = await sbx.getInfo()
+assert.deepEqual([info.templateId, info.metadata], ['base', { suite: 'commands' }])
+const others = Sandbox.list({ query: { metadata: { suite: 'other' } } })
+assert.deepEqual(await others.nextItems(), [])
+const mine = await Sandbox.list({ query: { metadata: { suite: 'commands' } } }).nextItems()
+assert.deepEqual(mine.map(s => [s.sandboxId, s.metadata.suite]), [[sbx.sandboxId, 'commands']])
 await assert.rejects(sbx.createSnapshot(), e => e.message === '501: snapshots are not supported by jaild')
 
 assert.equal(await sbx.kill(), true)

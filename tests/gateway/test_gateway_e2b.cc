@@ -5,7 +5,9 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <set>
+#include <thread>
 
 #include "gateway/e2b/connect_envelope.h"
 #include "tests/support/gateway.h"
@@ -53,7 +55,9 @@ TEST_CASE("e2b control plane: a sandbox's life through the SDK's calls", "[gatew
     const int port = stack.port();
 
     const auto created = post_json(
-        port, "/v2/sandboxes", R"({"templateID":"code-interpreter-v1","envVars":{"FOO":"bar"},"timeout":120})", acme);
+        port, "/v2/sandboxes",
+        R"({"templateID":"code-interpreter-v1","envVars":{"FOO":"bar"},"timeout":120,"metadata":{"team":"blue"}})",
+        acme);
     INFO(created.body);
     REQUIRE(created.status == 201);
     const json::value sandbox = created.json();
@@ -67,6 +71,8 @@ TEST_CASE("e2b control plane: a sandbox's life through the SDK's calls", "[gatew
     REQUIRE(session.status == 200);
     CHECK(session.json().at("live") == true);
     CHECK(text(session.json().at("env").at("FOO")) == "bar");
+    CHECK(session.json().at("labels") ==
+          json::parse(R"({"e2b.meta.team":"blue","e2b.template":"code-interpreter-v1"})"));  // kept by jaild
     const auto deadline = session.json().at("deadline_unix_ms").to_number<std::int64_t>();
     const auto created_ms = session.json().at("created_ms").to_number<std::int64_t>();
     CHECK(deadline - created_ms >= 119'000);
@@ -77,6 +83,12 @@ TEST_CASE("e2b control plane: a sandbox's life through the SDK's calls", "[gatew
     REQUIRE(info.status == 200);
     CHECK(text(info.json().at("sandboxID")) == id);
     CHECK(text(info.json().at("state")) == "running");
+    CHECK(text(info.json().at("templateID")) == "code-interpreter-v1");
+    CHECK(info.json().at("metadata") == json::parse(R"({"team":"blue"})"));
+    const auto blue = http_request(port, "GET", "/v2/sandboxes?metadata=team%3Dblue", "", acme);
+    REQUIRE(blue.status == 200);
+    CHECK(blue.json().as_array().size() == 1);
+    CHECK(http_request(port, "GET", "/v2/sandboxes?metadata=team%3Dred", "", acme).json().as_array().empty());
     CHECK(text(info.json().at("endAt")).ends_with("Z"));
     CHECK(text(info.json().at("envdAccessToken")) == text(sandbox.at("envdAccessToken")));
 
@@ -226,6 +238,57 @@ TEST_CASE("e2b envd: requests naming a sandbox need its token, which names its o
     // envd's /health (isRunning()) is not the gateway's.
     const auto health = http_request(port, "GET", "/health", "", headers);
     CHECK(health.status == 204);
+}
+
+TEST_CASE(
+    "e2b: a revoked tenant's tokens end, wrong tokens count toward the client's throttle, and a missing "
+    "key is refused in E2B's shape",
+    "[gateway][e2b][auth]") {
+    TenantsFile keys;
+    const std::string key = keys.create("acme");
+    const std::string leaving = keys.create("beta");
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const auto sandbox = [&](const std::string& of) {
+        const auto made = post_json(port, "/v2/sandboxes", "{}", sdk(of));
+        REQUIRE(made.status == 201);
+        return std::pair{text(made.json().at("sandboxID")), text(made.json().at("envdAccessToken"))};
+    };
+    const auto list = [&](const std::pair<std::string, std::string>& which, const std::string& suffix = "") {
+        Headers headers{{"E2b-Sandbox-Id", which.first}, {"E2b-Sandbox-Port", "49983"}};
+        headers["X-Access-Token"] = which.second + suffix;
+        return post_json(port, "/process.Process/List", "{}", headers);
+    };
+    const auto mine = sandbox(key);
+    const auto theirs = sandbox(leaving);
+
+    // The SDK shows {"code", "message"}; the gateway's own {"error", "field"} reached users as [object Object].
+    const auto no_key = post_json(port, "/v2/sandboxes", "{}", {});
+    CHECK(no_key.status == 401);
+    CHECK(no_key.json().at("code") == 401);
+    CHECK(text(no_key.json().at("message")).find("API key is required") != std::string::npos);
+
+    // Revoking a tenant's only key ends its sandboxes' tokens too.
+    CHECK(list(theirs).status == 200);
+    keys.revoke("beta");
+    REQUIRE(::kill(stack.gateway.pid(), SIGHUP) == 0);
+    HttpResponse after;
+    for (int i = 0; i < 200 && (after = list(theirs)).status == 200; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // until the reload is in
+    INFO(after.body);
+    CHECK(after.status == 401);
+    CHECK(text(after.json().at("message")).find("no API key in force") != std::string::npos);
+
+    // Guessing tokens is throttled as guessing keys is (a burst of 10 failures, one spent just above).
+    int refused = 0;
+    HttpResponse last;
+    for (int i = 0; i < 12 && (last = list(mine, "x")).status == 401; ++i) ++refused;
+    INFO(last.body);
+    CHECK(refused >= 8);
+    CHECK(last.status == 429);
+    CHECK(last.json().at("code") == 429);
+    CHECK_FALSE(last.header("Retry-After").empty());
+    CHECK(list(mine).status == 200);  // the right token still gets in, as a valid key does
 }
 
 TEST_CASE("e2b envd: a silent command's stream carries keepalives, then its end", "[gateway][e2b]") {

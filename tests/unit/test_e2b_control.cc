@@ -56,6 +56,20 @@ TEST_CASE("e2b control: create bodies as the SDKs send them", "[unit][e2b]") {
         R"({"allow_internet_access":false,"autoPause":false,"autoResume":{"enabled":false},"secure":true})")));
 }
 
+TEST_CASE("e2b control: a sandbox's template and metadata as its session's labels, and back", "[unit][e2b]") {
+    const NewSandbox sandbox =
+        ok(parse_new_sandbox(R"({"templateID":"code-interpreter-v1","metadata":{"team":"blue","e2b.x":"y"}})"));
+    const std::map<std::string, std::string> labels = sandbox_labels(sandbox);
+    CHECK(labels == std::map<std::string, std::string>{
+                        {"e2b.meta.e2b.x", "y"}, {"e2b.meta.team", "blue"}, {"e2b.template", "code-interpreter-v1"}});
+    SandboxView view;
+    std::map<std::string, std::string> stored = labels;
+    stored["someone.else"] = "ignored";  // labels set through jaild's own API are not metadata
+    read_sandbox_labels(stored, view);
+    CHECK(view.template_id == "code-interpreter-v1");
+    CHECK(view.metadata == std::map<std::string, std::string>{{"e2b.x", "y"}, {"team", "blue"}});
+}
+
 TEST_CASE("e2b control: what a container cannot do is refused, naming it", "[unit][e2b]") {
     CHECK(bad(parse_new_sandbox(R"({"templateID":"my-template"})")).message ==
           R"(template "my-template" is not available in jaild: use "base" or "code-interpreter-v1")");
@@ -74,6 +88,10 @@ TEST_CASE("e2b control: what a container cannot do is refused, naming it", "[uni
     CHECK(bad(parse_new_sandbox(R"({"timeout":1.5})")).message.find("whole number") != std::string::npos);
     CHECK(bad(parse_new_sandbox(R"({"metadata":{"k":1}})")).message == "metadata.k must be a string");
     CHECK(bad(parse_new_sandbox(R"({"envVars":[]})")).message == "envVars must be an object of strings");
+    CHECK(bad(parse_new_sandbox(R"({"metadata":{"":"v"}})")).message ==
+          R"(metadata key "" must be 1 to 119 printable ASCII characters)");
+    const std::string long_value = R"({"metadata":{"k":")" + std::string(1025, 'v') + R"("}})";
+    CHECK(bad(parse_new_sandbox(long_value)).message == "metadata.k is longer than 1024 bytes");
     CHECK(bad(parse_new_sandbox("[1]")).message == "request body must be a JSON object");
     CHECK(bad(parse_new_sandbox("{")).message.find("not valid JSON") != std::string::npos);
 }

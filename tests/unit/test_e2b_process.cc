@@ -38,6 +38,7 @@ TEST_CASE("e2b process: Start of commands.run and pty.create", "[unit][e2b]") {
     CHECK(run.stdin_closed());
     CHECK(run.timeout_ms() == 60000);
     CHECK(run.user() == "user");
+    CHECK(run.env().at("HOME") == "/home/user");  // the user's home, the workspace
     CHECK_FALSE(run.has_pty());
 
     const v1::ProcessStart pty = ok(parse_start(
@@ -49,6 +50,7 @@ TEST_CASE("e2b process: Start of commands.run and pty.create", "[unit][e2b]") {
     CHECK(pty.timeout_ms() == 0);
     CHECK(pty.user() == "user");             // root is the same unprivileged uid ...
     CHECK(pty.env().at("HOME") == "/root");  // ... with root's home
+    CHECK(pty.cwd() == "/home/user");        // no cwd: the workspace, where both users may write
 
     CHECK(bad(parse_start(R"({"process":{"args":[]}})", EnvdUser::user, {})).message == "process.cmd is required");
     CHECK(bad(parse_start(R"({})", EnvdUser::user, {})).code == ConnectCode::invalid_argument);

@@ -149,6 +149,37 @@ TEST_CASE("SessionService keeps principals apart and refuses bad input by field"
     check_error(f.session(third), v1::ERROR_CODE_RESOURCE_EXHAUSTED, "");
 }
 
+TEST_CASE("SessionService keeps a session's labels, in meta.json too, and refuses bad ones by field",
+          "[unit][sessions]") {
+    Fixture f;
+    v1::ClientMessage create;
+    auto& labels = *create.mutable_session_create()->mutable_labels();
+    labels["e2b.template"] = "base";
+    labels["e2b.meta.owner"] = "ünïcode value";
+    const v1::ServerMessage made = f.session(create);
+    REQUIRE(made.has_session());
+    CHECK(made.session().labels().size() == 2);
+    CHECK(made.session().labels().at("e2b.meta.owner") == "ünïcode value");
+
+    SessionStore reloaded{f.config, f.io.get_executor()};  // what a restarted jaild reads back
+    reloaded.load();
+    const std::shared_ptr<Session> again = reloaded.find("uid:1", made.session().session_id());
+    REQUIRE(again);
+    CHECK(again->meta.labels ==
+          std::map<std::string, std::string>{{"e2b.meta.owner", "ünïcode value"}, {"e2b.template", "base"}});
+    reloaded.stop();
+
+    labels.clear();
+    labels[std::string(129, 'k')] = "v";
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+    labels.clear();
+    labels["k"] = std::string(1025, 'v');
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+    labels.clear();
+    for (int i = 0; i < 65; ++i) labels["k" + std::to_string(i)] = "v";
+    check_error(f.session(create), v1::ERROR_CODE_INVALID_ARGUMENT, "labels");
+}
+
 TEST_CASE("SessionService applies a principal's quota: its session count and its sessions' disk together",
           "[unit][sessions][quotas]") {
     Fixture f;  // max_per_principal 2, 4 KiB per session
