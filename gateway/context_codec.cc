@@ -43,7 +43,18 @@ json::value json_form(std::string_view text) {
     return value;
 }
 
-std::string result_line(const v1::CellResult& result) {
+}  // namespace
+
+std::string error_line(std::string_view name, std::string_view value, std::string_view traceback) {
+    json::object line;
+    line["type"] = "error";
+    line["name"] = sanitize_utf8(name);
+    line["value"] = sanitize_utf8(value);
+    line["traceback"] = sanitize_utf8(traceback);
+    return json::serialize(line);
+}
+
+json::object result_object(const v1::CellResult& result) {
     json::object line;
     line["type"] = "result";
     line["text"] = sanitize_utf8(result.text());
@@ -55,17 +66,12 @@ std::string result_line(const v1::CellResult& result) {
     if (!result.jpeg().empty()) line["jpeg"] = base64_encode(result.jpeg());
     if (!result.json().empty()) line["json"] = json_form(result.json());
     line["is_main_result"] = result.is_main_result();
-    return json::serialize(line);
+    return line;
 }
 
-std::string error_line(std::string_view name, std::string_view value, std::string_view traceback) {
-    json::object line;
-    line["type"] = "error";
-    line["name"] = sanitize_utf8(name);
-    line["value"] = sanitize_utf8(value);
-    line["traceback"] = sanitize_utf8(traceback);
-    return json::serialize(line);
-}
+namespace {
+
+std::string result_line(const v1::CellResult& result) { return json::serialize(result_object(result)); }
 
 std::string end_line(const v1::CellEnd* end) {
     json::object line;

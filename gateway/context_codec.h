@@ -28,9 +28,14 @@ std::string context_list_body(const v1::ContextInfoList& list);
 // Whether a listing holds `context_id`.
 bool has_context(const v1::ContextInfoList& list, std::string_view context_id);
 
-// A cell's events as JSON lines (no newline): stdout/stderr as OutputLines writes them; {"type": "result",
-// "text", "is_main_result"} plus each other form present ("html", "png" and "jpeg" base64, "svg", "markdown",
-// "latex", "json" as a JSON value, "javascript"); {"type": "error", "name", "value", "traceback"};
+// A cell's result as {"type": "result", "text", "is_main_result"} plus each other form present ("html", "png"
+// and "jpeg" base64, "svg", "markdown", "latex", "json" as a JSON value, "javascript"); text is made UTF-8.
+boost::json::object result_object(const v1::CellResult& result);
+// {"type": "error", "name", "value", "traceback"}, made UTF-8.
+std::string error_line(std::string_view name, std::string_view value, std::string_view traceback);
+
+// A cell's events as JSON lines (no newline): stdout/stderr as OutputLines writes them; result_object's
+// {"type": "result", ...}; {"type": "error", "name", "value", "traceback"};
 // {"type": "end", "execution_count"} last. A jaild failure mid-cell is an error named JaildError, then an end
 // whose execution_count is null.
 class CellLines {

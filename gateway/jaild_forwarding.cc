@@ -31,6 +31,14 @@ std::string Utf8Carry::flush(Encoding encoding) {
     return out;
 }
 
+// Every request says who asks, and with which quota: jaild keeps each principal's sessions apart and within
+// that principal's limits.
+void stamp(v1::ClientMessage& message, const Exchange& exchange) {
+    message.set_request_id(exchange.request_id);
+    message.set_principal(exchange.caller.principal);
+    stamp_quota(message, caller_limits(exchange.options, exchange.caller));
+}
+
 namespace {
 
 Response unreachable(const std::string& reason) {
@@ -58,14 +66,6 @@ Response connect_failed(const std::error_code& ec) {
 // jaild may refuse a peer and close before it reads the request; its answer is still there to read.
 bool may_receive(const std::error_code& send_ec) {
     return !send_ec || send_ec == std::errc::broken_pipe || send_ec == std::errc::connection_reset;
-}
-
-// Every request says who asks, and with which quota: jaild keeps each principal's sessions apart and within
-// that principal's limits.
-void stamp(v1::ClientMessage& message, const Exchange& exchange) {
-    message.set_request_id(exchange.request_id);
-    message.set_principal(exchange.caller.principal);
-    stamp_quota(message, caller_limits(exchange.options, exchange.caller));
 }
 
 // Connects and sends the request; answers 503 itself and returns false when jaild cannot be reached.

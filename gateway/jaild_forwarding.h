@@ -31,6 +31,10 @@ boost::asio::awaitable<bool> open_exchange(Exchange& exchange, JaildClient& clie
 // itself (the live routes' streams). Answers the exchange (503) and returns false when jaild cannot be reached.
 boost::asio::awaitable<bool> send_request(Exchange& exchange, JaildClient& client, v1::ClientMessage& message);
 
+// Stamps `message` with the exchange's request id, the caller's principal and that caller's quota, as every
+// request to jaild is (for the routes that talk to jaild in their own way: gateway/e2b/sandbox_calls.h).
+void stamp(v1::ClientMessage& message, const Exchange& exchange);
+
 // Answers the exchange with a JSON body.
 // GCC 12 coroutines (docs/development.md): callers pass a named body, no temporary
 boost::asio::awaitable<void> send_json(Exchange& exchange, unsigned status, const std::string& body);

@@ -61,6 +61,15 @@ bool streams_body(const boost::beast::http::request<boost::beast::http::string_b
     return target.substr(0, target.find('?')) == "/files" && request["E2b-Sandbox-Port"] == std::to_string(kEnvdPort);
 }
 
+std::chrono::seconds keepalive_interval(std::string_view header, std::chrono::seconds most) {
+    unsigned seconds = 0;
+    const auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), seconds);
+    if (header.empty() || ec != std::errc{} || end != header.data() + header.size() || seconds == 0 ||
+        seconds > most.count())
+        return most;
+    return std::chrono::seconds(seconds);
+}
+
 ConnectError connect_error(const v1::Error& error) {
     for (const CodeMapping& row : kCodes)
         if (row.jaild == error.code()) return ConnectError{row.connect, error.message()};

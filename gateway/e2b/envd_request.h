@@ -7,8 +7,10 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "gateway/e2b/connect_codes.h"
@@ -36,6 +38,10 @@ std::optional<std::variant<SandboxRequest, E2bError>> sandbox_request(
 // Whether the handler reads the request's body itself as it arrives (POST /files of envd: an upload of any size
 // within the session's quota); the others are read whole, within the gateway's body limit.
 bool streams_body(const boost::beast::http::request<boost::beast::http::string_body>& request);
+
+// How often a long stream sends a keepalive: the client's Keepalive-Ping-Interval header (whole seconds), at
+// most `most`, which is also what an absent or unreadable header gets.
+std::chrono::seconds keepalive_interval(std::string_view header, std::chrono::seconds most);
 
 // A jaild Error as envd's Connect error: not found stays not_found (the SDK's exists() and kill() rely on it),
 // a process that ended or a session not live is failed_precondition, a full quota resource_exhausted.

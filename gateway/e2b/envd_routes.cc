@@ -1,20 +1,16 @@
 #include "gateway/e2b/envd_routes.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <chrono>
 
 #include "common/jaild_client.h"
 #include "gateway/e2b/connect_envelope.h"
 #include "gateway/e2b/envd_request.h"
 #include "gateway/e2b/filesystem_routes.h"
+#include "gateway/e2b/interpreter_routes.h"
 #include "gateway/e2b/process_codec.h"
 #include "gateway/e2b/process_events.h"
+#include "gateway/e2b/sandbox_calls.h"
 #include "gateway/e2b/sandbox_tokens.h"
-#include "gateway/jaild_forwarding.h"
 #include "gateway/session_codec.h"
 
 namespace jaild::gateway::e2b {
@@ -41,21 +37,9 @@ asio::awaitable<void> send_plain_error(Exchange& exchange, unsigned status, std:
 // One request to jaild and its answer; a Connect error (jaild's mapped) otherwise.
 asio::awaitable<std::optional<ConnectError>> ask(Exchange& exchange, v1::ClientMessage& message,
                                                  v1::ServerMessage::KindCase expected, v1::ServerMessage& reply) {
-    JaildClient client(co_await asio::this_coro::executor);
-    std::optional<ConnectError> failure;
-    if (!co_await send_request(exchange, client, message)) {
-        failure = ConnectError{ConnectCode::unavailable, "jaild unreachable"};
-    } else {
-        const std::error_code ec = co_await client.async_receive(reply);
-        if (ec)
-            failure = ConnectError{ConnectCode::unavailable, "jaild closed the connection: " + ec.message()};
-        else if (reply.has_error())
-            failure = connect_error(reply.error());
-        else if (!answer_is(reply, expected))
-            failure = ConnectError{ConnectCode::internal, "unexpected answer"};
-    }
-    client.close();
-    co_return failure;
+    const std::optional<v1::Error> error = co_await ask_jaild(exchange, message, expected, reply);
+    if (!error) co_return std::nullopt;
+    co_return connect_error(*error);
 }
 
 // A stream that fails before its first event: 200 and a lone end-of-stream error, as envd (connect-go) does.
@@ -66,31 +50,14 @@ asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error
     co_await exchange.responder.end_chunked();
 }
 
-// The keepalive interval: the client's Keepalive-Ping-Interval (seconds), at most 50 s.
-std::chrono::seconds keepalive_interval(const Request& request) {
-    const std::string_view text = request["Keepalive-Ping-Interval"];
-    unsigned seconds = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds == 0 || seconds > 50)
-        seconds = 50;
-    return std::chrono::seconds(seconds);
-}
-
-// Whether jaild's next message is there to read before `interval` passes. Waiting for readability (not
-// reading) is what the timer may cancel: a frame is never cut in half.
-asio::awaitable<bool> readable_within(JaildClient& client, std::chrono::seconds interval) {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, interval);
-    const auto which = co_await (
-        client.socket().async_wait(JaildClient::socket_type::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-    co_return which.index() == 0;
-}
+// envd's streams send a keepalive at least every 50 s.
+constexpr std::chrono::seconds kEnvdKeepalive{50};
 
 // Streams the attach connection's output as envd's events after `start`, until the process's end; a
 // keepalive event whenever nothing else was sent for the client's interval.
 asio::awaitable<void> relay(Exchange& exchange, JaildClient& client, std::uint32_t pid, bool pty) {
-    const std::chrono::seconds interval = keepalive_interval(exchange.request);
+    const std::chrono::milliseconds interval =
+        keepalive_interval(exchange.request["Keepalive-Ping-Interval"], kEnvdKeepalive);
     if (!co_await exchange.responder.begin_chunked("application/connect+json")) co_return;
     const std::string first = encode_message(start_event(pid));
     if (!co_await exchange.responder.chunk(first)) co_return;
@@ -138,7 +105,10 @@ asio::awaitable<void> attach(Exchange& exchange, const std::string& session_id, 
     attach.set_pid(info.pid());
     attach.set_live_only(live_only);
     JaildClient client(co_await asio::this_coro::executor);
-    if (!co_await send_request(exchange, client, message)) co_return;
+    if (const std::optional<v1::Error> error = co_await open_jaild(exchange, client, message)) {
+        co_await stream_error(exchange, connect_error(*error));
+        co_return;
+    }
     co_await relay(exchange, client, info.pid(), info.pty());
 }
 
@@ -331,6 +301,10 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
     // The caller is the sandbox's owner: its token was checked with the request's header
     // (gateway/e2b/sandbox_admission.h).
     Exchange& as_owner = exchange;
+    if (sandbox.service == SandboxService::interpreter) {
+        co_await handle_interpreter_call(as_owner, sandbox.sandbox_id);
+        co_return;
+    }
     constexpr std::string_view kProcess = "/process.Process/";
     if (sandbox.service == SandboxService::envd && exchange.request.method() == http::verb::post &&
         path.starts_with(kProcess)) {

@@ -99,3 +99,15 @@ TEST_CASE("e2b sdk: files through the unmodified SDK", "[gateway][e2b][sdk]") {
     CHECK(script.output.find("ok\n") != std::string::npos);
     WARN(script.output);  // the timings
 }
+
+TEST_CASE("e2b sdk: the code interpreter through the unmodified SDK", "[gateway][e2b][sdk]") {
+    Prepared prepared = prepare(fs::path(JAILD_BIN_DIR).parent_path());
+    if (!prepared.why_not.empty()) return skip(prepared.why_not);
+    TenantsFile keys;
+    const std::string key = keys.create("acme", {"--prefix", "e2b_"});
+    const Ran script = run_script("interpreter.mjs", keys, key, prepared);
+    INFO(script.output);
+    CHECK(succeeded(script));
+    CHECK(script.output.find("ok\n") != std::string::npos);
+    WARN(script.output);  // the timings
+}
