@@ -104,10 +104,11 @@ TEST_CASE("session codec: the info object has every field", "[unit][codec]") {
     info.set_files_count(3);
     info.set_quota_bytes(104857600);
     info.set_running(true);
-    CHECK(session_info_body(info) ==
-          R"({"session_id":"0123abcd","name":null,"created_ms":1000,"last_used_ms":2000,"env":{"A":"1","B":"2"},)"
-          R"("cwd":"/workspace","disk_used_bytes":4096,"files_count":3,"quota_bytes":104857600,"running":true,)"
-          R"("live":false,"restarted":false,"deadline_unix_ms":null,"processes_running":0,"expires_unix_ms":null,"labels":{}})");
+    CHECK(
+        session_info_body(info) ==
+        R"({"session_id":"0123abcd","name":null,"created_ms":1000,"last_used_ms":2000,"env":{"A":"1","B":"2"},)"
+        R"("cwd":"/workspace","disk_used_bytes":4096,"files_count":3,"quota_bytes":104857600,"running":true,)"
+        R"("live":false,"restarted":false,"deadline_unix_ms":null,"processes_running":0,"expires_unix_ms":null,"labels":{}})");
     info.set_name("u1");
     CHECK(session_info_object(info).at("name") == "u1");
 
