@@ -1,6 +1,7 @@
 // The jaild playground: a page over the gateway's own HTTP API (docs/api.md), served by the gateway itself.
 // Plain ES module, no build step; CodeMirror and term.js are Debian's, loaded by index.html as globals.
 import { streamRun, describe, formatBytes } from "./run.js";
+import { runCell, interruptCell, restartContext, hasContext, forgetContext } from "./cell.js";
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORE = "jaild.api_key";
@@ -12,6 +13,7 @@ const MODES = {
 };
 const SAMPLES = {
   script: 'def main():\n    import statistics\n    data = [3, 1, 4, 1, 5, 9, 2, 6]\n    print("summarising", len(data), "numbers")\n    return {"mean": statistics.mean(data), "max": max(data)}\n',
+  cell: 'import matplotlib.pyplot as plt\ndata = [3, 1, 4, 1, 5, 9, 2, 6]\nprint("plotting", len(data), "numbers")\nplt.plot(data)\n',
   python: 'import sys\nname = sys.stdin.read().strip() or "world"\nprint(f"hello, {name}")\n',
   c: '#include <stdio.h>\n\nint main(void) {\n    printf("hello from C\\n");\n    return 0;\n}\n',
   cpp: '#include <iostream>\n\nint main() {\n    std::cout << "hello from C++\\n";\n}\n',
@@ -21,12 +23,13 @@ const SAMPLES = {
   perl: 'print "hello from perl $^V\\n";\n',
 };
 
-const state = { controller: null, limits: null, sessions: [], editor: null, terminal: null };
+const state = { controller: null, cell: null, limits: null, sessions: [], editor: null, terminal: null };
 
 function apiKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
 
-// Every API call: the key as a header when one is set; JSON answers parsed; failures as {status, error}.
-async function api(method, path, { body, headers = {}, raw = false, signal } = {}) {
+// Every API call: the key as a header when one is set; JSON answers parsed; failures as {status, error}. `raw`
+// returns every answer as it came; `stream` returns a successful one unread (NDJSON) and throws for a failure.
+async function api(method, path, { body, headers = {}, raw = false, stream = false, signal } = {}) {
   const all = { ...headers };
   if (apiKey()) all.Authorization = "Bearer " + apiKey();
   if (body !== undefined && !(body instanceof Blob) && typeof body !== "string") {
@@ -34,7 +37,7 @@ async function api(method, path, { body, headers = {}, raw = false, signal } = {
     body = JSON.stringify(body);
   }
   const response = await fetch(path, { method, headers: all, body, signal });
-  if (raw) return response;
+  if (raw || (stream && response.ok)) return response;
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
@@ -60,6 +63,39 @@ function setStatus(text, stateName) {
 
 function language() { return $("language").value; }
 
+// Where Run sends the code: "fresh" (POST /execute), "session" (a session's /execute), "cell" (plain Python in a
+// live session: a cell of its interpreter context) or "live-other" (any other language in a live session, which
+// runs processes, not /execute: the page says to use the terminal or another session).
+function runMode() {
+  const session = currentSession();
+  if (!session) return "fresh";
+  if (!session.live) return "session";
+  return language() === "python" ? "cell" : "live-other";
+}
+
+const CELL_FIELDS = ["stdin", "args", "limit-time", "limit-mem"];  // what a cell does not take
+
+// The line beside Run says where the code runs; a cell's page has its restart button and no stdin, arguments,
+// CPU or memory limit (the session's own limits hold; the wall time interrupts the cell).
+function showMode() {
+  const mode = runMode();
+  const text = {
+    fresh: "Runs in a fresh sandbox.",
+    session: "Runs in the session: its files stay, each run is a new process.",
+    cell: "Runs as a cell of the live session's Python: cells share variables in a live session. Figures show " +
+          "inline. Stdin, arguments and the CPU and memory limits do not apply; the wall time interrupts the cell.",
+    "live-other": "A live session runs plain Python as cells from here. For " +
+                  (language() === "script" ? "the script mode" : language()) + ", open a terminal below (a shell " +
+                  "in the same sandbox), or pick a plain session or a fresh sandbox (Run in, below).",
+  }[mode];
+  $("run-mode").textContent = text;
+  $("context-restart").hidden = mode !== "cell";
+  for (const id of CELL_FIELDS) $(id).disabled = mode === "cell";
+  $("result-heading").textContent = mode === "cell" ? "Value of the cell" : "Result of main()";
+  showLimits();
+  showSample(mode);
+}
+
 function setupEditor() {
   state.editor = window.CodeMirror($("editor"), {
     value: SAMPLES.script, mode: MODES.python, lineNumbers: true, lineWrapping: true, indentUnit: 4, viewportMargin: Infinity,
@@ -82,11 +118,17 @@ function setupEditor() {
 
 function chooseLanguage() {
   const name = language();
-  const previous = state.editor.getValue();
   state.editor.setOption("mode", MODES[name === "script" ? "python" : name] || null);
-  const isSample = Object.values(SAMPLES).includes(previous) || previous.trim() === "";
-  if (isSample) state.editor.setValue(SAMPLES[name] || "");
-  showLimits();
+  showMode();
+}
+
+// The editor gets the sample of the language (or of a cell) unless the person wrote code of their own.
+function showSample(mode) {
+  const previous = state.editor.getValue();
+  const sample = SAMPLES[mode === "cell" ? "cell" : language()] || "";
+  if ((Object.values(SAMPLES).includes(previous) || previous.trim() === "") && previous !== sample) {
+    state.editor.setValue(sample);
+  }
 }
 
 async function loadLanguages() {
@@ -130,6 +172,9 @@ function showLimits() {
     input.max = limits.maxima[field];
     input.placeholder = defaults[field];
     help.textContent = `default ${unit(defaults[field])}, at most ${unit(limits.maxima[field])}`;
+    if (runMode() !== "cell") continue;
+    input.placeholder = "";
+    help.textContent = name === "wall" ? "interrupts the cell after this long; empty: no limit" : "not for a cell";
   }
 }
 
@@ -164,10 +209,13 @@ function appendOutput(stream, text) {
 }
 
 async function run() {
-  if (state.controller) return;
+  if (state.controller || state.cell) return;
+  const mode = runMode();
+  if (mode === "live-other") return setStatus($("run-mode").textContent, "unsupported");
   $("output").textContent = "";
   $("result").textContent = "";
   const session = $("session").value;
+  if (mode === "cell") return runInContext(session);
   const path = session ? `/sessions/${encodeURIComponent(session)}/execute` : "/execute";
   state.controller = new AbortController();
   $("run").disabled = true;
@@ -210,6 +258,68 @@ function finish(result) {
 
 function stop() {
   if (state.controller) state.controller.abort();
+  if (state.cell) {
+    setStatus("Interrupting the cell...", "running");
+    interruptCell(api, state.cell).catch((error) => setStatus("Could not interrupt: " + error.message, "error"));
+  }
+}
+
+// A cell in the live session's context: output streamed as it comes, figures inline, the value and the error.
+async function runInContext(session) {
+  state.cell = session;
+  $("run").disabled = true;
+  $("stop").disabled = false;
+  setStatus(hasContext(session) ? "Running the cell..." : "Starting Python in the session, then running the cell...",
+            "running");
+  const wall = $("limit-wall").value.trim();
+  const started = performance.now();
+  try {
+    const view = { output: appendOutput, result: showCellResult, error: showCellError };
+    const end = await runCell(api, session, state.editor.getValue(), wall ? Number(wall) : 0, view);
+    const took = `wall ${Math.round(performance.now() - started)} ms`;
+    const count = end.count === null ? "The cell" : `Cell [${end.count}]`;
+    if (!end.error) setStatus(`${count} finished; ${took}. Its variables stay for the next cell.`, "ok");
+    else if (end.error.name === "KeyboardInterrupt") setStatus(`${count} was interrupted (KeyboardInterrupt); ${took}.`, "cancelled");
+    else setStatus(`${count} raised ${end.error.name}: ${end.error.value}; ${took}.`, "cell_error");
+  } catch (error) {
+    setStatus("The cell could not run: " + error.message, error.status === 401 ? "unauthorized" : "error");
+  } finally {
+    state.cell = null;
+    $("run").disabled = false;
+    $("stop").disabled = true;
+  }
+  refreshFiles();
+}
+
+// A display or the cell's value: a PNG or JPEG as an image in the output, where it came; the value's text in
+// the result box; another display's text in the output.
+function showCellResult(event) {
+  const text = event.text ?? (event.json !== undefined ? JSON.stringify(event.json, null, 2) : "");
+  if (event.png || event.jpeg) {
+    const image = document.createElement("img");
+    image.className = "cell-figure";
+    image.src = event.png ? "data:image/png;base64," + event.png : "data:image/jpeg;base64," + event.jpeg;
+    image.alt = "Figure from the cell" + (text ? ": " + text : "");
+    $("output").append(image);
+    if (!event.is_main_result) return;
+  }
+  if (event.is_main_result) $("result").textContent = text;
+  else if (text) appendOutput("display", text + "\n");
+}
+
+function showCellError(event) {
+  appendOutput("error", (event.traceback || `${event.name}: ${event.value}`) + "\n");
+}
+
+async function restartPython() {
+  const session = $("session").value;
+  try {
+    const restarted = await restartContext(api, session);
+    setStatus(restarted ? "Python restarted: the next cell starts with no variables." : "Python has not started in this session yet.", "idle");
+  } catch (error) {
+    forgetContext(session);
+    setStatus("Could not restart (the next cell starts a fresh Python): " + error.message, "error");
+  }
 }
 
 // Sessions: the caller's, a new one (live or not), its files, uploads and downloads.
@@ -238,6 +348,7 @@ function sessionChosen() {
   const session = currentSession();
   for (const id of ["session-delete", "upload", "upload-send"]) $(id).disabled = !session;
   $("terminal-open").disabled = !(session && session.live);
+  showMode();
   refreshFiles();
 }
 
@@ -255,6 +366,7 @@ async function deleteSession() {
   const session = currentSession();
   if (!session) return;
   await api("DELETE", `/sessions/${session.session_id}`).catch(() => {});
+  forgetContext(session.session_id);
   closeTerminal();
   await loadSessions("");
 }
@@ -391,6 +503,7 @@ function main() {
   $("language").addEventListener("change", chooseLanguage);
   $("run").addEventListener("click", run);
   $("stop").addEventListener("click", stop);
+  $("context-restart").addEventListener("click", restartPython);
   $("session").addEventListener("change", () => { closeTerminal(); sessionChosen(); });
   $("session-new").addEventListener("click", () => newSession(false));
   $("session-new-live").addEventListener("click", () => newSession(true));

@@ -1,30 +1,33 @@
 // A streamed run's NDJSON (docs/api.md, "Streaming") and its result in words. No DOM here.
 
-// Reads the answer line by line as it arrives: output and progress lines go to `on`, the result line is
-// returned (null when the stream ended without one).
-export async function streamRun(response, on) {
+// Reads an NDJSON answer as it arrives and hands each message (a parsed line) to `take`.
+export async function readNdjson(response, take) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let pending = "";
-  let result = null;
-  const take = (line) => {
-    if (!line.trim()) return;
-    const message = JSON.parse(line);
-    if (message.type === "stdout" || message.type === "stderr") on.output(message.type, message.data);
-    else if (message.type === "progress") on.progress(message.message);
-    else if (message.type === "result") result = message;
-  };
+  const line = (text) => { if (text.trim()) take(JSON.parse(text)); };
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
     pending += decoder.decode(value, { stream: true });
     let newline;
     while ((newline = pending.indexOf("\n")) >= 0) {
-      take(pending.slice(0, newline));
+      line(pending.slice(0, newline));
       pending = pending.slice(newline + 1);
     }
   }
-  take(pending + decoder.decode());
+  line(pending + decoder.decode());
+}
+
+// A streamed run: output and progress lines go to `on`, the result line is returned (null when the stream ended
+// without one).
+export async function streamRun(response, on) {
+  let result = null;
+  await readNdjson(response, (message) => {
+    if (message.type === "stdout" || message.type === "stderr") on.output(message.type, message.data);
+    else if (message.type === "progress") on.progress(message.message);
+    else if (message.type === "result") result = message;
+  });
   return result;
 }
 

@@ -227,6 +227,58 @@ def terminal(page):
     page.driver.save_screenshot(os.path.join(page.shots, "playground-session.png"))
 
 
+def live_cells(page, shots):
+    """The live session of terminal() is still picked: plain Python runs as cells of one context."""
+    page.pick("c")
+    page.el("run").click()
+    page.wait("another language in a live session says what to do", lambda: page.state() == "unsupported", 10)
+    check("the message names the terminal and the other sessions", "terminal" in page.text("status")
+          and "fresh sandbox" in page.text("status"), page.text("status"))
+    page.pick("python")
+    check("the page says cells share variables", "cells share variables" in page.text("run-mode"), page.text("run-mode"))
+    check("the restart button shows for cells", page.el("context-restart").is_displayed())
+    page.type_code("x = 41")
+    page.run_and_wait(90)
+    check("the first cell ran", page.state() == "ok" and "Cell [1]" in page.text("status"), page.text("status"))
+    page.type_code("print(x + 1)")
+    page.run_and_wait()
+    check("the next cell sees the first one's variable", page.text("output").strip() == "42", page.text("output"))
+    page.type_code("import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr, flush=True)\nx * 2")
+    page.run_and_wait()
+    spans = page.driver.find_elements(page.By.CSS_SELECTOR, '[data-testid="output"] .stderr')
+    check("a cell's stderr is told apart", [s.text for s in spans] == ["err"], [s.text for s in spans])
+    check("the cell's value is shown", page.text("result") == "82", page.text("result"))
+    page.type_code("1 / 0")
+    page.run_and_wait()
+    check("a cell's error is shown with its name and value", page.state() == "cell_error"
+          and "ZeroDivisionError: division by zero" in page.text("status"), page.text("status"))
+    check("the traceback is in the output", "ZeroDivisionError" in page.text("output")
+          and page.driver.find_elements(page.By.CSS_SELECTOR, '[data-testid="output"] .error'), page.text("output"))
+    page.type_code("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+    page.el("run").click()
+    page.wait("the cell prints before it sleeps", lambda: "sleeping" in page.text("output"), 30)
+    page.el("stop").click()
+    page.wait("Stop interrupts the cell", lambda: page.state() == "cancelled", 20)
+    check("the interrupt is named", "KeyboardInterrupt" in page.text("status"), page.text("status"))
+    page.el("context-restart").click()
+    page.wait("Python restarts", lambda: "restarted" in page.text("status"), 20)
+    page.type_code("x")
+    page.run_and_wait(90)
+    check("after the restart the variable is gone", page.state() == "cell_error" and "NameError" in page.text("status"),
+          page.text("status"))
+    page.type_code("x = 41\nimport matplotlib.pyplot as plt\nprint('plotting', x + 1)\nplt.plot([1, 2, 3])")
+    page.run_and_wait(90)
+    figure = "document.querySelector('[data-testid=output] img')"
+    page.wait("the figure is shown inline in the output", lambda: page.driver.execute_script(
+        f"const i = {figure}; return i && i.complete && i.naturalWidth > 0;"), 30)
+    src, alt = page.driver.execute_script(f"const i = {figure}; return i ? [i.src, i.alt] : ['', ''];")
+    check("the figure is a PNG data URL", src.startswith("data:image/png;base64,iVBOR"), src[:60])
+    check("the figure has an alt text", alt.startswith("Figure from the cell"), alt)
+    check("the print is beside the figure", "plotting 42" in page.text("output"), page.text("output"))
+    page.driver.execute_script("window.scrollTo(0, 0)")
+    page.driver.save_screenshot(os.path.join(shots, "playground-live.png"))
+
+
 def accessibility(page, axe_js):
     with open(axe_js) as f:
         page.driver.execute_script(f.read())
@@ -291,6 +343,7 @@ def main():
             script_mode(page, shots)
             session_upload(page, workdir)
             terminal(page)
+            live_cells(page, shots)
             accessibility(page, axe_js)
             narrow(page, shots)
             console_errors(driver)
