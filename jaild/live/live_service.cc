@@ -106,6 +106,7 @@ StartSpec kernel_spec(const Session& session, const Context& context) {
     env["MPLBACKEND"] = "Agg";
     for (const auto& [key, value] : env) spec.env.push_back(key + "=" + value);
     spec.cwd = context.cwd;
+    spec.stdin_open = false;  // a cell that reads stdin gets its end at once, never waits for input no one sends
     spec.kernel = true;
     spec.context_id = context.id;
     return spec;

@@ -289,6 +289,8 @@ TEST_CASE("live: an interpreter context keeps its state across cells and errors"
     CHECK(assign.out == "hello\n");
     CHECK_FALSE(assign.error);
     CHECK(main_text(run_cell(daemon.socket(), id, context, "x * 2")) == "10");
+    // Nothing is ever typed into a cell: reading stdin gets its end at once instead of waiting forever.
+    CHECK(main_text(run_cell(daemon.socket(), id, context, "import sys\nsys.stdin.read()")) == "''");
     Cell failed = run_cell(daemon.socket(), id, context, "1 / 0");
     REQUIRE(failed.error);
     CHECK(failed.error->name() == "ZeroDivisionError");
