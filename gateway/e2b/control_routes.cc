@@ -53,41 +53,45 @@ asio::awaitable<void> send_no_content(Exchange& exchange) {
 
 // One request to jaild and its answer of kind `expected`. Answers the exchange itself otherwise: jaild's
 // errors with their HTTP status (a missing session as E2B's 404), a wrong answer as 502.
+// GCC 12 coroutines (docs/development.md): one co_return, after the last co_await.
 asio::awaitable<bool> call(Exchange& exchange, v1::ClientMessage& message, v1::ServerMessage::KindCase expected,
                            v1::ServerMessage& reply, std::string_view sandbox_id = {}) {
     JaildClient client(co_await asio::this_coro::executor);
-    if (!co_await send_request(exchange, client, message)) co_return false;
-    const std::error_code ec = co_await client.async_receive(reply);
+    const bool sent = co_await send_request(exchange, client, message);  // answers the exchange when not
+    std::error_code ec;
+    if (sent) ec = co_await client.async_receive(reply);
     client.close();
-    if (ec) {
-        const std::string why = "jaild closed the connection before answering: " + ec.message();
-        co_await send_error(exchange, 503, why);
-        co_return false;
+    const bool ok = sent && !ec && answer_is(reply, expected);
+    unsigned status = 0;
+    std::string why;
+    if (!sent || ok) {
+        // answered already, or nothing to answer
+    } else if (ec) {
+        status = 503;
+        why = "jaild closed the connection before answering: " + ec.message();
+    } else if (!reply.has_error()) {
+        status = 502;
+        why = "jaild answered with an unexpected message";
+    } else {
+        status = map_jaild_error(reply.error(), RequestKind::session).status;
+        why = reply.error().message();
+        // A session that is not live is no sandbox: FAILED_PRECONDITION on a live-only request means the same.
+        if (status == 404 || (status == 409 && !sandbox_id.empty())) {
+            status = 404;
+            why = not_found_message(sandbox_id);
+        }
     }
-    if (answer_is(reply, expected)) co_return true;
-    if (!reply.has_error()) {
-        co_await send_error(exchange, 502, "jaild answered with an unexpected message");
-        co_return false;
-    }
-    const unsigned status = map_jaild_error(reply.error(), RequestKind::session).status;
-    // A session that is not live is no sandbox: FAILED_PRECONDITION on a live-only request means the same.
-    if (status == 404 || (status == 409 && !sandbox_id.empty())) {
-        const std::string missing = not_found_message(sandbox_id);
-        co_await send_error(exchange, 404, missing);
-        co_return false;
-    }
-    co_await send_error(exchange, status, reply.error().message());
-    co_return false;
+    if (status != 0) co_await send_error(exchange, status, why);
+    co_return ok;
 }
 
 // A body, when there is one, must be JSON (the SDK always says application/json); answers 415 otherwise.
 asio::awaitable<bool> json_body(Exchange& exchange) {
     const std::string_view body = exchange.request.body();
     const std::string_view type = exchange.request[http::field::content_type];
-    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos || type.starts_with("application/json"))
-        co_return true;
-    co_await send_error(exchange, 415, "Content-Type must be application/json");
-    co_return false;
+    const bool ok = body.find_first_not_of(" \t\r\n") == std::string_view::npos || type.starts_with("application/json");
+    if (!ok) co_await send_error(exchange, 415, "Content-Type must be application/json");
+    co_return ok;
 }
 
 SandboxView view_of(const Exchange& exchange, const v1::SessionInfo& info) {
@@ -104,23 +108,25 @@ SandboxView view_of(const Exchange& exchange, const v1::SessionInfo& info) {
 }
 
 // The live session {id} names, or the exchange answered (404 for a session that is not live).
+// GCC 12 coroutines (docs/development.md): one co_return, after the last co_await.
 asio::awaitable<std::optional<v1::SessionInfo>> find_sandbox(Exchange& exchange) {
     auto id = decode_url_param(exchange.params.at(0), "sandboxID", "the sandbox id");
-    if (auto* error = std::get_if<FieldError>(&id)) {
-        co_await send_error(exchange, 400, error->message);
-        co_return std::nullopt;
-    }
-    const std::string& sandbox_id = std::get<std::string>(id);
+    const FieldError* bad_id = std::get_if<FieldError>(&id);
+    if (bad_id) co_await send_error(exchange, 400, bad_id->message);
+    const std::string sandbox_id = bad_id ? std::string() : std::get<std::string>(id);
     v1::ClientMessage message;
     message.mutable_session_get()->set_session_id(sandbox_id);
     v1::ServerMessage reply;
-    if (!co_await call(exchange, message, v1::ServerMessage::kSession, reply, sandbox_id)) co_return std::nullopt;
-    if (!reply.session().live()) {
+    bool found = false;
+    if (!bad_id) found = co_await call(exchange, message, v1::ServerMessage::kSession, reply, sandbox_id);
+    const bool live = found && reply.session().live();
+    if (found && !live) {
         const std::string missing = not_found_message(sandbox_id);
         co_await send_error(exchange, 404, missing);
-        co_return std::nullopt;
     }
-    co_return reply.session();
+    std::optional<v1::SessionInfo> info;
+    if (live) info = reply.session();
+    co_return info;
 }
 
 // Moves the deadline to `seconds` from now; the session's info after, or the exchange answered.
@@ -130,8 +136,10 @@ asio::awaitable<std::optional<v1::SessionInfo>> set_deadline(Exchange& exchange,
     message.mutable_session_set_timeout()->set_session_id(id);
     message.mutable_session_set_timeout()->set_timeout_ms(seconds * 1000);
     v1::ServerMessage reply;
-    if (!co_await call(exchange, message, v1::ServerMessage::kSession, reply, id)) co_return std::nullopt;
-    co_return reply.session();
+    const bool ok = co_await call(exchange, message, v1::ServerMessage::kSession, reply, id);
+    std::optional<v1::SessionInfo> info;
+    if (ok) info = reply.session();
+    co_return info;
 }
 
 }  // namespace

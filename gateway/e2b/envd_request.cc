@@ -55,10 +55,11 @@ std::optional<std::variant<SandboxRequest, E2bError>> sandbox_request(
 }
 
 bool streams_body(const boost::beast::http::request<boost::beast::http::string_body>& request) {
-    if (request.method() != boost::beast::http::verb::post || request.find("E2b-Sandbox-Id") == request.end())
-        return false;
-    const std::string_view target = request.target();
-    return target.substr(0, target.find('?')) == "/files" && request["E2b-Sandbox-Port"] == std::to_string(kEnvdPort);
+    if (request.method() != boost::beast::http::verb::post) return false;
+    const auto target = sandbox_request(request);  // the port as the routing reads it
+    const SandboxRequest* sandbox = target ? std::get_if<SandboxRequest>(&*target) : nullptr;
+    const std::string_view path = request.target().substr(0, request.target().find('?'));
+    return sandbox && sandbox->service == SandboxService::envd && path == "/files";
 }
 
 std::chrono::seconds keepalive_interval(std::string_view header, std::chrono::seconds most) {

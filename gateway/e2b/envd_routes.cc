@@ -9,8 +9,10 @@
 #include "gateway/e2b/interpreter_routes.h"
 #include "gateway/e2b/process_codec.h"
 #include "gateway/e2b/process_events.h"
+#include "gateway/e2b/sandbox_admission.h"
 #include "gateway/e2b/sandbox_calls.h"
 #include "gateway/e2b/sandbox_tokens.h"
+#include "gateway/quota_admission.h"
 #include "gateway/session_codec.h"
 
 namespace jaild::gateway::e2b {
@@ -133,8 +135,21 @@ asio::awaitable<void> process_start(Exchange& exchange, const std::string& sessi
             *message.mutable_process_start() = std::move(std::get<v1::ProcessStart>(start));
         message.mutable_process_start()->set_session_id(session_id);
     }
+    // A start is a run for the caller's rate and concurrency (as the native route's), held until jaild answers.
+    ParsedRequest request;
+    request.kind = RequestKind::session;
+    std::optional<RunSlot> slot;
+    if (!failure) {
+        request.message = std::move(message);
+        std::variant<RunSlot, Response> admitted = admit_run(exchange, request);
+        if (auto* refused = std::get_if<Response>(&admitted))
+            failure = ConnectError{ConnectCode::resource_exhausted, refusal_message(*refused)};
+        else
+            slot.emplace(std::move(std::get<RunSlot>(admitted)));
+    }
     v1::ServerMessage reply;
-    if (!failure) failure = co_await ask(exchange, message, v1::ServerMessage::kProcess, reply);
+    if (!failure) failure = co_await ask(exchange, request.message, v1::ServerMessage::kProcess, reply);
+    slot.reset();
     if (failure) {
         co_await stream_error(exchange, *failure);
         co_return;
@@ -268,6 +283,7 @@ asio::awaitable<void> process_unary(Exchange& exchange, const std::string& sessi
 asio::awaitable<bool> files_call(Exchange& exchange, const std::string& session_id, std::string_view path) {
     constexpr std::string_view kFilesystem = "/filesystem.Filesystem/";
     const http::verb method = exchange.request.method();
+    bool answered = true;
     if (method == http::verb::post && path.starts_with(kFilesystem)) {
         co_await filesystem_call(exchange, session_id, path.substr(kFilesystem.size()));
     } else if (path == "/files" && method == http::verb::get) {
@@ -277,9 +293,30 @@ asio::awaitable<bool> files_call(Exchange& exchange, const std::string& session_
     } else if (path == "/files") {
         co_await send_plain_error(exchange, 405, "/files takes GET (download) and POST (upload)");
     } else {
-        co_return false;
+        answered = false;
     }
-    co_return true;
+    co_return answered;
+}
+
+// envd's GET /health (the SDK's isRunning()): 204 while the sandbox runs, 502 once it is gone (E2B's proxy
+// answers 502 for a sandbox that is not running). Without a token, 204 whatever the id: then nothing is looked
+// up, so the answer tells nothing about which sandboxes exist.
+asio::awaitable<void> health(Exchange& exchange, const std::string& session_id) {
+    bool running = true;
+    if (!exchange.request["X-Access-Token"].empty()) {
+        v1::ClientMessage message;
+        message.mutable_session_get()->set_session_id(session_id);
+        v1::ServerMessage reply;
+        const std::optional<v1::Error> error =
+            co_await ask_jaild(exchange, message, v1::ServerMessage::kSession, reply);
+        running = !error && reply.session().live();
+    }
+    if (running) {
+        Response response{http::status::no_content, 11};
+        co_await exchange.responder.send(std::move(response));
+    } else {
+        co_await send_plain_error(exchange, 502, "the sandbox is not running");
+    }
 }
 
 }  // namespace
@@ -294,8 +331,7 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
     const SandboxRequest sandbox = std::get<SandboxRequest>(*target);
     const std::string_view path = exchange.request.target().substr(0, exchange.request.target().find('?'));
     if (exchange.request.method() == http::verb::get && path == "/health") {
-        Response response{http::status::no_content, 11};
-        co_await exchange.responder.send(std::move(response));
+        co_await health(exchange, sandbox.sandbox_id);
         co_return;
     }
     // The caller is the sandbox's owner: its token was checked with the request's header
@@ -317,7 +353,8 @@ asio::awaitable<void> handle_sandbox_call(Exchange& exchange) {
             co_await process_unary(as_owner, sandbox.sandbox_id, method);
         co_return;
     }
-    if (sandbox.service == SandboxService::envd && co_await files_call(as_owner, sandbox.sandbox_id, path)) co_return;
+    const bool answered = co_await files_call(as_owner, sandbox.sandbox_id, path);  // the service is envd's here
+    if (answered) co_return;
     co_await send_plain_error(exchange, 501, "this sandbox call is not supported by jaild yet");
 }
 

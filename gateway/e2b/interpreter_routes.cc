@@ -68,21 +68,29 @@ asio::awaitable<std::optional<v1::Error>> create(Exchange& exchange, const std::
 
 // The sandbox's contexts, its default one made first when it has none, so that the oldest is always the
 // default. Two requests that both found none each made one: the younger is removed by its maker.
+// GCC 12 coroutines (docs/development.md): one co_return, after the last co_await. No error means `out` has
+// a default context (a context removed meanwhile, or whose interpreter died at once, is an error).
 asio::awaitable<std::optional<v1::Error>> contexts_with_default(Exchange& exchange, const std::string& sandbox,
                                                                 v1::ContextInfoList& out) {
     std::optional<v1::Error> error = co_await list(exchange, sandbox, out);
-    if (error || default_context(out)) co_return error;
-    v1::ContextInfo made;
-    error = co_await create(exchange, sandbox, kInterpreterCwd, made);
-    if (!error) error = co_await list(exchange, sandbox, out);
-    const v1::ContextInfo* oldest = error ? nullptr : default_context(out);
-    if (oldest && oldest->context_id() != made.context_id()) {
-        v1::ClientMessage message;
-        message.mutable_context_delete()->set_session_id(sandbox);
-        message.mutable_context_delete()->set_context_id(made.context_id());
-        v1::ServerMessage reply;
-        error = co_await ask_jaild(exchange, message, v1::ServerMessage::kDone, reply);
+    if (!error && !default_context(out)) {
+        v1::ContextInfo made;
+        error = co_await create(exchange, sandbox, kInterpreterCwd, made);
         if (!error) error = co_await list(exchange, sandbox, out);
+        const v1::ContextInfo* oldest = error ? nullptr : default_context(out);
+        if (oldest && oldest->context_id() != made.context_id()) {
+            v1::ClientMessage message;
+            message.mutable_context_delete()->set_session_id(sandbox);
+            message.mutable_context_delete()->set_context_id(made.context_id());
+            v1::ServerMessage reply;
+            error = co_await ask_jaild(exchange, message, v1::ServerMessage::kDone, reply);
+            if (!error) error = co_await list(exchange, sandbox, out);
+        }
+    }
+    if (!error && !default_context(out)) {
+        error.emplace();
+        error->set_code(v1::ERROR_CODE_UNAVAILABLE);
+        error->set_message("the sandbox's default context went away as it was made; try again");
     }
     co_return error;
 }
@@ -120,11 +128,12 @@ asio::awaitable<CellOutcome> stream_cell(Exchange& exchange, v1::ClientMessage m
     std::optional<v1::Error> failure = co_await open_jaild(exchange, client, message);
     outcome.sent = !failure;
     v1::ServerMessage event;
+    // GCC 12 coroutines (docs/development.md): one co_return, after the last co_await.
     for (bool ended = failure.has_value(); !ended;) {
         const bool ready = co_await readable_within(client, interval);
         if (cancelled(co_await asio::this_coro::cancellation_state)) {
             outcome.client_there = false;
-            co_return outcome;
+            break;
         }
         std::string text = ExecutionLines::keepalive();
         if (ready) {
@@ -141,14 +150,20 @@ asio::awaitable<CellOutcome> stream_cell(Exchange& exchange, v1::ClientMessage m
             if (hidden) text.clear();
         }
         outcome.ended = ended;
-        if (!text.empty() && !co_await exchange.responder.chunk(std::move(text))) {
+        if (text.empty()) continue;
+        const bool delivered = co_await exchange.responder.chunk(std::move(text));
+        if (!delivered) {
             outcome.client_there = false;
-            co_return outcome;
+            break;
         }
     }
-    if (failure && hidden) outcome.error_lines += error_line("JaildError", failure->message(), "") + "\n";
-    if (failure && !hidden && !co_await exchange.responder.chunk(lines.lost(failure->message(), now_rfc3339())))
-        outcome.client_there = false;
+    if (failure && hidden && outcome.client_there)
+        outcome.error_lines += error_line("JaildError", failure->message(), "") + "\n";
+    if (failure && !hidden && outcome.client_there) {
+        std::string lost = lines.lost(failure->message(), now_rfc3339());
+        const bool delivered = co_await exchange.responder.chunk(std::move(lost));
+        if (!delivered) outcome.client_there = false;
+    }
     co_return outcome;
 }
 
@@ -217,15 +232,18 @@ asio::awaitable<void> execute(Exchange& exchange, const std::string& sandbox) {
     const bool env = !request.env_vars.empty();
     if (!co_await exchange.responder.begin_chunked("application/x-ndjson")) co_return;
     CellOutcome outcome;
-    if (env)
-        outcome =
-            co_await stream_cell(exchange, cell(sandbox, context_id, env_set_cell(request.env_vars)), true, interval);
+    if (env) {
+        // GCC 12 coroutines (docs/development.md): the cell is a named local, not a temporary of the co_await.
+        v1::ClientMessage env_cell = cell(sandbox, context_id, env_set_cell(request.env_vars));
+        outcome = co_await stream_cell(exchange, std::move(env_cell), true, interval);
+    }
     bool cell_sent = false;  // jaild has it and it runs: only then is there a cell to interrupt
     if (!outcome.error_lines.empty()) {
         outcome.error_lines += "{\"type\":\"end_of_execution\"}\n";
         if (!co_await exchange.responder.chunk(std::move(outcome.error_lines))) outcome.client_there = false;
     } else if (outcome.client_there) {
-        outcome = co_await stream_cell(exchange, cell(sandbox, context_id, std::move(request.code)), false, interval);
+        v1::ClientMessage user_cell = cell(sandbox, context_id, std::move(request.code));
+        outcome = co_await stream_cell(exchange, std::move(user_cell), false, interval);
         cell_sent = outcome.sent && !outcome.ended;
     }
     if (!outcome.client_there) {

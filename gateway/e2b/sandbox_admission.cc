@@ -15,7 +15,9 @@ std::optional<Response> admit_sandbox_request(const Request& request, const boos
     const auto target = sandbox_request(request);
     const SandboxRequest* sandbox = target ? std::get_if<SandboxRequest>(&*target) : nullptr;
     const std::string_view path = request.target().substr(0, request.target().find('?'));
-    const bool health = request.method() == http::verb::get && path == "/health";
+    // envd's /health without a token answers 204 for any id (nothing to learn from it); with one it says
+    // whether that sandbox still runs, so the token is checked.
+    const bool health = request.method() == http::verb::get && path == "/health" && request["X-Access-Token"].empty();
     if (!sandbox || health) {
         if (auto refused = authenticator.identify(request, peer, caller)) return refused;
         return std::nullopt;
@@ -36,14 +38,16 @@ bool control_plane_path(std::string_view target) {
     return target.starts_with("/v2/sandboxes") || target.starts_with("/sandboxes");
 }
 
-void reshape_refusal(Response& response) {
+std::string refusal_message(const Response& response) {
     boost::system::error_code ec;
     const json::value body = json::parse(response.body(), ec);
-    const json::string* message = ec || !body.is_object()                 ? nullptr
-                                  : body.as_object().if_contains("error") ? body.as_object().at("error").if_string()
-                                                                          : nullptr;
+    const json::value* error = !ec && body.is_object() ? body.as_object().if_contains("error") : nullptr;
+    return error && error->is_string() ? std::string(error->get_string()) : std::string(response.reason());
+}
+
+void reshape_refusal(Response& response) {
     const unsigned status = response.result_int();
-    response.body() = error_body(E2bError{status, message ? std::string(*message) : std::string(response.reason())});
+    response.body() = error_body(E2bError{status, refusal_message(response)});
     response.prepare_payload();
 }
 

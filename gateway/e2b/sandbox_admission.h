@@ -17,7 +17,7 @@
 namespace jaild::gateway::e2b {
 
 // nullopt: let the request through with `caller` filled (for a malformed sandbox request or envd's
-// `GET /health`, which needs no token, the client's address only: the handler answers). Else the refusal:
+// `GET /health` without a token, the client's address only: the handler answers). Else the refusal:
 // 401 (no token, a wrong one, one for another sandbox or kind, a tenant without keys; every token without
 // `tokens`), 429 (throttled), 400.
 std::optional<Response> admit_sandbox_request(const Request& request, const boost::asio::ip::address& peer,
@@ -28,5 +28,11 @@ std::optional<Response> admit_sandbox_request(const Request& request, const boos
 // missing or wrong API key: {"error", "field"}) is rewritten to E2B's {"code", "message"}, which the SDK shows.
 bool control_plane_path(std::string_view target);
 void reshape_refusal(Response& response);
+// The sentence of one of the gateway's own refusals ({"error": ...}; its reason phrase when it has none), for
+// answers in another protocol's shape (a quota's 429 as Connect's resource_exhausted).
+std::string refusal_message(const Response& response);
+// The sentence of one of the gateway's own refusals ({"error": ...}; its reason phrase when it has none), for
+// answers in another protocol's shape (a quota's 429 as Connect's resource_exhausted).
+std::string refusal_message(const Response& response);
 
 }  // namespace jaild::gateway::e2b

@@ -94,5 +94,6 @@ assert.deepEqual(mine.map(s => [s.sandboxId, s.metadata.suite]), [[sbx.sandboxId
 await assert.rejects(sbx.createSnapshot(), e => e.message === '501: snapshots are not supported by jaild')
 
 assert.equal(await sbx.kill(), true)
+assert.equal(await sbx.isRunning(), false)  // envd's /health answers 502 for a sandbox that is gone
 assert.equal(await Sandbox.kill(sbx.sandboxId), false)
 console.log('ok')

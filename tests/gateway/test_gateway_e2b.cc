@@ -238,6 +238,14 @@ TEST_CASE("e2b envd: requests naming a sandbox need its token, which names its o
     // envd's /health (isRunning()) is not the gateway's.
     const auto health = http_request(port, "GET", "/health", "", headers);
     CHECK(health.status == 204);
+    // Once the sandbox is gone, /health with its token says so (isRunning() false); without a token it
+    // answers 204 for any id, telling nothing about which exist.
+    REQUIRE(http_request(port, "DELETE", "/sandboxes/" + id, "", acme).status == 204);
+    const auto gone = http_request(port, "GET", "/health", "", headers);
+    CHECK(gone.status == 502);
+    CHECK(gone.json().at("code") == 502);
+    CHECK(http_request(port, "GET", "/health", "", {{"E2b-Sandbox-Id", id}, {"E2b-Sandbox-Port", "49983"}}).status ==
+          204);
 }
 
 TEST_CASE(
