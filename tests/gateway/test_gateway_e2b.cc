@@ -337,6 +337,39 @@ TEST_CASE("e2b envd: a silent command's stream carries keepalives, then its end"
     CHECK(envelopes.back().data == "{}");
 }
 
+TEST_CASE("e2b envd: a command start is a run for the tenant's rate, refused as resource_exhausted past it",
+          "[gateway][e2b][quotas]") {
+    namespace e2b = jaild::gateway::e2b;
+    TenantsFile keys;
+    const Headers acme = sdk(keys.create("acme", {"--runs-per-minute", "2"}));
+    KeyedStack stack(keys);
+    const int port = stack.port();
+    const auto made = post_json(port, "/v2/sandboxes", "{}", acme);
+    REQUIRE(made.status == 201);
+    const Headers headers{{"E2b-Sandbox-Id", text(made.json().at("sandboxID"))},
+                          {"E2b-Sandbox-Port", "49983"},
+                          {"X-Access-Token", text(made.json().at("envdAccessToken"))},
+                          {"Content-Type", "application/connect+json"},
+                          {"Connect-Protocol-Version", "1"}};
+    const std::string start = e2b::encode_message(R"({"process":{"cmd":"/bin/true"},"stdin":false})");
+    std::vector<std::string> ends;  // each stream's end-of-stream message
+    for (int i = 0; i < 3; ++i) {
+        const auto response = http_request(port, "POST", "/process.Process/Start", start, headers);
+        REQUIRE(response.status == 200);
+        e2b::EnvelopeDecoder decoder(1 << 20);
+        decoder.push(response.body);
+        std::string last;
+        for (auto next = decoder.next(); std::holds_alternative<e2b::Envelope>(next); next = decoder.next())
+            last = std::get<e2b::Envelope>(next).data;
+        ends.push_back(last);
+    }
+    CHECK(ends[0] == "{}");
+    CHECK(ends[1] == "{}");
+    INFO(ends[2]);
+    const json::value refused = json::parse(ends[2]);
+    CHECK(refused.at("error").at("code") == "resource_exhausted");  // the SDK's RateLimitError
+}
+
 TEST_CASE("e2b envd: files over REST and filesystem RPCs, with envd's error codes", "[gateway][e2b]") {
     namespace e2b = jaild::gateway::e2b;
     TenantsFile keys;
