@@ -95,9 +95,17 @@ std::optional<std::string> MultipartReader::step(std::vector<Event>& out, bool& 
         }
         case State::after_delimiter: {
             // Transport padding (spaces, tabs), then CRLF before a part or "--" after the last one.
+            // The padding read so far is dropped as it comes, and is bounded: a body of endless spaces after a
+            // boundary neither grows the buffer nor is read again.
             std::size_t skip = 0;
             while (skip < buffer_.size() && (buffer_[skip] == ' ' || buffer_[skip] == '\t')) ++skip;
-            if (buffer_.size() < skip + 2) return std::nullopt;
+            padding_ += skip;
+            buffer_.erase(0, skip);
+            if (padding_ > kMaxPadding)
+                return std::string("the multipart body has more than 1 KiB of padding after a boundary");
+            skip = 0;
+            if (buffer_.size() < 2) return std::nullopt;
+            padding_ = 0;
             const std::string_view next(buffer_.data() + skip, 2);
             if (next == "--")
                 state_ = State::epilogue;

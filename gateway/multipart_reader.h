@@ -44,6 +44,8 @@ private:
     std::string delimiter_;      // CRLF "--" boundary
     std::string buffer_;
     State state_ = State::preamble;
+    static constexpr std::size_t kMaxPadding = 1024;  // transport padding after a boundary (RFC 2046 §5.1.1)
+    std::size_t padding_ = 0;                         // of it, read so far
 };
 
 }  // namespace jaild::gateway

@@ -46,11 +46,13 @@ v1::ServerMessage entries_reply(const std::vector<session_files::Entry>& entries
     return reply;
 }
 
-// The reply naming the entry now at path (after a change that made it).
+// The reply naming the entry at path. A parent that is not a directory means there is no such entry (as
+// envd says it: the SDK's exists() is then false).
 v1::ServerMessage entry_reply(int workspace, const std::string& path) {
     session_files::Entry entry;
-    if (std::error_code ec = session_files::stat_entry(workspace, path, entry))
-        return file_transfer::path_error(path, ec);
+    std::error_code ec = session_files::stat_entry(workspace, path, entry);
+    if (ec == std::errc::not_a_directory) ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    if (ec) return file_transfer::path_error(path, ec);
     return entries_reply({entry});
 }
 
@@ -93,20 +95,29 @@ v1::ServerMessage make_dir(SessionStore& store, Session& session, const v1::File
     if (ec == std::errc::not_a_directory)
         return error_reply(ErrorCode::invalid_argument,
                            quoted(path) + " or one of its parents exists and is not a directory", "path");
-    if (ec) return file_transfer::path_error(path, ec);
+    if (ec) return file_transfer::path_error(path, ec);  // a full storage: QUOTA_EXCEEDED
     return entry_reply(workspace.get(), path);
 }
 
 v1::ServerMessage move(SessionStore& store, Session& session, const v1::FileMove& request) {
     if (auto refused = check_path(request.source(), "source", false)) return *refused;
     if (auto refused = check_path(request.destination(), "destination", false)) return *refused;
+    const std::string& source = request.source();
+    const std::string& destination = request.destination();
+    // Refused before anything is made: the destination's missing parents would otherwise stay behind.
+    if (destination == source || destination.starts_with(source + "/"))
+        return error_reply(
+            ErrorCode::invalid_argument,
+            "moving " + quoted(source) + " to " + quoted(destination) + ": a directory cannot move into itself",
+            "destination");
     std::optional<v1::ServerMessage> failed;
     unique_fd workspace = open_workspace(store, session, failed);
     if (!workspace) return *failed;
-    const std::error_code ec = session_files::move(workspace.get(), request.source(), request.destination(),
-                                                   session.live_uid, session.live_uid);
-    store.refresh_usage(session);
-    if (ec == std::errc::no_such_file_or_directory) return file_transfer::path_error(request.source(), ec);
+    // A move changes no usage: nothing to count again.
+    const std::error_code ec =
+        session_files::move(workspace.get(), source, destination, session.live_uid, session.live_uid);
+    if (ec == std::errc::no_such_file_or_directory) return file_transfer::path_error(source, ec);
+    if (ec == std::errc::no_space_on_device || ec.value() == EDQUOT) return file_transfer::path_error(destination, ec);
     if (ec) {
         const std::string why =
             ec == std::errc::invalid_argument ? "a directory cannot move into itself" : session_files::describe(ec);

@@ -146,6 +146,8 @@ bool read_exactly(int fd, std::string& data, std::error_code& ec) {
 v1::ServerMessage path_error(const std::string& path, const std::error_code& ec) {
     if (ec == std::errc::no_such_file_or_directory)
         return error_reply(ErrorCode::not_found, "no file \"" + path + "\" in the session", "path");
+    if (ec == std::errc::no_space_on_device || ec.value() == EDQUOT)
+        return error_reply(ErrorCode::quota_exceeded, "\"" + path + "\": the session's disk quota is full", "path");
     return error_reply(ErrorCode::invalid_argument, "\"" + path + "\": " + session_files::describe(ec), "path");
 }
 

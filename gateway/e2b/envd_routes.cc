@@ -23,35 +23,6 @@ namespace {
 
 constexpr std::size_t kMaxMessageBytes = 4 << 20;
 
-// GCC 12 coroutines (docs/development.md): takes views and copies them, so callers pass no temporary
-asio::awaitable<void> send_unary_error(Exchange& exchange, ConnectCode code, std::string_view message) {
-    const ConnectError error{code, std::string(message)};
-    const std::string body = error_json(error);
-    co_await exchange.responder.send(json_response(http_status(code), body));
-}
-
-asio::awaitable<void> send_plain_error(Exchange& exchange, unsigned status, std::string_view message) {
-    const E2bError error{status, std::string(message)};
-    const std::string body = error_body(error);
-    co_await exchange.responder.send(json_response(status, body));
-}
-
-// One request to jaild and its answer; a Connect error (jaild's mapped) otherwise.
-asio::awaitable<std::optional<ConnectError>> ask(Exchange& exchange, v1::ClientMessage& message,
-                                                 v1::ServerMessage::KindCase expected, v1::ServerMessage& reply) {
-    const std::optional<v1::Error> error = co_await ask_jaild(exchange, message, expected, reply);
-    if (!error) co_return std::nullopt;
-    co_return connect_error(*error);
-}
-
-// A stream that fails before its first event: 200 and a lone end-of-stream error, as envd (connect-go) does.
-asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error) {
-    if (!co_await exchange.responder.begin_chunked("application/connect+json")) co_return;
-    const std::string end = encode_end_stream(error);
-    if (!co_await exchange.responder.chunk(end)) co_return;
-    co_await exchange.responder.end_chunked();
-}
-
 // envd's streams send a keepalive at least every 50 s.
 constexpr std::chrono::seconds kEnvdKeepalive{50};
 
@@ -148,7 +119,7 @@ asio::awaitable<void> process_start(Exchange& exchange, const std::string& sessi
             slot.emplace(std::move(std::get<RunSlot>(admitted)));
     }
     v1::ServerMessage reply;
-    if (!failure) failure = co_await ask(exchange, request.message, v1::ServerMessage::kProcess, reply);
+    if (!failure) failure = co_await ask_envd(exchange, request.message, v1::ServerMessage::kProcess, reply);
     slot.reset();
     if (failure) {
         co_await stream_error(exchange, *failure);
@@ -163,7 +134,7 @@ asio::awaitable<std::optional<ConnectError>> find_process(Exchange& exchange, co
     v1::ClientMessage message;
     message.mutable_process_list()->set_session_id(session_id);
     v1::ServerMessage reply;
-    std::optional<ConnectError> failure = co_await ask(exchange, message, v1::ServerMessage::kProcesses, reply);
+    std::optional<ConnectError> failure = co_await ask_envd(exchange, message, v1::ServerMessage::kProcesses, reply);
     if (!failure) {
         failure = ConnectError{ConnectCode::not_found, "process with pid " + std::to_string(pid) + " not found"};
         for (const v1::ProcessInfo& process : reply.processes().processes())
@@ -270,7 +241,7 @@ asio::awaitable<void> process_unary(Exchange& exchange, const std::string& sessi
     if (!failure && pid != 0 && !info.running())
         failure = ConnectError{ConnectCode::not_found, "process with pid " + std::to_string(pid) + " not found"};
     v1::ServerMessage reply;
-    if (!failure) failure = co_await ask(exchange, message, expected, reply);
+    if (!failure) failure = co_await ask_envd(exchange, message, expected, reply);
     if (failure) {
         co_await send_unary_error(exchange, failure->code, failure->message);
         co_return;

@@ -10,6 +10,7 @@
 #include "common/jaild_client.h"
 #include "gateway/e2b/filesystem_codec.h"
 #include "gateway/e2b/filesystem_routes.h"
+#include "gateway/e2b/sandbox_calls.h"
 #include "gateway/jaild_forwarding.h"
 #include "gateway/multipart_reader.h"
 #include "gateway/session_codec.h"
@@ -25,9 +26,7 @@ constexpr std::size_t kMaxChunkBytes = 1024 * 1024;  // the most jaild takes in 
 constexpr unsigned kAnswered = 0;
 
 asio::awaitable<void> send_rest_error(Exchange& exchange, const E2bError& error) {
-    if (error.status == kAnswered) co_return;
-    const std::string body = error_body(error);
-    co_await exchange.responder.send(json_response(error.status, body));
+    if (error.status != kAnswered) co_await send_plain_error(exchange, error.status, error.message);
 }
 
 E2bError jaild_refusal(const v1::ServerMessage& reply) {
@@ -42,6 +41,8 @@ struct FileUpload {
     WorkspacePath where;
 };
 
+// GCC 12 coroutines (docs/development.md): the value-returning coroutines of this file keep one co_return,
+// after their last co_await.
 asio::awaitable<std::optional<E2bError>> open_upload(Exchange& exchange, FileUpload& upload,
                                                      const std::string& session_id, std::optional<std::uint64_t> size) {
     v1::ClientMessage message;
@@ -50,54 +51,80 @@ asio::awaitable<std::optional<E2bError>> open_upload(Exchange& exchange, FileUpl
     put.set_path(upload.where.relative);
     put.set_chunked(true);
     if (size) put.set_size(*size);  // a file past the quota is refused before a byte of it is sent
-    if (!co_await send_request(exchange, upload.client, message)) co_return E2bError{kAnswered, {}};
+    std::optional<E2bError> failure;
+    const bool sent = co_await send_request(exchange, upload.client, message);
     v1::ServerMessage reply;
-    if (std::error_code ec = co_await upload.client.async_receive(reply))
-        co_return E2bError{502, "jaild closed the connection: " + ec.message()};
-    if (!reply.has_ready()) co_return jaild_refusal(reply);
-    co_return std::nullopt;
+    std::error_code ec;
+    if (sent) ec = co_await upload.client.async_receive(reply);
+    if (!sent)
+        failure = E2bError{kAnswered, {}};
+    else if (ec)
+        failure = E2bError{502, "jaild closed the connection: " + ec.message()};
+    else if (!reply.has_ready())
+        failure = jaild_refusal(reply);
+    co_return failure;
 }
 
 // jaild's answer to the upload: Done, or why it refused (it may answer before the last chunk, e.g. the quota).
 asio::awaitable<std::optional<E2bError>> upload_answer_of(FileUpload& upload) {
     v1::ServerMessage reply;
-    if (std::error_code ec = co_await upload.client.async_receive(reply))
-        co_return E2bError{502, "jaild closed the connection during the upload: " + ec.message()};
-    if (!reply.has_done()) co_return jaild_refusal(reply);
-    co_return std::nullopt;
+    const std::error_code ec = co_await upload.client.async_receive(reply);
+    std::optional<E2bError> failure;
+    if (ec)
+        failure = E2bError{502, "jaild closed the connection during the upload: " + ec.message()};
+    else if (!reply.has_done())
+        failure = jaild_refusal(reply);
+    co_return failure;
 }
 
-// `data` as FileChunk messages of at most kMaxChunkBytes, the last with eof when `last`.
+// `data` as FileChunk messages of at most kMaxChunkBytes, the last with eof when `last`. An answer jaild sent
+// early (a refusal) or a send that failed ends it with jaild's answer.
 asio::awaitable<std::optional<E2bError>> send_data(FileUpload& upload, std::string_view data, bool last) {
     v1::ClientMessage message;
+    bool answered = false;
     do {
         boost::system::error_code ignored;
-        if (upload.client.socket().available(ignored) > 0) co_return co_await upload_answer_of(upload);
+        if (upload.client.socket().available(ignored) > 0) {
+            answered = true;
+            break;
+        }
         const std::size_t take = std::min(data.size(), kMaxChunkBytes);
         message.mutable_file_chunk()->set_data(std::string(data.substr(0, take)));
         data.remove_prefix(take);
         message.mutable_file_chunk()->set_eof(last && data.empty());
-        if (co_await upload.client.async_send(message)) co_return co_await upload_answer_of(upload);
+        const std::error_code ec = co_await upload.client.async_send(message);
+        if (ec) {
+            answered = true;
+            break;
+        }
     } while (!data.empty());
-    co_return std::nullopt;
+    std::optional<E2bError> failure;
+    if (answered) failure = co_await upload_answer_of(upload);
+    co_return failure;
 }
 
 // The body's next piece: from the connection on a streamed request, else all of it at once. An error answer
 // (408 for a stalled body, 400 for a malformed one) or kAnswered when the client left.
 asio::awaitable<std::optional<E2bError>> next_piece(Exchange& exchange, std::string& piece, bool& done) {
-    if (!exchange.body) {
+    boost::system::error_code ec;
+    if (exchange.body) {
+        ec = co_await exchange.body->read(piece, done);
+    } else {
         piece = exchange.request.body();
         done = true;
-        co_return std::nullopt;
     }
-    const boost::system::error_code ec = co_await exchange.body->read(piece, done);
-    if (!ec) co_return std::nullopt;
-    if (ec == asio::error::timed_out)
-        co_return E2bError{408, "no part of the request body received within " +
+    std::optional<E2bError> failure;
+    if (!ec) {
+        // a piece
+    } else if (ec == asio::error::timed_out) {
+        failure = E2bError{408, "no part of the request body received within " +
                                     std::to_string(exchange.options.limits.body_timeout.count()) + " ms"};
-    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
-        co_return E2bError{kAnswered, {}};
-    co_return E2bError{400, "malformed HTTP request body: " + ec.message()};
+    } else if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+        failure = E2bError{kAnswered, {}};
+    } else {
+        failure = E2bError{400, "malformed HTTP request body: " + ec.message()};
+    }
+    co_return failure;
 }
 
 // Where a part of a multipart upload goes: the query's path, else the part's filename (relative ones against
@@ -124,19 +151,27 @@ asio::awaitable<std::optional<E2bError>> on_event(Exchange& exchange, const std:
                                                   std::unique_ptr<FileUpload>& current,
                                                   std::vector<WorkspacePath>& written, std::set<std::string>& seen) {
     using Kind = MultipartReader::Event::Kind;
+    std::optional<E2bError> failure;
     if (event.kind == Kind::part) {
         auto where = part_path(event.part, query, seen);
-        if (auto* error = std::get_if<E2bError>(&where)) co_return *error;
-        current = std::make_unique<FileUpload>(co_await asio::this_coro::executor);
-        current->where = std::get<WorkspacePath>(where);
-        co_return co_await open_upload(exchange, *current, session_id, std::nullopt);
+        if (auto* error = std::get_if<E2bError>(&where)) {
+            failure = *error;
+        } else {
+            current = std::make_unique<FileUpload>(co_await asio::this_coro::executor);
+            current->where = std::get<WorkspacePath>(where);
+            failure = co_await open_upload(exchange, *current, session_id, std::nullopt);
+        }
+    } else if (event.kind == Kind::data) {
+        failure = co_await send_data(*current, event.data, false);
+    } else {
+        failure = co_await send_data(*current, {}, true);
+        if (!failure) failure = co_await upload_answer_of(*current);
+        if (!failure) {
+            written.push_back(current->where);
+            current.reset();
+        }
     }
-    if (event.kind == Kind::data) co_return co_await send_data(*current, event.data, false);
-    if (auto failure = co_await send_data(*current, {}, true)) co_return failure;
-    if (auto failure = co_await upload_answer_of(*current)) co_return failure;
-    written.push_back(current->where);
-    current.reset();
-    co_return std::nullopt;
+    co_return failure;
 }
 
 asio::awaitable<std::optional<E2bError>> upload_multipart(Exchange& exchange, const std::string& session_id,
@@ -147,41 +182,50 @@ asio::awaitable<std::optional<E2bError>> upload_multipart(Exchange& exchange, co
     std::set<std::string> seen;
     std::vector<MultipartReader::Event> events;
     std::string piece;
-    for (bool done = false; !done;) {
-        if (auto failure = co_await next_piece(exchange, piece, done)) co_return failure;
+    std::optional<E2bError> failure;
+    for (bool done = false; !done && !failure;) {
+        failure = co_await next_piece(exchange, piece, done);
+        if (failure) break;
         events.clear();
         std::optional<std::string> malformed = reader.feed(piece, events);
         if (!malformed && done) malformed = reader.finish();
-        for (MultipartReader::Event& event : events)
-            if (auto failure = co_await on_event(exchange, session_id, query, event, current, written, seen))
-                co_return failure;
-        if (malformed) co_return E2bError{400, *malformed};
+        for (MultipartReader::Event& event : events) {
+            failure = co_await on_event(exchange, session_id, query, event, current, written, seen);
+            if (failure) break;
+        }
+        if (!failure && malformed) failure = E2bError{400, *malformed};
     }
-    if (written.empty()) co_return E2bError{400, "the upload has no \"file\" part"};
-    co_return std::nullopt;
+    if (!failure && written.empty()) failure = E2bError{400, "the upload has no \"file\" part"};
+    co_return failure;
 }
 
 asio::awaitable<std::optional<E2bError>> upload_octet_stream(Exchange& exchange, const std::string& session_id,
                                                              const FilesQuery& query,
                                                              std::vector<WorkspacePath>& written) {
-    if (!query.path) co_return E2bError{400, "an application/octet-stream upload needs the path query parameter"};
-    auto mapped = workspace_path(*query.path, query.user, PathUse::write);
-    if (auto* error = std::get_if<ConnectError>(&mapped))
-        co_return E2bError{rest_status(error->code, false), error->message};
+    std::optional<E2bError> failure;
     FileUpload upload(co_await asio::this_coro::executor);
-    upload.where = std::get<WorkspacePath>(mapped);
-    if (upload.where.relative.empty()) co_return E2bError{400, upload.where.shown("") + " is a directory"};
+    if (!query.path) {
+        failure = E2bError{400, "an application/octet-stream upload needs the path query parameter"};
+    } else {
+        auto mapped = workspace_path(*query.path, query.user, PathUse::write);
+        if (auto* error = std::get_if<ConnectError>(&mapped))
+            failure = E2bError{rest_status(error->code, false), error->message};
+        else
+            upload.where = std::get<WorkspacePath>(mapped);
+        if (!failure && upload.where.relative.empty())
+            failure = E2bError{400, upload.where.shown("") + " is a directory"};
+    }
     const std::optional<std::uint64_t> size =
         exchange.body ? exchange.body->length() : std::optional<std::uint64_t>(exchange.request.body().size());
-    if (auto failure = co_await open_upload(exchange, upload, session_id, size)) co_return failure;
+    if (!failure) failure = co_await open_upload(exchange, upload, session_id, size);
     std::string piece;
-    for (bool done = false; !done;) {
-        if (auto failure = co_await next_piece(exchange, piece, done)) co_return failure;
-        if (auto failure = co_await send_data(upload, piece, done)) co_return failure;
+    for (bool done = false; !done && !failure;) {
+        failure = co_await next_piece(exchange, piece, done);
+        if (!failure) failure = co_await send_data(upload, piece, done);
     }
-    if (auto failure = co_await upload_answer_of(upload)) co_return failure;
-    written.push_back(upload.where);
-    co_return std::nullopt;
+    if (!failure) failure = co_await upload_answer_of(upload);
+    if (!failure) written.push_back(upload.where);
+    co_return failure;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "gateway/e2b/connect_envelope.h"
 #include "gateway/e2b/envd_request.h"
 #include "gateway/e2b/filesystem_codec.h"
+#include "gateway/e2b/sandbox_calls.h"
 #include "gateway/jaild_forwarding.h"
 #include "gateway/session_codec.h"
 
@@ -15,39 +16,6 @@ namespace jaild::gateway::e2b {
 namespace asio = boost::asio;
 
 namespace {
-
-// GCC 12 coroutines (docs/development.md): the helpers take views and copy them; callers pass named strings.
-asio::awaitable<void> send_unary_error(Exchange& exchange, ConnectCode code, std::string_view message) {
-    const ConnectError error{code, std::string(message)};
-    const std::string body = error_json(error);
-    co_await exchange.responder.send(json_response(http_status(code), body));
-}
-
-asio::awaitable<void> send_rest_error(Exchange& exchange, unsigned status, std::string_view message) {
-    const E2bError error{status, std::string(message)};
-    const std::string body = error_body(error);
-    co_await exchange.responder.send(json_response(status, body));
-}
-
-// One request to jaild and its answer; a Connect error (jaild's mapped) otherwise.
-asio::awaitable<std::optional<ConnectError>> ask(Exchange& exchange, v1::ClientMessage& message,
-                                                 v1::ServerMessage::KindCase expected, v1::ServerMessage& reply) {
-    JaildClient client(co_await asio::this_coro::executor);
-    std::optional<ConnectError> failure;
-    if (!co_await send_request(exchange, client, message)) {
-        failure = ConnectError{ConnectCode::unavailable, "jaild unreachable"};
-    } else {
-        const std::error_code ec = co_await client.async_receive(reply);
-        if (ec)
-            failure = ConnectError{ConnectCode::unavailable, "jaild closed the connection: " + ec.message()};
-        else if (reply.has_error())
-            failure = connect_error(reply.error());
-        else if (!answer_is(reply, expected))
-            failure = ConnectError{ConnectCode::internal, "unexpected answer"};
-    }
-    client.close();
-    co_return failure;
-}
 
 // A filesystem RPC as one jaild request: what it sends, what it expects, and how its answer reads.
 struct FsCall {
@@ -115,14 +83,6 @@ std::optional<ConnectError> path_call(std::string_view method, std::string_view 
     return std::nullopt;
 }
 
-// A stream (WatchDir) answered at once: 200 and a lone end-of-stream error, as envd (connect-go) does.
-asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error) {
-    if (!co_await exchange.responder.begin_chunked("application/connect+json")) co_return;
-    const std::string end = encode_end_stream(error);
-    if (!co_await exchange.responder.chunk(end)) co_return;
-    co_await exchange.responder.end_chunked();
-}
-
 }  // namespace
 
 asio::awaitable<void> filesystem_call(Exchange& exchange, const std::string& session_id, std::string_view method) {
@@ -146,7 +106,7 @@ asio::awaitable<void> filesystem_call(Exchange& exchange, const std::string& ses
             ConnectError{ConnectCode::unimplemented, "filesystem." + std::string(method) +
                                                          " is not supported by jaild (it does not watch directories)"};
     v1::ServerMessage reply;
-    if (!failure) failure = co_await ask(exchange, call.message, call.expected, reply);
+    if (!failure) failure = co_await ask_envd(exchange, call.message, call.expected, reply);
     if (failure) {
         co_await send_unary_error(exchange, failure->code, failure->message);
         co_return;
@@ -173,7 +133,7 @@ asio::awaitable<void> files_download(Exchange& exchange, const std::string& sess
         if (!failure && where.relative.empty()) failure = E2bError{400, where.shown("") + " is a directory"};
     }
     if (failure) {
-        co_await send_rest_error(exchange, failure->status, failure->message);
+        co_await send_plain_error(exchange, failure->status, failure->message);
         co_return;
     }
     v1::ClientMessage message;
@@ -189,7 +149,7 @@ asio::awaitable<void> files_download(Exchange& exchange, const std::string& sess
         const std::string why = ec                  ? "jaild closed the connection: " + ec.message()
                                 : reply.has_error() ? reply.error().message()
                                                     : "jaild answered with an unexpected message";
-        co_await send_rest_error(exchange, status, why);
+        co_await send_plain_error(exchange, status, why);
         co_return;
     }
     std::string type = "application/octet-stream";

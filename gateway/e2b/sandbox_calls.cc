@@ -6,6 +6,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "gateway/e2b/connect_envelope.h"
+#include "gateway/e2b/control_codec.h"
+#include "gateway/e2b/envd_request.h"
 #include "gateway/jaild_forwarding.h"
 #include "gateway/session_codec.h"
 
@@ -48,6 +51,34 @@ asio::awaitable<std::optional<v1::Error>> ask_jaild(Exchange& exchange, v1::Clie
     }
     client.close();
     co_return failure;
+}
+
+asio::awaitable<std::optional<ConnectError>> ask_envd(Exchange& exchange, v1::ClientMessage& message,
+                                                      v1::ServerMessage::KindCase expected, v1::ServerMessage& reply) {
+    const std::optional<v1::Error> error = co_await ask_jaild(exchange, message, expected, reply);
+    std::optional<ConnectError> failure;
+    if (error) failure = connect_error(*error);
+    co_return failure;
+}
+
+asio::awaitable<void> send_unary_error(Exchange& exchange, ConnectCode code, std::string_view message) {
+    const ConnectError error{code, std::string(message)};
+    const std::string body = error_json(error);
+    co_await exchange.responder.send(json_response(http_status(code), body));
+}
+
+asio::awaitable<void> send_plain_error(Exchange& exchange, unsigned status, std::string_view message) {
+    const E2bError error{status, std::string(message)};
+    const std::string body = error_body(error);
+    co_await exchange.responder.send(json_response(status, body, status == 429 || status == 503));
+}
+
+asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error) {
+    const bool begun = co_await exchange.responder.begin_chunked("application/connect+json");
+    const std::string end = encode_end_stream(error);
+    bool sent = false;
+    if (begun) sent = co_await exchange.responder.chunk(end);
+    if (sent) co_await exchange.responder.end_chunked();
 }
 
 asio::awaitable<bool> readable_within(JaildClient& client, std::chrono::milliseconds interval) {

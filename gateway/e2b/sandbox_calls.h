@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/jaild_client.h"
+#include "gateway/e2b/connect_codes.h"
 #include "gateway/routes.h"
 #include "jaild.pb.h"
 
@@ -24,6 +25,19 @@ boost::asio::awaitable<std::optional<v1::Error>> open_jaild(Exchange& exchange, 
 boost::asio::awaitable<std::optional<v1::Error>> ask_jaild(Exchange& exchange, v1::ClientMessage& message,
                                                            v1::ServerMessage::KindCase expected,
                                                            v1::ServerMessage& reply);
+
+// envd's RPCs and REST calls speak Connect's codes: ask_jaild with jaild's Error as a Connect error.
+boost::asio::awaitable<std::optional<ConnectError>> ask_envd(Exchange& exchange, v1::ClientMessage& message,
+                                                             v1::ServerMessage::KindCase expected,
+                                                             v1::ServerMessage& reply);
+
+// Answers in E2B's shapes. GCC 12 coroutines (docs/development.md): they take views and copy them, so callers
+// pass no temporary. A unary Connect error (its HTTP status, {"code": "<name>", "message"}); E2B's REST and
+// control-plane error ({"code": <status>, "message"}; Retry-After on 429 and 503); a stream that fails before
+// its first event (200 and a lone end-of-stream error, as envd's connect-go does).
+boost::asio::awaitable<void> send_unary_error(Exchange& exchange, ConnectCode code, std::string_view message);
+boost::asio::awaitable<void> send_plain_error(Exchange& exchange, unsigned status, std::string_view message);
+boost::asio::awaitable<void> stream_error(Exchange& exchange, const ConnectError& error);
 
 // Whether jaild's next message is there to read before `interval` passes. Waiting for readability (not
 // reading) is what the timer may cancel: a frame is never cut in half.

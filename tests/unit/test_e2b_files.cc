@@ -212,4 +212,12 @@ TEST_CASE("multipart: boundaries, parts and their content, whole or a byte at a 
     events_of("b", "--b\r\nno colon here\r\n\r\n", 5, error);
     REQUIRE(error.has_value());
     CHECK(error->find("without ':'") != std::string::npos);
+    // Transport padding after a boundary is allowed, but bounded: endless spaces are refused, not held.
+    error.reset();
+    CHECK(events_of("b", "--b \t \r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--b--", 2, error) ==
+          std::vector<std::string>{"part:x:-", "data:y", "end"});
+    CHECK_FALSE(error.has_value());
+    events_of("b", "--b" + std::string(100000, ' '), 512, error);
+    REQUIRE(error.has_value());
+    CHECK(error->find("padding") != std::string::npos);
 }
