@@ -64,16 +64,21 @@ MultipartReader::MultipartReader(std::string boundary)
     : dash_boundary_("--" + boundary), delimiter_("\r\n--" + boundary) {}
 
 std::optional<std::string> MultipartReader::feed(std::string_view bytes, std::vector<Event>& out) {
+    if (failed_) return failed_;                         // malformed: nothing more is read
     if (state_ == State::epilogue) return std::nullopt;  // after the closing delimiter: ignored
     buffer_.append(bytes);
     for (bool progressed = true; progressed && state_ != State::epilogue;) {
         progressed = false;
-        if (auto error = step(out, progressed)) return error;
+        if ((failed_ = step(out, progressed))) {
+            buffer_.clear();
+            return failed_;
+        }
     }
     return std::nullopt;
 }
 
 std::optional<std::string> MultipartReader::finish() const {
+    if (failed_) return failed_;
     if (state_ == State::epilogue) return std::nullopt;
     return std::string("the multipart body ended before its closing boundary");
 }
@@ -81,14 +86,23 @@ std::optional<std::string> MultipartReader::finish() const {
 std::optional<std::string> MultipartReader::step(std::vector<Event>& out, bool& progressed) {
     switch (state_) {
         case State::preamble: {
-            // The first delimiter opens the body, or follows a preamble and its CRLF.
-            std::size_t at = buffer_.starts_with(dash_boundary_) ? 0 : buffer_.find(delimiter_);
+            // The first delimiter opens the body (without a CRLF before it only at the body's very first byte),
+            // or follows a preamble and its CRLF. What the preamble's trimming leaves at the buffer's start is
+            // not the body's start.
+            if (at_start_) {
+                const std::size_t n = std::min(buffer_.size(), dash_boundary_.size());
+                if (buffer_.compare(0, n, dash_boundary_, 0, n) != 0)
+                    at_start_ = false;
+                else if (n < dash_boundary_.size())
+                    return std::nullopt;  // may still be the boundary: wait
+            }
+            const std::size_t at = at_start_ ? 0 : buffer_.find(delimiter_);
             if (at == std::string::npos) {
                 if (buffer_.size() > delimiter_.size()) buffer_.erase(0, buffer_.size() - delimiter_.size());
                 return std::nullopt;
             }
-            buffer_.erase(
-                0, at + (at == 0 && buffer_.starts_with(dash_boundary_) ? dash_boundary_.size() : delimiter_.size()));
+            buffer_.erase(0, at + (at_start_ ? dash_boundary_.size() : delimiter_.size()));
+            at_start_ = false;
             state_ = State::after_delimiter;
             progressed = true;
             return std::nullopt;
