@@ -204,7 +204,7 @@ TEST_CASE("gateway auth: without keys, clients behind a trusted proxy are apart 
     CHECK(http_request(plain.port(), "GET", "/sessions", "", {{"X-Forwarded-For", "evil"}}).status == 200);
 }
 
-TEST_CASE("gateway auth: a rotated key keeps the sessions; a revoked one is refused after SIGHUP", "[gateway][auth]") {
+TEST_CASE("gateway auth: a rotated key keeps the sessions, a revoked one is refused after SIGHUP", "[gateway][auth]") {
     TenantsFile keys;
     const std::string first = keys.create("acme");
     KeyedStack stack(keys);

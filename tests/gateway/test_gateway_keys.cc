@@ -32,10 +32,11 @@ struct stat stat_of(const std::string& path) {
 
 Seconds now() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
 
-// The key a create or rotate printed: its one line of stdout, checked for shape.
+// The key a create or rotate printed: its one line of stdout, checked for shape (E2B's prefix: 64 hex digits).
 std::string printed_key(const Jailctl& ran, const std::string& prefix) {
     REQUIRE(ran.exit_code == 0);
-    CHECK(std::regex_match(ran.out, std::regex(prefix + "[A-Za-z0-9_-]{43}\n")));
+    const std::string body = prefix == "e2b_" ? "[0-9a-f]{64}" : "[A-Za-z0-9_-]{43}";
+    CHECK(std::regex_match(ran.out, std::regex(prefix + body + "\n")));
     return ran.out.substr(0, ran.out.size() - 1);
 }
 

@@ -338,7 +338,7 @@ TEST_CASE("gateway live: stdin, EOF and a process started without stdin", "[gate
     CHECK(http_request(port, "POST", process(id, cat) + "/stdin?eof=maybe", "").status == 400);
 }
 
-TEST_CASE("gateway live: signals by name and number; resize needs a terminal", "[gateway][live]") {
+TEST_CASE("gateway live: signals by name and number, resize needs a terminal", "[gateway][live]") {
     Stack stack;
     const int port = stack.port();
     const std::string id = create_live(port);

@@ -166,7 +166,7 @@ TEST_CASE("gateway packages: installed from the wheelhouse, imported, reused", "
     check_nothing_left(stack.daemon.run_dir(), stack.daemon.pid());
 }
 
-TEST_CASE("gateway packages: what Debian's Python has costs nothing; a missing wheel never runs the program",
+TEST_CASE("gateway packages: what Debian's Python has costs nothing, a missing wheel never runs the program",
           "[gateway][packages]") {
     Packages packages;
     Stack stack(packages.toml());

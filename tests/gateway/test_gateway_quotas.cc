@@ -129,7 +129,7 @@ TEST_CASE("gateway quotas: runs past max_concurrent_runs get 429 while the other
     CHECK(status == 200);
 }
 
-TEST_CASE("gateway quotas: a limit past the caller's maximum is 403; a request naming none gets the maximum",
+TEST_CASE("gateway quotas: a limit past the caller's maximum is 403, a request naming none gets the maximum",
           "[gateway][quotas]") {
     QuotaStack stack("max_cpu_ms = 1000\nmax_memory_kb = 65536");
     const int port = stack.port();

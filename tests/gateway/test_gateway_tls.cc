@@ -283,7 +283,7 @@ TEST_CASE("gateway tls: untrusted certificates, plain HTTP and TLS 1.1 are refus
     CHECK(log.find("refused plain HTTP from 127.0.0.1 on the TLS port") != std::string::npos);
 }
 
-TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections; a broken one keeps the old",
+TEST_CASE("gateway tls: SIGHUP serves a new certificate to new connections, a broken one keeps the old",
           "[gateway][tls]") {
     TlsStack stack;
     TestCa& ca = stack.ca;

@@ -136,7 +136,7 @@ TEST_CASE("gateway transport: a request written in two pieces with Nagle on is a
     }
 }
 
-TEST_CASE("gateway transport: URL names must be UTF-8; a program's non-UTF-8 file names list as JSON",
+TEST_CASE("gateway transport: URL names must be UTF-8, a program's non-UTF-8 file names list as JSON",
           "[gateway][transport]") {
     Stack stack;
     auto response = post_json(stack.port(), "/sessions", "{}");

@@ -137,7 +137,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("jailctl sessions exec: output and exit code; stdin; env and cwd", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions exec: output and exit code, stdin, env and cwd", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     CHECK_THAT(jailctl(daemon.socket(), {"sessions", "info", id}).out, Catch::Contains("live"));
@@ -243,7 +243,7 @@ TEST_CASE("jailctl sessions attach to a process that ended shows its output and 
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl sessions exec: Ctrl-C goes to the process; on attach it detaches", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions exec: Ctrl-C goes to the process, on attach it detaches", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     const std::string script = "trap 'echo got INT; exit 9' INT; echo ready; while :; do sleep 0.1; done";
@@ -377,7 +377,7 @@ TEST_CASE("jailctl sessions exec -t: Ctrl-P Ctrl-Q detaches and attach comes bac
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl live commands: usage errors exit 2; jaild's refusals 125 with its message",
+TEST_CASE("jailctl live commands: usage errors exit 2, jaild's refusals 125 with its message",
           "[root][jailctl][live]") {
     Daemon daemon;
     const std::string unknown(32, 'a');
@@ -443,7 +443,7 @@ TEST_CASE("jailctl sessions create --live --timeout-ms and timeout set its deadl
     check_nothing_left(daemon.run_dir());
 }
 
-TEST_CASE("jailctl sessions context and cell: state kept across cells; errors on stderr", "[root][jailctl][live]") {
+TEST_CASE("jailctl sessions context and cell: state kept across cells, errors on stderr", "[root][jailctl][live]") {
     Daemon daemon;
     const std::string id = create_live(daemon);
     const Outcome context = jailctl(daemon.socket(), {"sessions", "context", id});

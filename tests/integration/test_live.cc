@@ -472,7 +472,7 @@ TEST_CASE("live: after a restart of jaild nothing of the old sandbox runs and th
     CHECK(attach(second.socket(), id, pid).out == "kept\n");
 }
 
-TEST_CASE("live: a cell's output and results come in the order it made them; a thread it leaves adds nothing",
+TEST_CASE("live: a cell's output and results come in the order it made them, a thread it leaves adds nothing",
           "[live]") {
     TempDir state;
     Daemon daemon(live_toml(state.path()));
@@ -504,7 +504,7 @@ TEST_CASE("live: a cell's output and results come in the order it made them; a t
     CHECK(next.results[0].text() == "'mine'");
 }
 
-TEST_CASE("live: a background writer flooding its pipe does not stall the session; timeouts are bounded", "[live]") {
+TEST_CASE("live: a background writer flooding its pipe does not stall the session, timeouts are bounded", "[live]") {
     TempDir state;
     Daemon daemon(live_toml(state.path(), "live_max_s = 3600\n"));
     const std::string id = live_session(daemon.socket());

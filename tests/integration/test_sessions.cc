@@ -245,7 +245,7 @@ TEST_CASE("the quota holds inside the sandbox and for uploads, and the host's di
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
 
-TEST_CASE("runs in one session are serialised in arrival order; other sessions run beside", "[sessions]") {
+TEST_CASE("runs in one session are serialised in arrival order, other sessions run beside", "[sessions]") {
     TempDir state;
     Daemon daemon(sessions_toml(state.path()));
     const std::string one = create(daemon.socket()), two = create(daemon.socket());
@@ -268,7 +268,7 @@ TEST_CASE("runs in one session are serialised in arrival order; other sessions r
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }
 
-TEST_CASE("an unused session expires with its files; a running one does not", "[sessions]") {
+TEST_CASE("an unused session expires with its files, a running one does not", "[sessions]") {
     TempDir state;
     Daemon daemon(sessions_toml(state.path(), "ttl_s = 1\n"));
     const std::string idle = create(daemon.socket());

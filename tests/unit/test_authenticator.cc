@@ -266,7 +266,7 @@ TEST_CASE("auth: the throttle remembers a bounded number of addresses", "[unit][
         0);
 }
 
-TEST_CASE("auth: reload swaps the keys; a bad file keeps the old ones", "[unit][auth]") {
+TEST_CASE("auth: reload swaps the keys, a bad file keeps the old ones", "[unit][auth]") {
     KeysFixture fx;
     Authenticator auth(fx.options);
     Caller caller;

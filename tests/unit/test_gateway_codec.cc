@@ -128,7 +128,7 @@ TEST_CASE("codec: /execute takes /run's limits at the top level too, with one me
     CHECK(ok(execute(R"({"script":"def main(): pass","wall":1000})")).message.execute().limits().wall_ms() == 1000);
 }
 
-TEST_CASE("codec: a script's HTTP status is seeds 001 and 004's; other dialects answer 200", "[unit][codec]") {
+TEST_CASE("codec: a script's HTTP status is seeds 001 and 004's, other dialects answer 200", "[unit][codec]") {
     for (const auto& [status, script_code] : std::vector<std::pair<std::string, unsigned>>{{"ok", 200},
                                                                                            {"runtime_error", 400},
                                                                                            {"timeout", 400},

@@ -106,7 +106,7 @@ TEST_CASE("agent frames: length, type, id and payload, and refused lengths", "[u
     CHECK_FALSE(payload_length("short"));
 }
 
-TEST_CASE("a live session's meta.json keeps live, restarted and the deadline; an old one reads as not live",
+TEST_CASE("a live session's meta.json keeps live, restarted and the deadline, an old one reads as not live",
           "[unit][live]") {
     SessionMeta meta;
     meta.id = std::string(32, 'a');
@@ -151,7 +151,7 @@ TEST_CASE("only a live sandbox mounts a devpts instance of its own", "[unit][liv
     CHECK(count_devpts(rootfs.for_job(job)) == 1);
 }
 
-TEST_CASE("an interpreter's events become CellResult, CellError and CellEnd; anything else is skipped",
+TEST_CASE("an interpreter's events become CellResult, CellError and CellEnd, anything else is skipped",
           "[unit][live]") {
     v1::ServerMessage result;
     CHECK(cell_message(R"({"type":"result","text":"2","html":"<b>2</b>","png":"iVBORw0KGgo=","is_main_result":true})",

@@ -164,7 +164,7 @@ TEST_CASE("quotas: rates that do not divide a minute evenly refill exactly", "[u
     CHECK(admitted(state.admit("a", limits)));
 }
 
-TEST_CASE("quotas: a principal runs at most concurrent_runs at once; a slot frees when its run ends",
+TEST_CASE("quotas: a principal runs at most concurrent_runs at once, a slot frees when its run ends",
           "[unit][quotas]") {
     FakeClock time;
     QuotaState state(time.clock());
@@ -226,7 +226,7 @@ TEST_CASE("quotas: the RateLimit fields follow the caller's bucket", "[unit][quo
     CHECK(field(fields, "RateLimit") == "\"runs\";r=1;t=30");
 }
 
-TEST_CASE("quotas: a request asking past the caller's maximum is named; one asking nothing is left to jaild",
+TEST_CASE("quotas: a request asking past the caller's maximum is named, one asking nothing is left to jaild",
           "[unit][quotas]") {
     const TenantKeys keys = parse_tenant_keys(
         "[tenants.acme]\nmax_cpu_ms = 1000\nmax_wall_ms = 3000\nmax_memory_kb = 65536\nmax_output_bytes = 100\n",
@@ -283,7 +283,7 @@ TEST_CASE("quotas: jaild is told the caller's sessions, their disk and the reque
     CHECK(message.quota().max_output_bytes() == 0);
 }
 
-TEST_CASE("quotas: an admitted run holds its slot; a refusal answers 429 naming the quota, or 403", "[unit][quotas]") {
+TEST_CASE("quotas: an admitted run holds its slot, a refusal answers 429 naming the quota, or 403", "[unit][quotas]") {
     FakeClock time;
     GatewayOptions options;
     options.quotas = std::make_shared<QuotaState>(time.clock());

@@ -187,7 +187,7 @@ TEST_CASE("tenant keys: a bad file is refused with its line named", "[unit][keys
     }
 }
 
-TEST_CASE("tenant keys: a file others may read or write is refused; a missing one is empty when allowed",
+TEST_CASE("tenant keys: a file others may read or write is refused, a missing one is empty when allowed",
           "[unit][keys]") {
     TempDir dir;
     const std::string path = dir.path() + "/keys.toml";
