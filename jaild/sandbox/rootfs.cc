@@ -180,8 +180,6 @@ Rootfs::Rootfs(const SandboxConfig& config, const std::vector<std::string>& extr
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/proc"), nullptr, 0, 0555});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + "/tmp"), nullptr, 0, 01777});
     skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + workspace_dir), nullptr, 0, 0755});
-    add_parents(skeleton_, r, home_user_dir);
-    skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + home_user_dir), nullptr, 0, 0755});
     add_parents(skeleton_, r, packages_mount);
     for (const char* point : {packages_mount, wheelhouse_mount})
         skeleton_.add({K::mkdir, nullptr, skeleton_.keep(r + point), nullptr, 0, 0755});
@@ -251,8 +249,14 @@ std::string Rootfs::ids_for(std::uint32_t uid, std::uint32_t gid) const {
 MountList Rootfs::for_job(const JobFilesystem& job) const {
     MountList list;
     const std::string& r = new_root_;
-    const std::string ids = templated_ ? ids_for(job.uid, job.gid) : std::string();
+    // A live sandbox's root has /home/user, which the template every other run shares lacks (no run sees a
+    // /home): it is built whole, as without a template.
+    const std::string ids = templated_ && !job.home_user ? ids_for(job.uid, job.gid) : std::string();
     if (ids.empty()) list.append(skeleton_.ops());  // no template (or its ids area failed): the whole root
+    if (job.home_user) {
+        add_parents(list, r, home_user_dir);
+        list.add({K::mkdir, nullptr, list.keep(r + home_user_dir), nullptr, 0, 0755});
+    }
     list.append(proc_.ops());
     if (job.tmp_source && !job.tmp_source->empty())
         list.add({K::bind, job.tmp_source->c_str(), list.keep(r + "/tmp"), nullptr, kScratch});

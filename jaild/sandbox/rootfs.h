@@ -43,7 +43,9 @@ struct JobFilesystem {
     const std::string* tmp_source = nullptr;        // host directory bound at /tmp; null/empty: a tmpfs
     const RunPlan::Packages* packages = nullptr;    // a Python environment and wheelhouse (packages.h)
     bool terminals = false;                         // a devpts instance of its own at /dev/pts (live sessions)
-    bool home_user = false;  // the workspace also at home_user_dir (live sessions: E2B's user home); needs a source
+    // The workspace also at home_user_dir (live sessions: E2B's user home; needs a source). Such a root is built
+    // whole: the shared template has no /home.
+    bool home_user = false;
 };
 
 // Where the language support files (the Python runner) appear inside every run.

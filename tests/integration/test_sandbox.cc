@@ -108,11 +108,7 @@ TEST_CASE("system directories are read-only and host secrets invisible", "[root]
         run_sh(daemon.socket(),
                "for d in / /usr /etc /bin /dev /proc/sys; do touch $d/jaild-x 2>/dev/null && echo WROTE $d; done;"
                "cat /etc/shadow 2>/dev/null && echo READ-SHADOW;"
-               "for d in /root /var /run /sys /boot; do ls $d >/dev/null 2>&1 && echo SEES $d; done;"
-               // The sandbox's own /home/user (a live session's workspace; empty and read-only in a run), never
-               // the host's homes.
-               "[ \"$(ls -A /home)\" = user ] && [ -z \"$(ls -A /home/user)\" ] || echo SEES /home;"
-               "touch /home/user/x 2>/dev/null && echo WROTE /home/user;"
+               "for d in /root /home /var /run /sys /boot; do ls $d >/dev/null 2>&1 && echo SEES $d; done;"
                "echo done");
     CHECK(r.out == "done\n");
     CHECK(::access("/usr/jaild-x", F_OK) != 0);
