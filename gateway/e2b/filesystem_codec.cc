@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "gateway/e2b/envd_request.h"
+#include "gateway/e2b/protojson.h"
 #include "gateway/session_codec.h"
 #include "gateway/text_encoding.h"
 
@@ -21,16 +22,6 @@ namespace {
 
 constexpr std::size_t kMaxPath = 4096;
 constexpr std::string_view kWorkspace = "/workspace";
-
-ConnectError invalid(std::string message) { return ConnectError{ConnectCode::invalid_argument, std::move(message)}; }
-
-std::variant<json::object, ConnectError> message_object(std::string_view body) {
-    boost::system::error_code ec;
-    json::value value = json::parse(body, ec);
-    if (ec) return invalid("the request is not valid JSON: " + ec.message());
-    if (!value.is_object()) return invalid("the request must be a JSON object");
-    return std::move(value.get_object());
-}
 
 // A string field, "" when absent; an error when it is there and not a string.
 std::variant<std::string, ConnectError> string_field(const json::object& message, std::string_view name) {

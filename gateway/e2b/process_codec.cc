@@ -14,16 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-ConnectError invalid(std::string message) { return ConnectError{ConnectCode::invalid_argument, std::move(message)}; }
-
-std::variant<json::object, ConnectError> message_object(std::string_view body) {
-    boost::system::error_code ec;
-    json::value value = json::parse(body, ec);
-    if (ec) return invalid("the request is not valid JSON: " + ec.message());
-    if (!value.is_object()) return invalid("the request must be a JSON object");
-    return std::move(value.get_object());
-}
-
 // A uint32 as protojson gives it: a number or a decimal string.
 std::optional<std::uint32_t> as_uint32(const json::value& value) {
     std::uint64_t n = 0;

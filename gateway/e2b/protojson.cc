@@ -1,5 +1,6 @@
 #include "gateway/e2b/protojson.h"
 
+#include <boost/json/parse.hpp>
 #include <cstdint>
 
 namespace jaild::gateway::e2b {
@@ -17,6 +18,16 @@ int digit_value(char c) {
 }
 
 }  // namespace
+
+ConnectError invalid(std::string message) { return ConnectError{ConnectCode::invalid_argument, std::move(message)}; }
+
+std::variant<boost::json::object, ConnectError> message_object(std::string_view body) {
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(body, ec);
+    if (ec) return invalid("the request is not valid JSON: " + ec.message());
+    if (!value.is_object()) return invalid("the request must be a JSON object");
+    return std::move(value.get_object());
+}
 
 const boost::json::value* find_field(const boost::json::object& object, std::string_view json_name,
                                      std::string_view proto_name) {
