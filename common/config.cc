@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "common/node_id.h"
 #include "common/unique_fd.h"
 
 namespace jaild {
@@ -185,6 +186,10 @@ void read_log_format(LogConfig& log, const Item& item) {
     log.json = format == "json";
 }
 
+constexpr Field<NodeConfig> node_fields[] = {
+    {"id", &NodeConfig::id},
+};
+
 constexpr Field<LogConfig> log_fields[] = {
     {"level", &LogConfig::level},
     {"format", &read_log_format},
@@ -260,6 +265,7 @@ constexpr Field<Config> limits_fields[] = {
 };
 
 constexpr Field<Config> root_fields[] = {
+    {"node", [](Config& c, const Item& i) { read_table<NodeConfig>(i, node_fields, c.node); }},
     {"server", [](Config& c, const Item& i) { read_table<ServerConfig>(i, server_fields, c.server); }},
     {"log", [](Config& c, const Item& i) { read_table<LogConfig>(i, log_fields, c.log); }},
     {"sandbox", [](Config& c, const Item& i) { read_table<SandboxConfig>(i, sandbox_fields, c.sandbox); }},
@@ -345,6 +351,8 @@ void check_names(const Config& c, const Context& ctx) {
     };
     if (host.empty() || host.size() > 64 || !std::ranges::all_of(host, host_char))
         ctx.fail("sandbox.hostname", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.' and '-'");
+    if (!c.node.id.empty() && !valid_node_id(c.node.id))
+        ctx.fail("node.id", "must be 1 to 32 characters of a-z, 0-9 and '-'");
 }
 
 bool is_absolute(std::string_view path) { return !path.empty() && path.front() == '/'; }
@@ -414,6 +422,17 @@ Config parse_config(std::string_view text, std::string_view source) {
     check_paths(config, ctx);
     check_limits(config, ctx);
     return config;
+}
+
+std::string resolve_node_id(const NodeConfig& node, std::string_view hostname) {
+    if (!node.id.empty()) return node.id;
+    std::string id = node_id_from_hostname(hostname);
+    if (id.empty())
+        throw ConfigError(
+            fmt::format("the host name \"{}\" gives no valid node id (1 to 32 of a-z, 0-9 and '-', "
+                        "from the name up to its first dot): set [node] id in jaild.toml",
+                        hostname));
+    return id;
 }
 
 Config load_config(const std::filesystem::path& path, bool missing_ok) {

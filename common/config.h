@@ -129,7 +129,15 @@ struct ZygoteConfig {
     bool operator==(const ZygoteConfig&) const = default;
 };
 
+// This host's name in a cluster (docs/scale-out.md): the suffix of the session ids it makes.
+struct NodeConfig {
+    std::string id;  // 1 to 32 of a-z 0-9 '-'; empty: the host name (resolve_node_id)
+
+    bool operator==(const NodeConfig&) const = default;
+};
+
 struct Config {
+    NodeConfig node;
     ServerConfig server;
     LogConfig log;
     SandboxConfig sandbox;
@@ -146,6 +154,10 @@ struct Config {
 // Parses TOML text. `source` names the file in error messages. Throws ConfigError on an unknown key, a value
 // of the wrong type or out of range, or a default above its maximum.
 Config parse_config(std::string_view text, std::string_view source);
+
+// The node id: [node] id when set, else the one `hostname` gives (node_id_from_hostname). ConfigError naming the
+// host name when it gives none.
+std::string resolve_node_id(const NodeConfig& node, std::string_view hostname);
 
 // Loads a file. A missing file gives the built-in defaults when `missing_ok`, else ConfigError.
 Config load_config(const std::filesystem::path& path, bool missing_ok);

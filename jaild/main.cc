@@ -44,6 +44,13 @@ void ensure_stdio_open() {
     }
 }
 
+// The host's name, for the default node id; empty when it cannot be had (resolve_node_id then refuses).
+std::string host_name() {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return {};
+    return name;
+}
+
 struct Options {
     std::string config_path = kDefaultConfig;
     std::string socket;
@@ -148,7 +155,9 @@ int run(const Options& options) {
     if (!options.support_dir.empty()) config.languages.support_dir = options.support_dir;
     if (!options.state_dir.empty()) config.sessions.state_dir = std::filesystem::absolute(options.state_dir);
     if (options.session_ttl > 0) config.sessions.ttl_s = options.session_ttl;
+    config.node.id = jaild::resolve_node_id(config.node, host_name());
     jaild::init_logging("jaild", config.log);
+    spdlog::info("node id {}: new session ids end in -{}", config.node.id, config.node.id);
     choose_languages(config.languages);
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
     const std::error_code unshared = jaild::unshare_mount_namespace();

@@ -18,6 +18,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/node_id.h"
+
 namespace jaild {
 
 namespace asio = boost::asio;
@@ -46,10 +48,8 @@ std::string random_id() {
     return id;
 }
 
-bool valid_id(const std::string& id) {
-    return id.size() == 32 &&
-           std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
+// This node's ids, another node's (a restored backup) and those made before nodes had names.
+bool valid_id(const std::string& id) { return parse_session_id(id).has_value(); }
 
 // write, fsync, rename, fsync of the directory: after a crash either the old or the new file is there. Not
 // `durable`: no fsync, so after a crash the new file may be there empty.
@@ -174,8 +174,9 @@ bool meta_from_json(const std::string& text, SessionMeta& meta) {
 
 SessionLock::~SessionLock() { store_.release(*session_); }
 
-SessionStore::SessionStore(const SessionsConfig& config, asio::any_io_executor executor)
+SessionStore::SessionStore(const SessionsConfig& config, std::string node_id, asio::any_io_executor executor)
     : config_(config),
+      node_id_(std::move(node_id)),
       executor_(executor),
       root_(config.state_dir + "/sessions"),
       expiry_(std::make_unique<asio::steady_timer>(executor)) {}
@@ -250,7 +251,7 @@ std::shared_ptr<Session> SessionStore::create(const std::string& principal, cons
         return nullptr;
     }
     auto session = std::make_shared<Session>();
-    session->meta.id = random_id();
+    session->meta.id = node_id_.empty() ? random_id() : make_session_id(random_id(), node_id_);
     session->meta.principal = principal;
     session->meta.name = name;
     session->meta.env = spec.env;

@@ -115,7 +115,8 @@ struct SessionError {
 
 class SessionStore {
 public:
-    SessionStore(const SessionsConfig& config, boost::asio::any_io_executor executor);
+    // New sessions' ids end in `node_id` (common/node_id.h); with an empty one they are the random part alone.
+    SessionStore(const SessionsConfig& config, std::string node_id, boost::asio::any_io_executor executor);
 
     // At start: reads every session, repairs what a crash interrupted, and starts the expiry timer.
     void load();
@@ -195,6 +196,7 @@ private:
     void expire();
 
     const SessionsConfig& config_;
+    const std::string node_id_;
     boost::asio::any_io_executor executor_;
     std::string root_;  // <state_dir>/sessions
     std::map<std::string, std::shared_ptr<Session>> sessions_;

@@ -38,7 +38,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       spawner_(std::move(spawner)),
       languages_(std::move(languages)),
       workspaces_(config.sandbox.run_dir + "/work"),
-      sessions_(config.sessions, executor_),
+      sessions_(config.sessions, config.node.id, executor_),
       packages_(config.packages),
       // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
       uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),

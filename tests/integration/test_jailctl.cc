@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/node_id.h"
 #include "tests/support/harness.h"
 #include "tests/support/jailctl.h"
 
@@ -171,7 +172,7 @@ TEST_CASE("jailctl sessions: create, run, put, get, files, info, list, rm", "[ro
     Outcome created = jailctl(daemon.socket(), {"sessions", "create", "--env", "GREETING=hi"});
     REQUIRE(created.exit_code == 0);
     const std::string id = created.out.substr(0, created.out.find('\n'));
-    REQUIRE(id.size() == 32);
+    REQUIRE(jaild::parse_session_id(id));  // 32 hex digits, '-', the node id (the host name's here)
 
     CHECK(jailctl(daemon.socket(), {"sessions", "put", id, "in/data.txt"}, "uploaded\n").exit_code == 0);
     Outcome ran = jailctl(daemon.socket(),

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/node_id.h"
 #include "tests/support/harness.h"
 
 using namespace jaild;
@@ -86,9 +87,11 @@ std::string sessions_toml(const std::string& state_dir, const std::string& extra
 
 TEST_CASE("a session keeps its files, /tmp, env and cwd from run to run", "[sessions]") {
     TempDir state;
-    Daemon daemon(sessions_toml(state.path()));
+    Daemon daemon(sessions_toml(state.path(), "[node]\nid = \"test-node\"\n"));
     const std::string id = create(daemon.socket(), {{"MY_VAR", "hello"}});
-    CHECK(id.size() == 32);
+    const auto id_parts = parse_session_id(id);
+    REQUIRE(id_parts);
+    CHECK(id_parts->node == "test-node");  // 32 hex digits, '-', the node id
 
     // Seed 003's sequence: a file in /tmp survives into the next run.
     RunResult write = session_sh(daemon.socket(), id, "echo hello > /tmp/test.txt; echo $MY_VAR > work.txt");
@@ -307,6 +310,36 @@ TEST_CASE("sessions survive jaild's SIGTERM and kill -9 with files, env and cwd"
     CHECK(get(third.socket(), id, "c.txt").file().content() == "before kill\n");
     CHECK(get_info(third.socket(), id).session().env().at("KEEP") == "kept");
     check_nothing_left(third.run_dir(), third.pid());
+}
+
+TEST_CASE("a session whose id names no node (made before [node] id) keeps working on its node", "[sessions][node]") {
+    TempDir state;
+    std::string old_id;
+    {
+        Daemon first(sessions_toml(state.path(), "[node]\nid = \"node-a\"\n"));
+        const std::string id = create(first.socket(), {{"KEEP", "kept"}});
+        CHECK(put(first.socket(), id, "a.txt", "from before\n").has_done());
+        CHECK(first.terminate() == 0);
+        // What an older jaild left: the directory and meta.json's id are the 32 hex digits alone.
+        old_id = std::string(parse_session_id(id)->random);
+        const std::string sessions = state.path() + "/sessions/";
+        std::filesystem::rename(sessions + id, sessions + old_id);
+        std::ifstream in(sessions + old_id + "/meta.json");
+        std::string meta((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::size_t at = meta.find(id);
+        REQUIRE(at != std::string::npos);
+        meta.replace(at, id.size(), old_id);
+        std::ofstream(sessions + old_id + "/meta.json", std::ios::trunc) << meta;
+    }
+    Daemon second(sessions_toml(state.path(), "[node]\nid = \"node-a\"\n"));
+    CHECK(get(second.socket(), old_id, "a.txt").file().content() == "from before\n");
+    RunResult after = session_sh(second.socket(), old_id, "cat a.txt; echo $KEEP");
+    CHECK(after.out == "from before\nkept\n");
+    // New sessions get the node's id beside it.
+    const auto fresh = parse_session_id(create(second.socket()));
+    REQUIRE(fresh);
+    CHECK(fresh->node == "node-a");
+    check_nothing_left(second.run_dir(), second.pid());
 }
 
 TEST_CASE("sessions belong to their principal, have limits, and can be found by name", "[sessions]") {

@@ -74,6 +74,9 @@ TEST_CASE("default_limit_maxima is the hard-max column", "[unit][config]") {
 
 TEST_CASE("every key is read", "[unit][config]") {
     auto c = parse(R"(
+[node]
+id = "node-7"
+
 [server]
 socket = "/tmp/j.sock"
 socket_group = ""
@@ -134,6 +137,7 @@ stack_kb = 10
     CHECK(c.server.request_timeout_ms == 250);
     CHECK(c.log.level == "debug");
     CHECK(c.log.json);
+    CHECK(c.node.id == "node-7");
     CHECK(c.sandbox.uid_base == 100'000);
     CHECK(c.sandbox.uid_count == 10);
     CHECK(c.sandbox.hostname == "box-1.local");
@@ -237,6 +241,9 @@ TEST_CASE("values out of their allowed range are rejected, naming the key", "[un
          R"(jaild.toml:2: "sandbox.ro_binds" entry "lib" must be an absolute path)"},
         {"[sandbox]\netc_files = [\"\"]\n", R"(jaild.toml:2: "sandbox.etc_files" entry "" must be an absolute path)"},
         {"[sandbox]\nhostname = \"\"\n", R"(jaild.toml:2: "sandbox.hostname" must be 1 to 64 characters)"},
+        {"[node]\nid = \"Node-A\"\n", R"(jaild.toml:2: "node.id" must be 1 to 32 characters of a-z, 0-9 and '-')"},
+        {"[node]\nid = \"node_a\"\n", R"(jaild.toml:2: "node.id" must be 1 to 32 characters of a-z, 0-9 and '-')"},
+        {"[node]\nid = \"node.lan\"\n", R"(jaild.toml:2: "node.id" must be 1 to 32 characters of a-z, 0-9 and '-')"},
         {"[sandbox]\nhostname = \"a_b\"\n", R"(jaild.toml:2: "sandbox.hostname" must be 1 to 64 characters)"},
         {"[sandbox]\nhostname = \"h\u00e9\"\n", R"(jaild.toml:2: "sandbox.hostname" must be 1 to 64 characters)"},
     };
@@ -246,6 +253,9 @@ TEST_CASE("values out of their allowed range are rejected, naming the key", "[un
     }
     CHECK_THAT(error_of("[sandbox]\nhostname = \"" + std::string(65, 'a') + "\"\n"), Contains("sandbox.hostname"));
     CHECK(parse("[sandbox]\nhostname = \"" + std::string(64, 'a') + "\"\n").sandbox.hostname.size() == 64);
+    CHECK_THAT(error_of("[node]\nid = \"" + std::string(33, 'n') + "\"\n"), Contains("node.id"));
+    CHECK(parse("[node]\nid = \"" + std::string(32, 'n') + "\"\n").node.id.size() == 32);
+    CHECK(parse("[node]\nid = \"\"\n").node.id.empty());  // as unset: the host name's (resolve_node_id)
     CHECK(parse("[server]\nsocket_mode = 0o777\nmax_frame_bytes = 1073741824\n").server.socket_mode == 0777);
     CHECK(parse("[sandbox]\nuid_base = 1000\nuid_count = 4294966294\n").sandbox.uid_count == 4'294'966'294u);
 }
