@@ -11,7 +11,8 @@ namespace {
 // What a page may read of an answer besides the safelisted headers: the request id to quote in a bug report,
 // when to come back after a 429 or 503 (Retry-After), the caller's rate limit (the RateLimit fields), and why a
 // key was refused (WWW-Authenticate).
-constexpr std::string_view kExposed = "X-Request-Id, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate";
+constexpr std::string_view kExposed =
+    "X-Request-Id, X-Jaild-Node, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate";
 // What clients send besides the safelisted headers: a JSON body, an API key in either form, a request id.
 constexpr std::string_view kRequestHeaders = "Content-Type, Authorization, X-API-Key, X-Request-Id";
 // How long a browser may reuse a preflight's answer (Chromium caps it at two hours).

@@ -154,6 +154,7 @@ asio::awaitable<void> HttpConnection::refuse_plain_http() {
     request_id_ = new_request_id();
     Response response = json_response(400, error_body("this port speaks only HTTPS: use an https:// URL"));
     response.set("X-Request-Id", request_id_);
+    set_node_header(response, *options_.node);
     response.keep_alive(false);
     response.prepare_payload();
     stream_.expires_after(options_.limits.write_timeout);
@@ -407,6 +408,7 @@ asio::awaitable<bool> HttpConnection::send(Response response) {
     if (registry_.stopping()) keep_alive_ = false;  // shutting down: this is the connection's last answer
     if (unread_body_ && !unread_body_->complete()) keep_alive_ = false;  // answered before the body was read
     response.set("X-Request-Id", request_id_);
+    set_node_header(response, *options_.node);
     for (const auto& [name, value] : cors_) response.set(name, value);
     for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
@@ -426,6 +428,7 @@ asio::awaitable<bool> HttpConnection::begin_chunked(std::string content_type) {
     response.set(http::field::cache_control, "no-cache");
     response.set("X-Accel-Buffering", "no");  // tell nginx-like proxies not to hold the stream back
     response.set("X-Request-Id", request_id_);
+    set_node_header(response, *options_.node);
     for (const auto& [name, value] : cors_) response.set(name, value);
     for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
@@ -458,6 +461,7 @@ asio::awaitable<bool> HttpConnection::begin_body(std::string content_type, std::
     http::response<http::empty_body> response{http::status::ok, 11};
     response.set(http::field::content_type, content_type);
     response.set("X-Request-Id", request_id_);
+    set_node_header(response, *options_.node);
     for (const auto& [name, value] : cors_) response.set(name, value);
     for (const auto& [name, value] : rate_limit_fields(options_, caller_)) response.set(name, value);
     response.keep_alive(keep_alive_);
@@ -488,6 +492,7 @@ asio::awaitable<std::unique_ptr<WebSocket>> HttpConnection::accept_websocket(con
     HeaderList headers = cors_;
     for (auto& field : rate_limit_fields(options_, caller_)) headers.push_back(std::move(field));
     headers.emplace_back("X-Request-Id", request_id_);
+    if (std::string node = options_.node->get(); !node.empty()) headers.emplace_back(kNodeHeader, std::move(node));
     if (!subprotocol.empty()) headers.emplace_back("Sec-WebSocket-Protocol", std::string(subprotocol));
     auto socket = std::make_unique<ServerWebSocket>(stream_, options_.limits, bytes_out_);
     const boost::system::error_code ec = co_await socket->accept(request, headers);

@@ -383,7 +383,7 @@ asio::awaitable<void> forward_languages(Exchange& exchange) {
 asio::awaitable<void> probe_health(Exchange& exchange) {
     JaildClient client(co_await asio::this_coro::executor);
     v1::ClientMessage message;
-    message.mutable_languages();  // cheap, and refused like every request when jaild does not allow the gateway
+    message.mutable_node();  // cheap, and refused like every request when jaild does not allow the gateway
     stamp(message, exchange);
     v1::ServerMessage reply;
     const std::error_code connect_ec = co_await client.async_connect(exchange.options.jaild_socket);
@@ -398,6 +398,8 @@ asio::awaitable<void> probe_health(Exchange& exchange) {
         co_await exchange.responder.send(json_response(503, body, retry));
         co_return;
     }
+    // The balancer's checks keep the node id fresh: a jaild restarted under another id is seen at once.
+    if (reply.has_node() && !reply.node().node_id().empty()) exchange.options.node->set(reply.node().node_id());
     co_await exchange.responder.send(json_response(200, R"({"status":"healthy"})"));
 }
 

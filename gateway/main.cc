@@ -16,6 +16,7 @@
 #include "gateway/e2b/sandbox_tokens.h"
 #include "gateway/keys_command.h"
 #include "gateway/listener.h"
+#include "gateway/node_id_learner.h"
 #include "gateway/options.h"
 #include "gateway/tls_context.h"
 
@@ -102,6 +103,7 @@ int serve(const jaild::gateway::GatewayOptions& options) {
     jaild::gateway::Authenticator metrics_authenticator(metrics_options);
     std::optional<jaild::gateway::Listener> metrics;
     if (options.metrics_port != 0) metrics.emplace(context, metrics_options, metrics_authenticator);
+    jaild::gateway::NodeIdLearner node_learner(context, options.jaild_socket, *options.node);
     boost::asio::signal_set signals(context, SIGTERM, SIGINT);
     boost::asio::signal_set hangups(context, SIGHUP);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
@@ -109,8 +111,10 @@ int serve(const jaild::gateway::GatewayOptions& options) {
         if (ec) return;
         if (metrics) metrics->shutdown();
         listener.shutdown();
+        node_learner.stop();
     });
     reload_on_sighup(hangups, authenticator, tls.get());
+    node_learner.start();
     listener.start();
     if (metrics) metrics->start();
     const auto endpoint = listener.local_endpoint();

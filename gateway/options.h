@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "gateway/client_address.h"
 #include "gateway/limits.h"
+#include "gateway/node_identity.h"
 #include "gateway/quotas.h"
 
 namespace jaild::gateway {
@@ -41,6 +42,8 @@ struct GatewayOptions {
     TenantLimits tenant_defaults;
     // The callers' runs in flight and rate buckets, shared by every connection.
     std::shared_ptr<QuotaState> quotas = std::make_shared<QuotaState>();
+    // jaild's node id, sent as X-Jaild-Node on every answer; shared by every connection.
+    std::shared_ptr<NodeIdentity> node = std::make_shared<NodeIdentity>();
     // metrics_listen: a second address where GET /metrics is the only route and needs no key (bind it to
     // loopback or a private interface); port 0: none.
     std::string metrics_address;

@@ -190,6 +190,12 @@ private:
                 co_await send(reply);
                 co_return;
             }
+            case K::kNode: {
+                v1::ServerMessage reply;
+                reply.mutable_node()->set_node_id(supervisor_.config().node.id);
+                co_await send(reply);
+                co_return;
+            }
             case K::kStats: {
                 const v1::ServerMessage reply = stats_reply();
                 co_await send(reply);

@@ -16,7 +16,8 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kExposed = "X-Request-Id, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate";
+constexpr const char* kExposed =
+    "X-Request-Id, X-Jaild-Node, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate";
 constexpr const char* kIde = "http://ide.example.com:5173";
 
 std::string config_file(const std::string& dir, const std::string& gateway_toml) {

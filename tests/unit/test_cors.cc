@@ -28,7 +28,7 @@ TEST_CASE("cors: a listed origin gets the headers, another gets none", "[unit][c
     CHECK(header(headers, "Access-Control-Allow-Origin") == "https://ide.example.com");
     CHECK(header(headers, "Vary") == "Origin");
     CHECK(header(headers, "Access-Control-Expose-Headers") ==
-          "X-Request-Id, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate");
+          "X-Request-Id, X-Jaild-Node, Retry-After, RateLimit-Policy, RateLimit, WWW-Authenticate");
     CHECK(cors_allowed(headers));
     CHECK(header(cors_headers(allowed, "http://localhost:5173"), "Access-Control-Allow-Origin") ==
           "http://localhost:5173");
