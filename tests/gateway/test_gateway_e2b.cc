@@ -314,7 +314,8 @@ TEST_CASE("e2b envd: a silent command's stream carries keepalives, then its end"
                           {"Connect-Protocol-Version", "1"},
                           {"Keepalive-Ping-Interval", "1"}};
     const std::string start =
-        e2b::encode_message(R"({"process":{"cmd":"/bin/sh","args":["-c","sleep 2.5; echo done"]},"stdin":false})");
+        // Silent for 4 s: room for keepalives at 1 s even when a loaded machine answers the start late.
+        e2b::encode_message(R"({"process":{"cmd":"/bin/sh","args":["-c","sleep 4; echo done"]},"stdin":false})");
     const auto response = http_request(port, "POST", "/process.Process/Start", start, headers);
     REQUIRE(response.status == 200);
     CHECK(response.header("content-type") == "application/connect+json");

@@ -315,11 +315,13 @@ TEST_CASE("gateway metrics: a run's own 400 is a run, a refused request a valida
     CHECK(refused.status == 400);
     // An exchange is counted once its answer is written, which the client can see a moment before.
     Samples after;
+    const std::string answered = "jaild_http_requests_total{code=400,route=/execute}";
     wait_until(
         [&] {
             after = scrape(stack.port());
             return !moved(before, after, "jaild_runs_total").empty() &&
-                   !moved(before, after, "jaild_rejections_total").empty();
+                   !moved(before, after, "jaild_rejections_total").empty() &&
+                   at(after, answered) - at(before, answered) >= 2;
         },
         std::chrono::seconds(2));
     const Samples runs = moved(before, after, "jaild_runs_total");
