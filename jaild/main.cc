@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "common/check_report_text.h"
 #include "common/config.h"
@@ -29,7 +31,9 @@
 #include "jaild/probe.h"
 #include "jaild/sandbox/workspace.h"
 #include "jaild/server.h"
+#include "jaild/socket_claim.h"
 #include "jaild/supervisor.h"
+#include "jaild/uid_range_lock.h"
 
 namespace asio = boost::asio;
 
@@ -77,7 +81,7 @@ asio::awaitable<void> shut_down(asio::io_context& io, jaild::Server& server, jai
     io.stop();
 }
 
-int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> cgroups,
+int serve(const jaild::Config& config, jaild::SocketClaim& claim, std::unique_ptr<jaild::cgroup::Manager> cgroups,
           std::unique_ptr<jaild::Spawner> spawner, jaild::LanguageRegistry languages) {
     // One thread: every connection and job lives on this loop, so they share state without locks. The
     // heavy part of a run (building the sandbox) happens in the cloned child, not here.
@@ -86,7 +90,7 @@ int serve(const jaild::Config& config, std::unique_ptr<jaild::cgroup::Manager> c
                                  std::move(languages));
     supervisor.sessions().load();
     {
-        jaild::Server server(*io, supervisor, config.server.socket);
+        jaild::Server server(*io, supervisor, claim);
         server.start();
         asio::signal_set signals(*io, SIGTERM, SIGINT);
         signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -159,6 +163,14 @@ int run(const Options& options) {
     jaild::init_logging("jaild", config.log);
     spdlog::info("node id {}: new session ids end in -{}", config.node.id, config.node.id);
     choose_languages(config.languages);
+    // Before anything touches sandboxes, cgroups or the socket: this host's other jailds keep theirs. Held
+    // until jaild exits; a check only reads, so it takes neither.
+    std::optional<jaild::UidRangeLock> uid_lock;
+    std::optional<jaild::SocketClaim> claim;
+    if (!options.check) {
+        uid_lock.emplace(config.sandbox.uid_base, config.sandbox.uid_count, config.server.socket);
+        claim.emplace(config.server.socket);
+    }
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
     const std::error_code unshared = jaild::unshare_mount_namespace();
     if (unshared)
@@ -213,7 +225,7 @@ int run(const Options& options) {
     }
     languages = jaild::read_versions(std::move(languages), config, *spawner, cgroups.get());
     log_languages(languages, defined, config.languages);
-    return serve(config, std::move(cgroups), std::move(spawner), jaild::LanguageRegistry(std::move(languages)));
+    return serve(config, *claim, std::move(cgroups), std::move(spawner), jaild::LanguageRegistry(std::move(languages)));
 }
 
 }  // namespace
@@ -243,6 +255,12 @@ int main(int argc, char** argv) {
     } catch (const jaild::ConfigError& e) {
         std::fprintf(stderr, "jaild: %s\n", e.what());
         return jaild::check_failed_exit;
+    } catch (const jaild::UidRangeTaken& e) {
+        std::fprintf(stderr, "jaild: %s\n", e.what());
+        return 1;
+    } catch (const jaild::SocketInUse& e) {
+        std::fprintf(stderr, "jaild: %s\n", e.what());
+        return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jaild: %s\n", e.what());
         return 1;

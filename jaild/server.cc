@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "jaild/connection.h"
+#include "jaild/socket_claim.h"
 #include "jaild/supervisor.h"
 
 namespace jaild {
@@ -23,15 +24,14 @@ namespace jaild {
 namespace asio = boost::asio;
 using stream_protocol = asio::local::stream_protocol;
 
-Server::Server(asio::io_context& io, Supervisor& supervisor, std::string socket_path)
-    : io_(io), supervisor_(supervisor), path_(std::move(socket_path)), acceptor_(io) {}
+Server::Server(asio::io_context& io, Supervisor& supervisor, SocketClaim& claim)
+    : io_(io), supervisor_(supervisor), claim_(claim), path_(claim.path()), acceptor_(io) {}
 
 void Server::start() {
     const ServerConfig& config = supervisor_.config().server;
-    std::filesystem::create_directories(std::filesystem::path(path_).parent_path());
-    ::unlink(path_.c_str());  // a socket file left by a predecessor would make bind fail
     acceptor_.open();
     acceptor_.bind(stream_protocol::endpoint(path_));
+    claim_.bound();
     acceptor_.listen(asio::socket_base::max_listen_connections);
 
     std::vector<std::uint32_t> gids = config.allowed_gids;
@@ -55,7 +55,7 @@ void Server::start() {
 void Server::stop() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    ::unlink(path_.c_str());
+    if (!claim_.release()) spdlog::warn("socket {} is no longer the one this jaild bound: left in place", path_);
 }
 
 asio::awaitable<void> Server::accept_loop() {

@@ -10,13 +10,15 @@
 namespace jaild {
 
 class Supervisor;
+class SocketClaim;
 
 class Server {
 public:
-    Server(boost::asio::io_context& io, Supervisor& supervisor, std::string socket_path);
-    // Binds (replacing a stale socket file), sets mode and group, starts accepting. Throws on failure.
+    // `claim` holds the socket path for this jaild (socket_claim.h); it outlives the server.
+    Server(boost::asio::io_context& io, Supervisor& supervisor, SocketClaim& claim);
+    // Binds (the claim removed a stale socket file), sets mode and group, starts accepting. Throws on failure.
     void start();
-    // Stops accepting and removes the socket file; connections in progress go on.
+    // Stops accepting and removes the socket file if it is still the one bound; connections in progress go on.
     void stop();
 
 private:
@@ -24,6 +26,7 @@ private:
 
     boost::asio::io_context& io_;
     Supervisor& supervisor_;
+    SocketClaim& claim_;
     std::string path_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
 };

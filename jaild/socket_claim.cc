@@ -9,8 +9,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
+
+#include "jaild/uid_range_lock.h"
 
 namespace jaild {
 
@@ -43,9 +47,15 @@ SocketClaim::SocketClaim(std::string path) : path_(std::move(path)) {
     const std::string lock_path = path_ + ".lock";
     lock_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!lock_) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_path, error_text()));
-    if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK) throw SocketInUse(in_use(path_, "it holds " + lock_path));
-        throw std::runtime_error(fmt::format("cannot lock {}: {}", lock_path, error_text()));
+    const auto give_up = std::chrono::steady_clock::now() + kPredecessorGrace;
+    const auto wait_more = [&] {
+        if (std::chrono::steady_clock::now() >= give_up) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        return true;
+    };
+    while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) throw std::runtime_error(fmt::format("cannot lock {}: {}", lock_path, error_text()));
+        if (!wait_more()) throw SocketInUse(in_use(path_, "it holds " + lock_path));
     }
     struct stat st {};
     if (::lstat(path_.c_str(), &st) != 0) {
@@ -55,7 +65,8 @@ SocketClaim::SocketClaim(std::string path) : path_(std::move(path)) {
     if (!S_ISSOCK(st.st_mode))
         throw SocketInUse(
             fmt::format("{} exists and is not a socket: remove it or set another [server] socket", path_));
-    if (answers(path_)) throw SocketInUse(in_use(path_, "it accepted a connection"));
+    while (answers(path_))
+        if (!wait_more()) throw SocketInUse(in_use(path_, "it accepted a connection"));
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
         throw std::runtime_error(fmt::format("cannot remove the stale socket {}: {}", path_, error_text()));
 }

@@ -20,7 +20,8 @@ struct SocketInUse : std::runtime_error {
 class SocketClaim {
 public:
     // Takes `path` for this jaild: makes its directory, locks PATH.lock, and removes a socket file nobody
-    // answers on (one a killed jaild left). Throws SocketInUse when another jaild answers there or holds the
+    // answers on (one a killed jaild left). Throws SocketInUse when, for kPredecessorGrace
+    // (uid_range_lock.h), another jaild still answers there or holds the
     // lock, or when the path is something other than a socket; std::runtime_error when it cannot check.
     explicit SocketClaim(std::string path);
     ~SocketClaim();  // release()

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace jaild {
 
@@ -45,8 +47,13 @@ UidRangeLock::UidRangeLock(std::uint32_t base, std::uint32_t count, const std::s
     fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd_) fail("cannot open the uid lock " + lock_file);
     struct flock lock = range_lock(F_WRLCK, base, count);
-    if (::fcntl(fd_.get(), F_OFD_SETLK, &lock) != 0) {
+    const auto give_up = std::chrono::steady_clock::now() + kPredecessorGrace;
+    while (::fcntl(fd_.get(), F_OFD_SETLK, &lock) != 0) {
         if (errno != EAGAIN && errno != EACCES) fail("cannot lock uids in " + lock_file);
+        if (std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            continue;
+        }
         struct flock holder = range_lock(F_WRLCK, base, count);
         const bool known = ::fcntl(fd_.get(), F_OFD_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
         throw UidRangeTaken(

@@ -5,6 +5,7 @@
 // its holder however it ends (kill -9 included): no stale state to clean.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,11 @@ namespace jaild {
 
 inline constexpr const char* kUidLockFile = "/run/lock/jaild-uids";
 
+// How long a starting jaild waits for a lock or socket still held before it refuses. A jaild killed a moment
+// ago may leave, for that moment, cloned children between clone and execve that hold copies of its
+// descriptors (the lock's file description, the listening socket); they die with it.
+inline constexpr std::chrono::seconds kPredecessorGrace{3};
+
 struct UidRangeTaken : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -22,8 +28,9 @@ struct UidRangeTaken : std::runtime_error {
 class UidRangeLock {
 public:
     // Locks uids [base, base + count) in `lock_file` (made 0644 if missing) and records `socket` beside it
-    // (`lock_file`.d/<base>) for a later jaild to name. Throws UidRangeTaken naming the holder's socket, pid
-    // and range when the range overlaps one held; std::runtime_error when the file cannot be used.
+    // (`lock_file`.d/<base>) for a later jaild to name. Waits up to kPredecessorGrace, then throws UidRangeTaken naming
+    // the holder's socket, pid and range when the range overlaps one held; std::runtime_error when the file cannot be
+    // used.
     UidRangeLock(std::uint32_t base, std::uint32_t count, const std::string& socket,
                  const std::string& lock_file = kUidLockFile);
     ~UidRangeLock();  // removes the record; the lock goes with the file description

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bitset>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -79,14 +81,44 @@ Daemon::Daemon(Binary binary, const std::string& extra_toml) : binary_(std::move
     start(extra_toml, "");
 }
 
+namespace {
+
+std::mutex uid_slots_mutex;
+std::bitset<kUidSlots> uid_slots_taken;
+
+int take_uid_slot() {
+    const std::lock_guard lock(uid_slots_mutex);
+    for (std::size_t slot = 0; slot < kUidSlots; ++slot) {
+        if (uid_slots_taken[slot]) continue;
+        uid_slots_taken[slot] = true;
+        return static_cast<int>(slot);
+    }
+    throw std::runtime_error("more than " + std::to_string(kUidSlots) + " test jailds at once: no uid range left");
+}
+
+}  // namespace
+
+void Daemon::release_uid_slot() {
+    if (uid_slot_ < 0) return;
+    const std::lock_guard lock(uid_slots_mutex);
+    uid_slots_taken[static_cast<std::size_t>(uid_slot_)] = false;
+    uid_slot_ = -1;
+}
+
 void Daemon::start(const std::string& extra_toml, const std::string& server_extra) {
+    std::string uid_base;
+    if (extra_toml.find("uid_base") == std::string::npos) {
+        uid_slot_ = take_uid_slot();
+        uid_base = "uid_base = " + std::to_string(kUidBase + static_cast<std::uint32_t>(uid_slot_) * kUidCount) + "\n";
+    }
     run_dir_ = dir_.path() + "/run";
     log_path_ = dir_.path() + "/jaild.log";
     const std::string config_path = dir_.path() + "/jaild.toml";
     std::ofstream(config_path) << "[server]\nsocket = \"" << socket_ << "\"\nsocket_group = \"\"\n"
-                               << server_extra << "\n[sandbox]\nuid_base = " << kUidBase
+                               << server_extra << "\n[sandbox]\n"
+                               << uid_base
                                << (extra_toml.find("uid_count") == std::string::npos
-                                       ? "\nuid_count = " + std::to_string(kUidCount)
+                                       ? "uid_count = " + std::to_string(kUidCount)
                                        : std::string())
                                << "\nrun_dir = \"" << run_dir_ << "\"\n"
                                << extra_toml << "\n";
@@ -107,30 +139,42 @@ void Daemon::start(const std::string& extra_toml, const std::string& server_extr
             int status = 0;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                 pid_ = -1;
+                release_uid_slot();
                 throw std::runtime_error("jaild exited at start:\n" + log());
             }
             Connection probe(socket_);
             return probe.fd() >= 0;
         },
         10s);
-    if (!up) throw std::runtime_error("jaild did not start listening:\n" + log());
+    // A constructor that throws runs no destructor: stop the daemon here.
+    const auto fail = [this](const std::string& what) {
+        const std::string text = what + ":\n" + log();
+        terminate();
+        throw std::runtime_error(text);
+    };
+    if (!up) fail("jaild did not start listening");
     // The source tree's python.toml has a zygote: with the zygote on, runs right after start are warm.
     if (zygote_enabled(extra_toml) && extra_toml.find("[languages]") == std::string::npos &&
         !wait_zygote_ready(socket_))
-        throw std::runtime_error("no zygote ready 60 s after start:\n" + log());
+        fail("no zygote ready 60 s after start");
 }
 
 Daemon::~Daemon() {
     if (pid_ > 0) terminate();
 }
 
-int Daemon::terminate() { return terminate_child(pid_); }
+int Daemon::terminate() {
+    const int status = terminate_child(pid_);
+    release_uid_slot();
+    return status;
+}
 
 void Daemon::kill9() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
+    release_uid_slot();
 }
 
 std::string Daemon::log() const {
@@ -312,7 +356,7 @@ std::vector<pid_t> pool_processes() {
             std::istringstream fields(line.substr(4));
             std::uint32_t uid = 0;
             while (fields >> uid) {
-                if (uid >= kUidBase && uid < kUidBase + kUidCount) {
+                if (uid >= kUidBase && uid < kUidBase + kUidSlots * kUidCount) {
                     found.push_back(std::stoi(name));
                     break;
                 }

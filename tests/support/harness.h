@@ -23,6 +23,10 @@ inline const std::uint32_t kUidBase = [] {
     return base ? static_cast<std::uint32_t>(std::strtoul(base, nullptr, 10)) : 61000u;
 }();
 inline constexpr std::uint32_t kUidCount = 100;
+// A test may run several daemons at once; jaild refuses a uid range another running jaild holds, so each takes
+// the first free one of kUidSlots ranges of kUidCount uids from kUidBase (a lone daemon: [kUidBase,
+// kUidBase + kUidCount)). Left-behind checks cover all of them.
+inline constexpr std::uint32_t kUidSlots = 4;
 
 // An ASan build: freed memory waits in ASan's quarantine and shadow memory is mapped, so a peak RSS measures
 // the sanitizer; memory bounds are checked in the plain build only.
@@ -86,8 +90,10 @@ public:
 
 private:
     void start(const std::string& extra_toml, const std::string& server_extra);
+    void release_uid_slot();
 
     TempDir dir_;
+    int uid_slot_ = -1;  // which of the kUidSlots ranges this daemon holds while it runs; -1: none
     std::string binary_ = bin("jaild");
     std::string socket_, run_dir_, log_path_;
     pid_t pid_ = -1;

@@ -65,7 +65,7 @@ struct Fixture {
     TempDir dir;
     SessionsConfig config = config_in(dir.path);  // before the store, which keeps a reference
     boost::asio::io_context io;
-    SessionStore store{config, io.get_executor()};
+    SessionStore store{config, "unit", io.get_executor()};
     SessionService service{store, "", 1 << 20};
 };
 
@@ -161,7 +161,7 @@ TEST_CASE("SessionService keeps a session's labels, in meta.json too, and refuse
     CHECK(made.session().labels().size() == 2);
     CHECK(made.session().labels().at("e2b.meta.owner") == "ünïcode value");
 
-    SessionStore reloaded{f.config, f.io.get_executor()};  // what a restarted jaild reads back
+    SessionStore reloaded{f.config, "unit", f.io.get_executor()};  // what a restarted jaild reads back
     reloaded.load();
     const std::shared_ptr<Session> again = reloaded.find("uid:1", made.session().session_id());
     REQUIRE(again);
