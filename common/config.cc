@@ -293,8 +293,9 @@ void check_ranges(const Config& c, const Context& ctx) {
         {"server.max_frame_bytes", c.server.max_frame_bytes, 1024, 1024ULL * 1024 * 1024},
         // Below 1000 the sandbox ids could collide with system accounts.
         {"sandbox.uid_base", c.sandbox.uid_base, 1000, u32_max},
-        // The last uid of the range is reserved for the host probe, so runs need at least one more.
-        {"sandbox.uid_count", c.sandbox.uid_count, 2, u32_max},
+        // A sandbox takes a pair of uids (its program's and its reaper's), and the range's last pair is
+        // reserved for the host probe, so runs need at least one more (jaild/sandbox/uid_pool.h).
+        {"sandbox.uid_count", c.sandbox.uid_count, 4, u32_max},
         {"server.request_timeout_ms", c.server.request_timeout_ms, 1, 3'600'000},
         {"server.write_timeout_ms", c.server.write_timeout_ms, 1, 3'600'000},
         {"sandbox.cpu_quota_percent", c.sandbox.cpu_quota_percent, 0, 100'000},

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "jaild/sandbox/one_shot.h"
+#include "jaild/sandbox/uid_pool.h"
 
 namespace jaild {
 
@@ -30,7 +31,7 @@ std::vector<Language> read_versions(std::vector<Language> languages, const Confi
         for (const auto& [key, value] : language.env) plan.env.push_back(key + "=" + value);
         plan.cwd = workspace_dir;
         plan.limits = {5000, kTimeoutMs, 256ull << 20, 1 << 20, 64, 64, 64 * 1024, 16 << 20, 8 << 20};
-        const std::uint32_t uid = config.sandbox.uid_base + config.sandbox.uid_count - 1;
+        const std::uint32_t uid = probe_uid(config.sandbox.uid_base, config.sandbox.uid_count);
         // Its cgroup's name starts with jaild's pid, so another jaild's stale-cgroup sweep leaves it alone (cgroup.cc).
         const OneShot shot =
             run_one_shot(spawner, cgroups, plan, uid, std::to_string(::getpid()) + "-version", kTimeoutMs);

@@ -16,6 +16,7 @@
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/one_shot.h"
 #include "jaild/sandbox/spawn.h"
+#include "jaild/sandbox/uid_pool.h"
 
 namespace jaild {
 
@@ -84,7 +85,7 @@ FullRun run_true(const Config& config, const Spawner& spawner, cgroup::Manager* 
     plan.env = {std::string("PATH=") + sandbox_path_env};
     plan.cwd = workspace_dir;
     plan.limits = {2000, 5000, 64ull << 20, 1 << 20, 64, 16, 4096, 1 << 20, 8 << 20};
-    const std::uint32_t uid = config.sandbox.uid_base + config.sandbox.uid_count - 1;
+    const std::uint32_t uid = probe_uid(config.sandbox.uid_base, config.sandbox.uid_count);
     // Its cgroup's name starts with jaild's pid, so another jaild's stale-cgroup sweep leaves it alone (cgroup.cc).
     const OneShot shot = run_one_shot(spawner, cgroups, plan, uid, std::to_string(::getpid()) + "-probe", 5000);
     cgroup_detail = shot.cgroup_detail;

@@ -23,10 +23,19 @@
 #include "jaild/job.h"
 #include "jaild/plan_from_request.h"
 #include "jaild/sandbox/program_start.h"
+#include "jaild/sandbox/reaper_settled.h"
 
 namespace jaild {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// How long a run for the zygote waits for its sandbox's reaper to settle its ids (reaper_settled.h): its first
+// system calls after its exec, so only a stalled machine comes near it.
+constexpr std::chrono::milliseconds kReaperSettles{2000};
+
+}  // namespace
 
 Lease::~Lease() { supervisor_.release(uid_, workspace_); }
 
@@ -40,8 +49,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       workspaces_(config.sandbox.run_dir + "/work"),
       sessions_(config.sessions, config.node.id, executor_),
       packages_(config.packages),
-      // The pool's last uid is kept for the host probe (jaild --check), which may run beside a live jaild.
-      uids_(config.sandbox.uid_base, std::max<std::uint32_t>(1, config.sandbox.uid_count - 1)),
+      uids_(config.sandbox.uid_base, pool_uid_count(config.sandbox.uid_count)),
       instance_(std::random_device{}()) {
     live_ = std::make_unique<live::LiveService>(*this);
     sessions_.on_destroy([this](Session& session) { live_->session_ended(session.meta.id); });
@@ -87,7 +95,12 @@ bool Supervisor::start_in_zygote(Zygote& zygote, const RunPlan& plan, const std:
     spawned = spawner_->spawn(plan, uid, &group, cgroups_->version() == "v2", ec, true, true);
     if (ec) return false;
     std::string why;
-    if (zygote.start(plan, group, uid, spawned, why)) {
+    if (!wait_reaper_settled(spawned, kReaperSettles)) {
+        // The reaper failed or ended; the cold start below finds it gone, and the run reports why.
+        why = "the sandbox's reaper did not settle its ids";
+        spawned.program_ends = {};
+        for (unique_fd& ns : spawned.namespaces) ns.reset();
+    } else if (zygote.start(plan, group, uid, spawned, why)) {
         ++zygote_runs_;
         spdlog::info("job {}: in zygote {}", id, zygote.language());
         return true;
@@ -106,8 +119,8 @@ bool Supervisor::start_in_zygote(Zygote& zygote, const RunPlan& plan, const std:
 
 std::optional<WarmPool::Setup> Supervisor::warm_setup() {
     if (config_.sandbox.warm_sandboxes == 0 || !spawner_ || !spawner_->can_warm() || !cgroups_) return std::nullopt;
-    // Never more than half the uids (see spare_uid()).
-    warm_depth_ = std::min<std::uint32_t>(config_.sandbox.warm_sandboxes, (config_.sandbox.uid_count - 1) / 2);
+    // Never more than half the pool's pairs (see spare_uid()).
+    warm_depth_ = std::min<std::uint32_t>(config_.sandbox.warm_sandboxes, uids_.pairs() / 2);
     if (warm_depth_ == 0) return std::nullopt;
     // The default /tmp and /dev/shm size, the resource limits at their maxima (warm_pool.h).
     v1::RunRequest request;
@@ -135,11 +148,11 @@ std::optional<WarmPool::Setup> Supervisor::warm_setup() {
 }
 
 std::shared_ptr<Lease> Supervisor::spare_uid(std::uint32_t& uid) {
-    // Runs come first: a sandbox is made only while more uids than the pool's depth stay free after it, so
-    // that a burst of runs never finds the last uids held by sandboxes still being made (lease() sheds the
+    // Runs come first: a sandbox is made only while more pairs than the pool's depth stay free after it, so
+    // that a burst of runs never finds the last pairs held by sandboxes still being made (lease() sheds the
     // ready ones).
-    const std::uint32_t capacity = std::max<std::uint32_t>(1, config_.sandbox.uid_count - 1);
-    if (capacity - std::min(capacity, uids_.in_use()) <= warm_depth_) return nullptr;
+    const std::uint32_t capacity = uids_.pairs();
+    if (capacity - std::min(capacity, uids_.pairs_in_use()) <= warm_depth_) return nullptr;
     const auto acquired = uids_.acquire();
     if (!acquired) return nullptr;
     uid = *acquired;

@@ -36,9 +36,10 @@ class LiveService;
 class Job;
 class Supervisor;
 
-// A sandbox uid held for every step of one request, with the request's host workspace when its steps share
-// one. Jobs hold it; it goes back when the last holder lets go, which is after every job that used it has
-// retired (no process of it left, its cgroup removed).
+// A sandbox's pair of uids held for every step of one request (its programs' uid(), their PID 1's
+// reaper_uid_of(uid()): uid_pool.h), with the request's host workspace when its steps share one. Jobs hold it; it goes
+// back when the last holder lets go, which is after every job that used it has retired (no process of it left, its
+// cgroup removed).
 class Lease {
 public:
     Lease(Supervisor& supervisor, std::uint32_t uid, std::string workspace)
@@ -139,7 +140,7 @@ private:
                     StartError& error);
     // The warm pool's setup (warm_pool.h), or nothing when this jaild keeps no warm sandboxes.
     std::optional<WarmPool::Setup> warm_setup();
-    // A uid for one more warm sandbox, while more uids than the pool's depth stay free after it.
+    // A pair of uids for one more warm sandbox, while more pairs than the pool's depth stay free after it.
     std::shared_ptr<Lease> spare_uid(std::uint32_t& uid);
     std::uint32_t warm_depth_ = 0;
     // The warm interpreters of the languages with `zygote = true` (zygote.h), unless zygote.enabled is off.

@@ -186,6 +186,13 @@ struct LibcSys {
         Trampoline trampoline{child, arg};
         return result(::clone(enter, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &trampoline));
     }
+    // Raw system calls: glibc's set*id wrappers would signal the threads of jaild it believes we have.
+    static long become_program() noexcept {
+        const long gid = ::syscall(SYS_getegid);
+        const long uid = ::syscall(SYS_geteuid);
+        if (::syscall(SYS_setresgid, gid, gid, gid) != 0 || ::syscall(SYS_setresuid, uid, uid, uid) != 0) return -errno;
+        return 0;
+    }
     static long close(int fd) noexcept { return result(::close(fd)); }
     static long wait_any(int* status) noexcept { return result(::waitpid(-1, status, __WALL)); }
     static void report(const ChildReport& record) noexcept { send_report(kReportFd, record); }
@@ -251,7 +258,7 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     if (const int err = rlimits::apply(s.rlimits, s.rlimit_count, &detail)) fail(fd, Stage::rlimits, err, detail);
     if (const int err = caps::lock_securebits()) fail(fd, Stage::securebits, err);
     if (const int err = caps::drop_bounding(s.last_cap)) fail(fd, Stage::bounding_set, err);
-    if (const int err = credentials::apply(s.uid, s.gid)) fail(fd, Stage::credentials, err);
+    if (const int err = credentials::apply(s.uid, s.gid, s.uid, s.gid)) fail(fd, Stage::credentials, err);
     if (const int err = caps::clear(s.empty_caps)) fail(fd, Stage::capabilities, err);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(fd, Stage::no_new_privs, errno);
     // The uid change made us undumpable (our /proc entries root's), which a cold run's execve undoes.
@@ -291,7 +298,7 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     step(s, fd, Stage::rlimits, err, detail);
     step(s, fd, Stage::securebits, caps::lock_securebits());
     step(s, fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
-    step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid));
+    step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid, s.reaper_uid, s.reaper_gid));
     // A uid change clears the parent-death signal (prctl(2)); set it again for the rest of the run.
     step(s, fd, Stage::parent_death, errno_of(::prctl(PR_SET_PDEATHSIG, SIGKILL)));
     step(s, fd, Stage::capabilities, caps::clear(s.empty_caps));

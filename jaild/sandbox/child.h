@@ -51,8 +51,10 @@ struct ChildSpec {
     const rlimits::Entry* rlimits = nullptr;
     std::size_t rlimit_count = 0;
 
-    std::uint32_t uid = 0;
+    std::uint32_t uid = 0;  // the program's uid and gid, the sandbox's PID 1's effective ones
     std::uint32_t gid = 0;
+    std::uint32_t reaper_uid = 0;  // the sandbox's PID 1's real and saved uid and gid (credentials.h)
+    std::uint32_t reaper_gid = 0;
     int last_cap = 0;
     const void* empty_caps = nullptr;  // a cap_t with every set empty, built by the parent
 

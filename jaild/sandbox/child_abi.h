@@ -42,10 +42,11 @@ enum class Stage : std::int32_t {
 // One fixed-size record on the report channel (a SOCK_SEQPACKET socket pair: each record one message).
 // kind failed: {stage, err, detail}; kind exited: the program's wait status; kind mount_namespace: the first
 // record (unless an earlier step failed), carrying the sandbox's mount namespace as an SCM_RIGHTS descriptor
-// (err set when the child could not open it). EOF without an exited record means the child died before it
-// could report.
+// (err set when the child could not open it); kind settled: a warm sandbox's jaild-reaper no longer holds
+// the program's uid as a saved one (reaper_settled.h). EOF without an exited record means the child died
+// before it could report.
 struct ChildReport {
-    enum Kind : std::int32_t { failed = 1, exited = 2, mount_namespace = 3 };
+    enum Kind : std::int32_t { failed = 1, exited = 2, mount_namespace = 3, settled = 4 };
     std::int32_t kind = 0;
     Stage stage = Stage::none;
     std::int32_t err = 0;

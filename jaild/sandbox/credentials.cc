@@ -7,11 +7,11 @@
 
 namespace jaild::credentials {
 
-int apply(std::uint32_t uid, std::uint32_t gid) noexcept {
+int apply(std::uint32_t uid, std::uint32_t gid, std::uint32_t reaper_uid, std::uint32_t reaper_gid) noexcept {
     // Groups first: after setresuid we no longer have CAP_SETGID.
     if (::syscall(SYS_setgroups, 0, nullptr) != 0) return errno;
-    if (::syscall(SYS_setresgid, gid, gid, gid) != 0) return errno;
-    if (::syscall(SYS_setresuid, uid, uid, uid) != 0) return errno;
+    if (::syscall(SYS_setresgid, reaper_gid, gid, reaper_gid) != 0) return errno;
+    if (::syscall(SYS_setresuid, reaper_uid, uid, reaper_uid) != 0) return errno;
     return 0;
 }
 

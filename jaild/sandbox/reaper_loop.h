@@ -7,6 +7,7 @@
 // returning its result or -errno:
 //   long execve(const char* path, char* const* argv, char* const* envp);
 //   long spawn(void (*child)(void*), void* arg, char* stack_top);  // CLONE_VM|CLONE_VFORK, child runs child(arg)
+//   long become_program();  // setresgid and setresuid to the effective gid and uid in all three slots
 //   long close(int fd);
 //   long wait_any(int* status);  // wait4(-1, status, __WALL)
 //   void report(const ChildReport& record);  // one record on the report channel
@@ -25,11 +26,17 @@ inline constexpr long kENOENT = 2;
 inline constexpr long kECHILD = 10;
 inline constexpr long kENOTDIR = 20;
 
-// The program's process: execs the first candidate that exists, as execvp does (a missing candidate lets
-// the next one try; any other error is the answer), or reports why none could be exec'd and exits with 127.
+// The program's process: takes the program's ids whole (PID 1 holds them as its effective ids only, its real
+// and saved ones are its own: credentials.h), then execs the first candidate that exists, as execvp does (a
+// missing candidate lets the next one try; any other error is the answer), or reports why none could be
+// exec'd and exits with 127.
 template <class Sys>
 [[noreturn]] void exec_program(void* arg) noexcept {
     const auto& program = *static_cast<const ReaperCommand*>(arg);
+    if (const long rc = Sys::become_program(); rc < 0) {
+        Sys::report({ChildReport::failed, Stage::credentials, static_cast<std::int32_t>(-rc), 0, 0});
+        Sys::exit(127);
+    }
     long first_error = -kENOENT;
     for (std::size_t i = 0; i < program.path_count; ++i) {
         const long rc = Sys::execve(program.paths[i], program.argv, program.envp);

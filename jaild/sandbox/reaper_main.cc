@@ -19,6 +19,7 @@
 #include <linux/errno.h>
 #include <linux/fcntl.h>
 #include <linux/mman.h>
+#include <linux/prctl.h>
 #include <linux/sched.h>
 #include <linux/signal.h>
 #include <linux/wait.h>
@@ -93,6 +94,12 @@ struct RawSys {
         return syscall6(__NR_execve, as_long(path), as_long(argv), as_long(envp));
     }
     static long spawn(void (*child)(void*), void* arg, char* stack_top) { return ::spawn(child, arg, stack_top); }
+    static long become_program() {
+        const long gid = syscall6(__NR_getegid);
+        const long uid = syscall6(__NR_geteuid);
+        if (const long rc = syscall6(__NR_setresgid, gid, gid, gid); rc < 0) return rc;
+        return syscall6(__NR_setresuid, uid, uid, uid);
+    }
     static long close(int fd) { return syscall6(__NR_close, fd); }
     static long wait_any(int* status) { return syscall6(__NR_wait4, -1, as_long(status), __WALL, 0); }
     static void report(const jaild::ChildReport& record) { ::report(record); }
@@ -108,6 +115,37 @@ void wipe_command_line(char* strings_begin, char* strings_end) {
     strings_end[-1] = '.';
 }
 
+[[noreturn]] void fail(jaild::Stage stage, long err, int detail = 0) {
+    report({jaild::ChildReport::failed, stage, static_cast<std::int32_t>(err), detail, 0});
+    exit_now(127);
+}
+
+// Our first act. jaild's clone left us real and saved ids of our own and the program's as effective ones
+// (credentials.h), and the execve that made us copied the effective ids into the saved ones: the saved ids go
+// back to our own before any process of the program's uid can exist (we start it, or a warm sandbox's program
+// arrives later: warm_pool.h), so that no such process may signal us (kill(2) compares its ids with our real
+// and saved uid), lower our limits or read our /proc entries (prlimit(2) and ptrace access want all our ids
+// equal to its). That execve also cleared the parent-death signal (an execve whose effective ids differ from
+// the real ones is a secure one): it is set again, and should jaild have ended before, its end of the report
+// channel is closed, and we end too.
+void settle_ids() {
+    constexpr long kUnchanged = -1;
+    const long gid = syscall6(__NR_getgid);
+    const long uid = syscall6(__NR_getuid);
+    if (const long rc = syscall6(__NR_setresgid, kUnchanged, kUnchanged, gid); rc < 0)
+        fail(jaild::Stage::credentials, -rc);
+    if (const long rc = syscall6(__NR_setresuid, kUnchanged, kUnchanged, uid); rc < 0)
+        fail(jaild::Stage::credentials, -rc);
+    if (const long rc = syscall6(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL); rc < 0) fail(jaild::Stage::parent_death, -rc);
+    constexpr short kPollHup = 0x10;  // POLLHUP (asm-generic/poll.h)
+    struct {
+        int fd;
+        short events, revents;
+    } report_channel{jaild::child_report_fd, 0, 0};
+    if (syscall6(__NR_poll, as_long(&report_channel), 1, 0) > 0 && (report_channel.revents & kPollHup) != 0)
+        exit_now(0);
+}
+
 // Starts the program and reaps until it ends.
 int start_and_reap(const jaild::ReaperCommand& program) {
     // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
@@ -115,11 +153,6 @@ int start_and_reap(const jaild::ReaperCommand& program) {
     alignas(16) char child_stack[8192];
     jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack);
     return 0;
-}
-
-[[noreturn]] void fail(jaild::Stage stage, long err, int detail = 0) {
-    report({jaild::ChildReport::failed, stage, static_cast<std::int32_t>(err), detail, 0});
-    exit_now(127);
 }
 
 // PID 1 of a sandbox whose program a zygote forked into it (zygote_abi.h, AdoptMessage): the program is not
@@ -164,6 +197,8 @@ int adopt(int program) {
 // A warm sandbox's PID 1: waits for the start message (child_abi.h), applies its limits and working
 // directory, then starts the program as a cold reaper does.
 int warm_reaper(char* strings_begin, char* strings_end) {
+    // Our ids are settled (settle_ids): a zygote's child may now join as the program (reaper_settled.h).
+    report({jaild::ChildReport::settled, jaild::Stage::none, 0, 0, 0});
     // Room for the largest message and a pointer per byte of it; only the pages touched are ever faulted in.
     constexpr std::size_t kMessage = jaild::warm_start_max_bytes;
     constexpr std::size_t kWords = jaild::warm_start_max_bytes + 1;
@@ -225,6 +260,7 @@ char** private_copy(int argc, char** argv, char* strings_begin, char* strings_en
 int reaper(int argc, char** argv) {
     if (syscall6(__NR_getpid) != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
     if (argc < 2) return 2;
+    settle_ids();
     // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.
     char* const strings_begin = argv[1];
     char* strings_end = argv[argc - 1];

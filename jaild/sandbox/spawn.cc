@@ -16,6 +16,7 @@
 #include "jaild/sandbox/caps.h"
 #include "jaild/sandbox/program_start.h"
 #include "jaild/sandbox/stage_text.h"
+#include "jaild/sandbox/uid_pool.h"
 
 namespace jaild {
 
@@ -295,6 +296,8 @@ ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     spec.loopback_up = !config_.sandbox.allow_network;
     spec.uid = uid;
     spec.gid = uid;
+    spec.reaper_uid = reaper_uid_of(uid);
+    spec.reaper_gid = reaper_uid_of(uid);
     spec.last_cap = last_cap_;
     spec.empty_caps = empty_caps_;
     spec.cwd = plan.cwd.c_str();

@@ -66,7 +66,8 @@ public:
     ~Spawner();
     Spawner(const Spawner&) = delete;
 
-    // Clones the sandbox for `plan` as uid/gid. `cgroup` may be null only for the start-up probe. On
+    // Clones the sandbox for `plan`: its program runs as uid/gid `uid`, its PID 1 as reaper_uid_of(uid)
+    // (uid_pool.h; the caller holds both). `cgroup` may be null only for the start-up probe. On
     // failure sets ec (the errno of the failing parent-side call). Any thread: the calling thread is
     // suspended until the sandbox's first process execs jaild-reaper. `warm`: the reaper waits
     // for the program's start on the report channel (warm_pool.h; needs jaild-reaper); the plan then only

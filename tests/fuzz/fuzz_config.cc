@@ -51,7 +51,7 @@ void check_config(const Config& c, std::string_view text) {
     FUZZ_CHECK(d.code_bytes > 0 && d.code_bytes <= m.code_bytes && d.stack_kb > 0 && d.stack_kb <= m.stack_kb);
     FUZZ_CHECK(c.server.socket_mode <= 0777 && c.server.max_jobs >= 1);
     FUZZ_CHECK(c.server.max_frame_bytes >= 1024 && c.server.max_frame_bytes <= 1024ULL * 1024 * 1024);
-    FUZZ_CHECK(c.sandbox.uid_base >= 1000 && c.sandbox.uid_count >= 2);
+    FUZZ_CHECK(c.sandbox.uid_base >= 1000 && c.sandbox.uid_count >= 4);
     FUZZ_CHECK(std::uint64_t{c.sandbox.uid_base} + c.sandbox.uid_count <= 0xFFFF'FFFEULL);
     FUZZ_CHECK(absolute(c.server.socket) && absolute(c.sandbox.run_dir) && absolute(c.languages.dir) &&
                absolute(c.languages.support_dir));

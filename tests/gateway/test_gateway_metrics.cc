@@ -188,7 +188,8 @@ TEST_CASE("gateway metrics: jaild stopped is jaild_up 0 and the scrape still ans
     const Samples up = scrape(stack.port());
     if (up.empty()) return;  // skipped
     CHECK(at(up, "jaild_up{}") == 1);
-    // The test daemon keeps two warm sandboxes (each holding a uid) once nothing runs.
+    // The test daemon keeps two warm sandboxes (each holding a pair of uids: its program's and its reaper's)
+    // once nothing runs.
     Samples idle;
     CHECK(wait_until(
         [&] {
@@ -196,7 +197,7 @@ TEST_CASE("gateway metrics: jaild stopped is jaild_up 0 and the scrape still ans
             return at(idle, "jaild_sandboxes_warm{}") == 2;
         },
         std::chrono::seconds(10)));
-    CHECK(at(idle, "jaild_uids_in_use{}") == 2);
+    CHECK(at(idle, "jaild_uids_in_use{}") == 4);
     CHECK(at(idle, "jaild_sandboxes_in_flight{}") == 0);
     stack.daemon.terminate();
     const Samples down = scrape(stack.port());

@@ -15,6 +15,7 @@
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/one_shot.h"
 #include "jaild/sandbox/spawn.h"
+#include "jaild/sandbox/uid_pool.h"
 #include "tests/support/harness.h"
 #include "tests/support/skip.h"
 
@@ -74,7 +75,7 @@ jaild::Config sandbox_config(const jaild::test::TempDir& dir) {
     config.languages.support_dir = dir.path() + "/no-support";
     return config;
 }
-const std::uint32_t kUid = jaild::test::kUidBase + jaild::test::kUidCount - 1;
+const std::uint32_t kUid = jaild::probe_uid(jaild::test::kUidBase, jaild::test::kUidCount);  // and the next
 
 bool skip_unless_root() {
     if (::geteuid() == 0) return false;

@@ -133,8 +133,8 @@ TEST_CASE("runs that need their own sandbox start cold: files, another /tmp size
 
 TEST_CASE("concurrent warm runs have distinct uids, and runs that find no free uid take a warm sandbox's",
           "[root][warm]") {
-    // 5 uids: the probe keeps one, so 4 for runs, of which the pool holds 2 when idle.
-    Daemon daemon("uid_count = 5\n");
+    // 10 uids: the probe keeps a pair, so 4 pairs for runs, of which the pool holds 2 when idle.
+    Daemon daemon("uid_count = 10\n");
     wait_warm(2);
     const auto run_all = [&](bool cold) {
         std::vector<RunResult> results(4);

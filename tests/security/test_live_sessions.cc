@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/security/reaper_attack.h"
 #include "tests/support/harness.h"
 #include "tests/support/skip.h"
 #include "tests/support/tenants.h"
@@ -764,6 +765,24 @@ TEST_CASE("live security: the sandbox's /dev/pts holds its own terminals only", 
     CHECK(mounted.out.find("devpts") != std::string::npos);
     (void)first;
     ::close(host_pty);
+    CHECK(delete_session(daemon.socket(), id).has_done());
+    check_nothing_left(daemon.run_dir(), daemon.pid());
+}
+
+TEST_CASE("live security: a process cannot prlimit, kill, read or trace the sandbox's PID 1",
+          "[security][live][reaper]") {
+    TempDir state;
+    Daemon daemon(live_toml(state.path()));
+    const std::string id = live_session(daemon.socket());
+    const long uid = session_uid(daemon.socket(), id);
+    const Attached seen = run_in(daemon.socket(), id, {"sh", "-c", reaper_attack_script()});
+    INFO(seen.out << seen.err);
+    CHECK(seen.exit->exit_code() == 0);
+    check_reaper_untouched(seen.out);
+    // The session's files are still the program's uid's, and the agent serves on.
+    CHECK(reaper_attack_ids(seen.out, "SELF", "Uid").rfind(std::to_string(uid) + " ", 0) == 0);
+    CHECK(session_uid(daemon.socket(), id) == uid);
+    CHECK(run_in(daemon.socket(), id, {"stat", "-c", "%u", "/workspace"}).out == std::to_string(uid) + "\n");
     CHECK(delete_session(daemon.socket(), id).has_done());
     check_nothing_left(daemon.run_dir(), daemon.pid());
 }

@@ -213,7 +213,7 @@ TEST_CASE("values out of their allowed range are rejected, naming the key", "[un
     };
     const Case cases[] = {
         {"[sandbox]\nuid_base = 999\n", R"(jaild.toml:2: "sandbox.uid_base" must be between 1000)"},
-        {"[sandbox]\nuid_count = 1\n", R"(jaild.toml:2: "sandbox.uid_count" must be between 2)"},
+        {"[sandbox]\nuid_count = 3\n", R"(jaild.toml:2: "sandbox.uid_count" must be between 4)"},
         {"[server]\nrequest_timeout_ms = 0\n", R"(jaild.toml:2: "server.request_timeout_ms" must be between 1)"},
         {"[sandbox]\nuid_base = 4294966295\nuid_count = 1001\n",
          R"(jaild.toml:3: "sandbox.uid_base" + "sandbox.uid_count")"},
