@@ -245,7 +245,7 @@ long clone_child(ChildSpec& spec, std::uint64_t flags, void* stack, int& pidfd) 
         args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
         args.exit_signal = SIGCHLD;
         if (flags & CLONE_INTO_CGROUP) args.cgroup = static_cast<std::uint64_t>(spec.cgroup.clone_into_fd);
-        pid = sys::clone3(&args);
+        pid = sys::clone3_or_clone(&args);
         if (pid == 0) run_child(spec);
     }
     const int clone_errno = errno;
@@ -275,9 +275,10 @@ void connect_inputs(ChildSpec& spec, const Channels& c, const ChildInputs& in, c
 std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool cgroup_v2, bool shares_memory) {
     if (!cgroup) return 0;
     spec.cgroup = cgroup->attach();
-    if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory) {
+    if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory && sys::has_clone3()) {
         // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
-        // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
+        // memory joins by its first write instead: until it execs, its memory is jaild's anyway; so does one
+        // cloned by clone(2) where clone3 is missing.)
         return CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
     }
     spec.join_cgroup_by_write = true;
