@@ -68,6 +68,8 @@ TEST_CASE("jaild --check under gVisor names it, finds its namespaces through clo
     CHECK_THAT(out.text, Catch::Contains("[FAIL] seccomp kill-process action: Invalid argument"));
     CHECK_THAT(out.text, Catch::Contains("[FAIL] cgroups (none)"));
     CHECK_THAT(out.text, Catch::Contains("fix: gVisor (runsc) mounts no cgroup filesystem inside its sandbox"));
+    CHECK_THAT(out.text, Catch::Contains("[FAIL] sandbox set-up") &&
+                             Catch::Contains("bad-arch action SECCOMP_RET_KILL_PROCESS (Linux 4.14; gVisor lacks it)"));
     CHECK_THAT(out.text, !Catch::Contains("nesting"));
     CHECK_THAT(out.text, Catch::Contains("jaild cannot run sandboxes on this host"));
 }
