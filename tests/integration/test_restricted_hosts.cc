@@ -81,6 +81,9 @@ TEST_CASE("jaild --check where clone3 answers ENOSYS (Docker's default profile) 
         run(bin("seccomp_exec"), {"clone3-enosys", "--", bin("jaild"), "--check", "--config", check_config(dir)});
     INFO(out.text);
     CHECK(out.exit_code == 0);
+    // This host's own kind, whatever it is (the test machines are VMs and containers), is named first.
+    CHECK_THAT(out.text, Catch::Contains("\n\n  [ok  ] host: "));
+    CHECK_THAT(out.text, !Catch::Contains("host: gVisor"));
     for (const char* item : kNamespaceItems) CHECK_THAT(out.text, Catch::Contains(std::string("[ok  ] ") + item));
     CHECK_THAT(out.text, Catch::Contains("[WARN] clone3: Function not implemented: jaild uses clone instead"));
     CHECK_THAT(out.text, Catch::Contains("[ok  ] run a program in the sandbox"));
