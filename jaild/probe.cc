@@ -55,10 +55,9 @@ int try_namespace(std::uint64_t flag) {
     return try_in_child(flag, [] { return 0; });
 }
 
-// What each run's child does first in its new mount namespace (mounts::make_private); gVisor refuses it.
-int try_private_mounts() {
-    return try_in_child(CLONE_NEWNS,
-                        [] { return ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno; });
+// What each run's child does first in its new mount namespace (mounts::make_private).
+int try_private_mounts(bool already_private) {
+    return try_in_child(CLONE_NEWNS, [already_private] { return mounts::make_private(already_private); });
 }
 
 // jaild waits for and signals every sandbox through a pidfd.
@@ -175,9 +174,12 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
     const int pidfd = try_pidfd();
     report.items.push_back({"pidfd", pidfd == 0, true, pidfd ? std::strerror(pidfd) : "",
                             platform("Linux 5.4 or newer: jaild waits for and signals each sandbox through a pidfd")});
-    const int propagation = try_private_mounts();
+    const bool already_private = mounts::own_propagation_already_private();
+    const int propagation = try_private_mounts(already_private);
     report.items.push_back({"private mounts in a new mount namespace", propagation == 0, true,
-                            propagation ? std::strerror(propagation) : "", platform(namespace_fix(host.kind).data())});
+                            propagation ? std::strerror(propagation)
+                                        : (already_private ? "no mount propagates here: nothing to make private" : ""),
+                            platform(namespace_fix(host.kind).data())});
     const int kill_process = try_kill_process_action();
     report.items.push_back({"seccomp kill-process action", kill_process == 0, true,
                             kill_process ? std::strerror(kill_process) : "",

@@ -135,7 +135,8 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       filter_(seccomp::Filter::compile()),
       last_cap_(caps::last_cap()),
       empty_caps_(caps::empty_state()),
-      reaper_path_(find_reaper()) {
+      reaper_path_(find_reaper()),
+      propagation_already_private_(mounts::own_propagation_already_private()) {
     if (!config.sandbox.allow_network) netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
@@ -290,6 +291,7 @@ std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool c
 
 ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     ChildSpec spec;
+    spec.propagation_already_private = propagation_already_private_;
     spec.new_root = rootfs_.new_root().c_str();
     spec.hostname = rootfs_.hostname().c_str();
     spec.hostname_len = rootfs_.hostname().size();
