@@ -23,9 +23,28 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+#include <cerrno>
+
 namespace jaild::sys {
 
 inline long clone3(clone_args* args) noexcept { return ::syscall(SYS_clone3, args, sizeof(clone_args)); }
+
+// Whether this host has clone3: with no arguments it fails EINVAL where it exists, ENOSYS where it does not
+// (gVisor, and Docker's default seccomp profile, which refuses it so that the C library falls back to clone).
+inline bool has_clone3() noexcept {
+    static const bool has = ::syscall(SYS_clone3, nullptr, 0) == 0 || errno != ENOSYS;
+    return has;
+}
+
+// A fork-like clone3, or clone(2) with the same flags where clone3 is missing. clone(2) cannot place the child
+// in a cgroup: a caller that sets CLONE_INTO_CGROUP checks has_clone3() first. clone(2) takes the pidfd
+// pointer of CLONE_PIDFD as its third argument (parent_tid) on every architecture.
+inline long clone3_or_clone(clone_args* args) noexcept {
+    const long pid = clone3(args);
+    if (pid >= 0 || errno != ENOSYS) return pid;
+    return ::syscall(SYS_clone, static_cast<unsigned long>(args->flags | args->exit_signal), nullptr,
+                     reinterpret_cast<void*>(args->pidfd), nullptr, 0);
+}
 
 // fork() without glibc's atfork handlers, which take locks another thread may hold: safe after clone().
 inline pid_t raw_fork() noexcept { return static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)); }

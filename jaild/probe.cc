@@ -1,8 +1,11 @@
 #include "jaild/probe.h"
 
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 
 #include "common/linux_compat.h"
 #include "jaild.pb.h"
+#include "jaild/host_kind.h"
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/one_shot.h"
 #include "jaild/sandbox/spawn.h"
@@ -21,10 +25,6 @@
 namespace jaild {
 
 namespace {
-
-constexpr const char* kNestingFix =
-    "Proxmox LXC: enable nesting (pct set <id> --features nesting=1) and restart the container; "
-    "elsewhere check that the kernel has the namespace and that user.max_*_namespaces is not 0";
 
 struct NamespaceProbe {
     const char* name;
@@ -35,29 +35,56 @@ constexpr NamespaceProbe kNamespaces[] = {
     {"ipc namespace", CLONE_NEWIPC}, {"uts namespace", CLONE_NEWUTS},  {"cgroup namespace", CLONE_NEWCGROUP},
 };
 
-// A child in a new namespace of one kind that exits at once: proves the kernel and container allow it.
-int try_namespace(std::uint64_t flag) {
+// A fork-like child that runs `child` (async-signal-safe: jaild is multi-threaded) and exits with the errno
+// it returns, cloned as every sandbox is (clone3, or clone where the host lacks it). Returns 0 when the child
+// exited 0, the errno of the clone or of the child, or ECHILD when it died otherwise.
+template <typename Child>
+int try_in_child(std::uint64_t flags, Child child) {
     clone_args args{};
-    args.flags = flag;
+    args.flags = flags;
     args.exit_signal = SIGCHLD;
-    const long pid = sys::clone3(&args);
-    if (pid == 0) ::_exit(0);
+    const long pid = sys::clone3_or_clone(&args);
+    if (pid == 0) ::_exit(child());
     if (pid < 0) return errno;
     int status = 0;
     ::waitpid(static_cast<pid_t>(pid), &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ECHILD;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
+}
+
+// A child in a new namespace of one kind that exits at once: proves the kernel and container allow it.
+int try_namespace(std::uint64_t flag) {
+    return try_in_child(flag, [] { return 0; });
+}
+
+// What each run's child does first in its new mount namespace (mounts::make_private).
+int try_private_mounts(bool already_private) {
+    return try_in_child(CLONE_NEWNS, [already_private] { return mounts::make_private(already_private); });
+}
+
+// jaild waits for and signals every sandbox through a pidfd.
+int try_pidfd() {
+    const int fd = sys::pidfd_open(::getpid());
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
+}
+
+// The action the seccomp filter takes for a call of a foreign architecture (seccomp_policy.cc).
+int try_kill_process_action() {
+    std::uint32_t action = SECCOMP_RET_KILL_PROCESS;
+    return ::syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0 ? 0 : errno;
 }
 
 // The stages of a complete run, in order, each a line of the report.
 struct StageItem {
     Stage stage;
     const char* name;
-    const char* fix;
+    const char* fix;  // null: the namespace advice for this kind of host (host_kind.h)
 };
 constexpr StageItem kStages[] = {
     {Stage::cgroup_attach, "join job cgroup", "see the cgroup items"},
-    {Stage::network_namespace, "enter a prepared network namespace", kNestingFix},
-    {Stage::mount_private, "private mount propagation", kNestingFix},
+    {Stage::network_namespace, "enter a prepared network namespace", nullptr},
+    {Stage::mount_private, "private mount propagation", nullptr},
     {Stage::mounts, "sandbox root (tmpfs, read-only binds, /proc, /dev)",
      "Proxmox LXC: nesting=1 (its AppArmor profile then allows mounts); check sandbox.ro_binds and etc_files"},
     {Stage::pivot_root, "pivot_root",
@@ -105,13 +132,13 @@ FullRun run_true(const Config& config, const Spawner& spawner, cgroup::Manager* 
     return result;
 }
 
-void add_stage_items(ProbeReport& report, const FullRun& run) {
+void add_stage_items(ProbeReport& report, const FullRun& run, HostKind host) {
     // Stages before the failing one worked; the first item at or after it carries the failure (its text
     // names the exact step); the rest were not reached.
     const bool at_stage = run.failure.kind == ChildReport::failed;
     bool blamed = false;
     for (const StageItem& item : kStages) {
-        ProbeItem line{item.name, false, true, "", item.fix};
+        ProbeItem line{item.name, false, true, "", item.fix ? item.fix : std::string(namespace_fix(host))};
         if (run.ran || (at_stage && item.stage < run.failure.stage)) {
             line.ok = true;
         } else if (!blamed) {
@@ -124,6 +151,58 @@ void add_stage_items(ProbeReport& report, const FullRun& run) {
     }
 }
 
+// The items of the host itself, measured one by one: what it is, its namespaces, and the kernel features
+// each run needs beyond them.
+void add_host_items(ProbeReport& report, const Config& config, const HostClass& host) {
+    report.items.push_back({"host: " + std::string(host_name(host.kind)), true, false, host.evidence, ""});
+    report.items.push_back({"running as root", ::geteuid() == 0, true, "", "start jaild as root (jaild.service does)"});
+    for (const NamespaceProbe& ns : kNamespaces) {
+        const int err = try_namespace(ns.flag);
+        const bool needed = ns.flag != CLONE_NEWNET || !config.sandbox.allow_network;
+        report.items.push_back(
+            {ns.name, err == 0, needed, err ? std::strerror(err) : "", std::string(namespace_fix(host.kind))});
+    }
+    if (!sys::has_clone3())
+        report.items.push_back({"clone3", false, false, "Function not implemented: jaild uses clone instead",
+                                "none needed (gVisor and Docker's default seccomp profile refuse clone3)"});
+    const auto platform = [&](const char* otherwise) {
+        return host.kind == HostKind::gvisor
+                   ? std::string(
+                         "gVisor (runsc) lacks it: run jaild in a virtual machine, or with runc as the "
+                         "container's runtime (docs/operations.md, restricted hosts)")
+                   : std::string(otherwise);
+    };
+    const int pidfd = try_pidfd();
+    report.items.push_back({"pidfd", pidfd == 0, true, pidfd ? std::strerror(pidfd) : "",
+                            platform("Linux 5.4 or newer: jaild waits for and signals each sandbox through a pidfd")});
+    const bool already_private = mounts::own_propagation_already_private();
+    const int propagation = try_private_mounts(already_private);
+    report.items.push_back({"private mounts in a new mount namespace", propagation == 0, true,
+                            propagation ? std::strerror(propagation)
+                                        : (already_private ? "no mount propagates here: nothing to make private" : ""),
+                            platform(namespace_fix(host.kind).data())});
+    const int kill_process = try_kill_process_action();
+    report.items.push_back({"seccomp kill-process action", kill_process == 0, true,
+                            kill_process ? std::strerror(kill_process) : "",
+                            platform("Linux 4.14 or newer (SECCOMP_RET_KILL_PROCESS ends a process that makes a "
+                                     "call of a foreign architecture)")});
+}
+
+void add_cgroup_items(ProbeReport& report, cgroup::Manager* cgroups, const std::string& setup_error, HostKind host) {
+    report.cgroup_version = cgroups ? std::string(cgroups->version()) : "none";
+    ProbeItem item{"cgroups (" + report.cgroup_version + ")", cgroups != nullptr, true, "",
+                   std::string(cgroup_fix(host))};
+    if (!cgroups) {
+        item.detail = setup_error;
+        report.items.push_back(std::move(item));
+        return;
+    }
+    for (const std::string& line : cgroups->describe()) item.detail += (item.detail.empty() ? "" : "; ") + line;
+    report.items.push_back(std::move(item));
+    report.items.push_back({"cgroup cpu quota", cgroups->has_cpu_controller(), false, "",
+                            "enable the cpu controller (only needed for sandbox.cpu_quota_percent)"});
+}
+
 }  // namespace
 
 ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spawner* spawner,
@@ -131,33 +210,16 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
     ProbeReport report;
     utsname uts{};
     if (::uname(&uts) == 0) report.kernel = std::string(uts.sysname) + " " + uts.release;
-    report.items.push_back({"running as root", ::geteuid() == 0, true, "", "start jaild as root (jaild.service does)"});
-    for (const NamespaceProbe& ns : kNamespaces) {
-        const int err = try_namespace(ns.flag);
-        const bool needed = ns.flag != CLONE_NEWNET || !config.sandbox.allow_network;
-        report.items.push_back({ns.name, err == 0, needed, err ? std::strerror(err) : "", kNestingFix});
-    }
-    report.cgroup_version = cgroups ? std::string(cgroups->version()) : "none";
-    ProbeItem cgroup_item{"cgroups (" + report.cgroup_version + ")", cgroups != nullptr, true, "",
-                          "cgroup v2: Delegate=yes in jaild.service (LXC: nesting=1); cgroup v1: mount the memory, "
-                          "pids and cpuacct controllers"};
-    if (cgroups) {
-        for (const std::string& line : cgroups->describe())
-            cgroup_item.detail += (cgroup_item.detail.empty() ? "" : "; ") + line;
-        report.items.push_back({"cgroup cpu quota", cgroups->has_cpu_controller(), false, "",
-                                "enable the cpu controller (only needed for sandbox.cpu_quota_percent)"});
-    } else {
-        cgroup_item.detail = setup_error;
-    }
-    report.items.insert(report.items.begin() + 1 + std::size(kNamespaces), cgroup_item);
-
+    const HostClass host = classify(read_host_hints());
+    add_host_items(report, config, host);
+    add_cgroup_items(report, cgroups, setup_error, host.kind);
     if (spawner) {
         std::string cgroup_detail;
         const FullRun run = run_true(config, *spawner, cgroups, cgroup_detail);
         if (cgroups)
             report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
                                     cgroup_detail, "see the cgroups item"});
-        add_stage_items(report, run);
+        add_stage_items(report, run, host.kind);
     } else {
         report.items.push_back({"sandbox set-up", false, true, setup_error, "see the message"});
     }

@@ -1,5 +1,7 @@
-// What this host allows, found by trying it: each namespace in a throw-away child, the job cgroup with its
-// limits, and then the complete sandbox (the same Spawner as every run) running `true`. Used by
+// What this host allows, found by trying it: what kind of host it is (host_kind.h, for advice that fits it),
+// each namespace in a throw-away child, the kernel features beyond them (pidfds, private mounts, the seccomp
+// kill-process action), the job cgroup with its limits, and then the complete sandbox (the same Spawner as
+// every run) running `true`. Used by
 // `jaild --check`, at start (jaild refuses to serve when a required item fails) and by `jailctl check`.
 #pragma once
 

@@ -285,7 +285,7 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     step(s, fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 
-    step(s, fd, Stage::mount_private, mounts::make_private());
+    step(s, fd, Stage::mount_private, mounts::make_private(s.propagation_already_private));
     std::size_t failed_mount = 0;
     err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount);
     step(s, fd, Stage::mounts, err, static_cast<int>(failed_mount));

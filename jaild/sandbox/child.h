@@ -39,6 +39,7 @@ struct ChildSpec {
     bool join_cgroup_by_write = false;  // v1, or v2 without CLONE_INTO_CGROUP
     bool new_cgroup_namespace = false;  // unshare after joining (when clone could not do it)
 
+    bool propagation_already_private = false;  // see mounts::make_private
     const mounts::Op* mount_ops = nullptr;
     std::size_t mount_count = 0;
     const char* new_root = nullptr;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 
 #include "common/linux_compat.h"
 
@@ -74,7 +76,33 @@ int apply_one(const Op& op) noexcept {
 
 }  // namespace
 
-int make_private() noexcept { return errno_of(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr)); }
+bool propagation_already_private(std::string_view mountinfo) {
+    std::size_t at = 0;
+    while (at < mountinfo.size()) {
+        std::size_t end = mountinfo.find('\n', at);
+        if (end == std::string_view::npos) end = mountinfo.size();
+        const std::string_view line = mountinfo.substr(at, end - at);
+        // The optional fields sit between the mount options (field 6) and the " - " separator.
+        const std::string_view head = line.substr(0, line.find(" - "));
+        for (std::string_view tag : {" shared:", " master:", " propagate_from:"}) {
+            if (head.find(tag) != std::string_view::npos) return false;
+        }
+        at = end + 1;
+    }
+    return !mountinfo.empty();
+}
+
+bool own_propagation_already_private() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return propagation_already_private(text.str());
+}
+
+int make_private(bool already_private) noexcept {
+    const int err = errno_of(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
+    return err == EINVAL && already_private ? 0 : err;
+}
 
 int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept {
     for (std::size_t i = 0; i < count; ++i) {

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace jaild::mounts {
 
@@ -36,9 +38,17 @@ struct Op {
     std::uint32_t gid = 0;
 };
 
+// Parent: whether no mount of a mountinfo text (/proc/self/mountinfo) takes part in propagation: none has a
+// "shared:", "master:" or "propagate_from:" field, so making them all private would change nothing.
+bool propagation_already_private(std::string_view mountinfo);
+// Parent: propagation_already_private() of jaild's own mount namespace now ("" unread: false).
+bool own_propagation_already_private();
+
 // Child: makes every mount private to this namespace (systemd makes / shared; pivot_root refuses shared
-// mounts and a shared mount would leak ours to the host).
-int make_private() noexcept;
+// mounts and a shared mount would leak ours to the host). `already_private`: the parent found no propagation
+// in the namespace this one copies (propagation_already_private), so a kernel that refuses the change
+// with EINVAL (gVisor, which has no propagation at all) has nothing to change, and that is no error.
+int make_private(bool already_private) noexcept;
 
 // Child: applies ops in order. Returns 0, or errno with *failed set to the index of the failing op.
 int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept;

@@ -165,7 +165,8 @@ Filter Filter::compile(std::initializer_list<std::string_view> allowed) {
     if (!ctx) throw std::runtime_error("seccomp: seccomp_init failed");
     // Only the native ABI: on x86-64 the i386 (int 0x80) and x32 entry points, with their own syscall
     // numbers that a native-only list would not cover, kill the process.
-    check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "bad-arch action");
+    check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+          "bad-arch action SECCOMP_RET_KILL_PROCESS (Linux 4.14; gVisor lacks it)");
     // no_new_privs is set by the child itself just before, with its own error report.
     check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "nnp attribute");
     Filter filter;

@@ -136,7 +136,8 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       filter_(seccomp::Filter::compile()),
       last_cap_(caps::last_cap()),
       empty_caps_(caps::empty_state()),
-      reaper_path_(find_reaper()) {
+      reaper_path_(find_reaper()),
+      propagation_already_private_(mounts::own_propagation_already_private()) {
     if (!config.sandbox.allow_network) netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
@@ -246,7 +247,7 @@ long clone_child(ChildSpec& spec, std::uint64_t flags, void* stack, int& pidfd) 
         args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
         args.exit_signal = SIGCHLD;
         if (flags & CLONE_INTO_CGROUP) args.cgroup = static_cast<std::uint64_t>(spec.cgroup.clone_into_fd);
-        pid = sys::clone3(&args);
+        pid = sys::clone3_or_clone(&args);
         if (pid == 0) run_child(spec);
     }
     const int clone_errno = errno;
@@ -276,9 +277,10 @@ void connect_inputs(ChildSpec& spec, const Channels& c, const ChildInputs& in, c
 std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool cgroup_v2, bool shares_memory) {
     if (!cgroup) return 0;
     spec.cgroup = cgroup->attach();
-    if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory) {
+    if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory && sys::has_clone3()) {
         // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
-        // memory joins by its first write instead: until it execs, its memory is jaild's anyway.)
+        // memory joins by its first write instead: until it execs, its memory is jaild's anyway; so does one
+        // cloned by clone(2) where clone3 is missing.)
         return CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
     }
     spec.join_cgroup_by_write = true;
@@ -290,6 +292,7 @@ std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool c
 
 ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     ChildSpec spec;
+    spec.propagation_already_private = propagation_already_private_;
     spec.new_root = rootfs_.new_root().c_str();
     spec.hostname = rootfs_.hostname().c_str();
     spec.hostname_len = rootfs_.hostname().size();

@@ -103,6 +103,7 @@ private:
     int last_cap_;
     const void* empty_caps_;
     std::string reaper_path_;
+    bool propagation_already_private_;  // of jaild's mount namespace, which each sandbox's copies
     InjectedFailure injected_;
     std::unique_ptr<NetnsPool> netns_;  // null with sandbox.allow_network (runs share the host's network)
     unique_fd reaper_;                  // O_PATH, executed by each sandbox's first process, which it turns into PID 1

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "jaild/sandbox/mounts.h"
+
 namespace jaild {
 
 namespace {
@@ -20,8 +22,11 @@ bool private_namespace = false;
 
 std::error_code unshare_mount_namespace() {
     if (::unshare(CLONE_NEWNS) != 0) return last_error();
-    // Slave: the host's later mounts (a new /usr?) still reach us; nothing of ours reaches the host.
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return last_error();
+    // Slave: the host's later mounts (a new /usr?) still reach us; nothing of ours reaches the host. Where no
+    // mount propagates at all (gVisor, which then refuses the change with EINVAL) there is nothing to change.
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 &&
+        !(errno == EINVAL && mounts::own_propagation_already_private()))
+        return last_error();
     private_namespace = true;
     return {};
 }
