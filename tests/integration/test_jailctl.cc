@@ -206,7 +206,8 @@ TEST_CASE("jailctl: everything after -- is the program's, options after a sessio
     o = jailctl(daemon.socket(), {"execute", "-l", "python", program, "--", "--", "-x"});
     CHECK(o.out == "['--', '-x']\n");  // only the first -- is jailctl's
 
-    const std::string id = jailctl(daemon.socket(), {"sessions", "create"}).out.substr(0, 32);
+    const std::string created = jailctl(daemon.socket(), {"sessions", "create"}).out;
+    const std::string id = created.substr(0, created.find('\n'));
     o = jailctl(daemon.socket(),
                 {"sessions", "run", id, "--env", "K=V", "--cwd", "/tmp", "--", "sh", "-c", "echo $K; pwd"});
     CHECK(o.out == "V\n/tmp\n");

@@ -22,7 +22,7 @@ inline const std::uint32_t kUidBase = [] {
     const char* base = std::getenv("JAILD_TEST_UID_BASE");
     return base ? static_cast<std::uint32_t>(std::strtoul(base, nullptr, 10)) : 61000u;
 }();
-inline constexpr std::uint32_t kUidCount = 100;
+inline constexpr std::uint32_t kUidCount = 200;  // 99 sandboxes: a pair of uids each, the last pair the probe's
 // A test may run several daemons at once; jaild refuses a uid range another running jaild holds, so each takes
 // the first free one of kUidSlots ranges of kUidCount uids from kUidBase (a lone daemon: [kUidBase,
 // kUidBase + kUidCount)). Left-behind checks cover all of them.
