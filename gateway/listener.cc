@@ -53,12 +53,24 @@ asio::awaitable<void> Listener::accept_loop() {
     }
 }
 
-asio::awaitable<void> Listener::refuse(tcp::socket socket) {
+namespace {
+
+// The whole 503 answer, with the node's id once the gateway knows it.
+std::string too_many_connections(const NodeIdentity* node) {
     static const std::string kBody = R"({"error":"too many connections","field":null})";
-    const std::string busy =
+    std::string answer =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
         "Connection: close\r\nX-Request-Id: " +
-        new_request_id() + "\r\nContent-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+        new_request_id() + "\r\n";
+    if (const std::string id = node ? node->get() : std::string(); !id.empty())
+        answer += "X-Jaild-Node: " + id + "\r\n";
+    return answer + "Content-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+}
+
+}  // namespace
+
+asio::awaitable<void> Listener::refuse(tcp::socket socket) {
+    const std::string busy = too_many_connections(options_.node.get());
     // Drain what the client sends before closing: closing with unread data would reset the connection and
     // could destroy the 503 before the client reads it.
     boost::beast::tcp_stream stream(std::move(socket));

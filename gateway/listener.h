@@ -30,7 +30,8 @@ public:
 private:
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> drain();
-    static boost::asio::awaitable<void> refuse(boost::asio::ip::tcp::socket socket);
+    // The 503 of a connection over max_connections (the listener outlives it: it lives as long as the loop).
+    boost::asio::awaitable<void> refuse(boost::asio::ip::tcp::socket socket);
 
     boost::asio::io_context& context_;
     const GatewayOptions& options_;

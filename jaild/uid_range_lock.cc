@@ -6,10 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace jaild {
@@ -30,24 +27,63 @@ struct flock range_lock(short type, std::uint32_t base, std::uint32_t count) {
     throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
+// Ours alone: owned by our user, writable by no group or other.
+void check_owned(int fd, const std::string& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) fail("cannot check " + path);
+    if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        throw std::runtime_error(
+            fmt::format("{} is not this user's alone (owner uid {}, mode {:o}): remove it and "
+                        "start again",
+                        path, st.st_uid, st.st_mode & 07777));
+}
+
+unique_fd open_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create " + dir);
+    unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) fail("cannot open " + dir);
+    check_owned(fd.get(), dir);
+    return fd;
+}
+
 // What the holder of the lock at `base` wrote: "<socket>\n<pid>\n<count>\n".
-std::string describe_holder(const std::string& records, off_t base, off_t length) {
-    std::ifstream in(fmt::format("{}/{}", records, base));
-    std::string socket, pid;
-    if (!std::getline(in, socket) || !std::getline(in, pid) || socket.empty())
-        return fmt::format("another jaild (uids {}..{}; its socket unknown)", base, base + length - 1);
-    return fmt::format("the jaild answering on {} (pid {}, uids {}..{})", socket, pid, base, base + length - 1);
+std::string describe_holder(int dir, off_t base, off_t length) {
+    const std::string unknown = fmt::format("another jaild (uids {}..{}; its socket unknown)", base, base + length - 1);
+    unique_fd fd(::openat(dir, fmt::format("uids.{}", base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return unknown;
+    char text[512];
+    const ssize_t n = ::read(fd.get(), text, sizeof text - 1);
+    if (n <= 0) return unknown;
+    const std::string record(text, static_cast<std::size_t>(n));
+    const std::size_t end_socket = record.find('\n');
+    const std::size_t end_pid = record.find('\n', end_socket + 1);
+    if (end_socket == 0 || end_socket == std::string::npos || end_pid == std::string::npos) return unknown;
+    return fmt::format("the jaild answering on {} (pid {}, uids {}..{})", record.substr(0, end_socket),
+                       record.substr(end_socket + 1, end_pid - end_socket - 1), base, base + length - 1);
+}
+
+// The record a later jaild reads: written whole under a temporary name, then renamed into place.
+void write_record(int dir, const std::string& name, const std::string& text, const std::string& dir_path) {
+    const std::string temp = name + ".tmp";
+    ::unlinkat(dir, temp.c_str(), 0);
+    unique_fd fd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd) fail(fmt::format("cannot write {}/{}", dir_path, temp));
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        fail(fmt::format("cannot write {}/{}", dir_path, temp));
+    if (::renameat(dir, temp.c_str(), dir, name.c_str()) != 0) fail(fmt::format("cannot write {}/{}", dir_path, name));
 }
 
 }  // namespace
 
 UidRangeLock::UidRangeLock(std::uint32_t base, std::uint32_t count, const std::string& socket,
-                           const std::string& lock_file) {
-    const std::string records = lock_file + ".d";
-    fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+                           const std::string& lock_dir, std::chrono::milliseconds grace)
+    : dir_(open_dir(lock_dir)) {
+    const std::string lock_file = lock_dir + "/uids";
+    fd_.reset(::openat(dir_.get(), "uids", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd_) fail("cannot open the uid lock " + lock_file);
+    check_owned(fd_.get(), lock_file);
     struct flock lock = range_lock(F_WRLCK, base, count);
-    const auto give_up = std::chrono::steady_clock::now() + kPredecessorGrace;
+    const auto give_up = std::chrono::steady_clock::now() + grace;
     while (::fcntl(fd_.get(), F_OFD_SETLK, &lock) != 0) {
         if (errno != EAGAIN && errno != EACCES) fail("cannot lock uids in " + lock_file);
         if (std::chrono::steady_clock::now() < give_up) {
@@ -56,21 +92,18 @@ UidRangeLock::UidRangeLock(std::uint32_t base, std::uint32_t count, const std::s
         }
         struct flock holder = range_lock(F_WRLCK, base, count);
         const bool known = ::fcntl(fd_.get(), F_OFD_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
-        throw UidRangeTaken(
-            fmt::format("uids {}..{} overlap those of {}: give this jaild another [sandbox] uid_base (two jailds must "
-                        "never share sandbox uids)",
-                        base, std::uint64_t(base) + count - 1,
-                        known ? describe_holder(records, holder.l_start, holder.l_len) : std::string("another jaild")));
+        throw UidRangeTaken(fmt::format(
+            "uids {}..{} overlap those of {}: give this jaild another [sandbox] uid_base (two jailds must "
+            "never share sandbox uids)",
+            base, std::uint64_t(base) + count - 1,
+            known ? describe_holder(dir_.get(), holder.l_start, holder.l_len) : std::string("another jaild")));
     }
-    if (::mkdir(records.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create " + records);
-    record_ = fmt::format("{}/{}", records, base);
-    const std::string temp = record_ + ".tmp";
-    std::ofstream(temp, std::ios::trunc) << socket << '\n' << ::getpid() << '\n' << count << '\n';
-    if (::rename(temp.c_str(), record_.c_str()) != 0) fail("cannot write " + record_);
+    record_ = fmt::format("uids.{}", base);
+    write_record(dir_.get(), record_, fmt::format("{}\n{}\n{}\n", socket, ::getpid(), count), lock_dir);
 }
 
 UidRangeLock::~UidRangeLock() {
-    if (!record_.empty()) ::unlink(record_.c_str());
+    if (!record_.empty()) ::unlinkat(dir_.get(), record_.c_str(), 0);
 }
 
 }  // namespace jaild

@@ -1,7 +1,9 @@
 #include "jaild/sandbox/child.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -171,8 +173,8 @@ struct LibcSys {
     static long execve(const char* path, char* const* argv, char* const* envp) noexcept {
         return result(::execve(path, argv, envp));
     }
-    // glibc's clone() wants an int(void*) entry: the child and its argument travel in a trampoline on our
-    // stack, which the child reads before its execve (we are suspended until then).
+    // glibc's clone() wants an int(void*) entry: the child and its argument travel in a trampoline in static
+    // memory (we go on at once and spawn only once; the child reads it first thing).
     struct Trampoline {
         void (*child)(void*);
         void* arg;
@@ -183,8 +185,9 @@ struct LibcSys {
         return 127;
     }
     static long spawn(void (*child)(void*), void* arg, char* stack_top) noexcept {
-        Trampoline trampoline{child, arg};
-        return result(::clone(enter, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &trampoline));
+        static Trampoline trampoline;
+        trampoline = {child, arg};
+        return result(::clone(enter, stack_top, CLONE_VM | SIGCHLD, &trampoline));
     }
     // Raw system calls: glibc's set*id wrappers would signal the threads of jaild it believes we have.
     static long become_program() noexcept {
@@ -193,6 +196,19 @@ struct LibcSys {
         if (::syscall(SYS_setresgid, gid, gid, gid) != 0 || ::syscall(SYS_setresuid, uid, uid, uid) != 0) return -errno;
         return 0;
     }
+    static long become_own() noexcept {
+        const long gid = ::syscall(SYS_getgid);
+        const long uid = ::syscall(SYS_getuid);
+        if (::syscall(SYS_setresgid, -1L, gid, -1L) != 0 || ::syscall(SYS_setresuid, -1L, uid, -1L) != 0) return -errno;
+        // The change of effective ids cleared the parent-death signal (prctl(2)): armed again, and should jaild
+        // have ended meanwhile (its end of the report channel closed), we end now.
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -errno;
+        pollfd report_channel{kReportFd, 0, 0};
+        if (::poll(&report_channel, 1, 0) > 0 && (report_channel.revents & POLLHUP) != 0) ::_exit(0);
+        return 0;
+    }
+    static void wait_word(std::uint32_t* word) noexcept { ::syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0, nullptr); }
+    static void wake_word(std::uint32_t* word) noexcept { ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1); }
     static long close(int fd) noexcept { return result(::close(fd)); }
     static long wait_any(int* status) noexcept { return result(::waitpid(-1, status, __WALL)); }
     static void report(const ChildReport& record) noexcept { send_report(kReportFd, record); }

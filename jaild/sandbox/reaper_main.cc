@@ -18,6 +18,7 @@
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>
+#include <linux/futex.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
@@ -60,10 +61,25 @@ void report(const jaild::ChildReport& record) {
     }
 }
 
-// Runs child(arg) in a new process that shares our memory on `stack_top` until it execs or exits, and we are
-// suspended meanwhile (CLONE_VM|CLONE_VFORK, as posix_spawn does). A fork would cost a new address space
-// and, in the child, a fresh fault on every page of code it runs (bench/README.md). Returns the child's pid
-// or -errno.
+// SIGKILL when jaild ends. The kernel clears this setting on a secure exec and on every change of our effective
+// ids, so it is armed again after each; should jaild have ended before, its end of the report channel is
+// closed, and we end now.
+long arm_parent_death() {
+    if (const long rc = syscall6(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL); rc < 0) return rc;
+    constexpr short kPollHup = 0x10;  // POLLHUP (asm-generic/poll.h)
+    struct {
+        int fd;
+        short events, revents;
+    } report_channel{jaild::child_report_fd, 0, 0};
+    if (syscall6(__NR_poll, as_long(&report_channel), 1, 0) > 0 && (report_channel.revents & kPollHup) != 0)
+        exit_now(0);
+    return 0;
+}
+
+// Runs child(arg) in a new process that shares our memory on `stack_top` until it execs or exits
+// (CLONE_VM; not CLONE_VFORK: we go on at once, and the child waits for us before its execve, reaper_loop.h).
+// A fork would cost a new address space and, in the child, a fresh fault on every page of code it runs
+// (bench/README.md). Returns the child's pid or -errno.
 long spawn(void (*child)(void*), void* arg, char* stack_top) {
     register long r10 __asm__("r10") = 0;
     register long r8 __asm__("r8") = 0;
@@ -82,7 +98,7 @@ long spawn(void (*child)(void*), void* arg, char* stack_top) {
         "hlt\n"
         "1:\n"
         : "=a"(result)
-        : "a"(__NR_clone), "D"(CLONE_VM | CLONE_VFORK | SIGCHLD), "S"(stack_top), "d"(0), "r"(r10),
+        : "a"(__NR_clone), "D"(CLONE_VM | SIGCHLD), "S"(stack_top), "d"(0), "r"(r10),
           "r"(r8), [child] "r"(child), [arg] "r"(arg)
         : "rcx", "r11", "memory");
     return result;
@@ -100,6 +116,15 @@ struct RawSys {
         if (const long rc = syscall6(__NR_setresgid, gid, gid, gid); rc < 0) return rc;
         return syscall6(__NR_setresuid, uid, uid, uid);
     }
+    static long become_own() {
+        const long gid = syscall6(__NR_getgid);
+        const long uid = syscall6(__NR_getuid);
+        if (const long rc = syscall6(__NR_setresgid, -1, gid, -1); rc < 0) return rc;
+        if (const long rc = syscall6(__NR_setresuid, -1, uid, -1); rc < 0) return rc;
+        return arm_parent_death();
+    }
+    static void wait_word(std::uint32_t* word) { syscall6(__NR_futex, as_long(word), FUTEX_WAIT_PRIVATE, 0, 0); }
+    static void wake_word(std::uint32_t* word) { syscall6(__NR_futex, as_long(word), FUTEX_WAKE_PRIVATE, 1); }
     static long close(int fd) { return syscall6(__NR_close, fd); }
     static long wait_any(int* status) { return syscall6(__NR_wait4, -1, as_long(status), __WALL, 0); }
     static void report(const jaild::ChildReport& record) { ::report(record); }
@@ -136,14 +161,7 @@ void settle_ids() {
         fail(jaild::Stage::credentials, -rc);
     if (const long rc = syscall6(__NR_setresuid, kUnchanged, kUnchanged, uid); rc < 0)
         fail(jaild::Stage::credentials, -rc);
-    if (const long rc = syscall6(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL); rc < 0) fail(jaild::Stage::parent_death, -rc);
-    constexpr short kPollHup = 0x10;  // POLLHUP (asm-generic/poll.h)
-    struct {
-        int fd;
-        short events, revents;
-    } report_channel{jaild::child_report_fd, 0, 0};
-    if (syscall6(__NR_poll, as_long(&report_channel), 1, 0) > 0 && (report_channel.revents & kPollHup) != 0)
-        exit_now(0);
+    if (const long rc = arm_parent_death(); rc < 0) fail(jaild::Stage::parent_death, -rc);
 }
 
 // Starts the program and reaps until it ends.
@@ -151,8 +169,7 @@ int start_and_reap(const jaild::ReaperCommand& program) {
     // jaild cleared close-on-exec on the report channel to hand it to us; the program must not inherit it.
     if (syscall6(__NR_fcntl, jaild::child_report_fd, F_SETFD, FD_CLOEXEC) != 0) return 2;
     alignas(16) char child_stack[8192];
-    jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack);
-    return 0;
+    return jaild::reaper_loop::start_and_reap<RawSys>(program, child_stack + sizeof child_stack) ? 0 : 127;
 }
 
 // PID 1 of a sandbox whose program a zygote forked into it (zygote_abi.h, AdoptMessage): the program is not
@@ -160,6 +177,8 @@ int start_and_reap(const jaild::ReaperCommand& program) {
 // ended. Reaps whatever else ends in the namespace (the program's orphans) until the program has ended, and
 // reports the program's status only in case it was ever ours to reap.
 int adopt(int program) {
+    // The program is the zygote's child, already running as its uid: from here on no id of ours is its.
+    if (const long rc = RawSys::become_own(); rc < 0) fail(jaild::Stage::credentials, -rc);
     for (int fd = 0; fd <= jaild::child_result_fd; ++fd) syscall6(__NR_close, fd);  // the program has its own
     const long pidfd = syscall6(__NR_pidfd_open, program, 0);
     if (pidfd == -ESRCH) return 0;  // already gone, and reaped by the zygote

@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -131,6 +132,31 @@ void present_as(const char* program) {
     g_args_end[-1] = '.';
 }
 
+// The sandbox's PID 1 acts as our uid (its effective one) until it has read the adoption, which jaild sends
+// before our start message ends, and then holds only its own ids (docs/security.md, "The reaper's own uid"):
+// until it does, our code could renice it. Waits, at most 2 s, until /proc/1/status shows its effective uid
+// apart from ours.
+void wait_reaper_own_ids() {
+    const unsigned long self = ::getuid();
+    for (int tries = 0; tries < 2000; ++tries) {
+        char text[2048];
+        ssize_t n = -1;
+        if (const int fd = ::open("/proc/1/status", O_RDONLY | O_CLOEXEC); fd >= 0) {
+            n = ::read(fd, text, sizeof text - 1);
+            ::close(fd);
+        }
+        if (n <= 0) fail_step(Stage::start, n < 0 ? errno : EIO);
+        text[n] = '\0';
+        unsigned long real = 0, effective = 0;
+        const char* uid = std::strstr(text, "\nUid:");
+        if (!uid || std::sscanf(uid, "\nUid: %lu %lu", &real, &effective) != 2) fail_step(Stage::start, EIO);
+        if (effective != self) return;
+        const timespec pause{0, 1'000'000};
+        ::nanosleep(&pause, nullptr);
+    }
+    fail_step(Stage::start, ETIMEDOUT);
+}
+
 // The child: into the sandbox, then the run. Reads nothing of the run before enter_sandbox has dropped
 // every privilege.
 [[noreturn]] void child(const Received& in, const Preloaded& interpreter, const void* empty_caps,
@@ -178,6 +204,7 @@ void present_as(const char* program) {
     WarmStart start;
     if (!parse_warm_start(message, size, words, sizeof words / sizeof words[0], start)) fail_step(Stage::start, EINVAL);
     if (::chdir(start.cwd) != 0) fail_step(Stage::cwd, errno);
+    wait_reaper_own_ids();
     ::close(child_report_fd);
     ::close(child_start_fd);
     present_as(start.command.argv[0]);

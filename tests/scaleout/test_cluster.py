@@ -136,7 +136,7 @@ def main():
     env = dict(os.environ)
     if len(sys.argv) > 1:
         env["JAILD_BIN"] = sys.argv[1]
-    env.setdefault("JAILD_TEST_UID_BASE", "65000")
+    env.setdefault("JAILD_TEST_UID_BASE", "64000")
     env.setdefault("JAILD_CLUSTER_UIDS", "100")
     env.setdefault("JAILD_CLUSTER_PREFIX", "jsc")
     env.setdefault("JAILD_CLUSTER_DIR", f"/run/jaild-cluster-{env['JAILD_CLUSTER_PREFIX']}")

@@ -1,7 +1,9 @@
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -19,7 +21,7 @@ namespace {
 // The message a lock of [base, base + count) gets, or "" when it is taken.
 std::string refusal(std::uint32_t base, std::uint32_t count, const std::string& file) {
     try {
-        UidRangeLock lock(base, count, "/run/other.sock", file);
+        UidRangeLock lock(base, count, "/run/other.sock", file, std::chrono::milliseconds(0));
     } catch (const UidRangeTaken& e) {
         return e.what();
     }
@@ -30,7 +32,7 @@ std::string refusal(std::uint32_t base, std::uint32_t count, const std::string& 
 
 TEST_CASE("a uid range overlapping a held one is refused, naming the holder's socket", "[unit][uid_lock]") {
     jaild::test::TempDir dir;
-    const std::string file = dir.path() + "/jaild-uids";
+    const std::string file = dir.path() + "/jaild";
     std::optional<UidRangeLock> first;
     first.emplace(60000, 1000, "/run/jaild/jaild.sock", file);
 
@@ -46,15 +48,15 @@ TEST_CASE("a uid range overlapping a held one is refused, naming the holder's so
     CHECK(refusal(61000, 1000, file).empty());
 
     // The record names the holder while it runs, and goes with it.
-    CHECK(std::filesystem::exists(file + ".d/60000"));
+    CHECK(std::filesystem::exists(file + "/uids.60000"));
     first.reset();
-    CHECK_FALSE(std::filesystem::exists(file + ".d/60000"));
+    CHECK_FALSE(std::filesystem::exists(file + "/uids.60000"));
     CHECK(refusal(60000, 1000, file).empty());
 }
 
 TEST_CASE("a uid range lock goes with its holder, even killed", "[unit][uid_lock]") {
     jaild::test::TempDir dir;
-    const std::string file = dir.path() + "/jaild-uids";
+    const std::string file = dir.path() + "/jaild";
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
     const pid_t child = ::fork();
@@ -79,8 +81,28 @@ TEST_CASE("a uid range lock goes with its holder, even killed", "[unit][uid_lock
     REQUIRE(::waitpid(child, &status, 0) == child);
     // The kernel dropped the lock with the process; its stale record is simply replaced.
     UidRangeLock after(61000, 100, "/run/after.sock", file);
-    std::ifstream record(file + ".d/61000");
+    std::ifstream record(file + "/uids.61000");
     std::string socket;
     std::getline(record, socket);
     CHECK(socket == "/run/after.sock");
+}
+
+TEST_CASE("a lock directory another user could write to, or a link, is refused", "[unit][uid_lock]") {
+    jaild::test::TempDir dir;
+    const std::string open = dir.path() + "/open";
+    std::filesystem::create_directory(open);
+    ::chmod(open.c_str(), 01777);  // as /run/lock itself is
+    try {
+        UidRangeLock lock(60000, 10, "/run/jaild.sock", open, std::chrono::milliseconds(0));
+        FAIL("a world-writable lock directory was used");
+    } catch (const std::runtime_error& e) {
+        CHECK_THAT(e.what(), Contains(open) && Contains("not this user's alone"));
+    }
+    const std::string link = dir.path() + "/link";
+    const std::string target = dir.path() + "/target";
+    std::filesystem::create_directory(target);
+    std::filesystem::create_directory_symlink(target, link);
+    CHECK_THROWS_WITH(UidRangeLock(60000, 10, "/run/jaild.sock", link, std::chrono::milliseconds(0)),
+                      Contains("cannot open " + link));
+    CHECK(std::filesystem::is_empty(target));  // nothing was made through the link
 }
