@@ -9,6 +9,8 @@
 
 namespace jaild::test {
 
+using namespace std::chrono_literals;
+
 namespace {
 
 // Runs started in a warm sandbox, as the daemon's log names them.
@@ -34,6 +36,8 @@ TEST_CASE("reaper: a cold run's program cannot prlimit, kill, read or trace PID 
 
 TEST_CASE("reaper: a warm run's program cannot prlimit, kill, read or trace PID 1", "[security][reaper][warm]") {
     Fortress fortress("warm_sandboxes = 2\n");
+    // The pool fills after start: wait for a warm sandbox, or the run would start cold.
+    REQUIRE(wait_until([&] { return stats(fortress.socket()).sandboxes_warm() > 0; }, 10s));
     const std::size_t before = warm_starts(fortress);
     const Attack attack = fortress.sh(reaper_attack_script(), "\"time\": 20000");
     INFO(attack.out << attack.err);
