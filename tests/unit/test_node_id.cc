@@ -62,10 +62,13 @@ TEST_CASE("a session id is 32 hex digits, then '-' and the node id when it has o
     CHECK(parts->node == "node-a");
 
     // A node id may hold '-' and digits: everything after the 33rd character is the node.
-    parts = parse_session_id(kRandom + "-a-1-b");
+    // (The parts are views into the id: it must outlive them.)
+    const std::string dashed = kRandom + "-a-1-b";
+    parts = parse_session_id(dashed);
     REQUIRE(parts);
     CHECK(parts->node == "a-1-b");
-    parts = parse_session_id(kRandom + "--");
+    const std::string dash = kRandom + "--";
+    parts = parse_session_id(dash);
     REQUIRE(parts);
     CHECK(parts->node == "-");
 }
