@@ -22,16 +22,18 @@ namespace {
 
 std::string error_text() { return std::strerror(errno); }
 
-// True when something accepts a connection on the socket at `path` (ECONNREFUSED: nobody listens).
+// True when something accepts a connection on the socket at `path` (ECONNREFUSED: nobody listens). Without
+// blocking: a listener whose backlog is full (it does not accept, and earlier checks queued connections) answers
+// EAGAIN, which also means it is there.
 bool answers(const std::string& path) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.size() >= sizeof address.sun_path)
         throw std::runtime_error(fmt::format("socket path {} is too long", path));
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw std::runtime_error("socket: " + error_text());
-    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 || errno == EAGAIN;
 }
 
 std::string in_use(const std::string& path, std::string_view how) {
