@@ -207,6 +207,7 @@ constexpr Field<SandboxConfig> sandbox_fields[] = {
     {"cgroup_root", &SandboxConfig::cgroup_root},
     {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
     {"warm_sandboxes", &SandboxConfig::warm_sandboxes},
+    {"degraded", &SandboxConfig::degraded},
 };
 
 constexpr Field<LanguagesConfig> languages_fields[] = {

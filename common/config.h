@@ -74,6 +74,9 @@ struct SandboxConfig {
     // Sandboxes prepared ahead of the runs that can use them (jaild/sandbox/warm_pool.h); 0 = every run is built
     // when it is asked for.
     std::uint32_t warm_sandboxes = 2;
+    // Where no cgroup can be used: serve anyway, with the limits enforced by rlimits and the run's PID
+    // namespace (docs/security.md "Degraded mode"). false: such a host is refused.
+    bool degraded = false;
 
     bool operator==(const SandboxConfig&) const = default;
 };

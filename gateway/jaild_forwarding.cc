@@ -400,7 +400,10 @@ asio::awaitable<void> probe_health(Exchange& exchange) {
     }
     // The balancer's checks keep the node id fresh: a jaild restarted under another id is seen at once.
     if (reply.has_node() && !reply.node().node_id().empty()) exchange.options.node->set(reply.node().node_id());
-    co_await exchange.responder.send(json_response(200, R"({"status":"healthy"})"));
+    boost::json::object body{{"status", "healthy"}};
+    if (reply.has_node() && reply.node().has_isolation())
+        body["isolation"] = isolation_object(reply.node().isolation());
+    co_await exchange.responder.send(json_response(200, boost::json::serialize(body)));
 }
 
 }  // namespace jaild::gateway

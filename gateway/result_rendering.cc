@@ -39,6 +39,18 @@ const v1::Limits& request_limits(const ParsedRequest& request) {
 
 }  // namespace
 
+json::object isolation_object(const v1::Isolation& isolation) {
+    json::object out;
+    out["cgroups"] = isolation.cgroups();
+    out["memory"] = isolation.memory();
+    out["processes"] = isolation.processes();
+    out["cpu"] = isolation.cpu();
+    out["wall"] = isolation.wall();
+    out["memory_peak"] = isolation.memory_peak();
+    out["cpu_usage"] = isolation.cpu_usage();
+    return out;
+}
+
 json::object result_object(const v1::Exit& exit, std::string_view out, std::string_view err,
                            const ParsedRequest& request) {
     std::string error = exit.error();
@@ -57,10 +69,12 @@ json::object result_object(const v1::Exit& exit, std::string_view out, std::stri
     result["error"] = null_if_empty(error);
     result["wall_ms"] = exit.wall_ms();
     result["cpu_ms"] = exit.cpu_ms();
-    result["memory_kb"] = exit.memory_kb();
+    // null where nothing measured it (a degraded jaild, whose isolation object below says so).
+    result["memory_kb"] = exit.memory_kb_unknown() ? json::value(nullptr) : json::value(exit.memory_kb());
     result["truncated"] = exit.stdout_truncated() || exit.stderr_truncated();
     result["result"] = parse_result_json(exit.result_json());
     result["trace"] = null_if_empty(exit.trace());
+    if (exit.has_isolation()) result["isolation"] = isolation_object(exit.isolation());
     return result;
 }
 

@@ -14,7 +14,10 @@
 
 namespace jaild::gateway {
 
-// The result object of a finished run (every field present every time, see docs/api.md).
+// A degraded jaild's Isolation (how it enforced the limits) as the JSON object docs/api.md describes.
+boost::json::object isolation_object(const v1::Isolation& isolation);
+// The result object of a finished run (every field present every time, see docs/api.md; "isolation" only
+// from a degraded jaild).
 // `request` gives the encoding and, for a script, the limits its timeout message names.
 boost::json::object result_object(const v1::Exit& exit, std::string_view out, std::string_view err,
                                   const ParsedRequest& request);

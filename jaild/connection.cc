@@ -193,6 +193,7 @@ private:
             case K::kNode: {
                 v1::ServerMessage reply;
                 reply.mutable_node()->set_node_id(supervisor_.config().node.id);
+                if (supervisor_.degraded()) *reply.mutable_node()->mutable_isolation() = degraded_isolation();
                 co_await send(reply);
                 co_return;
             }

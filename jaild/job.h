@@ -3,6 +3,8 @@
 // behind.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -81,6 +83,7 @@ private:
     KillReason reason_ = KillReason::none;
     bool exited_ = false;
     siginfo_t reaper_{};
+    rusage reaper_usage_{};  // the reaper's and every process it reaped: the CPU a run without cgroup used
     std::vector<ChildReport> reports_;
     std::uint64_t output_bytes_[3] = {0, 0, 0};
     bool truncated_[3] = {false, false, false};

@@ -24,6 +24,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "jaild.pb.h"
+#include "jaild/cgroup_choice.h"
 #include "jaild/language_dirs.h"
 #include "jaild/language_versions.h"
 #include "jaild/languages.h"
@@ -180,16 +181,9 @@ int run(const Options& options) {
             unshared.message());
     std::vector<jaild::Language> languages = jaild::load_languages(config.languages.dir);
 
-    std::unique_ptr<jaild::cgroup::Manager> cgroups;
     std::unique_ptr<jaild::Spawner> spawner;
     std::string setup_error;
-    try {
-        cgroups = jaild::cgroup::detect(config.sandbox.cgroup_root);
-        if (const int stale = cgroups->cleanup_stale())
-            spdlog::warn("removed {} job cgroup(s) left by a previous jaild", stale);
-    } catch (const std::exception& e) {
-        setup_error = e.what();
-    }
+    std::unique_ptr<jaild::cgroup::Manager> cgroups = jaild::choose_cgroups(config, setup_error);
     try {
         spawner = std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds());
         if (!unshared) {

@@ -16,6 +16,7 @@
 
 #include "common/linux_compat.h"
 #include "jaild.pb.h"
+#include "jaild/cgroup_choice.h"
 #include "jaild/host_kind.h"
 #include "jaild/sandbox/child.h"
 #include "jaild/sandbox/one_shot.h"
@@ -188,16 +189,29 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
                                      "call of a foreign architecture)")});
 }
 
+// What a host without usable cgroups can set instead of fixing them.
+constexpr const char* kDegradedFix =
+    "; or set `[sandbox] degraded = true` in jaild.toml to serve without cgroups, with weaker limits "
+    "(docs/security.md \"Degraded mode\")";
+
 void add_cgroup_items(ProbeReport& report, cgroup::Manager* cgroups, const std::string& setup_error, HostKind host) {
     report.cgroup_version = cgroups ? std::string(cgroups->version()) : "none";
     ProbeItem item{"cgroups (" + report.cgroup_version + ")", cgroups != nullptr, true, "",
-                   std::string(cgroup_fix(host))};
+                   std::string(cgroup_fix(host)) + kDegradedFix};
     if (!cgroups) {
         item.detail = setup_error;
         report.items.push_back(std::move(item));
         return;
     }
     for (const std::string& line : cgroups->describe()) item.detail += (item.detail.empty() ? "" : "; ") + line;
+    if (is_degraded(cgroups)) {
+        // Served all the same, with the weaker limits named in every answer: a warning, not a failure.
+        item.ok = false;
+        item.required = false;
+        item.fix = cgroup_fix(host);
+        report.items.push_back(std::move(item));
+        return;
+    }
     report.items.push_back(std::move(item));
     report.items.push_back({"cgroup cpu quota", cgroups->has_cpu_controller(), false, "",
                             "enable the cpu controller (only needed for sandbox.cpu_quota_percent)"});
@@ -216,9 +230,9 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
     if (spawner) {
         std::string cgroup_detail;
         const FullRun run = run_true(config, *spawner, cgroups, cgroup_detail);
-        if (cgroups)
+        if (cgroups && !is_degraded(cgroups))
             report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
-                                    cgroup_detail, "see the cgroups item"});
+                                    cgroup_detail, std::string("see the cgroups item") + kDegradedFix});
         add_stage_items(report, run, host.kind);
     } else {
         report.items.push_back({"sandbox set-up", false, true, setup_error, "see the message"});

@@ -46,7 +46,23 @@ v1::Exit to_proto(const Verdict& verdict) {
     exit.set_stderr_truncated(verdict.stderr_truncated);
     exit.set_error(verdict.error);
     exit.set_timeout_kind(verdict.timeout_kind);
+    if (!verdict.measured) {
+        exit.set_memory_kb_unknown(true);
+        *exit.mutable_isolation() = degraded_isolation();
+    }
     return exit;
+}
+
+v1::Isolation degraded_isolation() {
+    v1::Isolation isolation;
+    isolation.set_cgroups(false);
+    isolation.set_memory("rlimit_as");
+    isolation.set_processes("rlimit_nproc");
+    isolation.set_cpu("rlimit_cpu");
+    isolation.set_wall("pid1_kill");
+    isolation.set_memory_peak("unknown");
+    isolation.set_cpu_usage("reaped_rusage");
+    return isolation;
 }
 
 v1::ServerMessage error_reply(ErrorCode code, std::string_view message, std::string_view field) {

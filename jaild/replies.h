@@ -12,7 +12,10 @@ namespace jaild {
 
 v1::ErrorCode to_proto(ErrorCode code);
 v1::Status to_proto(RunStatus status);
+// A verdict that was not measured (degraded mode) says so: memory_kb_unknown and the isolation it had.
 v1::Exit to_proto(const Verdict& verdict);
+// How degraded mode enforces the limits ([sandbox] degraded = true, no cgroups): Exit's and NodeInfo's.
+v1::Isolation degraded_isolation();
 
 // A ServerMessage carrying an Error.
 v1::ServerMessage error_reply(ErrorCode code, std::string_view message, std::string_view field = {});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "jaild/cgroup_choice.h"
 #include "jaild/error_code.h"
 #include "jaild/job_owner.h"
 #include "jaild/languages.h"
@@ -108,6 +109,8 @@ public:
     PackageStore& packages() { return packages_; }
     live::LiveService& live() { return *live_; }
     cgroup::Manager* cgroups() const { return cgroups_.get(); }
+    // Degraded mode: no cgroups, the limits are rlimits (cgroup_choice.h).
+    bool degraded() const { return is_degraded(cgroups_.get()); }
     UidPool& uids() { return uids_; }
     // Groups whose members may connect: sandbox.allowed_gids plus the socket's group (set by the server).
     const std::vector<std::uint32_t>& allowed_gids() const { return allowed_gids_; }

@@ -87,6 +87,7 @@ Verdict classify(const RunOutcome& outcome, const RunPlan& plan) {
     v.wall_ms = outcome.wall_ms;
     v.cpu_ms = outcome.cpu_ms;
     v.memory_kb = outcome.memory_kb;
+    v.measured = outcome.measured;
     v.stdout_truncated = outcome.stdout_truncated;
     v.stderr_truncated = outcome.stderr_truncated;
 

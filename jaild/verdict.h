@@ -24,6 +24,9 @@ struct RunOutcome {
     std::uint64_t wall_ms = 0;
     std::uint64_t cpu_ms = 0;
     std::uint64_t memory_kb = 0;
+    // false: no cgroup measured the run (degraded mode): cpu_ms is the reaped processes' rusage, memory_kb
+    // is unknown.
+    bool measured = true;
     bool stdout_truncated = false;
     bool stderr_truncated = false;
 };
@@ -40,6 +43,7 @@ struct Verdict {
     std::uint64_t wall_ms = 0;
     std::uint64_t cpu_ms = 0;
     std::uint64_t memory_kb = 0;
+    bool measured = true;  // as RunOutcome's: false in degraded mode
     bool stdout_truncated = false;
     bool stderr_truncated = false;
 };

@@ -30,6 +30,7 @@ struct JobStats {
     std::uint64_t cpu_usec = 0;           // cpu.stat usage_usec / cpuacct.usage
     std::uint64_t memory_peak_bytes = 0;  // memory.peak / memory.max_usage_in_bytes (0 if unknown)
     bool oom_killed = false;              // memory.events oom_kill / memory.oom_control oom_kill
+    bool measured = true;                 // false: no cgroup (make_none), so none of the above is known
 };
 
 // What the child needs to join its cgroup. v2: clone_into_fd is an O_DIRECTORY fd for CLONE_INTO_CGROUP.
@@ -86,7 +87,7 @@ std::error_code remove_within(JobCgroup& group, std::chrono::milliseconds deadli
 class Manager {
 public:
     virtual ~Manager() = default;
-    virtual std::string_view version() const = 0;  // "v1" or "v2"
+    virtual std::string_view version() const = 0;  // "v1", "v2" or "none"
     // Creates the cgroup(s) for one job, named job-<name>, with its limits applied. On failure returns
     // nullptr and sets ec; nothing is left behind.
     virtual std::unique_ptr<JobCgroup> create(std::string_view name, const JobLimits& limits, std::error_code& ec) = 0;
@@ -110,6 +111,10 @@ std::unique_ptr<Manager> make_v2(const std::filesystem::path& root, bool move_se
 // v1: one directory per controller, each jaild's base for that controller (jobs are created beneath).
 // Keys: "memory", "pids", "cpuacct", "cpu", "freezer". memory, pids and cpuacct are required.
 std::unique_ptr<Manager> make_v1(const std::map<std::string, std::filesystem::path>& roots);
+
+// Degraded mode ([sandbox] degraded): no cgroups at all. Its jobs attach nothing, limit nothing and measure
+// nothing (JobStats::measured is false); the run's limits are its rlimits, and killing its PID 1 ends it.
+std::unique_ptr<Manager> make_none();
 
 // Detects the host's hierarchy from /proc/self/mountinfo and /proc/self/cgroup and builds the manager
 // beneath jaild's own cgroup (or `configured_root` when not empty: a cgroup path such as "/jaild.slice",

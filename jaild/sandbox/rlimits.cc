@@ -8,6 +8,7 @@ Table prepare(const Request& r) noexcept {
     // RLIMIT_CPU counts whole seconds per process: SIGXCPU at the soft limit, SIGKILL one second later.
     // jaild also watches the cgroup's CPU usage, which is exact in milliseconds and covers all processes.
     const rlim_t cpu_s = (r.cpu_ms + 999) / 1000;
+    const rlim_t address_space = r.address_space_bytes ? r.address_space_bytes : RLIM_INFINITY;
     return {{
         {RLIMIT_CPU, cpu_s, cpu_s + 1},
         {RLIMIT_FSIZE, r.fsize_bytes, r.fsize_bytes},
@@ -17,6 +18,8 @@ Table prepare(const Request& r) noexcept {
         {RLIMIT_CORE, 0, 0},  // a core dump would write the program's memory outside the limits
         {RLIMIT_STACK, r.stack_bytes, r.stack_bytes},
         {RLIMIT_MEMLOCK, 64 * 1024, 64 * 1024},
+        // Mapped, not used: a runtime that reserves much more than it touches (V8, the JVM, Go) needs more.
+        {RLIMIT_AS, address_space, address_space},
     }};
 }
 

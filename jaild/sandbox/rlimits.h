@@ -21,9 +21,11 @@ struct Request {
     std::uint32_t nofile;
     std::uint32_t nproc;
     std::uint64_t stack_bytes;
+    // RLIMIT_AS, each process's virtual address space: degraded mode's memory limit (no cgroup). 0: none.
+    std::uint64_t address_space_bytes = 0;
 };
 
-inline constexpr std::size_t table_size = 7;
+inline constexpr std::size_t table_size = 8;
 using Table = std::array<Entry, table_size>;
 
 // Parent: the table for one run.

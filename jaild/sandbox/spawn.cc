@@ -207,9 +207,11 @@ struct ChildInputs {
     std::vector<char*> reaper_argv;
 };
 
-void prepare_inputs(const RunPlan& plan, bool warm, bool has_reaper, ChildInputs& in) {
+// `rlimit_memory`: the memory limit is each process's address space (degraded mode: no cgroup holds it).
+void prepare_inputs(const RunPlan& plan, bool warm, bool has_reaper, bool rlimit_memory, ChildInputs& in) {
     const ResolvedLimits& l = plan.limits;
-    in.limits = rlimits::prepare({l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes});
+    in.limits = rlimits::prepare(
+        {l.cpu_ms, l.fsize_bytes, l.nofile, l.nproc, l.stack_bytes, rlimit_memory ? l.memory_bytes : 0});
     in.candidates = exec_candidates(plan);
     for (const std::string& c : in.candidates) in.exec_paths.push_back(c.c_str());
     in.argv = c_array(plan.argv);
@@ -335,7 +337,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source,
                                   &plan.tmp_source, &plan.packages, plan.live, plan.live});
     ChildInputs inputs;
-    prepare_inputs(plan, warm, static_cast<bool>(reaper_), inputs);
+    prepare_inputs(plan, warm, static_cast<bool>(reaper_),
+                   config_.sandbox.degraded && cgroup && !cgroup->stats().measured, inputs);
     ChildSpec spec = base_spec(plan, uid);
     connect_inputs(spec, channels, inputs, out.mounts);
     // Our copy of a prepared namespace is closed when this returns; the child has entered it by then (it

@@ -7,7 +7,7 @@
   a body (errors: the JSON error object);
 - the request fields gateway/request_parsing.cc accepts for /run and /execute (and the limits, and the encodings)
   are exactly the properties of RunRequest, ExecuteRequest, Limits and Encoding;
-- the result fields (result_object) are exactly Result's, the statuses exactly proto/jaild.proto's Status
+- the result fields (result_object) are exactly Result's (required unless set under an `if` on their line), the statuses exactly proto/jaild.proto's Status
   values, the language fields (jaild_forwarding.cc) exactly Language's;
 - every HTTP status in docs/api.md's status table is in the spec and vice versa;
 - every $ref resolves.
@@ -199,10 +199,13 @@ def main(src):
 
     # Result fields, statuses, languages.
     rendering = (src / "gateway/result_rendering.cc").read_text()
-    result_keys = set(re.findall(r'result\["(\w+)"\]\s*=', function_body(rendering, "json::object result_object(", "result_object")))
+    result_body = function_body(rendering, "json::object result_object(", "result_object")
+    result_keys = set(re.findall(r'result\["(\w+)"\]\s*=', result_body))
+    # A field set under an `if (...)` on its own line is optional (isolation: only from a degraded jaild).
+    optional_keys = set(re.findall(r'^\s*if \(.*\)\s*result\["(\w+)"\]\s*=', result_body, re.M))
     result = schemas.get("Result") or {}
     compare("result field", nonempty(result_keys, "result fields (result_object)"), set(result.get("properties") or {}))
-    compare("required result field", result_keys, set(result.get("required") or []))
+    compare("required result field", result_keys - optional_keys, set(result.get("required") or []))
     proto = (src / "proto/jaild.proto").read_text()
     status_enum = re.search(r"enum Status \{(.*?)\}", proto, re.S)
     statuses = {s.lower() for s in re.findall(r"STATUS_(\w+)\s*=", status_enum.group(1))} if status_enum else set()

@@ -100,6 +100,7 @@ rootfs = "/srv/rootfs"
 ro_binds = []
 etc_files = ["/etc/hosts"]
 allow_network = true
+degraded = true
 cgroup_root = "/sys/fs/cgroup/jaild"
 cpu_quota_percent = 150
 
@@ -146,6 +147,7 @@ stack_kb = 10
     CHECK(c.sandbox.ro_binds.empty());
     CHECK(c.sandbox.etc_files == std::vector<std::string>{"/etc/hosts"});
     CHECK(c.sandbox.allow_network);
+    CHECK(c.sandbox.degraded);
     CHECK(c.sandbox.cgroup_root == "/sys/fs/cgroup/jaild");
     CHECK(c.sandbox.cpu_quota_percent == 150);
     CHECK(c.limits_default == jaild::LimitSet{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});

@@ -214,6 +214,27 @@ TEST_CASE("codec: result object has every field", "[unit][codec]") {
     CHECK(broken.size() == 13);
 }
 
+TEST_CASE("codec: a degraded jaild's result names its isolation, and its unknown peak memory is null",
+          "[unit][codec]") {
+    jaild::v1::Exit exit;
+    exit.set_status(jaild::v1::STATUS_OK);
+    exit.set_memory_kb_unknown(true);
+    auto& isolation = *exit.mutable_isolation();
+    isolation.set_memory("rlimit_as");
+    isolation.set_processes("rlimit_nproc");
+    isolation.set_cpu("rlimit_cpu");
+    isolation.set_wall("pid1_kill");
+    isolation.set_memory_peak("unknown");
+    isolation.set_cpu_usage("reaped_rusage");
+    ParsedRequest request;
+    const auto result = result_object(exit, "", "", request);
+    CHECK(result.at("memory_kb").is_null());
+    CHECK(result.size() == 14);
+    CHECK(json::serialize(result.at("isolation")) ==
+          R"({"cgroups":false,"memory":"rlimit_as","processes":"rlimit_nproc","cpu":"rlimit_cpu",)"
+          R"("wall":"pid1_kill","memory_peak":"unknown","cpu_usage":"reaped_rusage"})");
+}
+
 TEST_CASE("codec: status names", "[unit][codec]") {
     ParsedRequest request;
     const std::pair<jaild::v1::Status, const char*> names[] = {
