@@ -186,6 +186,12 @@ void read_log_format(LogConfig& log, const Item& item) {
     log.json = format == "json";
 }
 
+void read_isolation(SandboxConfig& sandbox, const Item& item) {
+    auto isolation = read_string(item);
+    if (isolation != "namespaces" && isolation != "chroot") item.fail("must be \"namespaces\" or \"chroot\"");
+    sandbox.chroot = isolation == "chroot";
+}
+
 constexpr Field<NodeConfig> node_fields[] = {
     {"id", &NodeConfig::id},
 };
@@ -208,6 +214,7 @@ constexpr Field<SandboxConfig> sandbox_fields[] = {
     {"cpu_quota_percent", &SandboxConfig::cpu_quota_percent},
     {"warm_sandboxes", &SandboxConfig::warm_sandboxes},
     {"degraded", &SandboxConfig::degraded},
+    {"isolation", &read_isolation},
 };
 
 constexpr Field<LanguagesConfig> languages_fields[] = {

@@ -77,6 +77,9 @@ struct SandboxConfig {
     // Where no cgroup can be used: serve anyway, with the limits enforced by rlimits and the run's PID
     // namespace (docs/security.md "Degraded mode"). false: such a host is refused.
     bool degraded = false;
+    // `isolation = "chroot"`: where the host refuses namespaces (Cloud Run), each run gets a chroot into a root
+    // of its own instead of namespaces (docs/security.md "Chroot mode"). false: "namespaces", the default.
+    bool chroot = false;
 
     bool operator==(const SandboxConfig&) const = default;
 };

@@ -48,6 +48,8 @@ json::object isolation_object(const v1::Isolation& isolation) {
     out["wall"] = isolation.wall();
     out["memory_peak"] = isolation.memory_peak();
     out["cpu_usage"] = isolation.cpu_usage();
+    out["root"] = isolation.root();
+    out["namespaces"] = isolation.namespaces();
     return out;
 }
 

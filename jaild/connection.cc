@@ -193,7 +193,9 @@ private:
             case K::kNode: {
                 v1::ServerMessage reply;
                 reply.mutable_node()->set_node_id(supervisor_.config().node.id);
-                if (supervisor_.degraded()) *reply.mutable_node()->mutable_isolation() = degraded_isolation();
+                if (supervisor_.degraded() || supervisor_.chroot())
+                    *reply.mutable_node()->mutable_isolation() =
+                        isolation_of(!supervisor_.degraded(), supervisor_.chroot());
                 co_await send(reply);
                 co_return;
             }

@@ -77,7 +77,7 @@ Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::str
     if (spawned_.program_pidfd) program_.assign(spawned_.program_pidfd.release());
 }
 
-Job::~Job() { owner_.job_ended(id_, std::move(spawned_.mount_ns)); }
+Job::~Job() { owner_.job_ended(id_, std::move(spawned_.mount_ns), std::move(spawned_.chroot_root)); }
 
 void Job::kill(KillReason reason) {
     if (exited_) return;
@@ -86,6 +86,7 @@ void Job::kill(KillReason reason) {
     // the namespace, which no process inside can leave. The cgroup kill at cleanup is the second net.
     if (sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) != 0 && errno != ESRCH)
         spdlog::error("job {}: pidfd_send_signal: {}", id_, std::strerror(errno));
+    owner_.end_processes(uid_);
 }
 
 void Job::feed_stdin(std::string data, bool eof) {
@@ -181,7 +182,9 @@ asio::awaitable<void> Job::wait_exit() {
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
     }
-    // By now the kernel has also killed and reaped the rest of the reaper's namespace.
+    // By now the kernel has also killed and reaped the rest of the reaper's namespace (in chroot mode, this
+    // kills what the program left running).
+    owner_.end_processes(uid_);
     ended_ = std::chrono::steady_clock::now();
     exited_ = true;
     wall_timer_.cancel();
@@ -261,6 +264,7 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     result_.close(ignored);
 
     v1::Exit exit = to_proto(classify(outcome(), plan_));
+    if (owner_.chroot()) *exit.mutable_isolation() = isolation_of(!exit.memory_kb_unknown(), true);
     if (plan_.result_channel && !plan_.live) verdict_ = apply_runner_answer(answer_, exit);
     co_await owner_.retire(std::move(cgroup_), id_);
     co_return exit;

@@ -30,6 +30,7 @@
 #include "jaild/languages.h"
 #include "jaild/live/live_service.h"
 #include "jaild/probe.h"
+#include "jaild/sandbox/uid_kill.h"
 #include "jaild/sandbox/workspace.h"
 #include "jaild/server.h"
 #include "jaild/socket_claim.h"
@@ -152,6 +153,27 @@ void log_languages(const std::vector<jaild::Language>& enabled, std::size_t defi
                      dirs.support_dir);
 }
 
+// Chroot mode (sandbox.isolation = "chroot"): no warm sandboxes or zygotes (both live in namespaces), the
+// program's orphans left to the host's init rather than to jaild (jaild is a child subreaper only for the
+// zygotes' runs), and every process a jaild that died left running under the uid range killed.
+void prepare_chroot_mode(jaild::Config& config, bool check) {
+    spdlog::warn(
+        "chroot mode ([sandbox] isolation = \"chroot\"): runs get no namespaces; each can see the host's other "
+        "processes (not their /proc entries) and, if the host has one, its network; no warm sandboxes or zygotes");
+    config.sandbox.warm_sandboxes = 0;
+    config.zygote.enabled = false;
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    if (::getpid() == 1)
+        spdlog::warn("jaild is PID 1: what runs leave behind becomes its zombies; start it under an init "
+                     "(docker run --init, tini)");
+    if (check) return;
+    for (const std::uint32_t uid :
+         jaild::uids_with_processes("/proc", config.sandbox.uid_base, config.sandbox.uid_count)) {
+        spdlog::warn("uid {} of the sandbox range has processes, left by a previous jaild: killing them", uid);
+        if (const std::error_code ec = jaild::kill_uid(uid)) spdlog::error("killing uid {}: {}", uid, ec.message());
+    }
+}
+
 int run(const Options& options) {
     const bool explicit_config = options.config_path != kDefaultConfig;
     jaild::Config config = jaild::load_config(options.config_path, !explicit_config);
@@ -174,11 +196,14 @@ int run(const Options& options) {
     }
     // Workspaces and other mounts of jaild's own live in a namespace that dies with it.
     const std::error_code unshared = jaild::unshare_mount_namespace();
-    if (unshared)
+    if (config.sandbox.chroot) {
+        prepare_chroot_mode(config, options.check);
+    } else if (unshared) {
         spdlog::warn(
             "cannot unshare a mount namespace ({}): workspaces will be visible on the host, and each run "
             "builds its whole root",
             unshared.message());
+    }
     std::vector<jaild::Language> languages = jaild::load_languages(config.languages.dir);
 
     std::unique_ptr<jaild::Spawner> spawner;
@@ -186,7 +211,7 @@ int run(const Options& options) {
     std::unique_ptr<jaild::cgroup::Manager> cgroups = jaild::choose_cgroups(config, setup_error);
     try {
         spawner = std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds());
-        if (!unshared) {
+        if (!unshared && !config.sandbox.chroot) {
             // The runs' common root, built once in jaild's namespace (Rootfs::build_template).
             if (const std::error_code ec = spawner->build_template())
                 spdlog::warn("cannot build the sandboxes' template root ({}): each run builds its whole root",

@@ -133,13 +133,23 @@ FullRun run_true(const Config& config, const Spawner& spawner, cgroup::Manager* 
     return result;
 }
 
-void add_stage_items(ProbeReport& report, const FullRun& run, HostKind host) {
+// Stages a chroot-mode run skips (it has no namespace of its own), and its name for the pivot_root stage.
+bool skipped_in_chroot(Stage stage) {
+    return stage == Stage::network_namespace || stage == Stage::mount_private || stage == Stage::hostname ||
+           stage == Stage::loopback;
+}
+
+void add_stage_items(ProbeReport& report, const FullRun& run, HostKind host, bool chroot) {
     // Stages before the failing one worked; the first item at or after it carries the failure (its text
     // names the exact step); the rest were not reached.
     const bool at_stage = run.failure.kind == ChildReport::failed;
     bool blamed = false;
     for (const StageItem& item : kStages) {
-        ProbeItem line{item.name, false, true, "", item.fix ? item.fix : std::string(namespace_fix(host))};
+        if (chroot && skipped_in_chroot(item.stage)) continue;
+        const bool into_chroot = chroot && item.stage == Stage::pivot_root;
+        ProbeItem line{into_chroot ? "chroot into the run's root" : item.name, false, true, "",
+                       item.fix ? item.fix : std::string(namespace_fix(host))};
+        if (into_chroot) line.fix = "jaild needs CAP_SYS_CHROOT";
         if (run.ran || (at_stage && item.stage < run.failure.stage)) {
             line.ok = true;
         } else if (!blamed) {
@@ -155,13 +165,23 @@ void add_stage_items(ProbeReport& report, const FullRun& run, HostKind host) {
 // The items of the host itself, measured one by one: what it is, its namespaces, and the kernel features
 // each run needs beyond them.
 void add_host_items(ProbeReport& report, const Config& config, const HostClass& host) {
+    const bool chroot = config.sandbox.chroot;
     report.items.push_back({"host: " + std::string(host_name(host.kind)), true, false, host.evidence, ""});
     report.items.push_back({"running as root", ::geteuid() == 0, true, "", "start jaild as root (jaild.service does)"});
+    if (chroot)
+        report.items.push_back({"isolation: chroot", false, false,
+                                "[sandbox] isolation = \"chroot\": runs get no namespaces; each can see the host's other "
+                                "processes (not their /proc entries) and, if the host has one, its network",
+                                "where the host allows namespaces, remove the key: they isolate runs better"});
     for (const NamespaceProbe& ns : kNamespaces) {
         const int err = try_namespace(ns.flag);
-        const bool needed = ns.flag != CLONE_NEWNET || !config.sandbox.allow_network;
-        report.items.push_back(
-            {ns.name, err == 0, needed, err ? std::strerror(err) : "", std::string(namespace_fix(host.kind))});
+        const bool needed = !chroot && (ns.flag != CLONE_NEWNET || !config.sandbox.allow_network);
+        std::string fix(chroot ? "none needed: chroot mode does without namespaces" : namespace_fix(host.kind));
+        // Refused outright (Cloud Run, a seccomp profile): the mode made for such hosts.
+        if (err == EPERM && !chroot)
+            fix += "; or, where the host refuses namespaces for good, set `[sandbox] isolation = \"chroot\"` in "
+                   "jaild.toml (weaker: docs/security.md \"Chroot mode\")";
+        report.items.push_back({ns.name, err == 0, needed, err ? std::strerror(err) : "", std::move(fix)});
     }
     if (!sys::has_clone3())
         report.items.push_back({"clone3", false, false, "Function not implemented: jaild uses clone instead",
@@ -178,10 +198,11 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
                             platform("Linux 5.4 or newer: jaild waits for and signals each sandbox through a pidfd")});
     const bool already_private = mounts::own_propagation_already_private();
     const int propagation = try_private_mounts(already_private);
-    report.items.push_back({"private mounts in a new mount namespace", propagation == 0, true,
+    report.items.push_back({"private mounts in a new mount namespace", propagation == 0, !config.sandbox.chroot,
                             propagation ? std::strerror(propagation)
                                         : (already_private ? "no mount propagates here: nothing to make private" : ""),
-                            platform(namespace_fix(host.kind).data())});
+                            config.sandbox.chroot ? std::string("none needed: chroot mode does without namespaces")
+                                                  : platform(namespace_fix(host.kind).data())});
     const int kill_process = try_kill_process_action();
     report.items.push_back({"seccomp kill-process action", kill_process == 0, true,
                             kill_process ? std::strerror(kill_process) : "",
@@ -233,7 +254,7 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
         if (cgroups && !is_degraded(cgroups))
             report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
                                     cgroup_detail, std::string("see the cgroups item") + kDegradedFix});
-        add_stage_items(report, run, host.kind);
+        add_stage_items(report, run, host.kind, config.sandbox.chroot);
     } else {
         report.items.push_back({"sandbox set-up", false, true, setup_error, "see the message"});
     }

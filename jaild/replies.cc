@@ -48,20 +48,22 @@ v1::Exit to_proto(const Verdict& verdict) {
     exit.set_timeout_kind(verdict.timeout_kind);
     if (!verdict.measured) {
         exit.set_memory_kb_unknown(true);
-        *exit.mutable_isolation() = degraded_isolation();
+        *exit.mutable_isolation() = isolation_of(false, false);  // Job::run adds chroot mode's
     }
     return exit;
 }
 
-v1::Isolation degraded_isolation() {
+v1::Isolation isolation_of(bool cgroups, bool chroot) {
     v1::Isolation isolation;
-    isolation.set_cgroups(false);
-    isolation.set_memory("rlimit_as");
-    isolation.set_processes("rlimit_nproc");
-    isolation.set_cpu("rlimit_cpu");
-    isolation.set_wall("pid1_kill");
-    isolation.set_memory_peak("unknown");
-    isolation.set_cpu_usage("reaped_rusage");
+    isolation.set_cgroups(cgroups);
+    isolation.set_memory(cgroups ? "cgroup" : "rlimit_as");
+    isolation.set_processes(cgroups ? "cgroup" : "rlimit_nproc");
+    isolation.set_cpu(cgroups ? "cgroup" : "rlimit_cpu");
+    isolation.set_wall(chroot ? "uid_kill" : "pid1_kill");
+    isolation.set_memory_peak(cgroups ? "cgroup" : "unknown");
+    isolation.set_cpu_usage(cgroups ? "cgroup" : "reaped_rusage");
+    isolation.set_root(chroot ? "chroot" : "pivot_root");
+    isolation.set_namespaces(!chroot);
     return isolation;
 }
 

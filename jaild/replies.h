@@ -15,7 +15,9 @@ v1::Status to_proto(RunStatus status);
 // A verdict that was not measured (degraded mode) says so: memory_kb_unknown and the isolation it had.
 v1::Exit to_proto(const Verdict& verdict);
 // How degraded mode enforces the limits ([sandbox] degraded = true, no cgroups): Exit's and NodeInfo's.
-v1::Isolation degraded_isolation();
+// How runs are isolated where that is weaker than cgroups and namespaces: `cgroups` false in degraded mode,
+// `chroot` in chroot mode.
+v1::Isolation isolation_of(bool cgroups, bool chroot);
 
 // A ServerMessage carrying an Error.
 v1::ServerMessage error_reply(ErrorCode code, std::string_view message, std::string_view field = {});

@@ -24,6 +24,7 @@
 #include "jaild/plan_from_request.h"
 #include "jaild/sandbox/program_start.h"
 #include "jaild/sandbox/reaper_settled.h"
+#include "jaild/sandbox/uid_kill.h"
 
 namespace jaild {
 
@@ -274,10 +275,16 @@ asio::awaitable<void> Supervisor::retire(std::unique_ptr<cgroup::JobCgroup> grou
     }
 }
 
-void Supervisor::job_ended(const std::string& job_id, unique_fd mount_ns) {
+void Supervisor::job_ended(const std::string& job_id, unique_fd mount_ns, ChrootRoot root) {
     close_later(std::move(mount_ns));
+    if (root) asio::post(closer_, [root = std::move(root)]() mutable { root = ChrootRoot(); });
     jobs_finished_ += jobs_.erase(job_id);
     if (warm_) warm_->activity();
+}
+
+void Supervisor::end_processes(std::uint32_t uid) {
+    if (!config_.sandbox.chroot) return;
+    if (const std::error_code ec = kill_uid(uid)) spdlog::error("killing the processes of uid {}: {}", uid, ec.message());
 }
 
 std::string Supervisor::describe_failure(const ChildReport& report, const Spawned& spawned) const {

@@ -77,7 +77,9 @@ public:
 
     // JobOwner: a Job's end (job.h).
     boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) override;
-    void job_ended(const std::string& job_id, unique_fd mount_ns) override;
+    void job_ended(const std::string& job_id, unique_fd mount_ns, ChrootRoot root) override;
+    void end_processes(std::uint32_t uid) override;
+    bool chroot() const override { return config_.sandbox.chroot; }
     std::string describe_failure(const ChildReport& report, const Spawned& spawned) const override;
     // Lease's destructor.
     void release(std::uint32_t uid, const std::string& workspace);

@@ -301,13 +301,14 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     step(s, fd, Stage::file_descriptors, setup_fds(s));
     fd = kReportFd;
 
-    step(s, fd, Stage::mount_private, mounts::make_private(s.propagation_already_private));
+    // In chroot mode the mounts are jaild's own: its namespace keeps its propagation, and the hostname is the host's.
+    step(s, fd, Stage::mount_private, s.chroot ? 0 : mounts::make_private(s.propagation_already_private));
     std::size_t failed_mount = 0;
     err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount);
     step(s, fd, Stage::mounts, err, static_cast<int>(failed_mount));
-    step(s, fd, Stage::pivot_root, mounts::pivot(s.new_root));
+    step(s, fd, Stage::pivot_root, s.chroot ? mounts::enter_chroot(s.new_root) : mounts::pivot(s.new_root));
     step(s, fd, Stage::root_readonly, mounts::make_root_readonly());
-    step(s, fd, Stage::hostname, errno_of(::sethostname(s.hostname, s.hostname_len)));
+    step(s, fd, Stage::hostname, s.chroot ? 0 : errno_of(::sethostname(s.hostname, s.hostname_len)));
     step(s, fd, Stage::loopback, s.loopback_up ? bring_up_loopback() : 0);
 
     err = rlimits::apply(s.rlimits, s.rlimit_count, &detail);
@@ -324,7 +325,8 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     ::umask(022);  // jaild itself may run with 077 (UMask= in jaild.service); programs expect the usual
     step(s, fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
-    step(s, fd, Stage::reaper, 0);
+    // Without a PID namespace, the program's orphans would go to jaild or the host's init: they come to us.
+    step(s, fd, Stage::reaper, s.chroot ? errno_of(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) : 0);
     if (s.reaper_fd >= 0) {
         become_reaper(s);
         // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command

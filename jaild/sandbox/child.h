@@ -40,6 +40,10 @@ struct ChildSpec {
     bool new_cgroup_namespace = false;  // unshare after joining (when clone could not do it)
 
     bool propagation_already_private = false;  // see mounts::make_private
+    // Chroot mode (sandbox.isolation = "chroot"): cloned into no namespace; new_root is this run's own, built
+    // by the mounts below in jaild's mount namespace, and entered by chroot. No hostname or loopback of its
+    // own; the sandbox's first process is a child subreaper, so what the program leaves behind is its to reap.
+    bool chroot = false;
     const mounts::Op* mount_ops = nullptr;
     std::size_t mount_count = 0;
     const char* new_root = nullptr;

@@ -123,6 +123,12 @@ int pivot(const char* new_root) noexcept {
     return errno_of(::chdir("/"));
 }
 
+int enter_chroot(const char* new_root) noexcept {
+    if (::chdir(new_root) != 0) return errno;
+    if (::chroot(".") != 0) return errno;
+    return errno_of(::chdir("/"));
+}
+
 int make_root_readonly() noexcept {
     return errno_of(::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr));
 }

@@ -56,5 +56,7 @@ int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept;
 // Child: pivot_root into new_root, detach the old root, and make the new root read-only.
 int pivot(const char* new_root) noexcept;
 int make_root_readonly() noexcept;
+// Child, chroot mode (no mount namespace: new_root was built in jaild's): chroot into new_root, at its "/".
+int enter_chroot(const char* new_root) noexcept;
 
 }  // namespace jaild::mounts

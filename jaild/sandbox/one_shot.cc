@@ -9,6 +9,7 @@
 
 #include "common/linux_compat.h"
 #include "jaild/sandbox/spawn.h"
+#include "jaild/sandbox/uid_kill.h"
 
 namespace jaild {
 
@@ -45,6 +46,7 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0 || ::poll(fds, 2, static_cast<int>(left.count())) <= 0) {
                 sys::pidfd_send_signal(spawned.pidfd.get(), SIGKILL);
+                if (spawned.chroot_root) kill_uid(uid);  // no PID namespace ends the rest
                 shot.error = "timed out";
                 break;
             }
@@ -62,6 +64,7 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
         }
         siginfo_t info{};
         ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+        if (spawned.chroot_root) kill_uid(uid);
         shot.reports = drain_reports(spawned);
         for (const ChildReport& r : shot.reports) {
             if (r.kind == ChildReport::failed) {

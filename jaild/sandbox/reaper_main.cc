@@ -277,7 +277,12 @@ char** private_copy(int argc, char** argv, char* strings_begin, char* strings_en
 }
 
 int reaper(int argc, char** argv) {
-    if (syscall6(__NR_getpid) != 1) return 2;  // not what jaild starts: refuse rather than reap a stranger
+    // Not what jaild starts (PID 1 of a sandbox, or in chroot mode a child subreaper): refuse rather than reap
+    // a stranger.
+    int subreaper = 0;
+    if (syscall6(__NR_getpid) != 1 &&
+        (syscall6(__NR_prctl, PR_GET_CHILD_SUBREAPER, as_long(&subreaper)) != 0 || subreaper == 0))
+        return 2;
     if (argc < 2) return 2;
     settle_ids();
     // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.

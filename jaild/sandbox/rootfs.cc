@@ -93,6 +93,23 @@ std::string hosts_text(const std::string& hostname) {
     return "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 }
 
+// `from`'s ops onto `list`, their targets moved from below `old_root` to below `root` (chroot mode's per-run
+// roots; the ops' other strings stay in `from`, which outlives every run). A procfs there hides the processes
+// of other uids: without a PID namespace it would show the host's.
+void append_at(MountList& list, const MountList& from, const std::string& old_root, const std::string& root) {
+    if (root == old_root) {
+        list.append(from.ops());
+        return;
+    }
+    for (mounts::Op op : from.ops()) {
+        const std::string_view target = op.target ? op.target : "";
+        if (target.substr(0, old_root.size()) == old_root)
+            op.target = list.keep(root + std::string(target.substr(old_root.size())));
+        if (op.kind == K::proc) op.data = "hidepid=invisible";
+        list.add(op);
+    }
+}
+
 std::error_code last_error() { return {errno, std::system_category()}; }
 
 // A whole file written at path (O_EXCL: never over something already there).
@@ -248,16 +265,16 @@ std::string Rootfs::ids_for(std::uint32_t uid, std::uint32_t gid) const {
 
 MountList Rootfs::for_job(const JobFilesystem& job) const {
     MountList list;
-    const std::string& r = new_root_;
+    const std::string& r = job.root ? *job.root : new_root_;
     // A live sandbox's root has /home/user, which the template every other run shares lacks (no run sees a
     // /home): it is built whole, as without a template.
-    const std::string ids = templated_ && !job.home_user ? ids_for(job.uid, job.gid) : std::string();
-    if (ids.empty()) list.append(skeleton_.ops());  // no template (or its ids area failed): the whole root
+    const std::string ids = templated_ && !job.home_user && !job.root ? ids_for(job.uid, job.gid) : std::string();
+    if (ids.empty()) append_at(list, skeleton_, new_root_, r);  // no template (or its ids failed): the whole root
     if (job.home_user) {
         add_parents(list, r, home_user_dir);
         list.add({K::mkdir, nullptr, list.keep(r + home_user_dir), nullptr, 0, 0755});
     }
-    list.append(proc_.ops());
+    append_at(list, proc_, new_root_, r);
     if (job.tmp_source && !job.tmp_source->empty())
         list.add({K::bind, job.tmp_source->c_str(), list.keep(r + "/tmp"), nullptr, kScratch});
     else
@@ -318,7 +335,7 @@ MountList Rootfs::for_job(const JobFilesystem& job) const {
                       file.content.size(), job.uid, job.gid});
         }
     }
-    if (ids.empty()) list.append(after_.ops());
+    if (ids.empty()) append_at(list, after_, new_root_, r);
     return list;
 }
 

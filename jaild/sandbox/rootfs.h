@@ -46,6 +46,9 @@ struct JobFilesystem {
     // The workspace also at home_user_dir (live sessions: E2B's user home; needs a source). Such a root is built
     // whole: the shared template has no /home.
     bool home_user = false;
+    // Chroot mode (sandbox.isolation = "chroot"): where this run's root is built, in jaild's own mount
+    // namespace, instead of new_root() in the run's; its /proc then hides every process of another uid.
+    const std::string* root = nullptr;
 };
 
 // Where the language support files (the Python runner) appear inside every run.

@@ -5,12 +5,15 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "common/linux_compat.h"
 #include "jaild/sandbox/caps.h"
@@ -82,6 +85,21 @@ void receive_mount_namespace(Spawned& out) {
 
 }  // namespace
 
+ChrootRoot& ChrootRoot::operator=(ChrootRoot&& other) noexcept {
+    if (this != &other) {
+        remove();
+        path_ = std::exchange(other.path_, {});
+    }
+    return *this;
+}
+
+void ChrootRoot::remove() noexcept {
+    if (path_.empty()) return;
+    ::umount2(path_.c_str(), MNT_DETACH);  // EINVAL when its first mount never happened: nothing to detach
+    ::rmdir(path_.c_str());
+    path_.clear();
+}
+
 std::vector<ChildReport> drain_reports(const Spawned& spawned) {
     std::vector<ChildReport> reports = spawned.early_reports;
     ChildReport report;
@@ -128,6 +146,30 @@ std::string find_reaper() {
     return {};
 }
 
+// Chroot mode's <run_dir>/roots: whatever a jaild that died left there detached and removed, then the
+// directory bound onto itself and made private, so that the runs' mounts below it never propagate to another
+// mount namespace (where the host's mounts are shared) and one lazy unmount at exit takes them all.
+void prepare_roots_dir(const std::string& dir, bool propagation_already_private) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());
+    while (::umount2(dir.c_str(), MNT_DETACH) == 0) {
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        ::umount2(entry.path().c_str(), MNT_DETACH);
+        ::rmdir(entry.path().c_str());
+    }
+    ::chmod(dir.c_str(), 0700);
+    if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        throw std::runtime_error("cannot bind " + dir + " onto itself: " + std::strerror(errno));
+    if (::mount(nullptr, dir.c_str(), nullptr, MS_PRIVATE, nullptr) != 0 &&
+        !(errno == EINVAL && propagation_already_private)) {
+        const int err = errno;
+        ::umount2(dir.c_str(), MNT_DETACH);
+        throw std::runtime_error("cannot make " + dir + " a private mount: " + std::strerror(err));
+    }
+}
+
 }  // namespace
 
 Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_binds)
@@ -138,7 +180,12 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       empty_caps_(caps::empty_state()),
       reaper_path_(find_reaper()),
       propagation_already_private_(mounts::own_propagation_already_private()) {
-    if (!config.sandbox.allow_network) netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
+    if (config.sandbox.chroot) {
+        roots_dir_ = rootfs_.new_root() + "s";  // <run_dir>/roots
+        prepare_roots_dir(roots_dir_, propagation_already_private_);
+    } else if (!config.sandbox.allow_network) {
+        netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
+    }
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
     if (!reaper_) reaper_path_.clear();
     if (reaper_ && kShareMemory) return_stack(take_stack());  // the event loop's, ready before the first run
@@ -146,6 +193,7 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
 
 Spawner::~Spawner() {
     for (void* stack : all_stacks_) ::munmap(stack, kChildStackBytes);
+    if (!roots_dir_.empty()) ::umount2(roots_dir_.c_str(), MNT_DETACH);
 }
 
 void* Spawner::take_stack() const {
@@ -279,6 +327,10 @@ void connect_inputs(ChildSpec& spec, const Channels& c, const ChildInputs& in, c
 std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool cgroup_v2, bool shares_memory) {
     if (!cgroup) return 0;
     spec.cgroup = cgroup->attach();
+    if (spec.chroot) {  // no namespace of any kind: joined by a write, and /proc/self/cgroup shows the host's path
+        spec.join_cgroup_by_write = true;
+        return 0;
+    }
     if (cgroup_v2 && spec.cgroup.clone_into_fd >= 0 && !shares_memory && sys::has_clone3()) {
         // Born in its cgroup: accounted and limited from its first instruction. (A child sharing jaild's
         // memory joins by its first write instead: until it execs, its memory is jaild's anyway; so does one
@@ -295,6 +347,7 @@ std::uint64_t place_in_cgroup(ChildSpec& spec, cgroup::JobCgroup* cgroup, bool c
 ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     ChildSpec spec;
     spec.propagation_already_private = propagation_already_private_;
+    spec.chroot = config_.sandbox.chroot;
     spec.new_root = rootfs_.new_root().c_str();
     spec.hostname = rootfs_.hostname().c_str();
     spec.hostname_len = rootfs_.hostname().size();
@@ -313,6 +366,10 @@ ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
 }
 
 std::uint64_t Spawner::choose_namespaces(ChildSpec& spec, unique_fd& netns) const {
+    if (spec.chroot) {  // the host's network, whether or not allow_network says so: nothing to bring up
+        spec.loopback_up = false;
+        return CLONE_PIDFD;
+    }
     std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
     if (config_.sandbox.allow_network) return flags;
     if (netns_) netns = netns_->take();
@@ -334,12 +391,21 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
     }
     Channels channels;
     if ((ec = open_channels(plan, channels))) return out;
+    if (!roots_dir_.empty()) {
+        out.chroot_root = ChrootRoot(roots_dir_ + "/" + std::to_string(uid) + "-" + std::to_string(++next_root_));
+        if (::mkdir(out.chroot_root.path().c_str(), 0700) != 0) {
+            ec = {errno, std::system_category()};
+            return out;
+        }
+    }
     out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source,
-                                  &plan.tmp_source, &plan.packages, plan.live, plan.live});
+                                  &plan.tmp_source, &plan.packages, plan.live, plan.live,
+                                  out.chroot_root ? &out.chroot_root.path() : nullptr});
     ChildInputs inputs;
     prepare_inputs(plan, warm, static_cast<bool>(reaper_),
                    config_.sandbox.degraded && cgroup && !cgroup->stats().measured, inputs);
     ChildSpec spec = base_spec(plan, uid);
+    if (out.chroot_root) spec.new_root = out.chroot_root.path().c_str();
     connect_inputs(spec, channels, inputs, out.mounts);
     // Our copy of a prepared namespace is closed when this returns; the child has entered it by then (it
     // shares our memory until its exec) or holds its own copy (a fork-like clone).
@@ -379,8 +445,8 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
 
 std::string Spawner::describe_failure(const ChildReport& report, const Spawned& spawned) const {
     if (report.stage != Stage::mounts) return stage_failure_text(report);
-    return stage_failure_text(report,
-                              spawned.mounts.describe(static_cast<std::size_t>(report.detail), rootfs_.new_root()));
+    const std::string& root = spawned.chroot_root ? spawned.chroot_root.path() : rootfs_.new_root();
+    return stage_failure_text(report, spawned.mounts.describe(static_cast<std::size_t>(report.detail), root));
 }
 
 }  // namespace jaild

@@ -5,11 +5,13 @@
 #include <sys/types.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "common/config.h"
@@ -22,6 +24,25 @@
 #include "jaild/sandbox/seccomp_policy.h"
 
 namespace jaild {
+
+// Chroot mode's root of one run (Spawner, sandbox.isolation = "chroot"): a directory below <run_dir>/roots whose
+// mounts the run's first process made in jaild's mount namespace. Destroying it detaches them all (a lazy
+// unmount of its top takes every mount beneath along) and removes the directory; Supervisor::job_ended does
+// that off jaild's loop.
+class ChrootRoot {
+public:
+    ChrootRoot() = default;
+    explicit ChrootRoot(std::string path) : path_(std::move(path)) {}
+    ChrootRoot(ChrootRoot&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+    ChrootRoot& operator=(ChrootRoot&& other) noexcept;
+    ~ChrootRoot() { remove(); }
+    const std::string& path() const { return path_; }
+    explicit operator bool() const { return !path_.empty(); }
+
+private:
+    void remove() noexcept;
+    std::string path_;
+};
 
 struct Spawned {
     pid_t pid = -1;
@@ -39,6 +60,7 @@ struct Spawned {
     // and off jaild's loop (Supervisor::close_later). The child sends it as its first record; empty when it
     // could not.
     unique_fd mount_ns;
+    ChrootRoot chroot_root;  // chroot mode: the run's root, built in jaild's mount namespace
     // Its PID, network, IPC, UTS and cgroup namespaces (namespace_paths[1…] in child_abi.h), sent with the
     // mount namespace when the spawn kept the program's ends (a zygote's child enters them).
     std::array<unique_fd, namespace_count - 1> namespaces;
@@ -104,6 +126,10 @@ private:
     const void* empty_caps_;
     std::string reaper_path_;
     bool propagation_already_private_;  // of jaild's mount namespace, which each sandbox's copies
+    // Chroot mode: <run_dir>/roots, a private mount of its own holding each run's root (<uid>-<n>), and the
+    // counter that makes those names unique (a root is removed after its uid may already run again).
+    std::string roots_dir_;
+    mutable std::atomic<std::uint64_t> next_root_{0};
     InjectedFailure injected_;
     std::unique_ptr<NetnsPool> netns_;  // null with sandbox.allow_network (runs share the host's network)
     unique_fd reaper_;                  // O_PATH, executed by each sandbox's first process, which it turns into PID 1

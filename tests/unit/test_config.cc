@@ -101,6 +101,7 @@ ro_binds = []
 etc_files = ["/etc/hosts"]
 allow_network = true
 degraded = true
+isolation = "chroot"
 cgroup_root = "/sys/fs/cgroup/jaild"
 cpu_quota_percent = 150
 
@@ -148,6 +149,7 @@ stack_kb = 10
     CHECK(c.sandbox.etc_files == std::vector<std::string>{"/etc/hosts"});
     CHECK(c.sandbox.allow_network);
     CHECK(c.sandbox.degraded);
+    CHECK(c.sandbox.chroot);
     CHECK(c.sandbox.cgroup_root == "/sys/fs/cgroup/jaild");
     CHECK(c.sandbox.cpu_quota_percent == 150);
     CHECK(c.limits_default == jaild::LimitSet{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
@@ -168,6 +170,8 @@ TEST_CASE("unknown keys and tables are rejected with their line", "[unit][config
     CHECK(error_of("[limits.foo]\ncpu_ms = 1\n") == R"(jaild.toml:1: unknown key "limits.foo")");
     CHECK(error_of("[limits.default]\n\ncpu = 1\n") == R"(jaild.toml:3: unknown key "limits.default.cpu")");
     CHECK(error_of("[serve]\n") == R"(jaild.toml:1: unknown key "serve")");
+    CHECK(error_of("[sandbox]\nisolation = \"jail\"\n") ==
+          R"(jaild.toml:2: "sandbox.isolation" must be "namespaces" or "chroot")");
     CHECK(error_of("top = 1\n") == R"(jaild.toml:1: unknown key "top")");
     CHECK(error_of("[log.level]\n") == R"(jaild.toml:1: "log.level" must be a string)");
 }

@@ -226,13 +226,16 @@ TEST_CASE("codec: a degraded jaild's result names its isolation, and its unknown
     isolation.set_wall("pid1_kill");
     isolation.set_memory_peak("unknown");
     isolation.set_cpu_usage("reaped_rusage");
+    isolation.set_root("pivot_root");
+    isolation.set_namespaces(true);
     ParsedRequest request;
     const auto result = result_object(exit, "", "", request);
     CHECK(result.at("memory_kb").is_null());
     CHECK(result.size() == 14);
     CHECK(json::serialize(result.at("isolation")) ==
           R"({"cgroups":false,"memory":"rlimit_as","processes":"rlimit_nproc","cpu":"rlimit_cpu",)"
-          R"("wall":"pid1_kill","memory_peak":"unknown","cpu_usage":"reaped_rusage"})");
+          R"("wall":"pid1_kill","memory_peak":"unknown","cpu_usage":"reaped_rusage","root":"pivot_root",)"
+          R"("namespaces":true})");
 }
 
 TEST_CASE("codec: status names", "[unit][codec]") {
