@@ -4,6 +4,7 @@
 
 #include <linux/sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,8 +56,18 @@ inline int pidfd_send_signal(int pidfd, int sig) noexcept {
 
 inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// gVisor refuses an open-ended range (last = ~0U) with EINVAL: the range then ends at the largest descriptor
+// this process may have (its RLIMIT_NOFILE hard limit). Async-signal-safe (system calls only).
 inline int close_range(unsigned first, unsigned last, unsigned flags) noexcept {
-    return static_cast<int>(::syscall(SYS_close_range, first, last, flags));
+    const int rc = static_cast<int>(::syscall(SYS_close_range, first, last, flags));
+    if (rc == 0 || errno != EINVAL || last != ~0U) return rc;
+    rlimit files{};
+    if (::syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &files) != 0) return -1;
+    const unsigned highest = files.rlim_max == RLIM_INFINITY || files.rlim_max > 0x7fffffffU
+                                 ? 0x7fffffffU
+                                 : static_cast<unsigned>(files.rlim_max);
+    if (highest <= first) return 0;
+    return static_cast<int>(::syscall(SYS_close_range, first, highest - 1, flags));
 }
 
 inline int pivot_root(const char* new_root, const char* put_old) noexcept {

@@ -59,7 +59,7 @@ Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::str
       uid_(uid),
       cgroup_(std::move(cgroup)),
       spawned_(std::move(spawned)),
-      pidfd_(executor, spawned_.pidfd.release()),
+      pidfd_(executor),
       stdout_(executor, spawned_.stdout_r.release()),
       stderr_(executor, spawned_.stderr_r.release()),
       stdin_(executor, spawned_.stdin_w.release()),
@@ -70,6 +70,8 @@ Job::Job(JobOwner& owner, asio::any_io_executor executor, RunPlan plan, std::str
       stdin_ready_(executor),
       program_retry_(executor),
       started_(std::chrono::steady_clock::now()) {
+    pid_ = spawned_.pid;
+    if (spawned_.pidfd) pidfd_.assign(spawned_.pidfd.release());
     if (spawned_.result && plan_.live)
         control_ = std::move(spawned_.result);
     else if (spawned_.result)
@@ -84,8 +86,9 @@ void Job::kill(KillReason reason) {
     if (reason_ == KillReason::none) reason_ = reason;
     // The reaper is PID 1 of the sandbox's PID namespace: when it dies the kernel kills every process in
     // the namespace, which no process inside can leave. The cgroup kill at cleanup is the second net.
-    if (sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) != 0 && errno != ESRCH)
-        spdlog::error("job {}: pidfd_send_signal: {}", id_, std::strerror(errno));
+    // Without a pidfd the pid is safe to signal too: the reaper is our child, not reaped before exited_ is set.
+    const int rc = pidfd_.is_open() ? sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) : ::kill(pid_, SIGKILL);
+    if (rc != 0 && errno != ESRCH) spdlog::error("job {}: killing its PID 1: {}", id_, std::strerror(errno));
     owner_.end_processes(uid_);
 }
 
@@ -164,6 +167,46 @@ asio::awaitable<void> Job::read_result() {
 }
 
 asio::awaitable<void> Job::wait_exit() {
+    if (pidfd_.is_open())
+        co_await wait_pidfd();
+    else
+        co_await poll_pid();
+    // By now the kernel has also killed and reaped the rest of the reaper's namespace (in chroot mode, this
+    // kills what the program left running).
+    owner_.end_processes(uid_);
+    ended_ = std::chrono::steady_clock::now();
+    exited_ = true;
+    wall_timer_.cancel();
+    cpu_timer_.cancel();
+    stdin_ready_.cancel();
+    program_retry_.cancel();
+    read_reports();
+}
+
+asio::awaitable<void> Job::poll_pid() {
+    // No pidfd (gVisor): the reaper's end is found by trying to reap it, at first every millisecond, then less
+    // often; a run's end is seen at most 20 ms late.
+    asio::steady_timer pause(pidfd_.get_executor());
+    auto delay = std::chrono::milliseconds(1);
+    for (;;) {
+        int status = 0;
+        const pid_t reaped = ::wait4(pid_, &status, WNOHANG | __WALL, &reaper_usage_);
+        if (reaped == pid_) {
+            reaper_.si_code = WIFEXITED(status) ? CLD_EXITED : (WCOREDUMP(status) ? CLD_DUMPED : CLD_KILLED);
+            reaper_.si_status = WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status);
+            break;
+        }
+        if (reaped < 0 && errno != EINTR) {
+            spdlog::error("job {}: wait4: {}", id_, std::strerror(errno));
+            break;
+        }
+        pause.expires_after(delay);
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        delay = std::min(delay * 2, std::chrono::milliseconds(20));
+    }
+}
+
+asio::awaitable<void> Job::wait_pidfd() {
     // Readable is a hint, not a promise: the pidfd can wake before the reaper is reapable (seen while the
     // kernel was still tearing down a killed namespace), and asio made the pidfd non-blocking, so waitid
     // then says EAGAIN. Wait again until it really reaps.
@@ -182,16 +225,6 @@ asio::awaitable<void> Job::wait_exit() {
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
     }
-    // By now the kernel has also killed and reaped the rest of the reaper's namespace (in chroot mode, this
-    // kills what the program left running).
-    owner_.end_processes(uid_);
-    ended_ = std::chrono::steady_clock::now();
-    exited_ = true;
-    wall_timer_.cancel();
-    cpu_timer_.cancel();
-    stdin_ready_.cancel();
-    program_retry_.cancel();
-    read_reports();
 }
 
 asio::awaitable<void> Job::wait_program() {

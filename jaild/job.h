@@ -57,6 +57,8 @@ public:
 private:
     boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& pipe, v1::Stream stream, Sink& sink);
     boost::asio::awaitable<void> wait_exit();
+    boost::asio::awaitable<void> wait_pidfd();  // the reaper's end, through its pidfd
+    boost::asio::awaitable<void> poll_pid();    // the same without a pidfd (gVisor)
     // A warm run's program when the zygote died before it (Spawned::program_pidfd): reaps it, as its
     // parent now, so that its sandbox's PID 1 can end, and keeps its wait status for the report.
     boost::asio::awaitable<void> wait_program();
@@ -74,7 +76,9 @@ private:
     std::uint32_t uid_;
     std::unique_ptr<cgroup::JobCgroup> cgroup_;
     Spawned spawned_;
+    // The reaper's pidfd; closed where the kernel gives none (gVisor), and then pid_ is waited for by polling.
     boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_, program_;
+    pid_t pid_;
     boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_, program_retry_;
     std::optional<int> program_status_;  // wait_program()'s
     unique_fd control_;

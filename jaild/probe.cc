@@ -194,8 +194,11 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
                    : std::string(otherwise);
     };
     const int pidfd = try_pidfd();
-    report.items.push_back({"pidfd", pidfd == 0, true, pidfd ? std::strerror(pidfd) : "",
-                            platform("Linux 5.4 or newer: jaild waits for and signals each sandbox through a pidfd")});
+    report.items.push_back(
+        {"pidfd", pidfd == 0, false,
+         pidfd ? std::string(std::strerror(pidfd)) + ": jaild polls for each sandbox's end instead (up to 20 ms later)"
+               : "",
+         platform("Linux 5.4 or newer: jaild waits for and signals each sandbox through a pidfd")});
     const bool already_private = mounts::own_propagation_already_private();
     const int propagation = try_private_mounts(already_private);
     report.items.push_back({"private mounts in a new mount namespace", propagation == 0, !config.sandbox.chroot,
@@ -204,10 +207,13 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
                             config.sandbox.chroot ? std::string("none needed: chroot mode does without namespaces")
                                                   : platform(namespace_fix(host.kind).data())});
     const int kill_process = try_kill_process_action();
-    report.items.push_back({"seccomp kill-process action", kill_process == 0, true,
-                            kill_process ? std::strerror(kill_process) : "",
-                            platform("Linux 4.14 or newer (SECCOMP_RET_KILL_PROCESS ends a process that makes a "
-                                     "call of a foreign architecture)")});
+    report.items.push_back(
+        {"seccomp kill-process action", kill_process == 0, false,
+         kill_process ? std::string(std::strerror(kill_process)) +
+                            ": a call of a foreign architecture kills the calling thread instead (refused either way)"
+                      : "",
+         platform("Linux 4.14 or newer (SECCOMP_RET_KILL_PROCESS ends a process that makes a call of a foreign "
+                  "architecture)")});
 }
 
 // What a host without usable cgroups can set instead of fixing them.

@@ -84,14 +84,22 @@ UidRangeLock::UidRangeLock(std::uint32_t base, std::uint32_t count, const std::s
     check_owned(fd_.get(), lock_file);
     struct flock lock = range_lock(F_WRLCK, base, count);
     const auto give_up = std::chrono::steady_clock::now() + grace;
-    while (::fcntl(fd_.get(), F_OFD_SETLK, &lock) != 0) {
+    // Open file description locks, which gVisor lacks (EINVAL): there, the process's own POSIX locks, which
+    // serve as well (jaild opens this file once and holds it until it exits; its children do not inherit them).
+    int set_lock = F_OFD_SETLK, get_lock = F_OFD_GETLK;
+    while (::fcntl(fd_.get(), set_lock, &lock) != 0) {
+        if (errno == EINVAL && set_lock == F_OFD_SETLK) {
+            set_lock = F_SETLK;
+            get_lock = F_GETLK;
+            continue;
+        }
         if (errno != EAGAIN && errno != EACCES) fail("cannot lock uids in " + lock_file);
         if (std::chrono::steady_clock::now() < give_up) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
             continue;
         }
         struct flock holder = range_lock(F_WRLCK, base, count);
-        const bool known = ::fcntl(fd_.get(), F_OFD_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
+        const bool known = ::fcntl(fd_.get(), get_lock, &holder) == 0 && holder.l_type != F_UNLCK;
         throw UidRangeTaken(fmt::format(
             "uids {}..{} overlap those of {}: give this jaild another [sandbox] uid_base (two jailds must "
             "never share sandbox uids)",

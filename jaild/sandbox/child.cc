@@ -304,16 +304,20 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     // In chroot mode the mounts are jaild's own: its namespace keeps its propagation, and the hostname is the host's.
     step(s, fd, Stage::mount_private, s.chroot ? 0 : mounts::make_private(s.propagation_already_private));
     std::size_t failed_mount = 0;
-    err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount);
+    err = mounts::apply(s.mount_ops, s.mount_count, &failed_mount, s.remount_refused);
     step(s, fd, Stage::mounts, err, static_cast<int>(failed_mount));
-    step(s, fd, Stage::pivot_root, s.chroot ? mounts::enter_chroot(s.new_root) : mounts::pivot(s.new_root));
-    step(s, fd, Stage::root_readonly, mounts::make_root_readonly());
+    step(s, fd, Stage::pivot_root,
+         s.chroot ? mounts::enter_chroot(s.new_root) : mounts::pivot(s.new_root, s.remount_refused));
+    step(s, fd, Stage::root_readonly, mounts::make_root_readonly(s.remount_refused));
     step(s, fd, Stage::hostname, s.chroot ? 0 : errno_of(::sethostname(s.hostname, s.hostname_len)));
-    step(s, fd, Stage::loopback, s.loopback_up ? bring_up_loopback() : 0);
+    err = s.loopback_up ? bring_up_loopback() : 0;
+    // gVisor answers the interface ioctls with ENOTTY; its new network namespaces have lo up already.
+    step(s, fd, Stage::loopback, err == ENOTTY && s.remount_refused ? 0 : err);
 
     err = rlimits::apply(s.rlimits, s.rlimit_count, &detail);
     step(s, fd, Stage::rlimits, err, detail);
-    step(s, fd, Stage::securebits, caps::lock_securebits());
+    err = caps::lock_securebits();
+    step(s, fd, Stage::securebits, err == EINVAL && s.remount_refused ? 0 : err);
     step(s, fd, Stage::bounding_set, caps::drop_bounding(s.last_cap));
     step(s, fd, Stage::credentials, credentials::apply(s.uid, s.gid, s.reaper_uid, s.reaper_gid));
     // A uid change clears the parent-death signal (prctl(2)); set it again for the rest of the run.

@@ -44,6 +44,9 @@ struct ChildSpec {
     // by the mounts below in jaild's mount namespace, and entered by chroot. No hostname or loopback of its
     // own; the sandbox's first process is a child subreaper, so what the program leaves behind is its to reap.
     bool chroot = false;
+    // The kernel refuses remounts, recursive binds and pivot_root (gVisor; degraded mode only): see
+    // mounts::apply. Securebits, which gVisor lacks too, are then skipped.
+    bool remount_refused = false;
     const mounts::Op* mount_ops = nullptr;
     std::size_t mount_count = 0;
     const char* new_root = nullptr;

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -46,24 +49,50 @@ int create_file(const Op& op) noexcept {
 // A bind mount takes its flags only on a second, remounting call (mount(2): MS_REMOUNT|MS_BIND). MS_REC
 // keeps mounts beneath the source visible (a non-recursive self-bind of /dev would hide /dev/null), while
 // the flags apply to the top mount only.
-int bind(const Op& op, unsigned long extra = 0) noexcept {
+int bind(const Op& op, unsigned long extra = 0, bool remount_refused = false) noexcept {
     if (::mount(op.source, op.target, nullptr, MS_BIND | extra, nullptr) != 0) return errno;
-    return errno_of(::mount(nullptr, op.target, nullptr, MS_BIND | MS_REMOUNT | op.flags, nullptr));
+    const int err = errno_of(::mount(nullptr, op.target, nullptr, MS_BIND | MS_REMOUNT | op.flags, nullptr));
+    return err == EINVAL && remount_refused ? 0 : err;
 }
 
-int apply_one(const Op& op) noexcept {
+// A tmpfs; where the kernel lacks an option (gVisor: nr_inodes), once more without it. The options are copied
+// into a buffer of our own (no allocation: this runs in the child).
+int tmpfs(const Op& op, bool remount_refused) noexcept {
+    if (::mount("tmpfs", op.target, "tmpfs", op.flags, op.data) == 0) return 0;
+    if (errno != EINVAL || !remount_refused || op.data == nullptr) return errno;
+    char options[256];
+    std::size_t out = 0;
+    for (const char* option = op.data; *option != '\0';) {
+        const char* end = option;
+        while (*end != '\0' && *end != ',') ++end;
+        const std::size_t length = static_cast<std::size_t>(end - option);
+        const bool skip = length >= 9 && std::memcmp(option, "nr_inodes", 9) == 0;
+        if (!skip) {
+            if (out + length + 2 > sizeof options) return EINVAL;
+            if (out > 0) options[out++] = ',';
+            std::memcpy(options + out, option, length);
+            out += length;
+        }
+        option = *end == ',' ? end + 1 : end;
+    }
+    options[out] = '\0';
+    return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, options));
+}
+
+int apply_one(const Op& op, bool remount_refused) noexcept {
     using K = Op::Kind;
     switch (op.kind) {
         case K::mkdir: return (::mkdir(op.target, op.mode) == 0 || errno == EEXIST) ? 0 : errno;
         case K::touch: return create_file(op);
         case K::symlink: return errno_of(::symlink(op.source, op.target));
-        case K::tmpfs: return errno_of(::mount("tmpfs", op.target, "tmpfs", op.flags, op.data));
-        case K::bind: return bind(op);
+        case K::tmpfs: return tmpfs(op, remount_refused);
+        case K::bind: return bind(op, 0, remount_refused);
         case K::proc: return errno_of(::mount("proc", op.target, "proc", op.flags, op.data));
         case K::devpts: return errno_of(::mount("devpts", op.target, "devpts", op.flags, op.data));
         case K::mask_dir:
             return errno_of(::mount("tmpfs", op.target, "tmpfs", MS_RDONLY | op.flags, "size=0,mode=0555"));
         case K::readonly: {
+            if (remount_refused) return 0;  // /proc's writable files are root's, and the run has no capability
             Op self = op;
             self.source = op.target;
             return bind(self, MS_REC);
@@ -104,9 +133,9 @@ int make_private(bool already_private) noexcept {
     return err == EINVAL && already_private ? 0 : err;
 }
 
-int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept {
+int apply(const Op* ops, std::size_t count, std::size_t* failed, bool remount_refused) noexcept {
     for (std::size_t i = 0; i < count; ++i) {
-        const int err = apply_one(ops[i]);
+        const int err = apply_one(ops[i], remount_refused);
         if (err == 0 || (err == ENOENT && ops[i].optional)) continue;
         *failed = i;
         return err;
@@ -114,11 +143,16 @@ int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept {
     return 0;
 }
 
-int pivot(const char* new_root) noexcept {
+int pivot(const char* new_root, bool remount_refused) noexcept {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes it, so no
     // directory for the old root is needed (pivot_root(2), NOTES).
     if (::chdir(new_root) != 0) return errno;
-    if (sys::pivot_root(".", ".") != 0) return errno;
+    if (sys::pivot_root(".", ".") != 0) {
+        if (errno != EINVAL || !remount_refused) return errno;
+        // gVisor: the old root stays mounted in this namespace, out of reach of a process without CAP_SYS_CHROOT.
+        if (::chroot(".") != 0) return errno;
+        return errno_of(::chdir("/"));
+    }
     if (::umount2(".", MNT_DETACH) != 0) return errno;
     return errno_of(::chdir("/"));
 }
@@ -129,8 +163,28 @@ int enter_chroot(const char* new_root) noexcept {
     return errno_of(::chdir("/"));
 }
 
-int make_root_readonly() noexcept {
-    return errno_of(::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr));
+int make_root_readonly(bool remount_refused) noexcept {
+    const int err =
+        errno_of(::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr));
+    return err == EINVAL && remount_refused ? 0 : err;
+}
+
+int try_bind_remount(const char* mount_point, bool propagation_already_private) noexcept {
+    clone_args args{};
+    args.flags = CLONE_NEWNS;
+    args.exit_signal = SIGCHLD;
+    const long pid = sys::clone3_or_clone(&args);
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        if (const int err = make_private(propagation_already_private)) ::_exit(err);
+        if (::mount("tmpfs", mount_point, "tmpfs", 0, "size=16k,mode=0755") != 0) ::_exit(errno);
+        if (::mount(mount_point, mount_point, nullptr, MS_BIND, nullptr) != 0) ::_exit(errno);
+        ::_exit(errno_of(::mount(nullptr, mount_point, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr)));
+    }
+    int status = 0;
+    while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
 }
 
 }  // namespace jaild::mounts

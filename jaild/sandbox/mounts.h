@@ -51,11 +51,20 @@ bool own_propagation_already_private();
 int make_private(bool already_private) noexcept;
 
 // Child: applies ops in order. Returns 0, or errno with *failed set to the index of the failing op.
-int apply(const Op* ops, std::size_t count, std::size_t* failed) noexcept;
+// `remount_refused`: the kernel refuses remounts and recursive binds with EINVAL (gVisor; Spawner detects it
+// at start): a bind then stays as bound (writable, but only by its owner: the runtime is root's and a run is
+// not), a read-only self-bind is skipped, and a tmpfs option the kernel lacks (nr_inodes) is left out.
+int apply(const Op* ops, std::size_t count, std::size_t* failed, bool remount_refused = false) noexcept;
 
-// Child: pivot_root into new_root, detach the old root, and make the new root read-only.
-int pivot(const char* new_root) noexcept;
-int make_root_readonly() noexcept;
+// Child: pivot_root into new_root, detach the old root, and make the new root read-only. With `remount_refused`
+// (gVisor, which refuses pivot_root and remounts too) a chroot into new_root instead, in the run's own mount
+// namespace, and the root left as mounted (root's, mode 0755).
+int pivot(const char* new_root, bool remount_refused = false) noexcept;
+int make_root_readonly(bool remount_refused = false) noexcept;
+
+// Parent, at start: whether this kernel refuses a read-only remount of a bind mount with EINVAL (gVisor), tried
+// in a child in a new mount namespace on a tmpfs at `mount_point`. Returns that errno, or 0 when it works.
+int try_bind_remount(const char* mount_point, bool propagation_already_private) noexcept;
 // Child, chroot mode (no mount namespace: new_root was built in jaild's): chroot into new_root, at its "/".
 int enter_chroot(const char* new_root) noexcept;
 

@@ -45,7 +45,10 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
             const auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0 || ::poll(fds, 2, static_cast<int>(left.count())) <= 0) {
-                sys::pidfd_send_signal(spawned.pidfd.get(), SIGKILL);
+                if (spawned.pidfd)
+                    sys::pidfd_send_signal(spawned.pidfd.get(), SIGKILL);
+                else
+                    ::kill(spawned.pid, SIGKILL);  // our unreaped child: its pid cannot have been reused
                 if (spawned.chroot_root) kill_uid(uid);  // no PID namespace ends the rest
                 shot.error = "timed out";
                 break;
@@ -63,7 +66,10 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
             }
         }
         siginfo_t info{};
-        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+        if (spawned.pidfd)
+            ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+        else
+            ::waitid(P_PID, static_cast<id_t>(spawned.pid), &info, WEXITED | __WALL);
         if (spawned.chroot_root) kill_uid(uid);
         shot.reports = drain_reports(spawned);
         for (const ChildReport& r : shot.reports) {

@@ -155,7 +155,8 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
 
 std::span<const Rule> rules() { return kRules; }
 
-Filter::Filter(Filter&& other) noexcept : code_(std::move(other.code_)), skipped_(std::move(other.skipped_)) {
+Filter::Filter(Filter&& other) noexcept
+    : code_(std::move(other.code_)), skipped_(std::move(other.skipped_)), kills_thread_only_(other.kills_thread_only_) {
     fprog_ = {static_cast<unsigned short>(code_.size()), code_.data()};
     other.fprog_ = {};
 }
@@ -164,12 +165,16 @@ Filter Filter::compile(std::initializer_list<std::string_view> allowed) {
     Ctx ctx(seccomp_init(SCMP_ACT_ALLOW));
     if (!ctx) throw std::runtime_error("seccomp: seccomp_init failed");
     // Only the native ABI: on x86-64 the i386 (int 0x80) and x32 entry points, with their own syscall
-    // numbers that a native-only list would not cover, kill the process.
-    check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
-          "bad-arch action SECCOMP_RET_KILL_PROCESS (Linux 4.14; gVisor lacks it)");
+    // numbers that a native-only list would not cover, kill the process. Where the kernel lacks that action
+    // (gVisor), they kill the calling thread: the call is refused all the same.
+    Filter filter;
+    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0) {
+        check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_THREAD),
+              "bad-arch action SECCOMP_RET_KILL_THREAD");
+        filter.kills_thread_only_ = true;
+    }
     // no_new_privs is set by the child itself just before, with its own error report.
     check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "nnp attribute");
-    Filter filter;
     for (const Rule& rule : kRules) {
         if (std::find(allowed.begin(), allowed.end(), std::string_view(rule.syscall)) != allowed.end()) continue;
         const int nr = seccomp_syscall_resolve_name(rule.syscall);

@@ -31,6 +31,9 @@ public:
     std::size_t instructions() const { return code_.size(); }
     // Syscalls of the table this architecture does not have (reported by jaild --check).
     const std::vector<std::string>& skipped() const { return skipped_; }
+    // True where the kernel lacks SECCOMP_RET_KILL_PROCESS (gVisor): a call of a foreign architecture kills
+    // only the thread that made it (it is refused either way).
+    bool kills_thread_only() const { return kills_thread_only_; }
 
     Filter(Filter&& other) noexcept;
     Filter& operator=(Filter&&) = delete;
@@ -41,6 +44,7 @@ private:
     std::vector<sock_filter> code_;
     sock_fprog fprog_{};
     std::vector<std::string> skipped_;
+    bool kills_thread_only_ = false;
 };
 
 // Child, after no_new_privs: installs the filter. Returns errno.

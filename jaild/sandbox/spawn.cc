@@ -180,10 +180,13 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       empty_caps_(caps::empty_state()),
       reaper_path_(find_reaper()),
       propagation_already_private_(mounts::own_propagation_already_private()) {
+    // Only degraded mode takes what gVisor offers instead; elsewhere the runs' mounts fail and say so.
+    if (config.sandbox.degraded)
+        remount_refused_ = mounts::try_bind_remount(rootfs_.new_root().c_str(), propagation_already_private_) == EINVAL;
     if (config.sandbox.chroot) {
         roots_dir_ = rootfs_.new_root() + "s";  // <run_dir>/roots
         prepare_roots_dir(roots_dir_, propagation_already_private_);
-    } else if (!config.sandbox.allow_network) {
+    } else if (!config.sandbox.allow_network && !remount_refused_) {  // gVisor's setns refuses them too
         netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
     }
     if (!reaper_path_.empty()) reaper_.reset(::open(reaper_path_.c_str(), O_PATH | O_CLOEXEC));
@@ -348,6 +351,7 @@ ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     ChildSpec spec;
     spec.propagation_already_private = propagation_already_private_;
     spec.chroot = config_.sandbox.chroot;
+    spec.remount_refused = remount_refused_;
     spec.new_root = rootfs_.new_root().c_str();
     spec.hostname = rootfs_.hostname().c_str();
     spec.hostname_len = rootfs_.hostname().size();

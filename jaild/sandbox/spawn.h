@@ -112,6 +112,9 @@ public:
     std::error_code build_template() { return rootfs_.build_template(); }
     // Where jaild-reaper was found ("" when it was not: each sandbox's clone of jaild then reaps itself).
     const std::string& reaper_path() const { return reaper_path_; }
+    // Degraded mode where the kernel refuses read-only remounts (gVisor): the runs' runtime directories are
+    // bound writable, kept from the runs by ownership only (mounts::apply), and their roots entered by chroot.
+    bool remount_refused() const { return remount_refused_; }
 
 private:
     // The steps of spawn() that need the spawner: the parts of the spec every run shares, and the
@@ -126,6 +129,7 @@ private:
     const void* empty_caps_;
     std::string reaper_path_;
     bool propagation_already_private_;  // of jaild's mount namespace, which each sandbox's copies
+    bool remount_refused_ = false;      // degraded mode on a kernel that refuses remounts (gVisor): ChildSpec
     // Chroot mode: <run_dir>/roots, a private mount of its own holding each run's root (<uid>-<n>), and the
     // counter that makes those names unique (a root is removed after its uid may already run again).
     std::string roots_dir_;
