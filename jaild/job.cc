@@ -20,6 +20,7 @@
 
 #include "common/linux_compat.h"
 #include "jaild/replies.h"
+#include "jaild/sandbox/proc_cpu.h"
 
 namespace jaild {
 
@@ -89,7 +90,8 @@ void Job::kill(KillReason reason) {
     // Without a pidfd the pid is safe to signal too: the reaper is our child, not reaped before exited_ is set.
     const int rc = pidfd_.is_open() ? sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) : ::kill(pid_, SIGKILL);
     if (rc != 0 && errno != ESRCH) spdlog::error("job {}: killing its PID 1: {}", id_, std::strerror(errno));
-    owner_.end_processes(uid_);
+    if (!processes_ended_) owner_.end_processes(uid_);  // once: none of the run's processes can start another
+    processes_ended_ = true;
 }
 
 void Job::feed_stdin(std::string data, bool eof) {
@@ -264,7 +266,11 @@ void Job::arm_cpu_watch(milliseconds delay) {
     cpu_timer_.expires_after(delay);
     cpu_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (ec || self->exited_ || !self->cgroup_) return;
-        const std::uint64_t used_ms = self->cgroup_->stats().cpu_usec / 1000;
+        // Without a cgroup (degraded mode) RLIMIT_CPU stops each process, but not a run of many, and gVisor
+        // ignores it: the run's processes are counted in /proc.
+        const cgroup::JobStats stats = self->cgroup_->stats();
+        const std::uint64_t used_ms =
+            stats.measured ? stats.cpu_usec / 1000 : run_cpu_ms(self->uid_, self->pid_);
         const std::uint64_t limit_ms = self->plan_.limits.cpu_ms;
         if (used_ms >= limit_ms) {
             self->kill(KillReason::cpu_timeout);

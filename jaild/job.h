@@ -79,6 +79,7 @@ private:
     // The reaper's pidfd; closed where the kernel gives none (gVisor), and then pid_ is waited for by polling.
     boost::asio::posix::stream_descriptor pidfd_, stdout_, stderr_, stdin_, result_, program_;
     pid_t pid_;
+    bool processes_ended_ = false;  // kill() has ended every process of the run (JobOwner::end_processes)
     boost::asio::steady_timer wall_timer_, cpu_timer_, stdin_ready_, program_retry_;
     std::optional<int> program_status_;  // wait_program()'s
     unique_fd control_;

@@ -31,6 +31,7 @@
 #include "jaild/live/live_service.h"
 #include "jaild/probe.h"
 #include "jaild/sandbox/uid_kill.h"
+#include "jaild/sandbox/uid_pool.h"
 #include "jaild/sandbox/workspace.h"
 #include "jaild/server.h"
 #include "jaild/socket_claim.h"
@@ -155,22 +156,26 @@ void log_languages(const std::vector<jaild::Language>& enabled, std::size_t defi
 
 // Chroot mode (sandbox.isolation = "chroot"): no warm sandboxes or zygotes (both live in namespaces), the
 // program's orphans left to the host's init rather than to jaild (jaild is a child subreaper only for the
-// zygotes' runs), and every process a jaild that died left running under the uid range killed.
+// zygotes' runs), and every process a jaild that died left running under the uid range killed (each pair of
+// uids, whether or not /proc shows its processes to jaild: ProtectProc=invisible hides them).
 void prepare_chroot_mode(jaild::Config& config, bool check) {
+    // What a run leaves behind is killed by uid after its PID 1 has ended; as PID 1 jaild would inherit it
+    // and never reap it, and the zombies would count against the uid's process limit.
+    if (::getpid() == 1)
+        throw std::runtime_error(
+            "chroot mode ([sandbox] isolation = \"chroot\") needs an init as PID 1 to reap what runs leave behind: "
+            "start jaild under one (docker run --init, tini, or its systemd unit)");
     spdlog::warn(
         "chroot mode ([sandbox] isolation = \"chroot\"): runs get no namespaces; each can see the host's other "
         "processes (not their /proc entries) and, if the host has one, its network; no warm sandboxes or zygotes");
     config.sandbox.warm_sandboxes = 0;
     config.zygote.enabled = false;
     ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-    if (::getpid() == 1)
-        spdlog::warn("jaild is PID 1: what runs leave behind becomes its zombies; start it under an init "
-                     "(docker run --init, tini)");
     if (check) return;
-    for (const std::uint32_t uid :
-         jaild::uids_with_processes("/proc", config.sandbox.uid_base, config.sandbox.uid_count)) {
-        spdlog::warn("uid {} of the sandbox range has processes, left by a previous jaild: killing them", uid);
-        if (const std::error_code ec = jaild::kill_uid(uid)) spdlog::error("killing uid {}: {}", uid, ec.message());
+    const std::uint32_t end = config.sandbox.uid_base + config.sandbox.uid_count;
+    for (std::uint32_t uid = config.sandbox.uid_base; uid + 1 < end; uid += 2) {
+        if (const std::error_code ec = jaild::kill_uid(uid, jaild::reaper_uid_of(uid)))
+            spdlog::error("killing what a previous jaild left running as uid {}: {}", uid, ec.message());
     }
 }
 
@@ -210,7 +215,8 @@ int run(const Options& options) {
     std::string setup_error;
     std::unique_ptr<jaild::cgroup::Manager> cgroups = jaild::choose_cgroups(config, setup_error);
     try {
-        spawner = std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds());
+        spawner =
+            std::make_unique<jaild::Spawner>(config, jaild::LanguageRegistry(languages).extra_binds(), options.check);
         if (!unshared && !config.sandbox.chroot) {
             // The runs' common root, built once in jaild's namespace (Rootfs::build_template).
             if (const std::error_code ec = spawner->build_template())

@@ -150,6 +150,10 @@ void add_stage_items(ProbeReport& report, const FullRun& run, HostKind host, boo
         ProbeItem line{into_chroot ? "chroot into the run's root" : item.name, false, true, "",
                        item.fix ? item.fix : std::string(namespace_fix(host))};
         if (into_chroot) line.fix = "jaild needs CAP_SYS_CHROOT";
+        if (host == HostKind::gvisor && item.stage == Stage::mounts)
+            line.fix =
+                "gVisor refuses read-only remounts and some tmpfs options: set `[sandbox] degraded = true` in "
+                "jaild.toml, which uses what gVisor offers instead (docs/security.md \"Degraded mode\")";
         if (run.ran || (at_stage && item.stage < run.failure.stage)) {
             line.ok = true;
         } else if (!blamed) {
@@ -260,6 +264,13 @@ ProbeReport probe_host(const Config& config, cgroup::Manager* cgroups, const Spa
         if (cgroups && !is_degraded(cgroups))
             report.items.push_back({"job cgroup with limits", cgroup_detail.rfind("created", 0) == 0, true,
                                     cgroup_detail, std::string("see the cgroups item") + kDegradedFix});
+        if (spawner->remount_refused())
+            report.items.push_back(
+                {"read-only mounts", false, false,
+                 "Invalid argument (a read-only remount of a bind): degraded mode binds the runtime directories "
+                 "writable, which only their owner, root, could use (runs never are), enters each run's root by "
+                 "chroot, and skips securebits",
+                 "none on this host: it is what degraded mode does here (docs/security.md \"Degraded mode\")"});
         add_stage_items(report, run, host.kind, config.sandbox.chroot);
     } else {
         report.items.push_back({"sandbox set-up", false, true, setup_error, "see the message"});

@@ -284,7 +284,8 @@ void Supervisor::job_ended(const std::string& job_id, unique_fd mount_ns, Chroot
 
 void Supervisor::end_processes(std::uint32_t uid) {
     if (!config_.sandbox.chroot) return;
-    if (const std::error_code ec = kill_uid(uid)) spdlog::error("killing the processes of uid {}: {}", uid, ec.message());
+    if (const std::error_code ec = kill_uid(uid, reaper_uid_of(uid)))
+        spdlog::error("killing the processes of uid {}: {}", uid, ec.message());
 }
 
 std::string Supervisor::describe_failure(const ChildReport& report, const Spawned& spawned) const {

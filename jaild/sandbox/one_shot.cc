@@ -10,6 +10,7 @@
 #include "common/linux_compat.h"
 #include "jaild/sandbox/spawn.h"
 #include "jaild/sandbox/uid_kill.h"
+#include "jaild/sandbox/uid_pool.h"
 
 namespace jaild {
 
@@ -49,7 +50,7 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
                     sys::pidfd_send_signal(spawned.pidfd.get(), SIGKILL);
                 else
                     ::kill(spawned.pid, SIGKILL);  // our unreaped child: its pid cannot have been reused
-                if (spawned.chroot_root) kill_uid(uid);  // no PID namespace ends the rest
+                if (spawned.chroot_root) kill_uid(uid, reaper_uid_of(uid));  // no PID namespace ends the rest
                 shot.error = "timed out";
                 break;
             }
@@ -70,7 +71,7 @@ OneShot run_one_shot(const Spawner& spawner, cgroup::Manager* cgroups, const Run
             ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
         else
             ::waitid(P_PID, static_cast<id_t>(spawned.pid), &info, WEXITED | __WALL);
-        if (spawned.chroot_root) kill_uid(uid);
+        if (spawned.chroot_root) kill_uid(uid, reaper_uid_of(uid));
         shot.reports = drain_reports(spawned);
         for (const ChildReport& r : shot.reports) {
             if (r.kind == ChildReport::failed) {

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -161,7 +162,11 @@ Filter::Filter(Filter&& other) noexcept
     other.fprog_ = {};
 }
 
-Filter Filter::compile(std::initializer_list<std::string_view> allowed) {
+Filter Filter::compile(std::initializer_list<std::string_view> allowed) { return build(allowed, false, false); }
+
+Filter Filter::compile_for_chroot(bool unix_sockets_only) { return build({}, true, unix_sockets_only); }
+
+Filter Filter::build(std::initializer_list<std::string_view> allowed, bool chroot, bool unix_sockets_only) {
     Ctx ctx(seccomp_init(SCMP_ACT_ALLOW));
     if (!ctx) throw std::runtime_error("seccomp: seccomp_init failed");
     // Only the native ABI: on x86-64 the i386 (int 0x80) and x32 entry points, with their own syscall
@@ -183,6 +188,17 @@ Filter Filter::compile(std::initializer_list<std::string_view> allowed) {
             continue;
         }
         check(add_rule(ctx.get(), rule, nr), rule.syscall);
+    }
+    if (chroot) {
+        for (const char* name : {"shmget", "msgget", "semget", "mq_open"}) {
+            const int nr = seccomp_syscall_resolve_name(name);
+            if (nr != __NR_SCMP_ERROR) check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0), name);
+        }
+    }
+    if (unix_sockets_only) {
+        check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                               SCMP_A0(SCMP_CMP_NE, AF_UNIX)),
+              "socket");
     }
     filter.code_ = export_bpf(ctx.get());
     filter.fprog_ = {static_cast<unsigned short>(filter.code_.size()), filter.code_.data()};

@@ -27,6 +27,11 @@ public:
     // Parent, at start. Throws std::runtime_error when libseccomp fails. `allowed`: rules of the table left
     // out (the zygote's own filter keeps the calls its children still need: jaild/zygote/confine.h).
     static Filter compile(std::initializer_list<std::string_view> allowed = {});
+    // Chroot mode's filter (sandbox.isolation = "chroot"): the table, and what the namespaces it lacks would have
+    // kept apart. System V IPC and POSIX message queues (no IPC namespace: another run of the same uid later
+    // would find them) answer EPERM; with `unix_sockets_only` (allow_network = false, and no network
+    // namespace) so does every socket but AF_UNIX (EAFNOSUPPORT).
+    static Filter compile_for_chroot(bool unix_sockets_only);
     const sock_fprog* program() const { return &fprog_; }
     std::size_t instructions() const { return code_.size(); }
     // Syscalls of the table this architecture does not have (reported by jaild --check).
@@ -41,6 +46,7 @@ public:
 
 private:
     Filter() = default;
+    static Filter build(std::initializer_list<std::string_view> allowed, bool chroot, bool unix_sockets_only);
     std::vector<sock_filter> code_;
     sock_fprog fprog_{};
     std::vector<std::string> skipped_;

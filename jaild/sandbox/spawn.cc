@@ -172,10 +172,11 @@ void prepare_roots_dir(const std::string& dir, bool propagation_already_private)
 
 }  // namespace
 
-Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_binds)
+Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_binds, bool check)
     : config_(config),
       rootfs_(config.sandbox, extra_binds, config.languages.support_dir),
-      filter_(seccomp::Filter::compile()),
+      filter_(config.sandbox.chroot ? seccomp::Filter::compile_for_chroot(!config.sandbox.allow_network)
+                                    : seccomp::Filter::compile()),
       last_cap_(caps::last_cap()),
       empty_caps_(caps::empty_state()),
       reaper_path_(find_reaper()),
@@ -184,7 +185,8 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
     if (config.sandbox.degraded)
         remount_refused_ = mounts::try_bind_remount(rootfs_.new_root().c_str(), propagation_already_private_) == EINVAL;
     if (config.sandbox.chroot) {
-        roots_dir_ = rootfs_.new_root() + "s";  // <run_dir>/roots
+        // <run_dir>/roots, or for a check <run_dir>/roots.check-<pid>
+        roots_dir_ = rootfs_.new_root() + (check ? "s.check-" + std::to_string(::getpid()) : "s");
         prepare_roots_dir(roots_dir_, propagation_already_private_);
     } else if (!config.sandbox.allow_network && !remount_refused_) {  // gVisor's setns refuses them too
         netns_ = std::make_unique<NetnsPool>(kReadyNetworkNamespaces);
@@ -196,7 +198,10 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
 
 Spawner::~Spawner() {
     for (void* stack : all_stacks_) ::munmap(stack, kChildStackBytes);
-    if (!roots_dir_.empty()) ::umount2(roots_dir_.c_str(), MNT_DETACH);
+    if (!roots_dir_.empty()) {
+        ::umount2(roots_dir_.c_str(), MNT_DETACH);
+        if (roots_dir_.find(".check-") != std::string::npos) ::rmdir(roots_dir_.c_str());
+    }
 }
 
 void* Spawner::take_stack() const {
@@ -358,8 +363,10 @@ ChildSpec Spawner::base_spec(const RunPlan& plan, std::uint32_t uid) const {
     spec.loopback_up = !config_.sandbox.allow_network;
     spec.uid = uid;
     spec.gid = uid;
-    spec.reaper_uid = reaper_uid_of(uid);
-    spec.reaper_gid = reaper_uid_of(uid);
+    // gVisor's execve resets a no_new_privs process's effective uid to its real one: jaild-reaper, which starts
+    // the program as its effective uid, runs as the program's uid there (docs/security.md "Degraded mode").
+    spec.reaper_uid = remount_refused_ ? uid : reaper_uid_of(uid);
+    spec.reaper_gid = remount_refused_ ? uid : reaper_uid_of(uid);
     spec.last_cap = last_cap_;
     spec.empty_caps = empty_caps_;
     spec.cwd = plan.cwd.c_str();

@@ -84,7 +84,9 @@ std::vector<ChildReport> drain_reports(const Spawned& spawned);
 class Spawner {
 public:
     // extra_binds: host directories the languages need (LanguageRegistry::extra_binds).
-    explicit Spawner(const Config& config, const std::vector<std::string>& extra_binds = {});
+    // `check`: for jaild --check, which may run beside a live jaild (chroot mode: its runs' roots go to a
+    // directory of its own, so that it never touches the live jaild's).
+    explicit Spawner(const Config& config, const std::vector<std::string>& extra_binds = {}, bool check = false);
     ~Spawner();
     Spawner(const Spawner&) = delete;
 
