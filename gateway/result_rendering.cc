@@ -50,6 +50,8 @@ json::object isolation_object(const v1::Isolation& isolation) {
     out["cpu_usage"] = isolation.cpu_usage();
     out["root"] = isolation.root();
     out["namespaces"] = isolation.namespaces();
+    out["runtime"] = isolation.runtime();
+    out["reaper_uid"] = isolation.reaper_uid();
     return out;
 }
 

@@ -193,9 +193,8 @@ private:
             case K::kNode: {
                 v1::ServerMessage reply;
                 reply.mutable_node()->set_node_id(supervisor_.config().node.id);
-                if (supervisor_.degraded() || supervisor_.chroot())
-                    *reply.mutable_node()->mutable_isolation() =
-                        isolation_of(!supervisor_.degraded(), supervisor_.chroot());
+                if (const v1::Isolation* isolation = supervisor_.isolation())
+                    *reply.mutable_node()->mutable_isolation() = *isolation;
                 co_await send(reply);
                 co_return;
             }

@@ -303,7 +303,7 @@ asio::awaitable<v1::Exit> Job::run(Sink sink) {
     result_.close(ignored);
 
     v1::Exit exit = to_proto(classify(outcome(), plan_));
-    if (owner_.chroot()) *exit.mutable_isolation() = isolation_of(!exit.memory_kb_unknown(), true);
+    if (const v1::Isolation* isolation = owner_.isolation()) *exit.mutable_isolation() = *isolation;
     if (plan_.result_channel && !plan_.live) verdict_ = apply_runner_answer(answer_, exit);
     co_await owner_.retire(std::move(cgroup_), id_);
     co_return exit;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "jaild.pb.h"
 #include "jaild/sandbox/cgroup.h"
 #include "jaild/sandbox/child_abi.h"
 #include "jaild/sandbox/spawn.h"
@@ -24,8 +25,9 @@ public:
     // The run's PID 1 has ended or is being killed. In chroot mode, where no PID namespace takes the run's
     // other processes along, kills every process of its uid; otherwise nothing is left to do.
     virtual void end_processes(std::uint32_t uid) = 0;
-    // Chroot mode (sandbox.isolation = "chroot"): every answer says so (replies.h, isolation_of).
-    virtual bool chroot() const = 0;
+    // How runs are isolated where that is weaker than cgroups and namespaces (degraded or chroot mode): every
+    // answer carries it (replies.h, isolation_of). Null otherwise.
+    virtual const v1::Isolation* isolation() const = 0;
     // A failed setup report of the run in words (stage_text.h).
     virtual std::string describe_failure(const ChildReport& report, const Spawned& spawned) const = 0;
 

@@ -46,24 +46,23 @@ v1::Exit to_proto(const Verdict& verdict) {
     exit.set_stderr_truncated(verdict.stderr_truncated);
     exit.set_error(verdict.error);
     exit.set_timeout_kind(verdict.timeout_kind);
-    if (!verdict.measured) {
-        exit.set_memory_kb_unknown(true);
-        *exit.mutable_isolation() = isolation_of(false, false);  // Job::run adds chroot mode's
-    }
+    if (!verdict.measured) exit.set_memory_kb_unknown(true);  // Job::run adds how it was isolated
     return exit;
 }
 
-v1::Isolation isolation_of(bool cgroups, bool chroot) {
+v1::Isolation isolation_of(bool cgroups, bool chroot, bool gvisor) {
     v1::Isolation isolation;
     isolation.set_cgroups(cgroups);
     isolation.set_memory(cgroups ? "cgroup" : "rlimit_as");
     isolation.set_processes(cgroups ? "cgroup" : "rlimit_nproc");
-    isolation.set_cpu(cgroups ? "cgroup" : "rlimit_cpu");
+    isolation.set_cpu(cgroups ? "cgroup" : gvisor ? "proc_watch" : "rlimit_cpu");
     isolation.set_wall(chroot ? "uid_kill" : "pid1_kill");
     isolation.set_memory_peak(cgroups ? "cgroup" : "unknown");
     isolation.set_cpu_usage(cgroups ? "cgroup" : "reaped_rusage");
-    isolation.set_root(chroot ? "chroot" : "pivot_root");
+    isolation.set_root(chroot || gvisor ? "chroot" : "pivot_root");
     isolation.set_namespaces(!chroot);
+    isolation.set_runtime(gvisor ? "root_owned" : "read_only");
+    isolation.set_reaper_uid(!gvisor);
     return isolation;
 }
 

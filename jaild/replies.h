@@ -16,8 +16,8 @@ v1::Status to_proto(RunStatus status);
 v1::Exit to_proto(const Verdict& verdict);
 // How degraded mode enforces the limits ([sandbox] degraded = true, no cgroups): Exit's and NodeInfo's.
 // How runs are isolated where that is weaker than cgroups and namespaces: `cgroups` false in degraded mode,
-// `chroot` in chroot mode.
-v1::Isolation isolation_of(bool cgroups, bool chroot);
+// `chroot` in chroot mode, `gvisor` where degraded mode takes what gVisor offers (Spawner::remount_refused).
+v1::Isolation isolation_of(bool cgroups, bool chroot, bool gvisor);
 
 // A ServerMessage carrying an Error.
 v1::ServerMessage error_reply(ErrorCode code, std::string_view message, std::string_view field = {});

@@ -22,6 +22,7 @@
 #include "jaild.pb.h"
 #include "jaild/job.h"
 #include "jaild/plan_from_request.h"
+#include "jaild/replies.h"
 #include "jaild/sandbox/program_start.h"
 #include "jaild/sandbox/reaper_settled.h"
 #include "jaild/sandbox/uid_kill.h"
@@ -53,6 +54,8 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       uids_(config.sandbox.uid_base, pool_uid_count(config.sandbox.uid_count)),
       instance_(std::random_device{}()) {
     live_ = std::make_unique<live::LiveService>(*this);
+    if (degraded() || config.sandbox.chroot)
+        isolation_ = isolation_of(!degraded(), config.sandbox.chroot, spawner_->remount_refused());
     sessions_.on_destroy([this](Session& session) { live_->session_ended(session.meta.id); });
     if (auto setup = warm_setup()) warm_ = std::make_unique<WarmPool>(std::move(*setup));
     start_zygotes();

@@ -79,7 +79,7 @@ public:
     boost::asio::awaitable<void> retire(std::unique_ptr<cgroup::JobCgroup> cgroup, std::string job_id) override;
     void job_ended(const std::string& job_id, unique_fd mount_ns, ChrootRoot root) override;
     void end_processes(std::uint32_t uid) override;
-    bool chroot() const override { return config_.sandbox.chroot; }
+    const v1::Isolation* isolation() const override { return isolation_ ? &*isolation_ : nullptr; }
     std::string describe_failure(const ChildReport& report, const Spawned& spawned) const override;
     // Lease's destructor.
     void release(std::uint32_t uid, const std::string& workspace);
@@ -124,6 +124,7 @@ private:
     const Config& config_;
     std::unique_ptr<cgroup::Manager> cgroups_;
     std::unique_ptr<Spawner> spawner_;
+    std::optional<v1::Isolation> isolation_;  // isolation()
     LanguageRegistry languages_;
     WorkspaceArea workspaces_;
     SessionStore sessions_;

@@ -228,6 +228,8 @@ TEST_CASE("codec: a degraded jaild's result names its isolation, and its unknown
     isolation.set_cpu_usage("reaped_rusage");
     isolation.set_root("pivot_root");
     isolation.set_namespaces(true);
+    isolation.set_runtime("read_only");
+    isolation.set_reaper_uid(true);
     ParsedRequest request;
     const auto result = result_object(exit, "", "", request);
     CHECK(result.at("memory_kb").is_null());
@@ -235,7 +237,7 @@ TEST_CASE("codec: a degraded jaild's result names its isolation, and its unknown
     CHECK(json::serialize(result.at("isolation")) ==
           R"({"cgroups":false,"memory":"rlimit_as","processes":"rlimit_nproc","cpu":"rlimit_cpu",)"
           R"("wall":"pid1_kill","memory_peak":"unknown","cpu_usage":"reaped_rusage","root":"pivot_root",)"
-          R"("namespaces":true})");
+          R"("namespaces":true,"runtime":"read_only","reaper_uid":true})");
 }
 
 TEST_CASE("codec: status names", "[unit][codec]") {
