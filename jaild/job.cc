@@ -269,8 +269,7 @@ void Job::arm_cpu_watch(milliseconds delay) {
         // Without a cgroup (degraded mode) RLIMIT_CPU stops each process, but not a run of many, and gVisor
         // ignores it: the run's processes are counted in /proc.
         const cgroup::JobStats stats = self->cgroup_->stats();
-        const std::uint64_t used_ms =
-            stats.measured ? stats.cpu_usec / 1000 : run_cpu_ms(self->uid_, self->pid_);
+        const std::uint64_t used_ms = stats.measured ? stats.cpu_usec / 1000 : run_cpu_ms(self->uid_, self->pid_);
         const std::uint64_t limit_ms = self->plan_.limits.cpu_ms;
         if (used_ms >= limit_ms) {
             self->kill(KillReason::cpu_timeout);

@@ -173,18 +173,20 @@ void add_host_items(ProbeReport& report, const Config& config, const HostClass& 
     report.items.push_back({"host: " + std::string(host_name(host.kind)), true, false, host.evidence, ""});
     report.items.push_back({"running as root", ::geteuid() == 0, true, "", "start jaild as root (jaild.service does)"});
     if (chroot)
-        report.items.push_back({"isolation: chroot", false, false,
-                                "[sandbox] isolation = \"chroot\": runs get no namespaces; each can see the host's other "
-                                "processes (not their /proc entries) and, if the host has one, its network",
-                                "where the host allows namespaces, remove the key: they isolate runs better"});
+        report.items.push_back(
+            {"isolation: chroot", false, false,
+             "[sandbox] isolation = \"chroot\": runs get no namespaces; each can see the host's other "
+             "processes (not their /proc entries) and, if the host has one, its network",
+             "where the host allows namespaces, remove the key: they isolate runs better"});
     for (const NamespaceProbe& ns : kNamespaces) {
         const int err = try_namespace(ns.flag);
         const bool needed = !chroot && (ns.flag != CLONE_NEWNET || !config.sandbox.allow_network);
         std::string fix(chroot ? "none needed: chroot mode does without namespaces" : namespace_fix(host.kind));
         // Refused outright (Cloud Run, a seccomp profile): the mode made for such hosts.
         if (err == EPERM && !chroot)
-            fix += "; or, where the host refuses namespaces for good, set `[sandbox] isolation = \"chroot\"` in "
-                   "jaild.toml (weaker: docs/security.md \"Chroot mode\")";
+            fix +=
+                "; or, where the host refuses namespaces for good, set `[sandbox] isolation = \"chroot\"` in "
+                "jaild.toml (weaker: docs/security.md \"Chroot mode\")";
         report.items.push_back({ns.name, err == 0, needed, err ? std::strerror(err) : "", std::move(fix)});
     }
     if (!sys::has_clone3())

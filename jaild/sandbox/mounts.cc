@@ -169,17 +169,26 @@ int make_root_readonly(bool remount_refused) noexcept {
     return err == EINVAL && remount_refused ? 0 : err;
 }
 
-int try_bind_remount(const char* mount_point, bool propagation_already_private) noexcept {
+int try_bind_remount(const char* mount_point, bool propagation_already_private, bool in_own_namespace) noexcept {
     clone_args args{};
-    args.flags = CLONE_NEWNS;
+    args.flags = in_own_namespace ? 0 : CLONE_NEWNS;
     args.exit_signal = SIGCHLD;
     const long pid = sys::clone3_or_clone(&args);
     if (pid < 0) return errno;
     if (pid == 0) {
-        if (const int err = make_private(propagation_already_private)) ::_exit(err);
+        if (!in_own_namespace) {
+            if (const int err = make_private(propagation_already_private)) ::_exit(err);
+        }
         if (::mount("tmpfs", mount_point, "tmpfs", 0, "size=16k,mode=0755") != 0) ::_exit(errno);
-        if (::mount(mount_point, mount_point, nullptr, MS_BIND, nullptr) != 0) ::_exit(errno);
-        ::_exit(errno_of(::mount(nullptr, mount_point, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr)));
+        int made = 1;
+        int err = errno_of(::mount(mount_point, mount_point, nullptr, MS_BIND, nullptr));
+        if (err == 0) {
+            ++made;
+            err = errno_of(::mount(nullptr, mount_point, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr));
+        }
+        // In jaild's namespace: both mounts, the bind stacked on the tmpfs, taken away again.
+        for (; in_own_namespace && made > 0; --made) ::umount2(mount_point, MNT_DETACH);
+        ::_exit(err);
     }
     int status = 0;
     while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {

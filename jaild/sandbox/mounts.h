@@ -63,8 +63,9 @@ int pivot(const char* new_root, bool remount_refused = false) noexcept;
 int make_root_readonly(bool remount_refused = false) noexcept;
 
 // Parent, at start: whether this kernel refuses a read-only remount of a bind mount with EINVAL (gVisor), tried
-// in a child in a new mount namespace on a tmpfs at `mount_point`. Returns that errno, or 0 when it works.
-int try_bind_remount(const char* mount_point, bool propagation_already_private) noexcept;
+// in a child on a tmpfs at `mount_point`: in a new mount namespace, or (`in_own_namespace`: chroot mode, where
+// namespaces are refused) in jaild's, unmounted again before the child ends. Returns that errno, or 0.
+int try_bind_remount(const char* mount_point, bool propagation_already_private, bool in_own_namespace) noexcept;
 // Child, chroot mode (no mount namespace: new_root was built in jaild's): chroot into new_root, at its "/".
 int enter_chroot(const char* new_root) noexcept;
 

@@ -105,7 +105,7 @@ void append_at(MountList& list, const MountList& from, const std::string& old_ro
         const std::string_view target = op.target ? op.target : "";
         if (target.substr(0, old_root.size()) == old_root)
             op.target = list.keep(root + std::string(target.substr(old_root.size())));
-        if (op.kind == K::proc) op.data = "hidepid=invisible";
+        if (op.kind == K::proc) op.data = "hidepid=2";  // "invisible" since Linux 5.8; gVisor knows only the number
         list.add(op);
     }
 }

@@ -183,7 +183,8 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
       propagation_already_private_(mounts::own_propagation_already_private()) {
     // Only degraded mode takes what gVisor offers instead; elsewhere the runs' mounts fail and say so.
     if (config.sandbox.degraded)
-        remount_refused_ = mounts::try_bind_remount(rootfs_.new_root().c_str(), propagation_already_private_) == EINVAL;
+        remount_refused_ = mounts::try_bind_remount(rootfs_.new_root().c_str(), propagation_already_private_,
+                                                    config.sandbox.chroot) == EINVAL;
     if (config.sandbox.chroot) {
         // <run_dir>/roots, or for a check <run_dir>/roots.check-<pid>
         roots_dir_ = rootfs_.new_root() + (check ? "s.check-" + std::to_string(::getpid()) : "s");
@@ -409,9 +410,9 @@ Spawned Spawner::spawn(const RunPlan& plan, std::uint32_t uid, cgroup::JobCgroup
             return out;
         }
     }
-    out.mounts = rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source,
-                                  &plan.tmp_source, &plan.packages, plan.live, plan.live,
-                                  out.chroot_root ? &out.chroot_root.path() : nullptr});
+    out.mounts =
+        rootfs_.for_job({uid, uid, plan.limits.tmp_bytes, &plan.files, &plan.workspace_source, &plan.tmp_source,
+                         &plan.packages, plan.live, plan.live, out.chroot_root ? &out.chroot_root.path() : nullptr});
     ChildInputs inputs;
     prepare_inputs(plan, warm, static_cast<bool>(reaper_),
                    config_.sandbox.degraded && cgroup && !cgroup->stats().measured, inputs);

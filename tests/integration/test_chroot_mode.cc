@@ -70,8 +70,7 @@ void check_clean(const ChrootHost& h) {
 
 }  // namespace
 
-TEST_CASE("chroot mode: where namespaces are refused, jaild without the key refuses and names it",
-          "[root][chroot]") {
+TEST_CASE("chroot mode: where namespaces are refused, jaild without the key refuses and names it", "[root][chroot]") {
     TempDir dir;
     std::string message;
     try {
@@ -168,7 +167,8 @@ TEST_CASE("chroot mode: CPU, memory and file-size limits stop the run", "[root][
     CHECK(spin.exit.status() == v1::STATUS_TIMEOUT);
     CHECK(spin.exit.timeout_kind() == "cpu");
 
-    const RunResult memory = python(h, "x = bytearray(400 << 20)\nprint('ALLOCATED')", limits(20000, 10000, 128 * 1024));
+    const RunResult memory =
+        python(h, "x = bytearray(400 << 20)\nprint('ALLOCATED')", limits(20000, 10000, 128 * 1024));
     INFO(memory.out << memory.err);
     REQUIRE(memory.has_exit);
     CHECK(memory.exit.status() == v1::STATUS_MEMORY_LIMIT);
@@ -222,8 +222,7 @@ TEST_CASE("chroot mode: what a run leaves running when it ends is killed, and it
     check_clean(h);
 }
 
-TEST_CASE("chroot mode: a run reads neither another run's files nor /etc/shadow, nor signals it",
-          "[root][chroot]") {
+TEST_CASE("chroot mode: a run reads neither another run's files nor /etc/shadow, nor signals it", "[root][chroot]") {
     ChrootHost h;
     RunResult victim;
     std::thread first([&] {

@@ -83,7 +83,8 @@ TEST_CASE("jaild --check under gVisor in degraded mode passes, naming what it do
     if (runsc.empty()) skip("runsc (Debian's gVisor) is not installed: scripts/bootstrap installs it");
     TempDir dir;
     std::ofstream(check_config(dir), std::ios::app) << "degraded = true\n";
-    const Output out = run(runsc, {"--network=none", "do", bin("jaild"), "--check", "--config", dir.path() + "/jaild.toml"});
+    const Output out =
+        run(runsc, {"--network=none", "do", bin("jaild"), "--check", "--config", dir.path() + "/jaild.toml"});
     INFO(out.text);
     CHECK(out.exit_code == 0);
     CHECK_THAT(out.text, Catch::Contains("[WARN] cgroups (none)"));
