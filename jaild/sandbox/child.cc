@@ -330,7 +330,9 @@ void enter_sandbox(const EnterSpec& s) noexcept {
     step(s, fd, Stage::seccomp, seccomp::apply(s.seccomp));  // last: everything before needs refused calls
 
     // Without a PID namespace, the program's orphans would go to jaild or the host's init: they come to us.
-    step(s, fd, Stage::reaper, s.chroot ? errno_of(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) : 0);
+    // gVisor lets only its PID 1 be a subreaper: there they go to its init, and jaild's kill by uid ends them.
+    err = s.chroot ? errno_of(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) : 0;
+    step(s, fd, Stage::reaper, err == EINVAL && s.remount_refused ? 0 : err);
     if (s.reaper_fd >= 0) {
         become_reaper(s);
         // jaild waits for us to exec: reaping here would hold it for the whole run. The reaper's command

@@ -278,11 +278,12 @@ char** private_copy(int argc, char** argv, char* strings_begin, char* strings_en
 
 int reaper(int argc, char** argv) {
     // Not what jaild starts (PID 1 of a sandbox, or in chroot mode a child subreaper): refuse rather than reap
-    // a stranger.
+    // a stranger. (gVisor cannot tell: it refuses the question with EINVAL.)
     int subreaper = 0;
-    if (syscall6(__NR_getpid) != 1 &&
-        (syscall6(__NR_prctl, PR_GET_CHILD_SUBREAPER, as_long(&subreaper)) != 0 || subreaper == 0))
-        return 2;
+    if (syscall6(__NR_getpid) != 1) {
+        const long asked = syscall6(__NR_prctl, PR_GET_CHILD_SUBREAPER, as_long(&subreaper));
+        if ((asked == 0 && subreaper == 0) || (asked != 0 && asked != -EINVAL)) return 2;
+    }
     if (argc < 2) return 2;
     settle_ids();
     // The strings' extent before parsing rewrites a pointer: the kernel lays them out one after another.

@@ -10,6 +10,8 @@
 
 #include <cerrno>
 
+#include "common/linux_compat.h"
+
 namespace jaild {
 
 namespace {
@@ -20,10 +22,7 @@ namespace {
 // reach kill(-1).
 [[noreturn]] void kill_as(std::uint32_t uid, std::uint32_t own_uid) noexcept {
     const long id = uid, own = own_uid;
-    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-        // gVisor wants a bounded range; nothing of jaild's is needed here either way.
-        for (int fd = 3; fd < 65536; ++fd) ::syscall(SYS_close, fd);
-    }
+    if (sys::close_range(3, ~0U, 0) != 0) ::_exit(1);
     if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, own, id, own) != 0 ||
         ::syscall(SYS_setresuid, own, id, own) != 0)
         ::_exit(1);

@@ -27,12 +27,13 @@ std::string find_runsc() {
     return {};
 }
 
-// The driver: every case's output and exit status under "== name", one after another.
-std::string driver_script(const TempDir& dir) {
+// The driver: every case's output and exit status under "== name", one after another. `wrapper`: what jaild
+// runs under (seccomp_exec's filter that refuses namespaces, as Cloud Run does), or nothing.
+std::string driver_script(const TempDir& dir, const std::string& wrapper) {
     const std::string d = dir.path();
     std::ostringstream s;
     s << "B=" << bin("") << "\nD=" << d << "\n"
-      << "$B/jaild --config $D/jaild.toml > $D/jaild.log 2>&1 &\nJ=$!\n"
+      << wrapper << " $B/jaild --config $D/jaild.toml > $D/jaild.log 2>&1 &\nJ=$!\n"
       << "for i in $(seq 150); do [ -S $D/jaild.sock ] && break; sleep 0.1; done\n"
       << "export JAILD_SOCKET=$D/jaild.sock\n"
       << "step() { echo \"== $1\"; shift; \"$@\" 2>&1; echo \"rc=$?\"; }\n"
@@ -84,17 +85,17 @@ std::map<std::string, std::string> sections(const std::string& text) {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-}  // namespace
-
-TEST_CASE("gVisor, degraded mode: runs work, every limit holds, runs stay apart and nothing is left",
-          "[root][restricted][gvisor]") {
+// Runs the driver in `runsc do` with jaild configured by `sandbox_extra` and started under `wrapper`, and checks
+// every case.
+void check_under_gvisor(const std::string& sandbox_extra, const std::string& wrapper, const std::string& log_line) {
     const std::string runsc = find_runsc();
     if (runsc.empty()) skip("runsc (Debian's gVisor) is not installed: scripts/bootstrap installs it");
     TempDir dir;
     std::ofstream(dir.path() + "/jaild.toml")
         << "[server]\nsocket = \"" << dir.path() << "/jaild.sock\"\n[sandbox]\nrun_dir = \"" << dir.path()
-        << "/run\"\nuid_base = " << kUidBase << "\nuid_count = " << kUidCount << "\ndegraded = true\n";
-    std::ofstream(dir.path() + "/driver.sh") << driver_script(dir);
+        << "/run\"\nuid_base = " << kUidBase << "\nuid_count = " << kUidCount << "\ndegraded = true\n"
+        << sandbox_extra;
+    std::ofstream(dir.path() + "/driver.sh") << driver_script(dir, wrapper);
     JailctlCall call;
     call.program = runsc;
     call.args = {"--network=none", "do", "/bin/sh", dir.path() + "/driver.sh"};
@@ -119,4 +120,18 @@ TEST_CASE("gVisor, degraded mode: runs work, every limit holds, runs stay apart 
     CHECK(s["left"] == "rc=0\n");
     CHECK(s["stopped"] == "rc=0\n");
     CHECK(has(s["log"], "degraded mode ([sandbox] degraded = true): no usable cgroups"));
+    CHECK(has(s["log"], log_line));
+}
+
+}  // namespace
+
+TEST_CASE("gVisor, degraded mode: runs work, every limit holds, runs stay apart and nothing is left",
+          "[root][restricted][gvisor]") {
+    check_under_gvisor("", "", "listening on");
+}
+
+TEST_CASE("gVisor refusing namespaces (as Cloud Run): chroot and degraded mode hold every limit and separation",
+          "[root][restricted][gvisor]") {
+    check_under_gvisor("isolation = \"chroot\"\n", bin("seccomp_exec") + " namespaces-eperm --",
+                       "chroot mode ([sandbox] isolation = \"chroot\")");
 }
