@@ -88,6 +88,7 @@ void Job::kill(KillReason reason) {
     // The reaper is PID 1 of the sandbox's PID namespace: when it dies the kernel kills every process in
     // the namespace, which no process inside can leave. The cgroup kill at cleanup is the second net.
     // Without a pidfd the pid is safe to signal too: the reaper is our child, not reaped before exited_ is set.
+    if (!pidfd_.is_open() && pid_ <= 0) return;  // never kill(-1) or kill(0) as root
     const int rc = pidfd_.is_open() ? sys::pidfd_send_signal(pidfd_.native_handle(), SIGKILL) : ::kill(pid_, SIGKILL);
     if (rc != 0 && errno != ESRCH) spdlog::error("job {}: killing its PID 1: {}", id_, std::strerror(errno));
     if (!processes_ended_) owner_.end_processes(uid_);  // once: none of the run's processes can start another
@@ -190,6 +191,10 @@ asio::awaitable<void> Job::poll_pid() {
     // often; a run's end is seen at most 20 ms late.
     asio::steady_timer pause(pidfd_.get_executor());
     auto delay = std::chrono::milliseconds(1);
+    if (pid_ <= 0) {  // wait4 would reap any child of jaild's
+        spdlog::error("job {}: no PID 1 to wait for", id_);
+        co_return;
+    }
     for (;;) {
         int status = 0;
         const pid_t reaped = ::wait4(pid_, &status, WNOHANG | __WALL, &reaper_usage_);
@@ -275,7 +280,9 @@ void Job::arm_cpu_watch(milliseconds delay) {
             self->kill(KillReason::cpu_timeout);
             return;
         }
-        self->arm_cpu_watch(milliseconds(std::max<std::uint64_t>(5, (limit_ms - used_ms) / online_cpus())));
+        // Counting in /proc reads every process's entries on this thread: not more often than every 100 ms.
+        const std::uint64_t floor_ms = stats.measured ? 5 : 100;
+        self->arm_cpu_watch(milliseconds(std::max<std::uint64_t>(floor_ms, (limit_ms - used_ms) / online_cpus())));
     });
 }
 

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -22,6 +23,7 @@
 
 #include "common/check_report_text.h"
 #include "common/config.h"
+#include "common/linux_compat.h"
 #include "common/log.h"
 #include "jaild.pb.h"
 #include "jaild/cgroup_choice.h"
@@ -208,6 +210,15 @@ int run(const Options& options) {
             "cannot unshare a mount namespace ({}): workspaces will be visible on the host, and each run "
             "builds its whole root",
             unshared.message());
+    }
+    // Warm sandboxes and zygotes are waited for and discarded through pidfds; where there are none (gVisor)
+    // every run is built when it is asked for.
+    if (const int pidfd = jaild::sys::pidfd_open(::getpid()); pidfd >= 0) {
+        ::close(pidfd);
+    } else if (config.sandbox.warm_sandboxes > 0 || config.zygote.enabled) {
+        spdlog::warn("no pidfds ({}): no warm sandboxes or zygotes", std::strerror(errno));
+        config.sandbox.warm_sandboxes = 0;
+        config.zygote.enabled = false;
     }
     std::vector<jaild::Language> languages = jaild::load_languages(config.languages.dir);
 

@@ -63,11 +63,18 @@ thread_local bool walk_chown = false;
 
 int walk_entry(const char* path, const struct stat* st, int, FTW*) {
     walk_bytes += static_cast<std::uint64_t>(st->st_blocks) * 512;
-    if (walk_chown && ::lchown(path, 0, 0) != 0) return errno;
+    if (!walk_chown) return 0;
+    if (::lchown(path, 0, 0) != 0) return errno;
+    // Nobody but root may change a published environment, even where its mount is writable (gVisor, which
+    // refuses read-only remounts): no write bit for group or others, and no set-id bit.
+    if (S_ISLNK(st->st_mode)) return 0;
+    const mode_t mode = st->st_mode & 07777 & ~static_cast<mode_t>(S_IWGRP | S_IWOTH | S_ISUID | S_ISGID);
+    if ((st->st_mode & 07777) != mode && ::chmod(path, mode) != 0) return errno;
     return 0;
 }
 
-// Disk used by a directory tree; with `chown`, every entry becomes root's too. Never follows symlinks.
+// Disk used by a directory tree; with `chown`, every entry becomes root's, writable by root only. Never follows
+// symlinks.
 std::uint64_t walk(const std::string& dir, bool chown, std::error_code& ec) {
     walk_bytes = 0;
     walk_chown = chown;

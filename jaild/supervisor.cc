@@ -54,7 +54,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, const Config& config, std
       uids_(config.sandbox.uid_base, pool_uid_count(config.sandbox.uid_count)),
       instance_(std::random_device{}()) {
     live_ = std::make_unique<live::LiveService>(*this);
-    if (degraded() || config.sandbox.chroot)
+    if (degraded() || config.sandbox.chroot || spawner_->remount_refused())
         isolation_ = isolation_of(!degraded(), config.sandbox.chroot, spawner_->remount_refused());
     sessions_.on_destroy([this](Session& session) { live_->session_ended(session.meta.id); });
     if (auto setup = warm_setup()) warm_ = std::make_unique<WarmPool>(std::move(*setup));

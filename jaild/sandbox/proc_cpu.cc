@@ -47,13 +47,16 @@ std::uint64_t run_cpu_ms(std::uint32_t uid, pid_t reaper, const std::string& pro
     std::uint64_t times[2];
     if (read_times(std::filesystem::path(proc) / std::to_string(reaper) / "stat", times)) ticks += times[1];
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(proc, ec)) {
-        const std::string name = entry.path().filename().string();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    const std::string reaper_name = std::to_string(reaper);
+    for (std::filesystem::directory_iterator it(proc, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::filesystem::path& path = it->path();
+        const std::string name = path.filename().string();
+        // The reaper counts once, above (under gVisor it has the run's uid).
+        if (name.empty() || name == reaper_name ||
+            !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
             continue;
         // A process that ends between the two reads is counted by its parent's children's times next time.
-        if (real_uid_is(entry.path() / "status", uid) && read_times(entry.path() / "stat", times))
-            ticks += times[0] + times[1];
+        if (real_uid_is(path / "status", uid) && read_times(path / "stat", times)) ticks += times[0] + times[1];
     }
     static const long per_second = std::max(1L, ::sysconf(_SC_CLK_TCK));
     return ticks * 1000 / static_cast<std::uint64_t>(per_second);

@@ -157,6 +157,11 @@ void settle_ids() {
     constexpr long kUnchanged = -1;
     const long gid = syscall6(__NR_getgid);
     const long uid = syscall6(__NR_getuid);
+    // The program's uid as ours too (gVisor, whose execve took back the effective uid jaild gave us): the
+    // program's processes must at least not read or write our memory through /proc/1/mem.
+    if (uid == syscall6(__NR_geteuid)) {
+        if (const long rc = syscall6(__NR_prctl, PR_SET_DUMPABLE, 0); rc < 0) fail(jaild::Stage::dumpable, -rc);
+    }
     if (const long rc = syscall6(__NR_setresgid, kUnchanged, kUnchanged, gid); rc < 0)
         fail(jaild::Stage::credentials, -rc);
     if (const long rc = syscall6(__NR_setresuid, kUnchanged, kUnchanged, uid); rc < 0)

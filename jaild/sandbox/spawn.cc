@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
 #include "common/linux_compat.h"
 #include "jaild/sandbox/caps.h"
 #include "jaild/sandbox/program_start.h"
@@ -185,6 +186,10 @@ Spawner::Spawner(const Config& config, const std::vector<std::string>& extra_bin
     if (config.sandbox.degraded)
         remount_refused_ = mounts::try_bind_remount(rootfs_.new_root().c_str(), propagation_already_private_,
                                                     config.sandbox.chroot) == EINVAL;
+    if (filter_.kills_thread_only())
+        spdlog::warn(
+            "seccomp: this kernel lacks SECCOMP_RET_KILL_PROCESS (gVisor?): a call of a foreign "
+            "architecture kills the calling thread instead (it is refused either way)");
     if (config.sandbox.chroot) {
         // <run_dir>/roots, or for a check <run_dir>/roots.check-<pid>
         roots_dir_ = rootfs_.new_root() + (check ? "s.check-" + std::to_string(::getpid()) : "s");

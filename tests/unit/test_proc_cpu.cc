@@ -37,7 +37,11 @@ TEST_CASE("a run's CPU: its uid's processes, with what they reaped, and what its
     std::filesystem::create_directories(proc + "/self");  // not a pid
     std::ofstream(proc + "/uptime") << "1.0 1.0\n";
     CHECK(jaild::run_cpu_ms(60000, 7, proc) == 14000);
+    // Under gVisor the PID 1 has the program's uid: what it reaped still counts once.
+    add_process(proc, 12, 60004, 0, 0, 4 * hz, 0);
+    add_process(proc, 13, 60004, hz, 0, 0, 0);
+    CHECK(jaild::run_cpu_ms(60004, 12, proc) == 5000);
     CHECK(jaild::run_cpu_ms(60002, 99, proc) == 50000);  // a PID 1 already gone counts nothing
-    CHECK(jaild::run_cpu_ms(60004, 99, proc) == 0);
+    CHECK(jaild::run_cpu_ms(60006, 99, proc) == 0);
     CHECK(jaild::run_cpu_ms(60000, 7, dir.path() + "/missing") == 0);
 }
