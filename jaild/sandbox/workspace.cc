@@ -43,8 +43,10 @@ WorkspaceArea::WorkspaceArea(std::string dir) : dir_(std::move(dir)) {
     }
     // In jaild's own namespace even the mount points live on a tmpfs of ours: a jaild killed by SIGKILL
     // leaves not even an empty directory behind.
-    if (private_namespace && ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                     "size=1m,nr_inodes=65536,mode=0700") != 0)
+    constexpr unsigned long kFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (private_namespace &&
+        ::mount("tmpfs", dir_.c_str(), "tmpfs", kFlags, "size=1m,nr_inodes=65536,mode=0700") != 0 &&
+        !(errno == EINVAL && ::mount("tmpfs", dir_.c_str(), "tmpfs", kFlags, "size=1m,mode=0700") == 0))  // gVisor
         spdlog::warn("cannot mount a tmpfs on {}: {}", dir_, std::strerror(errno));
 }
 
@@ -56,9 +58,13 @@ std::string WorkspaceArea::create(const std::string& name, std::uint32_t uid, st
         return {};
     }
     const std::uint64_t inodes = std::max<std::uint64_t>(1024, bytes / 1024);
-    const std::string data = "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) + ",mode=0755";
-    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str()) != 0 ||
-        ::chown(path.c_str(), uid, uid) != 0) {
+    const std::string size = "size=" + std::to_string(bytes) + ",mode=0755";
+    const std::string data = size + ",nr_inodes=" + std::to_string(inodes);
+    // gVisor's tmpfs lacks nr_inodes (EINVAL): there the workspace is bounded by its size only.
+    const bool mounted =
+        ::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str()) == 0 ||
+        (errno == EINVAL && ::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, size.c_str()) == 0);
+    if (!mounted || ::chown(path.c_str(), uid, uid) != 0) {
         ec = last_error();
         remove(path);
         return {};
